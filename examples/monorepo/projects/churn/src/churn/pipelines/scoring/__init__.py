@@ -1,0 +1,1 @@
+"""Churn scoring: the project's own pipeline."""

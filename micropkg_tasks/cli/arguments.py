@@ -1,0 +1,61 @@
+"""A positional argument that a flag can stand in for: ``package <module>`` or ``package --all``.
+
+Invoke treats every positional argument as required, and a bare word after a
+task name is taken as the next task unless a positional is still missing. We
+want both ``invoke package pipelines.x`` and ``invoke package --all``. So the
+positional stays positional (and required), but setting its companion flag
+also marks it as given, with an empty value the task then ignores.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from invoke import Task
+from invoke.parser import Argument
+
+
+class _FillingFlag(Argument):
+    """A boolean flag that, once set, also satisfies a positional argument."""
+
+    def __init__(self, *args: Any, fills: Argument, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fills = fills
+
+    def set_value(self, value: Any, cast: bool = True) -> None:
+        super().set_value(value, cast=cast)
+        if self.value and self._fills.raw_value is None:
+            # An empty string is "given" to the parser, and means "not given" to the task.
+            self._fills.set_value("", cast=False)
+
+
+class PositionalOrFlagTask(Task):
+    """A task whose positional arguments may be replaced by a flag (``{"module": "all"}``)."""
+
+    def __init__(self, *args: Any, filled_by: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.filled_by = dict(filled_by or {})
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        arguments = super().get_arguments(ignore_unknown_help=ignore_unknown_help)
+        by_name = {argument.name: argument for argument in arguments}
+        result = []
+        for argument in arguments:
+            filled = next((pos for pos, flag in self.filled_by.items() if flag == argument.name), None)
+            if filled is None:
+                result.append(argument)
+                continue
+            result.append(
+                _FillingFlag(
+                    names=argument.names,
+                    kind=argument.kind,
+                    default=argument.default,
+                    help=argument.help,
+                    positional=False,
+                    optional=argument.optional,
+                    incrementable=argument.incrementable,
+                    attr_name=argument.attr_name,
+                    fills=by_name[filled],
+                )
+            )
+        return result

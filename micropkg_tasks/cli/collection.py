@@ -1,0 +1,183 @@
+"""The Invoke task collection: thin tasks that parse options and call one operation each.
+
+Defaults live in ``ns.configure`` under ``micropkg`` and can be overridden in
+``invoke.yaml`` (``micropkg: {jobs: 2}``), by ``INVOKE_MICROPKG_*`` variables,
+or per project in ``[tool.micropkg]`` of its ``pyproject.toml``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from invoke import Collection, task
+
+from micropkg_tasks.cli import report
+from micropkg_tasks.cli.arguments import PositionalOrFlagTask
+from micropkg_tasks.cli.output import print_json, reports_errors
+from micropkg_tasks.core.errors import MicropkgError, UsageError
+from micropkg_tasks.core.manifest import PackageEntry, is_url
+from micropkg_tasks.core.project import Project, find_project_root, load_project
+from micropkg_tasks.core.sdist_read import SdistLimits
+from micropkg_tasks.ops.package import package_all, package_entries
+from micropkg_tasks.ops.pull import pull_all, pull_batch
+from micropkg_tasks.core.manifest import PullEntry
+from micropkg_tasks.ops.status import status as project_status
+
+DEFAULTS: dict[str, Any] = {
+    "jobs": None,  # parallel packaging processes; None means one per available core
+    "lock_timeout": 30,  # seconds to wait for another run on the same project
+    "max_unpacked_mb": 100,  # cap on an sdist's unpacked size
+    "max_members": 10_000,  # cap on an sdist's member count
+}
+
+
+def _project(project: str | None) -> Project:
+    return load_project(Path(project)) if project else load_project(find_project_root(Path.cwd()))
+
+
+def _setting(c: Any, project: Project, key: str) -> Any:
+    """``[tool.micropkg]`` of the project wins over the invoke config, which wins over defaults."""
+    if key in project.settings:
+        return project.settings[key]
+    config = c.config.get("micropkg", {}) if hasattr(c, "config") else {}
+    return config.get(key, DEFAULTS[key])
+
+
+def _number(c: Any, project: Project, key: str) -> float:
+    value = _setting(c, project, key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise MicropkgError(f"setting micropkg.{key} must be a non-negative number, got {value!r}")
+    return value
+
+
+def _cli_path(value: str | None) -> str | None:
+    """Paths typed on the command line are relative to the current folder."""
+    if value is None or is_url(value):
+        return value
+    return str(Path(value).resolve())
+
+
+def _not_an_option(value: str) -> str:
+    """Invoke hands an unrecognised ``--flag`` to a missing positional; say what really happened."""
+    if value.startswith("-"):
+        raise UsageError(f"unknown option {value!r}; see --help for the options")
+    return value
+
+
+def _split(value: str) -> list[str]:
+    return [_not_an_option(part.strip()) for part in value.split(",") if part.strip()]
+
+
+PACKAGE_HELP = {
+    "module": "Dotted module path of the micro-package, e.g. pipelines.data_cleaning; "
+    "several as a comma-separated list (a,b,c).",
+    "all": "Package every entry of [tool.kedro.micropkg.package] in pyproject.toml.",
+    "alias": "Package under another name (one module only).",
+    "destination": "Folder or fsspec URL to write the sdist to (default: <project>/dist).",
+    "env": "Config env to take parameters from (default: base).",
+    "fs-args": "YAML file of fsspec arguments for a remote destination.",
+    "project": "Project folder (default: the project containing the current folder).",
+    "jobs": "Parallel build processes (default: one per core).",
+    "json": "Print the results as JSON.",
+}
+
+
+@task(klass=PositionalOrFlagTask, positional=["module"], filled_by={"module": "all"}, help=PACKAGE_HELP)
+@reports_errors
+def package(
+    c, module=None, all=False, alias=None, destination=None, env="base", fs_args=None,
+    project=None, jobs=0, json=False,
+):
+    """Package micro-packages as Kedro-compatible sdists (<name>-<version>.tar.gz)."""
+    resolved = _project(project)
+    modules = _split(module or "")
+    if all == bool(modules):
+        raise UsageError("give a module path (or a comma-separated list) or --all, not both and not neither")
+    workers = int(jobs or _number(c, resolved, "jobs"))
+    if all:
+        if alias or destination or env != "base":
+            raise UsageError("--alias, --destination and --env come from the manifest with --all")
+        batch = package_all(resolved, jobs=workers or None)
+    else:
+        if alias and len(modules) > 1:
+            raise UsageError("--alias can only be used when packaging one module")
+        entries = [
+            PackageEntry(name, alias, _cli_path(destination), env, _cli_path(fs_args)) for name in modules
+        ]
+        batch = package_entries(resolved, entries, jobs=workers or None)
+    if json:
+        print_json(batch)
+    else:
+        for result in batch.results:
+            report.package_result(result)
+
+
+PULL_HELP = {
+    "location": "Path (or fsspec URL) of the sdist to pull.",
+    "all": "Pull every entry of [tool.kedro.micropkg.pull] in pyproject.toml, as one unit.",
+    "alias": "Install under another name.",
+    "destination": "Dotted module path inside the project package to install under, e.g. pipelines.",
+    "env": "Config env to install parameters into (default: base).",
+    "force": "Overwrite files that micropkg does not own or that were edited.",
+    "dry-run": "Show the plan (create / update / delete / unchanged / conflict) and write nothing.",
+    "diff": "With --dry-run (or alone), also show unified diffs.",
+    "fs-args": "YAML file of fsspec arguments for a remote location.",
+    "project": "Project folder (default: the project containing the current folder).",
+    "json": "Print the results as JSON.",
+}
+
+
+@task(klass=PositionalOrFlagTask, positional=["location"], filled_by={"location": "all"}, help=PULL_HELP)
+@reports_errors
+def pull(
+    c, location=None, all=False, alias=None, destination=None, env="base", force=False,
+    dry_run=False, diff=False, fs_args=None, project=None, json=False,
+):
+    """Install micro-package sdists into the project, safely and as one unit."""
+    resolved = _project(project)
+    limits = SdistLimits(
+        max_total_bytes=int(_number(c, resolved, "max_unpacked_mb") * 1024 * 1024),
+        max_members=int(_number(c, resolved, "max_members")),
+    )
+    timeout = _number(c, resolved, "lock_timeout")
+    if all == bool(location):
+        raise UsageError("give a location or --all, not both and not neither")
+    if location:
+        _not_an_option(location)
+    if all:
+        if alias or destination or env != "base" or fs_args:
+            raise UsageError("--alias, --destination, --env and --fs-args come from the manifest with --all")
+        batch = pull_all(resolved, force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout)
+    else:
+        entry = PullEntry(_cli_path(location) or "", alias, destination, env, _cli_path(fs_args))
+        batch = pull_batch(
+            resolved, [entry], force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout
+        )
+    if json:
+        print_json(batch)
+    else:
+        report.pull_batch(batch, show_files=dry_run)
+
+
+@task(help={"project": PULL_HELP["project"], "json": "Print the status as JSON."})
+@reports_errors
+def status(c, project=None, json=False):
+    """List installed micro-packages and whether their files were edited since the pull."""
+    result = project_status(_project(project))
+    if json:
+        print_json(result)
+    else:
+        report.project_status(result)
+
+
+def make_collection(*extra_tasks: Any) -> Collection:
+    """A fresh collection of the micropkg tasks, plus any of your own, at the top level."""
+    collection = Collection(package, pull, status, *extra_tasks)
+    collection.configure({"micropkg": dict(DEFAULTS)})
+    return collection
+
+
+ns = make_collection()

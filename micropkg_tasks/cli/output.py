@@ -1,0 +1,100 @@
+"""How results and errors reach people and machines.
+
+Results go to stdout (as lines, or as JSON with ``--json``); warnings and
+errors go to stderr. Expected failures print one clear sentence and exit with
+their code; anything unexpected is summarised in one line unless ``--debug``
+asks for the traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from invoke.exceptions import Exit
+
+from micropkg_tasks.core.errors import MicropkgError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def debug_enabled() -> bool:
+    """``--debug`` (invoke's core flag) turns on DEBUG logging; ``MICROPKG_DEBUG=1`` works too."""
+    return os.environ.get("MICROPKG_DEBUG", "") not in ("", "0") or logging.getLogger("invoke").isEnabledFor(
+        logging.DEBUG
+    )
+
+
+def err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def out(message: str = "") -> None:
+    print(message, flush=True)
+
+
+def warn(message: str) -> None:
+    err(f"warning: {message}")
+
+
+def to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        data = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        for name in ("unchanged", "ok", "clean"):
+            attribute = getattr(type(value), name, None)
+            if isinstance(attribute, property):
+                data[name] = getattr(value, name)
+        return data
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def print_json(value: Any) -> None:
+    out(json.dumps(to_jsonable(value), indent=2, sort_keys=True))
+
+
+def reports_errors(task_body: F) -> F:
+    """Turn expected failures into one clear line and an exit code, with no traceback."""
+
+    @functools.wraps(task_body)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return task_body(*args, **kwargs)
+        except MicropkgError as exc:
+            if debug_enabled():
+                logging.getLogger("micropkg_tasks").debug("failure", exc_info=True)
+            err(f"error: {exc.message}")
+            for line in exc.details:
+                err(f"  {line}")
+            raise Exit(code=exc.exit_code) from None
+        except (Exit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if debug_enabled():
+                raise
+            err(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+            raise Exit(code=1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def shown_path(path: str) -> str:
+    """Paths below the current folder are shown relative to it, as users typed them."""
+    candidate = Path(path)
+    if not candidate.is_absolute():
+        return path
+    try:
+        return candidate.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path

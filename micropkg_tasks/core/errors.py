@@ -1,0 +1,49 @@
+"""Errors that users see as one clear sentence.
+
+Every failure the tool expects (bad input, a conflict, a busy project) is a
+``MicropkgError``. The interface layer prints its message without a traceback
+and exits with ``exit_code``; anything else is a bug and is reported as such.
+"""
+
+from __future__ import annotations
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_LOCAL_EDITS = 3
+
+
+class MicropkgError(Exception):
+    """An expected failure, explained to the user in one sentence."""
+
+    exit_code = EXIT_FAILURE
+
+    def __init__(self, message: str, *, details: list[str] | tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        # Extra lines (file lists, hints) shown under the message.
+        self.details = list(details)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(MicropkgError):
+    """The user asked for something invalid: a bad option, name or path."""
+
+    exit_code = EXIT_USAGE
+
+
+class ProjectError(MicropkgError):
+    """A project, manifest or source file is missing or malformed."""
+
+
+class SdistError(MicropkgError):
+    """An sdist is unsafe, corrupt or not shaped like a micro-package."""
+
+
+class ConflictError(MicropkgError):
+    """Applying a change would overwrite files the tool does not own."""
+
+
+class BusyError(MicropkgError):
+    """Another run holds the project's lock."""

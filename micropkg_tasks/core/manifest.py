@@ -1,0 +1,192 @@
+"""Kedro-compatible manifests: ``[tool.kedro.micropkg.package]`` and ``[tool.kedro.micropkg.pull]``.
+
+Keys are module paths (package) or locations (pull); values are the options
+the single command accepts. The legacy ``[tool.kedro.pipeline.*]`` tables are
+read when the new ones are absent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from micropkg_tasks.core.errors import UsageError
+from micropkg_tasks.core.names import (
+    validate_alias,
+    validate_destination_module,
+    validate_env,
+    validate_module_path,
+)
+from micropkg_tasks.core.project import Project, read_toml, table
+
+PACKAGE_TABLES = ("tool.kedro.micropkg.package", "tool.kedro.pipeline.package")
+PULL_TABLES = ("tool.kedro.micropkg.pull", "tool.kedro.pipeline.pull")
+
+# Kedro spells the pull option ``fs_args`` in manifests; the SPEC and the CLI say
+# ``fs-args``. Both are accepted and mean the same thing.
+_OPTION_SPELLINGS = {"fs-args": "fs_args", "fs_args": "fs_args"}
+PACKAGE_OPTIONS = frozenset({"alias", "destination", "env", "fs_args"})
+PULL_OPTIONS = frozenset({"alias", "destination", "env", "fs_args"})
+
+
+def is_url(location: str) -> bool:
+    """fsspec-style URLs (``s3://``, ``https://``, ``memory://`` ...) are not local paths."""
+    scheme, sep, _ = location.partition("://")
+    return bool(sep) and scheme.replace("+", "").replace("-", "").isalnum()
+
+
+@dataclass(frozen=True)
+class PackageEntry:
+    module_path: str
+    alias: str | None = None
+    destination: str | None = None  # a folder, or an fsspec URL
+    env: str = "base"
+    fs_args: str | None = None
+
+
+@dataclass(frozen=True)
+class PullEntry:
+    location: str
+    alias: str | None = None
+    destination: str | None = None  # a dotted module path inside the project package
+    env: str = "base"
+    fs_args: str | None = None
+
+
+def _looks_like_nested_options(value: Mapping[str, Any]) -> bool:
+    """An unquoted dotted key turns ``pipelines.x = {}`` into nested tables, so an
+    option value that is itself a table is the tell-tale sign."""
+    return any(isinstance(item, Mapping) for item in value.values())
+
+
+def _flatten_dotted(key: str, value: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """Rebuild the dotted keys the user most likely meant, for the error message."""
+    if not _looks_like_nested_options(value):
+        return [(key, value)]
+    found: list[tuple[str, Mapping[str, Any]]] = []
+    for child, item in value.items():
+        if isinstance(item, Mapping):
+            found.extend(_flatten_dotted(f"{key}.{child}", item))
+    return found
+
+
+def _inline(value: Mapping[str, Any]) -> str:
+    parts = ", ".join(f"{name} = {_toml_scalar(item)}" for name, item in value.items())
+    return "{" + (f" {parts} " if parts else "") + "}"
+
+
+def _toml_scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _read_table(project: Project, names: tuple[str, ...]) -> tuple[str, Mapping[str, Any]] | None:
+    document = read_toml(project.pyproject_path)
+    for name in names:
+        found = table(document, name)
+        if found is not None:
+            return name, found
+    return None
+
+
+def _options(
+    where: str, key: str, value: Any, allowed: frozenset[str]
+) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise UsageError(
+            f"{where} entry {key!r} must be a table of options such as {{alias = \"x\"}}, "
+            f"got {type(value).__name__} {value!r}"
+        )
+    options: dict[str, str] = {}
+    for raw_name, item in value.items():
+        name = _OPTION_SPELLINGS.get(raw_name, raw_name)
+        if name not in allowed:
+            known = ", ".join(sorted({"alias", "destination", "env", "fs-args"} & {n.replace("_", "-") for n in allowed}))
+            raise UsageError(f"{where} entry {key!r} has unknown option {raw_name!r} (known options: {known})")
+        if not isinstance(item, str):
+            raise UsageError(
+                f"{where} entry {key!r} option {raw_name!r} must be a string, got {type(item).__name__} {item!r}"
+            )
+        options[name] = str(item)
+    return options
+
+
+def _check_dotted_keys(where: str, entries: Mapping[str, Any]) -> None:
+    for key, value in entries.items():
+        if isinstance(value, Mapping) and _looks_like_nested_options(value):
+            fixes = "; ".join(f'"{dotted}" = {_inline(options)}' for dotted, options in _flatten_dotted(key, value))
+            raise UsageError(
+                f"{where} key {key!r} is an unquoted dotted key, which TOML reads as nested tables; "
+                f"quote it: {fixes}"
+            )
+
+
+def _resolve_local(project: Project, value: str | None) -> str | None:
+    """Relative paths in the manifest are relative to the project root, not the current folder."""
+    if value is None or is_url(value) or Path(value).is_absolute():
+        return value
+    return str(project.root / value)
+
+
+def read_package_manifest(project: Project) -> list[PackageEntry]:
+    """The micro-packages listed for ``package --all``, validated, in manifest order."""
+    found = _read_table(project, PACKAGE_TABLES)
+    if found is None:
+        return []
+    name, entries = found
+    where = f"{project.pyproject_path} [{name}]"
+    _check_dotted_keys(where, entries)
+    result = []
+    for key, value in entries.items():
+        validate_module_path(key, option=f"{where} key")
+        options = _options(where, key, value, PACKAGE_OPTIONS)
+        if "alias" in options:
+            validate_alias(options["alias"], option=f"{where} {key!r} alias")
+        if "env" in options:
+            validate_env(options["env"], option=f"{where} {key!r} env")
+        result.append(
+            PackageEntry(
+                module_path=key,
+                alias=options.get("alias"),
+                destination=_resolve_local(project, options.get("destination")),
+                env=options.get("env", "base"),
+                fs_args=_resolve_local(project, options.get("fs_args")),
+            )
+        )
+    return result
+
+
+def read_pull_manifest(project: Project) -> list[PullEntry]:
+    """The sdists listed for ``pull --all``, validated, in manifest order."""
+    found = _read_table(project, PULL_TABLES)
+    if found is None:
+        return []
+    name, entries = found
+    where = f"{project.pyproject_path} [{name}]"
+    result = []
+    for key, value in entries.items():
+        options = _options(where, key, value, PULL_OPTIONS)
+        if "alias" in options:
+            validate_alias(options["alias"], option=f"{where} {key!r} alias")
+        if "destination" in options:
+            validate_destination_module(options["destination"], option=f"{where} {key!r} destination")
+        if "env" in options:
+            validate_env(options["env"], option=f"{where} {key!r} env")
+        location = key if is_url(key) or _is_requirement_spec(key) else _resolve_local(project, key)
+        result.append(
+            PullEntry(
+                location=str(location),
+                alias=options.get("alias"),
+                destination=options.get("destination"),
+                env=options.get("env", "base"),
+                fs_args=_resolve_local(project, options.get("fs_args")),
+            )
+        )
+    return result
+
+
+def _is_requirement_spec(location: str) -> bool:
+    """``some-micropkg==1.2`` names a package on an index rather than a file."""
+    return not location.endswith((".tar.gz", ".tgz")) and "/" not in location and "\\" not in location

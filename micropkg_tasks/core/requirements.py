@@ -1,0 +1,413 @@
+"""Read micro-package ``requirements.txt`` files and merge requirements into ``requirements.in``.
+
+Two jobs live here (SPEC §3 and §6):
+
+* packaging: turn a micro-package's ``requirements.txt`` into normalised PEP 508
+  strings for ``Requires-Dist``. Only plain requirements can travel inside an
+  sdist, so pip options are skipped with a warning and anything else that is not
+  a PEP 508 requirement is a clear error naming the file and line;
+* pulling: merge those strings into a project's ``requirements.in`` as a pure
+  text-to-text function, so the caller can stage, diff and dry-run the result.
+
+Line handling follows pip's requirements-file rules (continuations, then
+comments, then options) so a file behaves here as it does under ``pip install -r``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from micropkg_tasks.core.errors import ProjectError
+
+# Names pip would treat as a local archive rather than a project name; packaging
+# accepts them as names, but they would never resolve from an index.
+_ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz", ".tar")
+
+HEADER_PREFIX = "# Added by micropkg-tasks for "
+
+
+@dataclass(frozen=True)
+class ParsedRequirements:
+    """Requirements read from one file, plus what was skipped along the way."""
+
+    requirements: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RequirementConflict:
+    """An incoming requirement that disagrees with a line already in ``requirements.in``."""
+
+    name: str
+    existing: str
+    incoming: str
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """The outcome of :func:`merge_requirements`."""
+
+    text: str
+    added: tuple[str, ...]
+    already_present: tuple[str, ...]
+    conflicts: tuple[RequirementConflict, ...]
+    removed: tuple[str, ...]
+    # The input text, kept so ``changed`` needs no argument; not part of the public contract.
+    original_text: str = field(default="", repr=False)
+
+    @property
+    def changed(self) -> bool:
+        """Whether the new text differs from the text that was passed in."""
+        return self.text != self.original_text
+
+
+@dataclass(frozen=True)
+class _LogicalLine:
+    """One requirement-file line after joining backslash continuations."""
+
+    lineno: int  # 1-based number of the first physical line, used in messages
+    indices: tuple[int, ...]  # 0-based physical lines it spans
+    text: str
+
+
+def _physical_lines(text: str) -> list[str]:
+    """Split on ``\\n`` only, keeping any ``\\r`` so merged text stays verbatim."""
+    if not text:
+        return []
+    lines = text.split("\n")
+    if lines[-1] == "":
+        # A trailing newline terminates the last line; it does not start a new one.
+        lines.pop()
+    return lines
+
+
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith("#")
+
+
+def _logical_lines(lines: Sequence[str]) -> list[_LogicalLine]:
+    """Join backslash continuations the way pip does.
+
+    A full comment line ends a pending continuation instead of being glued to
+    it, and no space is inserted at the join (``foo>=1,\\`` + ``<2`` is one
+    specifier).
+    """
+    result: list[_LogicalLine] = []
+    parts: list[str] = []
+    indices: list[int] = []
+
+    def flush() -> None:
+        if indices:
+            result.append(_LogicalLine(indices[0] + 1, tuple(indices), "".join(parts)))
+            parts.clear()
+            indices.clear()
+
+    for index, raw in enumerate(lines):
+        line = raw.rstrip("\r")
+        if _is_comment(line):
+            flush()
+            result.append(_LogicalLine(index + 1, (index,), line))
+            continue
+        indices.append(index)
+        stripped = line.rstrip()
+        if stripped.endswith("\\"):
+            parts.append(stripped[:-1])
+            continue
+        parts.append(line)
+        flush()
+    flush()
+    return result
+
+
+def _strip_inline_comment(text: str) -> str:
+    """Drop a ``#`` comment that starts the line or follows whitespace.
+
+    A ``#`` glued to other characters is kept, because URL fragments such as
+    ``pkg @ https://x/pkg.tar.gz#sha256=...`` are part of the requirement.
+    """
+    for index, char in enumerate(text):
+        if char == "#" and (index == 0 or text[index - 1].isspace()):
+            return text[:index].strip()
+    return text.strip()
+
+
+def _split_options(text: str) -> tuple[str, str]:
+    """Split ``foo==1 --hash=...`` into the requirement and its trailing pip options.
+
+    Like pip, options start at the first whitespace-preceded ``-``; the
+    requirement part is cut at that position rather than re-joined from
+    tokens, so quoted marker values keep their spacing.
+    """
+    for index in range(1, len(text)):
+        if text[index] == "-" and text[index - 1].isspace():
+            return text[:index].strip(), text[index:].strip()
+    return text.strip(), ""
+
+
+def _redact(text: str) -> str:
+    """Hide ``user:password@`` in any URL, so index credentials never reach messages (SPEC §8)."""
+    pieces = text.split("://")
+    for index in range(1, len(pieces)):
+        piece = pieces[index]
+        # The authority ends at the first '/' or whitespace; userinfo is whatever precedes its last '@'.
+        end = next((i for i, char in enumerate(piece) if char == "/" or char.isspace()), len(piece))
+        authority = piece[:end]
+        if "@" in authority:
+            pieces[index] = "***@" + authority.rsplit("@", 1)[1] + piece[end:]
+    return "://".join(pieces)
+
+
+def _invalid_reason(text: str) -> str | None:
+    """Explain why ``text`` cannot be a requirement, or return None if it can."""
+    try:
+        requirement = Requirement(text)
+    except InvalidRequirement as exc:
+        if "://" in text and "@" not in text.split("://", 1)[0]:
+            return "a bare URL needs a name: write 'name @ URL'"
+        if text.startswith((".", "/", "~", "\\")) or (len(text) > 2 and text[1] == ":" and text[2] in "/\\"):
+            return "local paths cannot be packaged as requirements"
+        # packaging appends a caret diagram on later lines; the first line is the reason.
+        return str(exc).splitlines()[0] if str(exc) else "unparsable"
+    if requirement.name.lower().endswith(_ARCHIVE_SUFFIXES):
+        return "local archives cannot be packaged as requirements"
+    if requirement.url is not None and not _is_absolute_url(requirement.url):
+        return "the URL after '@' must be absolute, such as https://... or file:///..."
+    for specifier in requirement.specifier:
+        # Newer packaging accepts 'foo===' (an empty arbitrary version); nothing can match it.
+        if not specifier.version.strip():
+            return f"'{specifier.operator}' needs a version"
+    return None
+
+
+def _is_absolute_url(url: str) -> bool:
+    scheme = urlsplit(url).scheme
+    # A one-letter scheme is a Windows drive ('C:\\libs'), not a URL.
+    return len(scheme) > 1
+
+
+def parse_requirements_text(text: str, *, source: str) -> ParsedRequirements:
+    """Parse ``requirements.txt`` content into normalised PEP 508 strings.
+
+    ``source`` names the file in warnings and errors. Blank lines and comments
+    are skipped silently, pip option lines and per-requirement options with a
+    warning. Anything else that is not a valid requirement raises
+    :class:`ProjectError` naming ``source`` and the first physical line.
+    Duplicates are kept in file order; merging deals with them.
+    """
+    requirements: list[str] = []
+    warnings: list[str] = []
+    for logical in _logical_lines(_physical_lines(text)):
+        line = _strip_inline_comment(logical.text)
+        if not line:
+            continue
+        where = f"{source}:{logical.lineno}"
+        if line.startswith("-"):
+            warnings.append(f"{where}: skipped option line '{_redact(line)}'")
+            continue
+        requirement_text, options = _split_options(line)
+        reason = _invalid_reason(requirement_text)
+        if reason is not None:
+            raise ProjectError(f"{where}: '{_redact(line)}' is not a valid requirement ({reason})")
+        if options:
+            warnings.append(
+                f"{where}: dropped option '{_redact(options)}' from requirement '{_redact(requirement_text)}'"
+            )
+        requirements.append(str(Requirement(requirement_text)))
+    return ParsedRequirements(tuple(requirements), tuple(warnings))
+
+
+def read_requirements_file(path: Path, *, display: str | None = None) -> ParsedRequirements:
+    """Read and parse a requirements file; a missing file has no requirements.
+
+    ``display`` is the name used in messages (for example a path relative to
+    the project), defaulting to ``str(path)``.
+    """
+    name = display if display is not None else str(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return ParsedRequirements((), ())
+    except OSError as exc:
+        raise ProjectError(f"{name}: cannot read requirements file ({exc.strerror or exc})") from exc
+    try:
+        # utf-8-sig tolerates the BOM some Windows editors write.
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ProjectError(f"{name}: requirements file is not valid UTF-8 (byte {exc.start})") from exc
+    return parse_requirements_text(text, source=name)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A requirement found in ``requirements.in``, with where it sits."""
+
+    line: _LogicalLine
+    written: str  # the requirement as written, without comment or options
+    requirement: Requirement
+
+
+def _key(requirement: Requirement) -> tuple[str, str]:
+    # Markers decide the environment, so the same name under different markers is a separate entry.
+    marker = str(requirement.marker) if requirement.marker is not None else ""
+    return canonicalize_name(requirement.name), marker
+
+
+def _extras(requirement: Requirement) -> frozenset[str]:
+    return frozenset(canonicalize_name(extra) for extra in requirement.extras)
+
+
+def _same(left: Requirement, right: Requirement) -> bool:
+    """Equal as requirements: name, specifiers, extras, marker and URL."""
+    return (
+        _key(left) == _key(right)
+        and left.specifier == right.specifier
+        and _extras(left) == _extras(right)
+        and left.url == right.url
+    )
+
+
+def _satisfied_by(incoming: Requirement, existing: Requirement) -> bool:
+    """Whether ``existing`` already asks for everything ``incoming`` asks for."""
+    if incoming.url is not None and incoming.url != existing.url:
+        return False
+    spec_ok = not incoming.specifier or incoming.specifier == existing.specifier
+    return spec_ok and _extras(incoming) <= _extras(existing)
+
+
+def _parse_exact(text: str, *, origin: str) -> Requirement:
+    try:
+        return Requirement(text)
+    except InvalidRequirement as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else "unparsable"
+        raise ProjectError(f"{origin}: '{text}' is not a valid requirement ({reason})") from exc
+
+
+def _existing_entries(lines: Sequence[str]) -> list[_Entry]:
+    """Find the requirement lines in ``requirements.in``; everything else is ignored."""
+    entries: list[_Entry] = []
+    for logical in _logical_lines(lines):
+        line = _strip_inline_comment(logical.text)
+        if not line or line.startswith("-"):
+            continue
+        written, _options = _split_options(line)
+        try:
+            requirement = Requirement(written)
+        except InvalidRequirement:
+            continue  # bare URLs, paths and the like are kept but never matched
+        entries.append(_Entry(logical, written, requirement))
+    return entries
+
+
+def merge_requirements(
+    existing_text: str,
+    incoming: Sequence[str],
+    *,
+    origin: str,
+    remove: Sequence[str] = (),
+) -> MergeResult:
+    """Merge ``incoming`` requirements into the text of a ``requirements.in``.
+
+    Existing lines are kept verbatim. Matching is by canonical name and marker.
+    A match that already covers the incoming requirement is reported in
+    ``already_present``; any other match is a :class:`RequirementConflict`
+    and nothing is appended for it. New requirements go at the end under
+    ``# Added by micropkg-tasks for <origin>`` (reusing that block when it
+    exists). ``remove`` lists requirements this origin added earlier and that
+    are no longer wanted; matching lines are deleted unless also incoming, and
+    the origin's header goes when nothing remains under it. When nothing
+    changes, the text is returned untouched.
+    """
+    lines = _physical_lines(existing_text)
+    # New lines follow the file's own line ending so CRLF files stay consistent.
+    eol = "\r" if lines and lines[0].endswith("\r") else ""
+    header = HEADER_PREFIX + origin
+    entries = _existing_entries(lines)
+    incoming_reqs = [_parse_exact(text, origin=origin) for text in incoming]
+
+    # Removals first, so an updated pin (remove old, add new) replaces the line instead of conflicting.
+    deleted: set[int] = set()
+    removed: list[str] = []
+    for text in remove:
+        target = _parse_exact(text, origin=origin)
+        if any(_same(target, req) for req in incoming_reqs):
+            continue
+        hits = [entry for entry in entries if _same(target, entry.requirement)]
+        for entry in hits:
+            deleted.update(entry.line.indices)
+        if hits and str(target) not in removed:
+            removed.append(str(target))
+    entries = [entry for entry in entries if not deleted.intersection(entry.line.indices)]
+
+    # Merge one at a time; requirements added in this call count as existing, which collapses duplicates.
+    known: list[tuple[Requirement, str, bool]] = [(e.requirement, e.written, False) for e in entries]
+    added: list[str] = []
+    present: list[str] = []
+    conflicts: list[RequirementConflict] = []
+    for requirement in incoming_reqs:
+        normalised = str(requirement)
+        matches = [item for item in known if _key(item[0]) == _key(requirement)]
+        if not matches:
+            known.append((requirement, normalised, True))
+            added.append(normalised)
+        elif any(_satisfied_by(requirement, req) for req, _, _ in matches):
+            if not all(is_new for _, _, is_new in matches) and normalised not in present:
+                present.append(normalised)
+        else:
+            conflict = RequirementConflict(_key(requirement)[0], matches[0][1], normalised)
+            if conflict not in conflicts:
+                conflicts.append(conflict)
+
+    output = _rebuild(lines, deleted, added, header, eol)
+    text = existing_text if output is None else output
+    return MergeResult(text, tuple(added), tuple(present), tuple(conflicts), tuple(removed), existing_text)
+
+
+def _rebuild(lines: list[str], deleted: set[int], added: list[str], header: str, eol: str) -> str | None:
+    """Apply deletions and additions; None means nothing to change."""
+    if not deleted and not added:
+        return None
+    headers = [i for i, line in enumerate(lines) if line.strip() == header]
+    insert_after: int | None = None
+    if added and headers:
+        # Append into the last block of this origin: it runs until a blank line or another tool header.
+        insert_after = headers[-1]
+        for index in range(headers[-1] + 1, len(lines)):
+            if not lines[index].strip() or lines[index].strip().startswith(HEADER_PREFIX):
+                break
+            if index not in deleted:
+                insert_after = index
+    new_lines = [line + eol for line in added]
+    out: list[str] = []
+    for index, line in enumerate(lines):
+        if index not in deleted:
+            out.append(line)
+        if index == insert_after:
+            out.extend(new_lines)
+    if added and insert_after is None:
+        out.extend([header + eol, *new_lines])
+    out = _drop_empty_headers(out, header)
+    while out and not out[-1].strip():
+        out.pop()  # the result ends with exactly one newline
+    return "\n".join(out) + "\n" if out else ""
+
+
+def _drop_empty_headers(lines: list[str], header: str) -> list[str]:
+    """Remove this origin's headers that no longer have a requirement under them."""
+    result: list[str] = []
+    for index, line in enumerate(lines):
+        if line.strip() == header:
+            block: list[str] = []
+            for following in lines[index + 1 :]:
+                if not following.strip() or following.strip().startswith(HEADER_PREFIX):
+                    break
+                block.append(following)
+            if not _existing_entries(block):
+                continue
+        result.append(line)
+    return result

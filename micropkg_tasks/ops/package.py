@@ -1,0 +1,356 @@
+"""``package``: turn a micro-package of a project into a Kedro-compatible sdist.
+
+Building happens in memory; the file is written only once everything
+succeeded, so a failure never leaves a half-written or stale sdist behind.
+``package_all`` builds independent micro-packages in parallel processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+from micropkg_tasks.core.errors import MicropkgError, UsageError
+from micropkg_tasks.core.lockfile import sha256_bytes
+from micropkg_tasks.core.manifest import PackageEntry, is_url, read_package_manifest
+from micropkg_tasks.core.names import shadows_stdlib, validate_alias, validate_env, validate_module_path
+from micropkg_tasks.core.params import rename_for_alias, select_parameter_files
+from micropkg_tasks.core.project import Project, load_project
+from micropkg_tasks.core.requirements import read_requirements_file
+from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
+from micropkg_tasks.core.sdist_write import SdistSpec, build_sdist_bytes, sdist_filename
+from micropkg_tasks.core.version import resolve_version
+from micropkg_tasks.ops.destinations import write_artifact
+
+_SKIPPED_NAMES = frozenset({"__pycache__", ".DS_Store", ".ipynb_checkpoints", ".pytest_cache"})
+_SKIPPED_SUFFIXES = (".pyc", ".pyo")
+
+
+@dataclass(frozen=True)
+class OutsideImport:
+    """An import that points outside the micro-package and will not resolve after a pull."""
+
+    file: str
+    line: int
+    name: str
+    kind: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.name} is outside the micro-package and will not resolve after a pull"
+
+
+@dataclass(frozen=True)
+class PackageResult:
+    module_path: str
+    name: str
+    path: str
+    version: str
+    version_source: str
+    code_files: int
+    test_files: int
+    config_files: int
+    requirements: tuple[str, ...]
+    sha256: str
+    source_sha256: str
+    outside_imports: tuple[OutsideImport, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BuiltSdist:
+    """An sdist built in memory, before it is written anywhere."""
+
+    filename: str
+    data: bytes
+    result: PackageResult
+
+
+@dataclass(frozen=True)
+class PackageBatchResult:
+    results: tuple[PackageResult, ...] = ()
+
+
+def _collect(folder: Path, project: Project) -> tuple[dict[str, bytes], list[str]]:
+    """Every file below ``folder`` (relative posix path -> bytes), skipping caches.
+
+    Symlinks are skipped with a warning: following them could package files
+    from outside the project.
+    """
+    files: dict[str, bytes] = {}
+    warnings: list[str] = []
+    if not folder.is_dir():
+        return files, warnings
+    for dirpath, dirnames, filenames in os.walk(folder):
+        current = Path(dirpath)
+        kept = []
+        for name in sorted(dirnames):
+            if name in _SKIPPED_NAMES:
+                continue
+            if (current / name).is_symlink():
+                warnings.append(f"{project.relative(current / name)}: symlinked folder skipped")
+                continue
+            kept.append(name)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            path = current / name
+            if name in _SKIPPED_NAMES or name.endswith(_SKIPPED_SUFFIXES):
+                continue
+            if path.is_symlink():
+                warnings.append(f"{project.relative(path)}: symlink skipped")
+                continue
+            files[path.relative_to(folder).as_posix()] = path.read_bytes()
+    return files, warnings
+
+
+def _package_depth(relative: str) -> int:
+    """How many package levels below the micro-package root a module file sits."""
+    return relative.count("/")
+
+
+def _rewrite_tree(
+    files: dict[str, bytes],
+    moves: Sequence[ModuleMove],
+    *,
+    project: Project,
+    shown_root: Path,
+    check_outside: bool,
+) -> tuple[dict[str, bytes], list[OutsideImport]]:
+    rewritten: dict[str, bytes] = {}
+    outside: list[OutsideImport] = []
+    for relative, content in files.items():
+        if not relative.endswith(".py"):
+            rewritten[relative] = content
+            continue
+        shown = project.relative(shown_root / relative)
+        try:
+            source = content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MicropkgError(f"{shown} is not valid UTF-8 Python source") from None
+        result = rewrite_module(
+            source,
+            moves,
+            project_package=project.package_name if check_outside else None,
+            package_depth=_package_depth(relative) if check_outside else None,
+            filename=shown,
+        )
+        rewritten[relative] = result.code.encode("utf-8") if result.changed else content
+        outside += [OutsideImport(shown, ref.line, ref.name, ref.kind) for ref in result.outside]
+    return rewritten, outside
+
+
+def source_digest(module_path: str, alias: str | None, env: str, parts: dict[str, dict[str, bytes]]) -> str:
+    """A hash of everything that goes into the sdist, before rewriting.
+
+    Sync compares it with the lock to skip packaging work when nothing changed.
+    """
+    digest = hashlib.sha256()
+    digest.update(f"{module_path}\0{alias or ''}\0{env}\0".encode())
+    for kind in sorted(parts):
+        for relative in sorted(parts[kind]):
+            digest.update(f"{kind}\0{relative}\0".encode())
+            digest.update(hashlib.sha256(parts[kind][relative]).digest())
+    return digest.hexdigest()
+
+
+def _validated_inputs(project: Project, module_path: str, alias: str | None, env: str) -> tuple[str, Path]:
+    validate_module_path(module_path, option="module path")
+    if alias is not None:
+        validate_alias(alias)
+    validate_env(env)
+    name = alias or module_path.rsplit(".", 1)[-1]
+    if shadows_stdlib(name):
+        raise UsageError(
+            f"micro-package name {name!r} would shadow the standard library module {name!r} "
+            f"once packaged; give it another name with --alias (for example --alias {name}_utils)"
+        )
+    module_dir = project.module_dir(module_path)
+    shown = project.relative(module_dir)
+    if not module_dir.is_dir():
+        raise UsageError(f"micro-package {module_path!r} does not exist: {shown} is not a folder")
+    if not (module_dir / "__init__.py").is_file():
+        raise UsageError(f"micro-package {module_path!r} is not a Python package: {shown}/__init__.py is missing")
+    if not any(path.suffix == ".py" and path.stat().st_size for path in module_dir.rglob("*.py")):
+        raise UsageError(f"micro-package {module_path!r} is empty: {shown} has no Python code")
+    env_dir = project.env_dir(env)
+    if not env_dir.is_dir() and (project.conf_dir.is_dir() or env != "base"):
+        raise UsageError(f"env {env!r} does not exist: {project.relative(env_dir)} is not a folder")
+    return name, module_dir
+
+
+def _check_destination(destination: str | None) -> None:
+    if destination and not is_url(destination) and Path(destination).exists() and not Path(destination).is_dir():
+        raise UsageError(f"destination {destination} is a file, not a folder")
+
+
+def build_package(project: Project, module_path: str, alias: str | None = None, env: str = "base") -> BuiltSdist:
+    """Build the sdist for one micro-package in memory."""
+    name, module_dir = _validated_inputs(project, module_path, alias, env)
+    code, warnings = _collect(module_dir, project)
+    tests_dir = project.module_tests_dir(module_path)
+    tests, test_warnings = _collect(tests_dir, project)
+    warnings += test_warnings
+
+    env_dir = project.env_dir(env)
+    selected, refused = select_parameter_files(env_dir, module_path.rsplit(".", 1)[-1])
+    config = {relative: (env_dir / relative).read_bytes() for relative in selected}
+    warnings += [f"{project.relative(env_dir / r)}: catalog and credentials files are never packaged" for r in refused]
+
+    parsed = read_requirements_file(
+        module_dir / "requirements.txt", display=project.relative(module_dir / "requirements.txt")
+    )
+    warnings += parsed.warnings
+    version, notes = resolve_version(project, module_dir)
+    warnings += notes
+
+    moves = [
+        ModuleMove(f"{project.package_name}.{module_path}", name),
+        ModuleMove(f"tests.{module_path}", "tests"),
+    ]
+    code, outside = _rewrite_tree(code, moves, project=project, shown_root=module_dir, check_outside=True)
+    tests, tests_outside = _rewrite_tree(tests, moves, project=project, shown_root=tests_dir, check_outside=False)
+    outside += tests_outside
+
+    files: dict[str, bytes] = {f"{name}/{relative}": content for relative, content in code.items()}
+    files.update({f"tests/{relative}": content for relative, content in tests.items()})
+    old_name = module_path.rsplit(".", 1)[-1]
+    files.update(
+        {f"{name}/config/{rename_for_alias(relative, old_name, name)}": content for relative, content in config.items()}
+    )
+    source_sha = source_digest(module_path, alias, env, {"code": code, "tests": tests, "config": config})
+    spec = SdistSpec(
+        name=name,
+        version=version.version,
+        requires=parsed.requirements,
+        files=files,
+        micropkg={"module": module_path, "project": project.package_name, "source-sha256": source_sha},
+    )
+    data = build_sdist_bytes(spec)
+    result = PackageResult(
+        module_path=module_path,
+        name=name,
+        path="",
+        version=version.version,
+        version_source=version.source,
+        code_files=len(code),
+        test_files=len(tests),
+        config_files=len(config),
+        requirements=tuple(parsed.requirements),
+        sha256=sha256_bytes(data),
+        source_sha256=source_sha,
+        outside_imports=tuple(outside),
+        warnings=tuple(warnings),
+    )
+    return BuiltSdist(sdist_filename(name, version.version), data, result)
+
+
+def _as_project(project: Project | str | os.PathLike[str]) -> Project:
+    return project if isinstance(project, Project) else load_project(Path(project))
+
+
+def package(
+    project: Project | str | os.PathLike[str],
+    module_path: str,
+    alias: str | None = None,
+    destination: str | os.PathLike[str] | None = None,
+    env: str = "base",
+    fs_args: str | os.PathLike[str] | None = None,
+) -> PackageResult:
+    """Package one micro-package and write ``<name>-<version>.tar.gz`` to ``destination``.
+
+    ``destination`` is a folder (default ``<project>/dist``) or an fsspec URL.
+    """
+    resolved = _as_project(project)
+    target = str(destination) if destination is not None else str(resolved.root / "dist")
+    _check_destination(target)
+    built = build_package(resolved, module_path, alias, env)
+    path = write_artifact(target, built.filename, built.data, fs_args=str(fs_args) if fs_args else None)
+    return _with_path(built.result, path)
+
+
+def _with_path(result: PackageResult, path: str) -> PackageResult:
+    return replace(result, path=path)
+
+
+def _build_entry(project: Project, entry: PackageEntry) -> BuiltSdist:
+    return build_package(project, entry.module_path, entry.alias, entry.env)
+
+
+def _worker_count(jobs: int | None, tasks: int) -> int:
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(jobs or available, tasks))
+
+
+def _raise_combined(failures: list[tuple[str, MicropkgError]], what: str) -> None:
+    """One failure is re-raised as it is (keeping its exit code); several become one error listing each."""
+    if len(failures) == 1:
+        raise failures[0][1]
+    code_class = UsageError if all(isinstance(exc, UsageError) for _, exc in failures) else MicropkgError
+    raise code_class(
+        f"{len(failures)} micro-packages {what}; nothing was written",
+        details=[f"{module}: {exc}" for module, exc in failures],
+    )
+
+
+def package_entries(
+    project: Project | str | os.PathLike[str],
+    entries: Sequence[PackageEntry],
+    *,
+    jobs: int | None = None,
+) -> PackageBatchResult:
+    """Package several micro-packages; build them in parallel, then write them all.
+
+    Every entry is validated first, and if any fails to build nothing is
+    written; each failure is reported.
+    """
+    resolved = _as_project(project)
+    destinations = [entry.destination or str(resolved.root / "dist") for entry in entries]
+    failures: list[tuple[str, MicropkgError]] = []
+    for entry, target in zip(entries, destinations):
+        try:
+            _check_destination(target)
+            _validated_inputs(resolved, entry.module_path, entry.alias, entry.env)
+        except MicropkgError as exc:
+            failures.append((entry.module_path, exc))
+    if failures:
+        _raise_combined(failures, "cannot be packaged")
+
+    workers = _worker_count(jobs, len(entries))
+    built: list[BuiltSdist] = []
+    if workers <= 1:
+        for entry in entries:
+            try:
+                built.append(_build_entry(resolved, entry))
+            except MicropkgError as exc:
+                failures.append((entry.module_path, exc))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_build_entry, resolved, entry) for entry in entries]
+            for entry, future in zip(entries, futures):
+                try:
+                    built.append(future.result())
+                except MicropkgError as exc:
+                    failures.append((entry.module_path, exc))
+    if failures:
+        _raise_combined(failures, "failed to package")
+
+    results = []
+    for entry, target, sdist in zip(entries, destinations, built):
+        path = write_artifact(target, sdist.filename, sdist.data, fs_args=entry.fs_args)
+        results.append(_with_path(sdist.result, path))
+    return PackageBatchResult(results=tuple(results))
+
+
+def package_all(project: Project | str | os.PathLike[str], *, jobs: int | None = None) -> PackageBatchResult:
+    """Package everything listed in the project's package manifest."""
+    resolved = _as_project(project)
+    entries = read_package_manifest(resolved)
+    if not entries:
+        raise UsageError(
+            f"{resolved.pyproject_path} has no [tool.kedro.micropkg.package] manifest; "
+            "list the micro-packages to package there, or name one on the command line"
+        )
+    return package_entries(resolved, entries, jobs=jobs)

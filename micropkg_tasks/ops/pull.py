@@ -1,0 +1,290 @@
+"""``pull``: fetch sdists, check them, and install them into a project as one unit.
+
+Every option is validated and every sdist fetched and checked before the
+project is touched. The whole batch is then planned in memory, refused with
+the list of conflicting files if anything would overwrite work that is not
+ours, and applied as one transaction under the project's lock.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from micropkg_tasks.core.errors import ConflictError, UsageError
+from micropkg_tasks.core.lockfile import Lock, read_lock, render_lock
+from micropkg_tasks.core.manifest import PullEntry, is_url, read_pull_manifest
+from micropkg_tasks.core.names import validate_alias, validate_destination_module, validate_env
+from micropkg_tasks.core.project import Project, load_project
+from micropkg_tasks.core.sdist_read import SdistContents, SdistLimits, read_sdist
+from micropkg_tasks.core.staging import Staging
+from micropkg_tasks.core.transaction import UNCHANGED, FileChange, apply_changes, project_lock
+from micropkg_tasks.ops.install_plan import InstallPlan, PlannedFile, plan_install
+from micropkg_tasks.ops.sources import fetch_sdist
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """What one pull did (or, with ``dry_run``, would do)."""
+
+    location: str
+    module: str
+    name: str
+    version: str
+    sha256: str
+    files: tuple[PlannedFile, ...]
+    requirements_added: tuple[str, ...] = ()
+    requirements_present: tuple[str, ...] = ()
+    requirements_conflicts: tuple[str, ...] = ()
+    requirements_removed: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    applied: bool = False
+    dry_run: bool = False
+
+    @property
+    def unchanged(self) -> bool:
+        """True when the project already held exactly this: nothing was (or would be) written."""
+        return all(item.action == UNCHANGED for item in self.files) and not (
+            self.requirements_added or self.requirements_removed
+        )
+
+    def count(self, action: str) -> int:
+        return sum(1 for item in self.files if item.action == action)
+
+
+@dataclass(frozen=True)
+class PullBatchResult:
+    results: tuple[PullResult, ...]
+    changes: tuple[str, ...] = ()  # every file written, relative to the project root
+    diff: str = ""
+    lock_changed: bool = False
+    requirements_in_changed: bool = False
+    applied: bool = False
+    dry_run: bool = False
+
+    @property
+    def unchanged(self) -> bool:
+        return not self.changes
+
+
+@dataclass(frozen=True)
+class _Request:
+    location: str
+    alias: str | None = None
+    destination: str | None = None
+    env: str = "base"
+    fs_args: str | None = None
+
+
+@dataclass
+class _Fetched:
+    request: _Request
+    sdist: SdistContents
+    plan: InstallPlan | None = field(default=None)
+
+
+def _validate(request: _Request) -> None:
+    if request.alias is not None:
+        validate_alias(request.alias)
+    if request.destination is not None:
+        validate_destination_module(request.destination)
+    validate_env(request.env)
+
+
+def _as_project(project: Project | str | os.PathLike[str]) -> Project:
+    return project if isinstance(project, Project) else load_project(Path(project))
+
+
+def recorded_location(project: Project, location: str) -> str:
+    """How a location is recorded in the lock and shown: local paths relative to the project
+    root (so the lock means the same on every checkout), URLs and package specs as given."""
+    if is_url(location) or not Path(location).is_absolute():
+        return location
+    return Path(os.path.relpath(os.path.normpath(location), project.root)).as_posix()
+
+
+def _unified_diff(project: Project, change: FileChange, staging: Staging) -> str:
+    relative = project.relative(change.path)
+    before = staging.on_disk(change.path) or b""
+    after = change.content or b""
+    try:
+        old_lines = before.decode("utf-8").splitlines(keepends=True)
+        new_lines = after.decode("utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError:
+        return f"Binary file {relative} differs\n"
+    fromfile = f"a/{relative}" if before else "/dev/null"
+    tofile = f"b/{relative}" if change.content is not None else "/dev/null"
+    return "".join(difflib.unified_diff(old_lines, new_lines, fromfile, tofile))
+
+
+def _pull_requests(
+    project: Project,
+    requests: Sequence[_Request],
+    *,
+    force: bool,
+    dry_run: bool,
+    diff: bool,
+    limits: SdistLimits,
+    lock_timeout: float,
+    base: Path | None,
+) -> PullBatchResult:
+    for request in requests:
+        _validate(request)
+    # Fetch and check every archive before taking the lock or touching anything.
+    fetched = []
+    for request in requests:
+        data = fetch_sdist(request.location, fs_args=request.fs_args, base=base)
+        fetched.append(_Fetched(request, read_sdist(data.data, source=data.location, limits=limits)))
+
+    with project_lock(project.root, timeout=lock_timeout):
+        staging = Staging(project.root)
+        lock = read_lock(project.lock_path)
+        seen: dict[str, str] = {}
+        for item in fetched:
+            item.plan = plan_install(
+                project,
+                staging,
+                lock,
+                item.sdist,
+                location=recorded_location(project, item.request.location),
+                alias=item.request.alias,
+                destination=item.request.destination,
+                env=item.request.env,
+                force=force,
+            )
+            if item.plan.module in seen:
+                raise UsageError(
+                    f"{item.request.location} and {seen[item.plan.module]} would both install "
+                    f"{item.plan.module}; give one of them an alias or destination"
+                )
+            seen[item.plan.module] = item.request.location
+
+        conflicts = [f"{c.path} ({c.reason})" for item in fetched for c in item.plan.conflicts]  # type: ignore[union-attr]
+        if conflicts and not dry_run:
+            raise ConflictError(
+                f"pull refused: {len(conflicts)} file(s) would be overwritten that micropkg does not own "
+                "or that were edited; nothing was written (use --force to overwrite them)",
+                details=conflicts,
+            )
+
+        # Staging drops writes that change nothing, so an idempotent pull leaves the lock alone.
+        staging.write(project.lock_path, render_lock(lock).encode("utf-8"))
+        changes = staging.changes()
+        diff_text = "".join(_unified_diff(project, change, staging) for change in changes) if diff else ""
+        if not dry_run and changes:
+            apply_changes(project.root, changes)
+
+    results = tuple(_result(item, applied=not dry_run and bool(changes), dry_run=dry_run) for item in fetched)
+    changed_paths = tuple(project.relative(change.path) for change in changes)
+    return PullBatchResult(
+        results=results,
+        changes=changed_paths,
+        diff=diff_text,
+        lock_changed=project.relative(project.lock_path) in changed_paths,
+        requirements_in_changed=project.relative(project.requirements_in) in changed_paths,
+        applied=not dry_run and bool(changes),
+        dry_run=dry_run,
+    )
+
+
+def _result(item: _Fetched, *, applied: bool, dry_run: bool) -> PullResult:
+    plan = item.plan
+    assert plan is not None
+    return PullResult(
+        location=item.plan.location,
+        module=plan.module,
+        name=item.sdist.name,
+        version=item.sdist.version,
+        sha256=item.sdist.sha256,
+        files=tuple(plan.files),
+        requirements_added=tuple(plan.requirements_added),
+        requirements_present=tuple(plan.requirements_present),
+        requirements_conflicts=tuple(plan.requirements_conflicts),
+        requirements_removed=tuple(plan.requirements_removed),
+        warnings=tuple(plan.warnings),
+        applied=applied,
+        dry_run=dry_run,
+    )
+
+
+def pull(
+    project: Project | str | os.PathLike[str],
+    location: str,
+    alias: str | None = None,
+    destination: str | None = None,
+    env: str = "base",
+    force: bool = False,
+    dry_run: bool = False,
+    *,
+    fs_args: str | None = None,
+    diff: bool = False,
+    limits: SdistLimits | None = None,
+    lock_timeout: float = 30.0,
+) -> PullResult:
+    """Install the sdist at ``location`` into ``project``.
+
+    ``destination`` is a dotted module path inside the project package.
+    Relative local locations resolve against the current folder.
+    """
+    batch = pull_batch(
+        project,
+        [PullEntry(location, alias, destination, env, fs_args)],
+        force=force,
+        dry_run=dry_run,
+        diff=diff,
+        limits=limits,
+        lock_timeout=lock_timeout,
+    )
+    return batch.results[0]
+
+
+def pull_batch(
+    project: Project | str | os.PathLike[str],
+    entries: Sequence[PullEntry],
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    diff: bool = False,
+    limits: SdistLimits | None = None,
+    lock_timeout: float = 30.0,
+    base: Path | None = None,
+) -> PullBatchResult:
+    """Pull several sdists as one unit: all of them are installed, or none."""
+    resolved = _as_project(project)
+    requests = [_Request(e.location, e.alias, e.destination, e.env, e.fs_args) for e in entries]
+    return _pull_requests(
+        resolved,
+        requests,
+        force=force,
+        dry_run=dry_run,
+        diff=diff,
+        limits=limits or SdistLimits(),
+        lock_timeout=lock_timeout,
+        base=base,
+    )
+
+
+def pull_all(
+    project: Project | str | os.PathLike[str],
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    diff: bool = False,
+    limits: SdistLimits | None = None,
+    lock_timeout: float = 30.0,
+) -> PullBatchResult:
+    """Pull everything listed in the project's pull manifest, as one unit."""
+    resolved = _as_project(project)
+    entries = read_pull_manifest(resolved)
+    if not entries:
+        raise UsageError(
+            f"{resolved.pyproject_path} has no [tool.kedro.micropkg.pull] manifest; "
+            "list the sdists to pull there, or give a location on the command line"
+        )
+    return pull_batch(
+        resolved, entries, force=force, dry_run=dry_run, diff=diff, limits=limits,
+        lock_timeout=lock_timeout, base=resolved.root,
+    )

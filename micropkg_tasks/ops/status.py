@@ -1,0 +1,62 @@
+"""``status``: is each installed micro-package still what the lock says was installed?"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from micropkg_tasks.core.lockfile import read_lock, sha256_file
+from micropkg_tasks.core.project import Project, load_project
+
+IN_SYNC = "in sync"
+LOCALLY_EDITED = "locally edited"
+
+
+@dataclass(frozen=True)
+class InstalledStatus:
+    module: str
+    name: str
+    source: str
+    version: str
+    state: str
+    edited: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProjectStatus:
+    project: str
+    packages: tuple[InstalledStatus, ...]
+
+    @property
+    def clean(self) -> bool:
+        return all(item.state == IN_SYNC for item in self.packages)
+
+
+def status(project: Project | str | os.PathLike[str]) -> ProjectStatus:
+    """Compare every file recorded in ``micropkg.lock`` with the disk."""
+    resolved = project if isinstance(project, Project) else load_project(Path(project))
+    lock = read_lock(resolved.lock_path)
+    packages = []
+    for module in sorted(lock.entries):
+        entry = lock.entries[module]
+        edited, missing = [], []
+        for relative, digest in sorted(entry.files.items()):
+            actual = sha256_file(resolved.root / relative)
+            if actual is None:
+                missing.append(relative)
+            elif actual != digest:
+                edited.append(relative)
+        packages.append(
+            InstalledStatus(
+                module=module,
+                name=entry.name,
+                source=entry.source,
+                version=entry.version,
+                state=LOCALLY_EDITED if edited or missing else IN_SYNC,
+                edited=tuple(edited),
+                missing=tuple(missing),
+            )
+        )
+    return ProjectStatus(str(resolved.root), tuple(packages))

@@ -1,0 +1,60 @@
+"""Small helpers that keep test fixtures readable."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import textwrap
+from pathlib import Path
+from typing import Mapping, Union
+
+FileTree = Mapping[str, Union[str, bytes]]
+
+
+def build_file_tree(root: Path, spec: FileTree, *, dedent: bool = True) -> Path:
+    """Write ``{relative path: content}`` under ``root``.
+
+    Text content is dedented so fixtures can be written as indented
+    triple-quoted strings; bytes are written as they are.
+    """
+    root = Path(root)
+    for relative, content in spec.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            text = textwrap.dedent(content) if dedent else content
+            path.write_text(text.lstrip("\n") if dedent else text, encoding="utf-8")
+    return root
+
+
+def snapshot_tree(root: Path) -> dict[str, tuple[str, int, int]]:
+    """Record every file and folder below ``root`` with its content hash, mode and mtime.
+
+    Two equal snapshots mean the tree is byte-for-byte unchanged and nothing
+    was rewritten, not even with the same bytes.
+    """
+    root = Path(root)
+    snapshot: dict[str, tuple[str, int, int]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in dirnames:
+            path = Path(dirpath, name)
+            snapshot[path.relative_to(root).as_posix() + "/"] = ("dir", 0, 0)
+        for name in sorted(filenames):
+            path = Path(dirpath, name)
+            stat = path.lstat()
+            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "other"
+            snapshot[path.relative_to(root).as_posix()] = (digest, stat.st_mode, stat.st_mtime_ns)
+    return snapshot
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    """Map each file's relative posix path to its bytes."""
+    root = Path(root)
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
