@@ -28,6 +28,7 @@ __all__ = [
     "__version__",
     "find_project_root",
     "load_project",
+    "make_collection",
     "package",
     "package_all",
     "package_entries",
@@ -44,4 +45,8 @@ def __getattr__(name: str) -> Any:
         from micropkg_tasks.cli.collection import ns
 
         return ns
+    if name == "make_collection":
+        from micropkg_tasks.cli.collection import make_collection
+
+        return make_collection
     raise AttributeError(f"module 'micropkg_tasks' has no attribute {name!r}")

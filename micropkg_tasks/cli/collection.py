@@ -152,9 +152,10 @@ def pull(
             raise UsageError("--alias, --destination, --env and --fs-args come from the manifest with --all")
         batch = pull_all(resolved, force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout)
     else:
-        entry = PullEntry(_cli_path(location) or "", alias, destination, env, _cli_path(fs_args))
+        entry = PullEntry(location, alias, destination, env, _cli_path(fs_args))
         batch = pull_batch(
-            resolved, [entry], force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout
+            resolved, [entry], force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
+            base=Path.cwd(),
         )
     if json:
         print_json(batch)

@@ -85,9 +85,18 @@ def _toml_scalar(value: Any) -> str:
 def _read_table(project: Project, names: tuple[str, ...]) -> tuple[str, Mapping[str, Any]] | None:
     document = read_toml(project.pyproject_path)
     for name in names:
-        found = table(document, name)
-        if found is not None:
-            return name, found
+        parent, _, last = name.rpartition(".")
+        holder = table(document, parent)
+        if holder is None or last not in holder:
+            continue
+        found = holder[last]
+        if not isinstance(found, Mapping):
+            kind = "an array of tables ([[...]])" if isinstance(found, list) else type(found).__name__
+            raise UsageError(
+                f"{project.pyproject_path}: [{name}] must be a table of entries, not {kind}; "
+                f"write it as [{name}] with one line per entry"
+            )
+        return name, found
     return None
 
 
@@ -165,6 +174,7 @@ def read_pull_manifest(project: Project) -> list[PullEntry]:
         return []
     name, entries = found
     where = f"{project.pyproject_path} [{name}]"
+    _check_dotted_keys(where, entries)
     result = []
     for key, value in entries.items():
         options = _options(where, key, value, PULL_OPTIONS)

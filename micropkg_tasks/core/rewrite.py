@@ -33,8 +33,8 @@ or unavoidable, because the packaged forms coincide):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
 
 import libcst as cst
 
@@ -51,7 +51,7 @@ from micropkg_tasks.core.rewrite_strings import (
 
 __all__ = ["ModuleMove", "OutsideReference", "RewriteResult", "rewrite_module"]
 
-_Dotted = Union[cst.Name, cst.Attribute]
+_Dotted = cst.Name | cst.Attribute
 
 
 @dataclass(frozen=True)
@@ -98,19 +98,26 @@ def rewrite_module(
     table = MoveTable(moves)
     if not might_need_work(source, table, project_package, package_depth):
         return RewriteResult(source, False, ())
-    tree = parse_ast(source, filename)
+    # A UTF-8 byte order mark is valid at the start of a file but not inside
+    # source text handed to a parser; set it aside and put it back unchanged.
+    bom = "\ufeff" if source.startswith("\ufeff") else ""
+    text = source[len(bom) :]
+    tree = parse_ast(text, filename)
     outside, hot, chain_roots = scan(tree, table, project_package, package_depth)
     code = source
     if hot:
         try:
-            module = cst.parse_module(source)
+            module = cst.parse_module(text)
         except cst.ParserSyntaxError as exc:  # syntax that ast accepts but libcst does not know
             raise ProjectError(f"{filename}, line {exc.raw_line}: cannot parse Python source") from None
-        code = _rewrite_statements(module, hot, _Rewriter(table, chain_roots)).code
+        rewriter = _Rewriter(table, chain_roots)
+        code = bom + _rewrite_statements(module, hot, len(tree.body), rewriter).code
     return RewriteResult(code, code != source, tuple(outside))
 
 
-def _rewrite_statements(module: cst.Module, hot: frozenset[int], rewriter: _Rewriter) -> cst.Module:
+def _rewrite_statements(
+    module: cst.Module, hot: frozenset[int], ast_count: int, rewriter: _Rewriter
+) -> cst.Module:
     """Visit only the top-level statements ``ast`` found something in.
 
     Visiting is most of libcst's cost, and most statements of a file (function
@@ -127,6 +134,8 @@ def _rewrite_statements(module: cst.Module, hot: frozenset[int], rewriter: _Rewr
             result = statement.visit(rewriter)
             body.extend(result.nodes if isinstance(result, cst.FlattenSentinel) else [result])  # type: ignore[list-item]
         index += size
+    if index != ast_count:  # the trees disagree on statements: visit everything instead
+        return module.visit(rewriter)
     return module.with_changes(body=body)
 
 
@@ -187,7 +196,7 @@ def _store_names(target: cst.BaseExpression) -> list[cst.Name]:
 
 
 class _Rewriter(cst.CSTTransformer):
-    """Applies the moves to one module; ``_scan`` has decided it is needed."""
+    """Applies the moves to the statements ``scan`` found something in."""
 
     def __init__(self, table: MoveTable, chain_roots: frozenset[str]) -> None:
         super().__init__()
@@ -228,7 +237,7 @@ class _Rewriter(cst.CSTTransformer):
             else:
                 keep = name.count(".") - move.old.count(".")
                 kept.append(alias.with_changes(name=_replace_head(alias.name, keep, move.new)))
-        return _assemble(updated_node, kept, split_off)
+        return _assemble(updated_node, updated_node.names, kept, split_off)
 
     def leave_ImportFrom(
         self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom
@@ -255,7 +264,7 @@ class _Rewriter(cst.CSTTransformer):
             local = alias.asname.name.value if alias.asname else name  # type: ignore[union-attr]
             binding = _binding(moved.new, local)
             split_off.append(binding if isinstance(binding, cst.ImportFrom) else cst.Import(names=[binding]))
-        return _assemble(updated_node, kept, split_off)
+        return _assemble(updated_node, updated_node.names, kept, split_off)
 
     def leave_SimpleStatementLine(
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
@@ -376,6 +385,7 @@ class _Rewriter(cst.CSTTransformer):
 
 def _assemble(
     statement: cst.Import | cst.ImportFrom,
+    names: Sequence[cst.ImportAlias],
     kept: list[cst.ImportAlias],
     split_off: list[cst.BaseSmallStatement],
 ) -> cst.BaseSmallStatement | cst.FlattenSentinel[cst.BaseSmallStatement]:
@@ -386,8 +396,7 @@ def _assemble(
     if kept:
         # The new last name takes the old last name's comma: none for a plain
         # list, the trailing comma (and its comments) for a parenthesised one.
-        last_comma = statement.names[-1].comma  # type: ignore[union-attr]
-        kept[-1] = kept[-1].with_changes(comma=last_comma)
+        kept[-1] = kept[-1].with_changes(comma=names[-1].comma)
         statements.append(statement.with_changes(names=kept, semicolon=cst.MaybeSentinel.DEFAULT))
     statements += split_off
     # The original's semicolon (if any) belongs after the last statement.

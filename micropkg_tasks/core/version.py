@@ -36,6 +36,8 @@ def read_dunder_version(path: Path) -> tuple[str | None, str | None]:
         return None, "no such file"
     except SyntaxError as exc:
         raise ProjectError(f"{path}:{exc.lineno}: invalid Python syntax ({exc.msg})") from None
+    found: tuple[str | None, str | None] = (None, "no __version__")
+    # The last top-level assignment wins, as it would when the module is imported.
     for node in tree.body:
         targets: list[ast.expr] = []
         value: ast.expr | None = None
@@ -45,9 +47,10 @@ def read_dunder_version(path: Path) -> tuple[str | None, str | None]:
             targets, value = [node.target], node.value
         if any(isinstance(target, ast.Name) and target.id == "__version__" for target in targets):
             if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                return value.value, None
-            return None, f"__version__ at line {node.lineno} is computed, not a string literal"
-    return None, "no __version__"
+                found = (value.value, None)
+            else:
+                found = (None, f"__version__ at line {node.lineno} is computed, not a string literal")
+    return found
 
 
 def _checked(version: str, where: str) -> str:

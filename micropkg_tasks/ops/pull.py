@@ -98,12 +98,15 @@ def _as_project(project: Project | str | os.PathLike[str]) -> Project:
     return project if isinstance(project, Project) else load_project(Path(project))
 
 
-def recorded_location(project: Project, location: str) -> str:
-    """How a location is recorded in the lock and shown: local paths relative to the project
-    root (so the lock means the same on every checkout), URLs and package specs as given."""
-    if is_url(location) or not Path(location).is_absolute():
+def recorded_location(project: Project, location: str, base: Path | None) -> str:
+    """How a location is recorded in the lock: local paths relative to the project root (so
+    the lock means the same on every checkout), URLs and package specs as given."""
+    if is_url(location):
         return location
-    return Path(os.path.relpath(os.path.normpath(location), project.root)).as_posix()
+    path = Path(location)
+    if not path.is_absolute():
+        path = (base or Path.cwd()) / path
+    return Path(os.path.relpath(os.path.normpath(path), project.root)).as_posix()
 
 
 def _unified_diff(project: Project, change: FileChange, staging: Staging) -> str:
@@ -149,7 +152,7 @@ def _pull_requests(
                 staging,
                 lock,
                 item.sdist,
-                location=recorded_location(project, item.request.location),
+                location=recorded_location(project, item.request.location, base),
                 alias=item.request.alias,
                 destination=item.request.destination,
                 env=item.request.env,
@@ -227,7 +230,7 @@ def pull(
     """Install the sdist at ``location`` into ``project``.
 
     ``destination`` is a dotted module path inside the project package.
-    Relative local locations resolve against the current folder.
+    A relative local ``location`` resolves against the current folder.
     """
     batch = pull_batch(
         project,
@@ -252,7 +255,10 @@ def pull_batch(
     lock_timeout: float = 30.0,
     base: Path | None = None,
 ) -> PullBatchResult:
-    """Pull several sdists as one unit: all of them are installed, or none."""
+    """Pull several sdists as one unit: all of them are installed, or none.
+
+    Relative local locations resolve against ``base`` (default: the current folder).
+    """
     resolved = _as_project(project)
     requests = [_Request(e.location, e.alias, e.destination, e.env, e.fs_args) for e in entries]
     return _pull_requests(
