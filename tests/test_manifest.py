@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from micropkg_tasks.core.errors import MicropkgError, UsageError
+from micropkg_tasks.core.errors import UsageError
 from micropkg_tasks.core.manifest import (
     PackageEntry,
     PullEntry,
@@ -146,21 +146,16 @@ pipelines.deep.b = {{env = "uat"}}
     assert message.endswith('quote it: "pipelines.a" = {}; "pipelines.deep.b" = { env = "uat" }')
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_pull_manifest never calls _check_dotted_keys: an unquoted sdist file name is "
-    "reported as an unknown option '1' instead of showing the quoted form",
-)
 def test_unquoted_dotted_key_in_the_pull_table_shows_the_quoted_form(tmp_path: Path) -> None:
     project = project_with(tmp_path, f"""
 {PULL}
 data_processing-0.1.tar.gz = {{}}
 """)
 
-    message = usage_error(read_pull_manifest, project)
-
-    assert "unquoted dotted key" in message
-    assert '"data_processing-0.1.tar.gz" = {}' in message
+    assert usage_error(read_pull_manifest, project) == (
+        f"{where(project, PULL)} key 'data_processing-0' is an unquoted dotted key, which TOML reads as "
+        'nested tables; quote it: "data_processing-0.1.tar.gz" = {}'
+    )
 
 
 # -- options -------------------------------------------------------------------------------
@@ -280,21 +275,28 @@ def test_pull_destination_must_be_a_module_path(tmp_path: Path, destination: str
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="table() returns None for a manifest that is not a table, so [[...]] (array of tables) "
-    "is silently read as an empty manifest instead of an error",
-)
 def test_manifest_that_is_an_array_of_tables_is_an_error(tmp_path: Path) -> None:
     project = project_with(tmp_path, """
 [[tool.kedro.micropkg.package]]
 "pipelines.x" = {}
 """)
 
-    with pytest.raises(MicropkgError) as caught:
-        read_package_manifest(project)
+    assert usage_error(read_package_manifest, project) == (
+        f"{project.pyproject_path}: [tool.kedro.micropkg.package] must be a table of entries, not an "
+        "array of tables ([[...]]); write it as [tool.kedro.micropkg.package] with one line per entry"
+    )
 
-    assert "tool.kedro.micropkg.package" in str(caught.value)
+
+def test_manifest_that_is_a_string_is_an_error(tmp_path: Path) -> None:
+    project = project_with(tmp_path, """
+[tool.kedro.micropkg]
+pull = "dist/x-0.1.tar.gz"
+""")
+
+    message = usage_error(read_pull_manifest, project)
+
+    assert message.startswith(f"{project.pyproject_path}: [tool.kedro.micropkg.pull] must be a table of entries, not ")
+    assert message.endswith("; write it as [tool.kedro.micropkg.pull] with one line per entry")
 
 
 # -- pull table ------------------------------------------------------------------------------

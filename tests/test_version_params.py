@@ -168,15 +168,19 @@ def test_project_code_is_never_imported(tmp_path: Path) -> None:
     assert not list(project.root.rglob("__pycache__"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_dunder_version returns the first top-level __version__ assignment, "
-    "but Python (and any import) sees the last one",
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ('__version__ = "0.0.0"\n__version__ = "1.4"\n', ("1.4", None)),
+        ('__version__ = str(1)\n__version__ = "1.5"\n', ("1.5", None)),
+        ('__version__ = "1.6"\n__version__ = str(2)\n', (None, "__version__ at line 2 is computed, not a string literal")),
+    ],
+    ids=["two-literals", "computed-then-literal", "literal-then-computed"],
 )
-def test_last_assignment_wins_like_at_import(tmp_path: Path) -> None:
-    path = build_file_tree(tmp_path, {"__init__.py": '__version__ = "0.0.0"\n__version__ = "1.4"\n'}) / "__init__.py"
+def test_last_assignment_wins_like_at_import(tmp_path: Path, source: str, expected: tuple) -> None:
+    path = build_file_tree(tmp_path, {"__init__.py": source}) / "__init__.py"
 
-    assert read_dunder_version(path) == ("1.4", None)
+    assert read_dunder_version(path) == expected
 
 
 # -- parameters ------------------------------------------------------------------------------

@@ -125,6 +125,7 @@ PULL_HELP = {
     "dry-run": "Show the plan (create / update / delete / unchanged / conflict) and write nothing.",
     "diff": "With --dry-run (or alone), also show unified diffs.",
     "fs-args": "YAML file of fsspec arguments for a remote location.",
+    "no-cache": "Always download remote sdists, bypassing the local cache.",
     "project": "Project folder (default: the project containing the current folder).",
     "json": "Print the results as JSON.",
 }
@@ -134,7 +135,7 @@ PULL_HELP = {
 @reports_errors
 def pull(
     c, location=None, all=False, alias=None, destination=None, env="base", force=False,
-    dry_run=False, diff=False, fs_args=None, project=None, json=False,
+    dry_run=False, diff=False, fs_args=None, no_cache=False, project=None, json=False,
 ):
     """Install micro-package sdists into the project, safely and as one unit."""
     resolved = _project(project)
@@ -150,12 +151,15 @@ def pull(
     if all:
         if alias or destination or env != "base" or fs_args:
             raise UsageError("--alias, --destination, --env and --fs-args come from the manifest with --all")
-        batch = pull_all(resolved, force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout)
+        batch = pull_all(
+            resolved, force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
+            use_cache=not no_cache,
+        )
     else:
         entry = PullEntry(location, alias, destination, env, _cli_path(fs_args))
         batch = pull_batch(
             resolved, [entry], force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
-            base=Path.cwd(),
+            base=Path.cwd(), use_cache=not no_cache,
         )
     if json:
         print_json(batch)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from micropkg_tasks.core.errors import UsageError
 from micropkg_tasks.core.names import (
@@ -26,8 +26,9 @@ PULL_TABLES = ("tool.kedro.micropkg.pull", "tool.kedro.pipeline.pull")
 # Kedro spells the pull option ``fs_args`` in manifests; the SPEC and the CLI say
 # ``fs-args``. Both are accepted and mean the same thing.
 _OPTION_SPELLINGS = {"fs-args": "fs_args", "fs_args": "fs_args"}
-PACKAGE_OPTIONS = frozenset({"alias", "destination", "env", "fs_args"})
-PULL_OPTIONS = frozenset({"alias", "destination", "env", "fs_args"})
+# Both manifests take the same option names (``destination`` means a folder or URL
+# for package, a dotted module path for pull).
+MANIFEST_OPTIONS = frozenset({"alias", "destination", "env", "fs_args"})
 
 
 def is_url(location: str) -> bool:
@@ -112,7 +113,7 @@ def _options(
     for raw_name, item in value.items():
         name = _OPTION_SPELLINGS.get(raw_name, raw_name)
         if name not in allowed:
-            known = ", ".join(sorted({"alias", "destination", "env", "fs-args"} & {n.replace("_", "-") for n in allowed}))
+            known = ", ".join(sorted(n.replace("_", "-") for n in allowed))
             raise UsageError(f"{where} entry {key!r} has unknown option {raw_name!r} (known options: {known})")
         if not isinstance(item, str):
             raise UsageError(
@@ -139,22 +140,29 @@ def _resolve_local(project: Project, value: str | None) -> str | None:
     return str(project.root / value)
 
 
-def read_package_manifest(project: Project) -> list[PackageEntry]:
-    """The micro-packages listed for ``package --all``, validated, in manifest order."""
-    found = _read_table(project, PACKAGE_TABLES)
+def _manifest_entries(project: Project, tables: tuple[str, ...]) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """``(where, key, options)`` for each entry of the first manifest table present, with the
+    options every manifest shares already checked."""
+    found = _read_table(project, tables)
     if found is None:
-        return []
+        return
     name, entries = found
     where = f"{project.pyproject_path} [{name}]"
     _check_dotted_keys(where, entries)
-    result = []
     for key, value in entries.items():
-        validate_module_path(key, option=f"{where} key")
-        options = _options(where, key, value, PACKAGE_OPTIONS)
+        options = _options(where, key, value, MANIFEST_OPTIONS)
         if "alias" in options:
             validate_alias(options["alias"], option=f"{where} {key!r} alias")
         if "env" in options:
             validate_env(options["env"], option=f"{where} {key!r} env")
+        yield where, key, options
+
+
+def read_package_manifest(project: Project) -> list[PackageEntry]:
+    """The micro-packages listed for ``package --all``, validated, in manifest order."""
+    result = []
+    for where, key, options in _manifest_entries(project, PACKAGE_TABLES):
+        validate_module_path(key, option=f"{where} key")
         result.append(
             PackageEntry(
                 module_path=key,
@@ -169,21 +177,10 @@ def read_package_manifest(project: Project) -> list[PackageEntry]:
 
 def read_pull_manifest(project: Project) -> list[PullEntry]:
     """The sdists listed for ``pull --all``, validated, in manifest order."""
-    found = _read_table(project, PULL_TABLES)
-    if found is None:
-        return []
-    name, entries = found
-    where = f"{project.pyproject_path} [{name}]"
-    _check_dotted_keys(where, entries)
     result = []
-    for key, value in entries.items():
-        options = _options(where, key, value, PULL_OPTIONS)
-        if "alias" in options:
-            validate_alias(options["alias"], option=f"{where} {key!r} alias")
+    for where, key, options in _manifest_entries(project, PULL_TABLES):
         if "destination" in options:
             validate_destination_module(options["destination"], option=f"{where} {key!r} destination")
-        if "env" in options:
-            validate_env(options["env"], option=f"{where} {key!r} env")
         location = key if is_url(key) or _is_requirement_spec(key) else _resolve_local(project, key)
         result.append(
             PullEntry(

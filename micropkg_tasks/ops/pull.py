@@ -133,13 +133,14 @@ def _pull_requests(
     limits: SdistLimits,
     lock_timeout: float,
     base: Path | None,
+    use_cache: bool,
 ) -> PullBatchResult:
     for request in requests:
         _validate(request)
     # Fetch and check every archive before taking the lock or touching anything.
     fetched = []
     for request in requests:
-        data = fetch_sdist(request.location, fs_args=request.fs_args, base=base)
+        data = fetch_sdist(request.location, fs_args=request.fs_args, base=base, use_cache=use_cache)
         fetched.append(_Fetched(request, read_sdist(data.data, source=data.location, limits=limits)))
 
     with project_lock(project.root, timeout=lock_timeout):
@@ -226,6 +227,7 @@ def pull(
     diff: bool = False,
     limits: SdistLimits | None = None,
     lock_timeout: float = 30.0,
+    use_cache: bool = True,
 ) -> PullResult:
     """Install the sdist at ``location`` into ``project``.
 
@@ -240,6 +242,7 @@ def pull(
         diff=diff,
         limits=limits,
         lock_timeout=lock_timeout,
+        use_cache=use_cache,
     )
     return batch.results[0]
 
@@ -254,6 +257,7 @@ def pull_batch(
     limits: SdistLimits | None = None,
     lock_timeout: float = 30.0,
     base: Path | None = None,
+    use_cache: bool = True,
 ) -> PullBatchResult:
     """Pull several sdists as one unit: all of them are installed, or none.
 
@@ -270,6 +274,7 @@ def pull_batch(
         limits=limits or SdistLimits(),
         lock_timeout=lock_timeout,
         base=base,
+        use_cache=use_cache,
     )
 
 
@@ -281,6 +286,7 @@ def pull_all(
     diff: bool = False,
     limits: SdistLimits | None = None,
     lock_timeout: float = 30.0,
+    use_cache: bool = True,
 ) -> PullBatchResult:
     """Pull everything listed in the project's pull manifest, as one unit."""
     resolved = _as_project(project)
@@ -292,5 +298,5 @@ def pull_all(
         )
     return pull_batch(
         resolved, entries, force=force, dry_run=dry_run, diff=diff, limits=limits,
-        lock_timeout=lock_timeout, base=resolved.root,
+        lock_timeout=lock_timeout, base=resolved.root, use_cache=use_cache,
     )

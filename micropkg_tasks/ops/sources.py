@@ -20,8 +20,13 @@ class FetchedSdist:
     data: bytes
 
 
-def fetch_sdist(location: str, *, fs_args: str | None = None, base: Path | None = None) -> FetchedSdist:
-    """Read the sdist at ``location``; relative paths resolve against ``base`` (default: cwd)."""
+def fetch_sdist(
+    location: str, *, fs_args: str | None = None, base: Path | None = None, use_cache: bool = True
+) -> FetchedSdist:
+    """Read the sdist at ``location``; relative paths resolve against ``base`` (default: cwd).
+
+    Remote sdists are kept in a local content-addressed cache unless ``use_cache`` is False.
+    """
     if is_url(location):
         from micropkg_tasks.ops.remote import fetch_bytes
 
