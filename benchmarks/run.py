@@ -107,6 +107,11 @@ def find_micropkg(explicit: str | None) -> Path:
     return path
 
 
+def load_average() -> str:
+    path = Path("/proc/loadavg")
+    return " ".join(path.read_text().split()[:3]) if path.exists() else ""
+
+
 def machine() -> dict[str, str]:
     model = platform.processor() or platform.machine()
     try:
@@ -118,9 +123,7 @@ def machine() -> dict[str, str]:
     except (OSError, subprocess.CalledProcessError):
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
-    load = ""
-    if Path("/proc/loadavg").exists():
-        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    load = load_average()
     return {
         "cores": str(cores),
         "cpu": model,
@@ -285,9 +288,10 @@ def fit_line(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
 
 def print_report(report: Report) -> int:
     info = report.machine
+    print(f"machine: {info['cores']} cores, {info['cpu']}, Python {info['python']}")
     print(
-        f"machine: {info['cores']} cores, {info['cpu']}, Python {info['python']}, "
-        f"load average at start {info['load_average_at_start'] or 'n/a'}"
+        f"load:    1/5/15-minute load average {info['load_average_at_start'] or 'n/a'} at start, "
+        f"{info.get('load_average_at_end') or 'n/a'} at end (other work on the machine inflates the medians)"
     )
     print(f"tool:    {report.micropkg} ({report.version_output}); {report.repeat} timed runs per figure, "
           "whole process, wall clock, warm file cache")
@@ -367,6 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"benchmark run failed, no figures reported:\n{exc}", file=sys.stderr)
         print(f"generated projects kept in {work}", file=sys.stderr)
         return 2
+    report.machine["load_average_at_end"] = load_average()
     if args.keep:
         print(f"generated projects kept in {work}", file=sys.stderr)
     else:

@@ -404,11 +404,6 @@ def test_temporary_file_is_removed_when_the_final_rename_fails(
     assert snapshot_tree(root) == before  # neither new/ nor .b.txt.micropkg-new remain
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_rollback only suppresses FileNotFoundError when unlinking a created path; under a file "
-    "parent that unlink raises NotADirectoryError, which escapes and aborts the rollback",
-)
 @pytest.mark.parametrize("target", ["update_me.txt/child.txt", "update_me.txt/sub/child.txt"])
 def test_parent_that_is_a_file_is_a_project_error_and_restores(tmp_path: Path, target: str) -> None:
     root = make_tree(tmp_path / "proj")
@@ -422,16 +417,11 @@ def test_parent_that_is_a_file_is_a_project_error_and_restores(tmp_path: Path, t
     with pytest.raises(ProjectError) as caught:
         apply_changes(root, changes)
 
-    assert "Not a directory; the project was restored unchanged" in str(caught.value)
-    assert str(root / "update_me.txt") in str(caught.value)
+    # Refused before anything is touched, naming the file in the way.
+    assert f"{root / 'update_me.txt'} is a file, not a folder" in str(caught.value)
     assert snapshot_tree(root) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="apply_changes moves an existing folder aside as if it were a file, then os.unlink of the "
-    "folder backup raises IsADirectoryError after commit, leaving .<name>.micropkg-backup/ behind",
-)
 def test_writing_over_an_existing_folder_is_refused_and_restores(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "proj")
     before = snapshot_tree(root)
@@ -443,7 +433,7 @@ def test_writing_over_an_existing_folder_is_refused_and_restores(tmp_path: Path)
     with pytest.raises(MicropkgError) as caught:
         apply_changes(root, changes)
 
-    assert str(root / "shared") in str(caught.value)
+    assert str(caught.value) == f"cannot write {root / 'shared'}: a folder is in the way"
     assert snapshot_tree(root) == before
 
 
@@ -622,3 +612,13 @@ def test_staging_changes_apply_cleanly(tmp_path: Path) -> None:
 
     assert read_tree(root) == {"a.txt": b"A\n", "n/c.txt": b"c\n"}
     assert not (root / "d").exists()
+
+
+def test_update_keeps_the_file_mode(tmp_path: Path) -> None:
+    root = build_file_tree(tmp_path / "proj", {"run.sh": "#!/bin/sh\necho old\n"})
+    (root / "run.sh").chmod(0o755)
+
+    apply_changes(root, [FileChange(root / "run.sh", UPDATE, b"#!/bin/sh\necho new\n")])
+
+    assert (root / "run.sh").read_text() == "#!/bin/sh\necho new\n"
+    assert (root / "run.sh").stat().st_mode & 0o777 == 0o755

@@ -485,3 +485,30 @@ def test_concurrent_run_waits_then_reports_busy(core_sdists, tmp_path):
         holder.wait(timeout=10)
     with project_lock(project, timeout=5):
         pass
+
+
+def test_a_file_owned_by_another_micropackage_is_a_conflict(tmp_path):
+    # Both sdists install conf/base/parameters/shared.yml: the second must not silently take it over.
+    project = kedro_project(tmp_path / "target")
+    first = tmp_path / "first-0.1.tar.gz"
+    second = tmp_path / "second-0.1.tar.gz"
+    shared_param = {"config/parameters/shared.yml": "value: 1\n"}
+    first.write_bytes(hostile_archives.archive(_files("first", shared_param), "first-0.1"))
+    second.write_bytes(hostile_archives.archive(_files("second", {"config/parameters/shared.yml": "value: 2\n"}), "second-0.1"))
+    pull(project, str(first))
+    before = snapshot_tree(project)
+    with pytest.raises(ConflictError) as raised:
+        pull(project, str(second))
+    assert raised.value.details == ["conf/base/parameters/shared.yml (installed by first)"]
+    assert snapshot_tree(project) == before
+    forced = pull(project, str(second), force=True)
+    assert ("conf/base/parameters/shared.yml", "update") in [(f.path, f.action) for f in forced.files]
+    lock = read_lock(project / "micropkg.lock")
+    assert "conf/base/parameters/shared.yml" not in lock.entries["first"].files
+    assert "conf/base/parameters/shared.yml" in lock.entries["second"].files
+
+
+def _files(name: str, config: dict[str, str]) -> dict[str, str]:
+    files = {k: v for k, v in hostile_archives.sdist_files(name, "0.1", ()).items() if "/config/" not in k}
+    files.update({f"{name}/{path}": text for path, text in config.items()})
+    return files

@@ -56,6 +56,9 @@ class Lock:
                 return entry
         return None
 
+    def owners_other_than(self, relative: str, module: str) -> list[str]:
+        return [key for key, entry in self.entries.items() if key != module and relative in entry.files]
+
     def requirements_of_others(self, module: str) -> set[str]:
         return {req for key, entry in self.entries.items() if key != module for req in entry.requirements}
 

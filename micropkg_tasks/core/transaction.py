@@ -13,6 +13,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import stat
 import tempfile
 import time
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ def _write_new(path: Path, content: bytes) -> None:
             os.fsync(handle.fileno())
         os.replace(temp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
 
@@ -78,10 +79,27 @@ def _make_parents(path: Path, root: Path, created_dirs: list[Path]) -> None:
         created_dirs.append(folder)
 
 
+def _check_targets(root: Path, changes: Sequence[FileChange]) -> None:
+    """Refuse, before touching anything, writes that could only fail half-way:
+    a target that is a folder, or a target below something that is not a folder."""
+    for change in changes:
+        if change.action in (CREATE, UPDATE):
+            if change.path.is_dir() and not change.path.is_symlink():
+                raise ProjectError(f"cannot write {change.path}: a folder is in the way")
+            parent = change.path.parent
+            while parent != root and root in parent.parents:
+                if parent.exists() and not parent.is_dir():
+                    raise ProjectError(f"cannot write {change.path}: {parent} is a file, not a folder")
+                parent = parent.parent
+        elif change.action == DELETE and change.path.is_dir() and not change.path.is_symlink():
+            raise ProjectError(f"cannot delete {change.path}: it is a folder")
+
+
 def _rollback(done: list[_Done], created_dirs: list[Path]) -> None:
     for step in reversed(done):
         if step.created or step.backup is not None:
-            with contextlib.suppress(FileNotFoundError):
+            # NotADirectoryError: the write never happened because a parent was a file.
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                 os.unlink(step.path)
         if step.backup is not None:
             os.replace(step.backup, step.path)
@@ -92,6 +110,7 @@ def _rollback(done: list[_Done], created_dirs: list[Path]) -> None:
 
 def apply_changes(root: Path, changes: Sequence[FileChange]) -> None:
     """Make every CREATE/UPDATE/DELETE in ``changes`` happen, or none of them."""
+    _check_targets(root, changes)
     done: list[_Done] = []
     created_dirs: list[Path] = []
     try:
@@ -100,7 +119,9 @@ def apply_changes(root: Path, changes: Sequence[FileChange]) -> None:
                 continue
             path = change.path
             backup: Path | None = None
+            mode: int | None = None
             if path.exists() or path.is_symlink():
+                mode = stat.S_IMODE(path.lstat().st_mode) if not path.is_symlink() else None
                 backup = path.with_name(f".{path.name}{_BACKUP_SUFFIX}")
                 os.replace(path, backup)
             step = _Done(path=path, backup=backup, created=backup is None)
@@ -110,6 +131,9 @@ def apply_changes(root: Path, changes: Sequence[FileChange]) -> None:
                     raise ValueError(f"{change.action} of {path} has no content")
                 _make_parents(path, root, created_dirs)
                 _write_new(path, change.content)
+                if mode is not None:
+                    # Keep the permissions of the file replaced: an executable stays executable.
+                    os.chmod(path, mode)
             elif change.action != DELETE:
                 raise ValueError(f"unknown action {change.action!r} for {path}")
     except BaseException as exc:

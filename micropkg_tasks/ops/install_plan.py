@@ -128,15 +128,22 @@ def _intermediate_inits(project: Project, module: str, staging: Staging) -> list
 
 
 def _classify(
-    project: Project, staging: Staging, path: Path, content: bytes, lock: Lock, force: bool
+    project: Project, staging: Staging, path: Path, content: bytes, lock: Lock, module: str, force: bool
 ) -> PlannedFile:
     relative = project.relative(path)
     current = staging.read(path)
+    owner = lock.owner_of(relative)
+    if owner is not None and owner.module != module:
+        # Another installed micro-package owns this file: taking it over silently would
+        # let one pull overwrite, and a later one delete, what the other installed.
+        if not force:
+            return PlannedFile(relative, CONFLICT, f"installed by {owner.module}")
+        del owner.files[relative]
+        return PlannedFile(relative, UPDATE if current is not None else CREATE, f"taken over from {owner.module} (--force)")
     if current is None:
         return PlannedFile(relative, CREATE)
     if current == content:
         return PlannedFile(relative, UNCHANGED)
-    owner = lock.owner_of(relative)
     if owner is not None and owner.files.get(relative) == sha256_bytes(current):
         return PlannedFile(relative, UPDATE)
     if force:
@@ -206,7 +213,7 @@ def plan_install(
     previous = lock.entries.get(module)
 
     for path in sorted(placed):
-        planned = _classify(project, staging, path, placed[path], lock, force)
+        planned = _classify(project, staging, path, placed[path], lock, module, force)
         plan.files.append(planned)
         if planned.action in (CREATE, UPDATE):
             staging.write(path, placed[path])
@@ -214,7 +221,7 @@ def plan_install(
     if previous is not None:
         new_paths = {project.relative(path) for path in placed}
         for relative, digest in sorted(previous.files.items()):
-            if relative in new_paths:
+            if relative in new_paths or lock.owners_other_than(relative, module):
                 continue
             path = project.root / relative
             current = staging.read(path)
