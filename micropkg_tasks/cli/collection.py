@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from invoke import Collection, task
+from invoke.exceptions import Exit
 
 from micropkg_tasks.cli import report
 from micropkg_tasks.cli.arguments import PositionalOrFlagTask
@@ -22,7 +23,11 @@ from micropkg_tasks.core.sdist_read import SdistLimits
 from micropkg_tasks.ops.package import package_all, package_entries
 from micropkg_tasks.ops.pull import pull_all, pull_batch
 from micropkg_tasks.core.manifest import PullEntry
+from micropkg_tasks.core.monorepo import find_monorepo_root
+from micropkg_tasks.ops.monorepo_status import monorepo_status
+from micropkg_tasks.ops.pull_all import pull_all_projects
 from micropkg_tasks.ops.status import status as project_status
+from micropkg_tasks.ops.sync import sync_shared as sync_shared_operation
 
 DEFAULTS: dict[str, Any] = {
     "jobs": None,  # parallel packaging processes; None means one per available core
@@ -167,20 +172,98 @@ def pull(
         report.pull_batch(batch, show_files=dry_run)
 
 
-@task(help={"project": PULL_HELP["project"], "json": "Print the status as JSON."})
+def _use_monorepo(all_projects: bool) -> bool:
+    """At a monorepo root (or with --all-projects) status covers every project; inside a
+    project it covers that project. The nearer of the two folders wins."""
+    cwd = Path.cwd()
+    monorepo = find_monorepo_root(cwd)
+    if all_projects:
+        return True
+    try:
+        project = find_project_root(cwd)
+    except MicropkgError:
+        return monorepo is not None
+    return monorepo is not None and project in monorepo.parents
+
+
+@task(help={
+    "project": PULL_HELP["project"],
+    "all-projects": "Show every project of the monorepo, even from inside one project.",
+    "json": "Print the status as JSON.",
+})
 @reports_errors
-def status(c, project=None, json=False):
-    """List installed micro-packages and whether their files were edited since the pull."""
-    result = project_status(_project(project))
+def status(c, project=None, all_projects=False, json=False):
+    """List installed micro-packages and their state: in sync, upstream moved, or locally edited."""
+    if project is None and _use_monorepo(all_projects):
+        result: Any = monorepo_status()
+        show = report.monorepo_status
+    else:
+        result = project_status(_project(project))
+        show = report.project_status
     if json:
         print_json(result)
     else:
-        report.project_status(result)
+        show(result)
+
+
+SYNC_HELP = {
+    "check": "Write nothing; report each target as in sync, upstream moved or locally edited. "
+    "Exit 0 in sync, 1 upstream moved, 3 locally edited.",
+    "dry-run": "Show what would change and write nothing.",
+    "diff": "Also show unified diffs.",
+    "force": "Overwrite local edits in targets.",
+    "only": "Only the shared micro-package with this module path, name or alias.",
+    "jobs": "Parallel processes (default: one per core).",
+    "json": "Print the results as JSON.",
+}
+
+
+@task(help=SYNC_HELP)
+@reports_errors
+def sync_shared(c, check=False, dry_run=False, diff=False, force=False, only=None, jobs=0, json=False):
+    """Install every [[tool.micropkg.shared]] micro-package from its source into its targets."""
+    result = sync_shared_operation(
+        check=check, dry_run=dry_run, diff=diff, force=force, only=only, jobs=jobs or None,
+        lock_timeout=float(_monorepo_setting(c, "lock_timeout")),
+    )
+    if json:
+        print_json(result)
+    else:
+        report.sync_result(result, verbose_files=dry_run)
+    if result.exit_code:
+        raise Exit(code=result.exit_code)
+
+
+PULL_ALL_HELP = {key: PULL_HELP[key] for key in ("force", "dry-run", "diff", "no-cache", "json")}
+PULL_ALL_HELP["jobs"] = SYNC_HELP["jobs"]
+
+
+@task(help=PULL_ALL_HELP)
+@reports_errors
+def pull_all(c, force=False, dry_run=False, diff=False, no_cache=False, jobs=0, json=False):
+    """Run pull --all in every project of the monorepo; one failing project does not stop the others."""
+    result = pull_all_projects(
+        force=force, dry_run=dry_run, diff=diff, jobs=jobs or None, use_cache=not no_cache,
+        lock_timeout=float(_monorepo_setting(c, "lock_timeout")),
+    )
+    if json:
+        print_json(result)
+    else:
+        report.pull_all_result(result)
+    if result.failed:
+        raise MicropkgError(
+            f"{len(result.failed)} project(s) failed: " + ", ".join(p.project for p in result.failed)
+        )
+
+
+def _monorepo_setting(c: Any, key: str) -> Any:
+    config = c.config.get("micropkg", {}) if hasattr(c, "config") else {}
+    return config.get(key, DEFAULTS[key])
 
 
 def make_collection(*extra_tasks: Any) -> Collection:
     """A fresh collection of the micropkg tasks, plus any of your own, at the top level."""
-    collection = Collection(package, pull, status, *extra_tasks)
+    collection = Collection(package, pull, pull_all, sync_shared, status, *extra_tasks)
     collection.configure({"micropkg": dict(DEFAULTS)})
     return collection
 

@@ -6,7 +6,10 @@ from micropkg_tasks.cli.output import err, out, shown_path, warn
 from micropkg_tasks.core.transaction import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE
 from micropkg_tasks.ops.package import PackageResult
 from micropkg_tasks.ops.pull import PullBatchResult, PullResult
+from micropkg_tasks.ops.monorepo_status import MonorepoStatus
+from micropkg_tasks.ops.pull_all import PullAllResult
 from micropkg_tasks.ops.status import ProjectStatus
+from micropkg_tasks.ops.sync import SyncResult
 
 
 def _plural(count: int, word: str) -> str:
@@ -68,11 +71,87 @@ def project_status(report: ProjectStatus) -> None:
         return
     rows = [("MODULE", "VERSION", "STATE", "SOURCE")]
     rows += [(p.module, p.version, p.state, p.source) for p in report.packages]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for row in rows:
-        out("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+    _table(rows)
     for package in report.packages:
         for path in package.edited:
             out(f"  edited:  {path}")
         for path in package.missing:
             out(f"  missing: {path}")
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        out("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+
+
+def _sync_check(result: SyncResult) -> None:
+    for target in result.targets:
+        for state in target.states:
+            out(f"{target.project}: {state.module} (from {state.source}#{state.micropkg}): {state.state}")
+            for path in state.edited:
+                out(f"  edited    {path}")
+        for item in target.files:
+            if item.action != CONFLICT:
+                out(f"  {item.action:<9} {item.path}")
+        if target.outcome == "failed":
+            err(f"{target.project}: failed: {target.error}")
+    verdict = {0: "everything is in sync", 1: "upstream moved: run sync-shared", 3: "targets were edited locally"}
+    out(verdict[result.exit_code])
+
+
+def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
+    if result.check:
+        _sync_check(result)
+    for target in result.targets if not result.check else ():
+        stale = ", ".join(f"{s.module} {s.state}" for s in target.states if s.state != "in sync")
+        if target.outcome == "in sync":
+            out(f"{target.project}: in sync")
+        elif target.outcome in ("updated", "would update"):
+            out(f"{target.project}: {target.outcome} {_plural(len(target.files), 'file')} ({stale})")
+            if verbose_files:
+                for item in target.files:
+                    out(f"  {item.action:<9} {item.path}")
+        else:
+            err(f"{target.project}: {target.outcome}: {target.error}")
+            for line in target.details:
+                err(f"  {line}")
+        if target.diff:
+            out(target.diff.rstrip("\n"))
+    for message in result.warnings:
+        warn(message)
+    if result.check:
+        return
+    not_synced = [t.project for t in result.targets if t.outcome in ("refused", "failed")]
+    if result.dry_run:
+        out("dry run: nothing was written")
+    elif not_synced:
+        err(f"{_plural(len(not_synced), 'project')} not synced: {', '.join(not_synced)}")
+    else:
+        changed = result.changed_projects
+        out(f"synced {_plural(len(changed), 'project')}" if changed else "everything was already in sync: nothing was written")
+
+
+def pull_all_result(result: PullAllResult) -> None:
+    for item in result.projects:
+        if item.skipped:
+            out(f"{item.project}: no pull manifest, skipped")
+        elif item.error:
+            err(f"{item.project}: failed: {item.error}")
+            for line in item.details:
+                err(f"  {line}")
+        elif item.batch is not None:
+            out(f"{item.project}:")
+            pull_batch(item.batch, show_files=item.batch.dry_run)
+
+
+def monorepo_status(report: MonorepoStatus) -> None:
+    if not report.rows:
+        out(f"no micro-packages installed in {_plural(len(report.projects), 'project')}")
+        return
+    rows = [("PROJECT", "MODULE", "VERSION", "STATE", "SOURCE")]
+    rows += [(r.project, r.module, r.version, r.state, r.source) for r in report.rows]
+    _table(rows)
+    for row in report.rows:
+        for path in row.edited:
+            out(f"  {row.project}: edited: {path}")

@@ -7,9 +7,10 @@ succeeded, so a failure never leaves a half-written or stale sdist behind.
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
@@ -25,6 +26,7 @@ from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
 from micropkg_tasks.core.sdist_write import SdistSpec, build_sdist_bytes, sdist_filename
 from micropkg_tasks.core.version import resolve_version
 from micropkg_tasks.ops.destinations import write_artifact
+from micropkg_tasks.ops.parallel import map_collecting_errors
 
 _SKIPPED_NAMES = frozenset({"__pycache__", ".DS_Store", ".ipynb_checkpoints", ".pytest_cache"})
 _SKIPPED_SUFFIXES = (".pyc", ".pyo")
@@ -142,13 +144,15 @@ def _rewrite_tree(
     return rewritten, outside
 
 
-def source_digest(module_path: str, alias: str | None, env: str, parts: dict[str, dict[str, bytes]]) -> str:
-    """A hash of everything that goes into the sdist, before rewriting.
+def source_digest(module_path: str, env: str, parts: dict[str, dict[str, bytes]]) -> str:
+    """A hash of everything a micro-package is made from, before rewriting.
 
     Sync compares it with the lock to skip packaging work when nothing changed.
+    The alias is left out: it names the sdist, while what a target installs
+    depends only on the target's own name for it.
     """
     digest = hashlib.sha256()
-    digest.update(f"{module_path}\0{alias or ''}\0{env}\0".encode())
+    digest.update(f"{module_path}\0{env}\0".encode())
     for kind in sorted(parts):
         for relative in sorted(parts[kind]):
             digest.update(f"{kind}\0{relative}\0".encode())
@@ -156,13 +160,15 @@ def source_digest(module_path: str, alias: str | None, env: str, parts: dict[str
     return digest.hexdigest()
 
 
-def _validated_inputs(project: Project, module_path: str, alias: str | None, env: str) -> tuple[str, Path]:
+def _validated_inputs(
+    project: Project, module_path: str, alias: str | None, env: str, *, for_distribution: bool = True
+) -> tuple[str, Path]:
     validate_module_path(module_path, option="module path")
     if alias is not None:
         validate_alias(alias)
     validate_env(env)
     name = alias or module_path.rsplit(".", 1)[-1]
-    if shadows_stdlib(name):
+    if for_distribution and shadows_stdlib(name):
         raise UsageError(
             f"micro-package name {name!r} would shadow the standard library module {name!r} "
             f"once packaged; give it another name with --alias (for example --alias {name}_utils)"
@@ -186,19 +192,80 @@ def _check_destination(destination: str | None) -> None:
         raise UsageError(f"destination {destination} is a file, not a folder")
 
 
-def build_package(project: Project, module_path: str, alias: str | None = None, env: str = "base") -> BuiltSdist:
-    """Build the sdist for one micro-package in memory."""
-    name, module_dir = _validated_inputs(project, module_path, alias, env)
+@dataclass(frozen=True)
+class PackageInputs:
+    """What a micro-package's sdist is made from, as read from the project, before any rewriting."""
+
+    module_path: str
+    name: str
+    alias: str | None
+    env: str
+    module_dir: Path
+    tests_dir: Path
+    code: dict[str, bytes]
+    tests: dict[str, bytes]
+    config: dict[str, bytes]
+    warnings: tuple[str, ...]
+
+    @property
+    def digest(self) -> str:
+        return source_digest(self.module_path, self.env, {"code": self.code, "tests": self.tests, "config": self.config})
+
+
+def read_inputs(
+    project: Project, module_path: str, alias: str | None = None, env: str = "base", *, for_distribution: bool = True
+) -> PackageInputs:
+    """Validate the options and read every input file; cheap enough to run just to compare digests.
+
+    ``for_distribution=False`` is for sdists that never leave memory (sync), where a
+    name that shadows the standard library does no harm.
+    """
+    name, module_dir = _validated_inputs(project, module_path, alias, env, for_distribution=for_distribution)
     code, warnings = _collect(module_dir, project)
     tests_dir = project.module_tests_dir(module_path)
     tests, test_warnings = _collect(tests_dir, project)
-    warnings += test_warnings
-
     env_dir = project.env_dir(env)
     selected, refused = select_parameter_files(env_dir, module_path.rsplit(".", 1)[-1])
     config = {relative: (env_dir / relative).read_bytes() for relative in selected}
-    warnings += [f"{project.relative(env_dir / r)}: catalog and credentials files are never packaged" for r in refused]
+    notes = [f"{project.relative(env_dir / r)}: catalog and credentials files are never packaged" for r in refused]
+    return PackageInputs(
+        module_path, name, alias, env, module_dir, tests_dir, code, tests, config,
+        tuple(warnings + test_warnings + notes),
+    )
 
+
+def _imports_of(files: dict[str, bytes], name: str, shown_root: Path, project: Project) -> list[str]:
+    """Absolute imports of a top-level module called ``name``: once the micro-package itself is
+    called ``name``, a pull could not tell them apart from references to it."""
+    found = []
+    for relative, content in files.items():
+        if not relative.endswith(".py") or name.encode() not in content:
+            continue
+        try:
+            tree = ast.parse(content)
+        except SyntaxError:
+            continue  # the rewriter reports syntax errors with their location
+        for node in ast.walk(tree):
+            modules = []
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            if any(module.split(".")[0] == name for module in modules):
+                found.append(f"{project.relative(shown_root / relative)}:{node.lineno}")
+    return found
+
+
+def build_from_inputs(project: Project, inputs: PackageInputs) -> BuiltSdist:
+    """Rewrite the inputs and build the sdist in memory."""
+    name, module_dir, tests_dir = inputs.name, inputs.module_dir, inputs.tests_dir
+    clashes = _imports_of(inputs.code, name, module_dir, project) + _imports_of(inputs.tests, name, tests_dir, project)
+    if clashes:
+        raise UsageError(
+            f"micro-package name {name!r} is also a module that its code imports ({', '.join(clashes)}); "
+            "package it under another name with --alias"
+        )
+    warnings = list(inputs.warnings)
     parsed = read_requirements_file(
         module_dir / "requirements.txt", display=project.relative(module_dir / "requirements.txt")
     )
@@ -207,37 +274,37 @@ def build_package(project: Project, module_path: str, alias: str | None = None, 
     warnings += notes
 
     moves = [
-        ModuleMove(f"{project.package_name}.{module_path}", name),
-        ModuleMove(f"tests.{module_path}", "tests"),
+        ModuleMove(f"{project.package_name}.{inputs.module_path}", name),
+        ModuleMove(f"tests.{inputs.module_path}", "tests"),
     ]
-    code, outside = _rewrite_tree(code, moves, project=project, shown_root=module_dir, check_outside=True)
-    tests, tests_outside = _rewrite_tree(tests, moves, project=project, shown_root=tests_dir, check_outside=False)
+    code, outside = _rewrite_tree(inputs.code, moves, project=project, shown_root=module_dir, check_outside=True)
+    tests, tests_outside = _rewrite_tree(inputs.tests, moves, project=project, shown_root=tests_dir, check_outside=False)
     outside += tests_outside
 
     files: dict[str, bytes] = {f"{name}/{relative}": content for relative, content in code.items()}
     files.update({f"tests/{relative}": content for relative, content in tests.items()})
-    old_name = module_path.rsplit(".", 1)[-1]
+    old_name = inputs.module_path.rsplit(".", 1)[-1]
     files.update(
-        {f"{name}/config/{rename_for_alias(relative, old_name, name)}": content for relative, content in config.items()}
+        {f"{name}/config/{rename_for_alias(rel, old_name, name)}": content for rel, content in inputs.config.items()}
     )
-    source_sha = source_digest(module_path, alias, env, {"code": code, "tests": tests, "config": config})
+    source_sha = inputs.digest
     spec = SdistSpec(
         name=name,
         version=version.version,
         requires=parsed.requirements,
         files=files,
-        micropkg={"module": module_path, "project": project.package_name, "source-sha256": source_sha},
+        micropkg={"module": inputs.module_path, "project": project.package_name, "source-sha256": source_sha},
     )
     data = build_sdist_bytes(spec)
     result = PackageResult(
-        module_path=module_path,
+        module_path=inputs.module_path,
         name=name,
         path="",
         version=version.version,
         version_source=version.source,
         code_files=len(code),
         test_files=len(tests),
-        config_files=len(config),
+        config_files=len(inputs.config),
         requirements=tuple(parsed.requirements),
         sha256=sha256_bytes(data),
         source_sha256=source_sha,
@@ -245,6 +312,13 @@ def build_package(project: Project, module_path: str, alias: str | None = None, 
         warnings=tuple(warnings),
     )
     return BuiltSdist(sdist_filename(name, version.version), data, result)
+
+
+def build_package(
+    project: Project, module_path: str, alias: str | None = None, env: str = "base", *, for_distribution: bool = True
+) -> BuiltSdist:
+    """Build the sdist for one micro-package in memory."""
+    return build_from_inputs(project, read_inputs(project, module_path, alias, env, for_distribution=for_distribution))
 
 
 def _as_project(project: Project | str | os.PathLike[str]) -> Project:
@@ -277,11 +351,6 @@ def _with_path(result: PackageResult, path: str) -> PackageResult:
 
 def _build_entry(project: Project, entry: PackageEntry) -> BuiltSdist:
     return build_package(project, entry.module_path, entry.alias, entry.env)
-
-
-def _worker_count(jobs: int | None, tasks: int) -> int:
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(jobs or available, tasks))
 
 
 def _raise_combined(failures: list[tuple[str, MicropkgError]], what: str) -> None:
@@ -318,22 +387,13 @@ def package_entries(
     if failures:
         _raise_combined(failures, "cannot be packaged")
 
-    workers = _worker_count(jobs, len(entries))
     built: list[BuiltSdist] = []
-    if workers <= 1:
-        for entry in entries:
-            try:
-                built.append(_build_entry(resolved, entry))
-            except MicropkgError as exc:
-                failures.append((entry.module_path, exc))
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_build_entry, resolved, entry) for entry in entries]
-            for entry, future in zip(entries, futures):
-                try:
-                    built.append(future.result())
-                except MicropkgError as exc:
-                    failures.append((entry.module_path, exc))
+    outcomes = map_collecting_errors(functools.partial(_build_entry, resolved), entries, jobs=jobs)
+    for entry, outcome in zip(entries, outcomes):
+        if isinstance(outcome, MicropkgError):
+            failures.append((entry.module_path, outcome))
+        else:
+            built.append(outcome)
     if failures:
         _raise_combined(failures, "failed to package")
 

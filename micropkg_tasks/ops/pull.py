@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -79,11 +79,15 @@ class _Request:
     fs_args: str | None = None
 
 
-@dataclass
-class _Fetched:
-    request: _Request
+@dataclass(frozen=True)
+class SdistToInstall:
+    """A checked sdist and how to install it."""
+
     sdist: SdistContents
-    plan: InstallPlan | None = field(default=None)
+    location: str  # as recorded in the lock: never secrets
+    alias: str | None = None
+    destination: str | None = None
+    env: str = "base"
 
 
 def _validate(request: _Request) -> None:
@@ -138,38 +142,65 @@ def _pull_requests(
     for request in requests:
         _validate(request)
     # Fetch and check every archive before taking the lock or touching anything.
-    fetched = []
+    items = []
     for request in requests:
         data = fetch_sdist(request.location, fs_args=request.fs_args, base=base, use_cache=use_cache)
-        fetched.append(_Fetched(request, read_sdist(data.data, source=data.location, limits=limits)))
+        items.append(
+            SdistToInstall(
+                sdist=read_sdist(data.data, source=data.location, limits=limits),
+                location=recorded_location(project, data.location, base),
+                alias=request.alias,
+                destination=request.destination,
+                env=request.env,
+            )
+        )
+    return install_sdists(project, items, force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout)
 
+
+def install_sdists(
+    project: Project,
+    items: Sequence[SdistToInstall],
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    diff: bool = False,
+    lock_timeout: float = 30.0,
+    verb: str = "pull",
+) -> PullBatchResult:
+    """Plan every sdist into one staging area and apply the batch as one unit, under the project's lock.
+
+    Raises ``ConflictError`` (unless ``dry_run``) when files would be overwritten that the lock
+    does not give us, or that were edited since we installed them.
+    """
     with project_lock(project.root, timeout=lock_timeout):
         staging = Staging(project.root)
         lock = read_lock(project.lock_path)
+        plans: list[InstallPlan] = []
         seen: dict[str, str] = {}
-        for item in fetched:
-            item.plan = plan_install(
+        for item in items:
+            plan = plan_install(
                 project,
                 staging,
                 lock,
                 item.sdist,
-                location=recorded_location(project, item.request.location, base),
-                alias=item.request.alias,
-                destination=item.request.destination,
-                env=item.request.env,
+                location=item.location,
+                alias=item.alias,
+                destination=item.destination,
+                env=item.env,
                 force=force,
             )
-            if item.plan.module in seen:
+            if plan.module in seen:
                 raise UsageError(
-                    f"{item.request.location} and {seen[item.plan.module]} would both install "
-                    f"{item.plan.module}; give one of them an alias or destination"
+                    f"{item.location} and {seen[plan.module]} would both install "
+                    f"{plan.module}; give one of them an alias or destination"
                 )
-            seen[item.plan.module] = item.request.location
+            seen[plan.module] = item.location
+            plans.append(plan)
 
-        conflicts = [f"{c.path} ({c.reason})" for item in fetched for c in item.plan.conflicts]  # type: ignore[union-attr]
+        conflicts = [f"{c.path} ({c.reason})" for plan in plans for c in plan.conflicts]
         if conflicts and not dry_run:
             raise ConflictError(
-                f"pull refused: {len(conflicts)} file(s) would be overwritten that micropkg does not own "
+                f"{verb} refused: {len(conflicts)} file(s) would be overwritten that micropkg does not own "
                 "or that were edited; nothing was written (use --force to overwrite them)",
                 details=conflicts,
             )
@@ -181,7 +212,8 @@ def _pull_requests(
         if not dry_run and changes:
             apply_changes(project.root, changes)
 
-    results = tuple(_result(item, applied=not dry_run and bool(changes), dry_run=dry_run) for item in fetched)
+    applied = not dry_run and bool(changes)
+    results = tuple(_result(item, plan, applied=applied, dry_run=dry_run) for item, plan in zip(items, plans))
     changed_paths = tuple(project.relative(change.path) for change in changes)
     return PullBatchResult(
         results=results,
@@ -189,16 +221,14 @@ def _pull_requests(
         diff=diff_text,
         lock_changed=project.relative(project.lock_path) in changed_paths,
         requirements_in_changed=project.relative(project.requirements_in) in changed_paths,
-        applied=not dry_run and bool(changes),
+        applied=applied,
         dry_run=dry_run,
     )
 
 
-def _result(item: _Fetched, *, applied: bool, dry_run: bool) -> PullResult:
-    plan = item.plan
-    assert plan is not None
+def _result(item: SdistToInstall, plan: InstallPlan, *, applied: bool, dry_run: bool) -> PullResult:
     return PullResult(
-        location=item.plan.location,
+        location=plan.location,
         module=plan.module,
         name=item.sdist.name,
         version=item.sdist.version,

@@ -1,138 +1,202 @@
 """fsspec access for remote sources and destinations, with secrets kept out of messages.
 
-``--fs-args`` is a YAML file whose values go to the fsspec filesystem
-(``client_kwargs.endpoint_url`` for S3-compatible stores, ``headers`` for
-HTTPS, ...). ``${VAR}`` in values is expanded from the environment. Every
-string value of it is treated as a possible secret and redacted from any
-message we print.
+Reads go through the content-addressed cache (:mod:`micropkg_tasks.ops.cache`)
+unless it is turned off; writes go to a temporary key beside the target and are
+then moved into place. Every failure becomes one :class:`MicropkgError` line
+that names the location, with fs-args values and URL credentials redacted.
+
+Waits are bounded: unless the fs-args set them, S3 gets
+``DEFAULT_S3_CONFIG`` and HTTP(S) gets ``DEFAULT_HTTP_TIMEOUT``.
 """
 
 from __future__ import annotations
 
-import os
+import re
 import uuid
-from pathlib import Path
 from typing import Any
 
 from micropkg_tasks.core.errors import MicropkgError, UsageError
+from micropkg_tasks.core.fs_args import FsArgs, load_fs_args, protocol_of, redact_url, redact_urls_in
+from micropkg_tasks.ops.cache import SdistCache, cache_key, fingerprint
 
-REDACTED = "***"
+# botocore settings for s3:// unless the fs-args' config_kwargs say otherwise (seconds).
+DEFAULT_S3_CONFIG: dict[str, Any] = {
+    "connect_timeout": 10,
+    "read_timeout": 60,
+    "retries": {"max_attempts": 3, "mode": "standard"},
+}
+# aiohttp.ClientTimeout fields for http(s):// unless the fs-args set client_kwargs.timeout (seconds).
+DEFAULT_HTTP_TIMEOUT: dict[str, float] = {"total": 300, "connect": 10, "sock_read": 60}
+
+_S3_PROTOCOLS = frozenset({"s3", "s3a"})
+_HTTP_PROTOCOLS = frozenset({"http", "https"})
+# Reading these is as cheap as reading the cache, so they skip it.
+_LOCAL_PROTOCOLS = frozenset({"file", "local"})
 
 
-def _expand(value: Any, source: str) -> Any:
-    if isinstance(value, str):
-        out, rest = [], value
-        while "${" in rest:
-            before, _, after = rest.partition("${")
-            name, closed, rest = after.partition("}")
-            if not closed:
-                raise UsageError(f"{source}: unterminated ${{...}} in a value")
-            if name not in os.environ:
-                raise UsageError(f"{source}: environment variable {name} is not set")
-            out += [before, os.environ[name]]
-        return "".join(out) + rest
+def _http_timeout(value: Any) -> Any:
+    import aiohttp
+
+    if isinstance(value, aiohttp.ClientTimeout):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return aiohttp.ClientTimeout(total=value, connect=min(value, DEFAULT_HTTP_TIMEOUT["connect"]))
     if isinstance(value, dict):
-        return {key: _expand(item, source) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_expand(item, source) for item in value]
-    return value
+        return aiohttp.ClientTimeout(**value)
+    raise UsageError("fs-args client_kwargs.timeout must be a number of seconds or a mapping of aiohttp timeouts")
 
 
-def load_fs_args(path: str | None) -> dict[str, Any]:
-    """Read an fs-args YAML file; ``None`` means no extra arguments."""
-    if not path:
-        return {}
-    import yaml
-
-    file = Path(path)
-    try:
-        loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"fs-args file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"fs-args file {path} cannot be read: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise UsageError(f"fs-args file {path} is not valid YAML{where}") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise UsageError(f"fs-args file {path} must hold a mapping of filesystem arguments")
-    return _expand(loaded, f"fs-args file {path}")
+def filesystem_kwargs(protocol: str, args: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments for the filesystem: the user's fs-args over our bounded defaults."""
+    kwargs = dict(args)
+    kwargs.setdefault("skip_instance_cache", True)  # never share a cached instance built with other args
+    if protocol in _S3_PROTOCOLS:
+        config = dict(DEFAULT_S3_CONFIG)
+        config.update(kwargs.get("config_kwargs") or {})
+        kwargs["config_kwargs"] = config
+    elif protocol in _HTTP_PROTOCOLS:
+        client = dict(kwargs.get("client_kwargs") or {})
+        client["timeout"] = _http_timeout(client.get("timeout", DEFAULT_HTTP_TIMEOUT))
+        kwargs["client_kwargs"] = client
+    return kwargs
 
 
-def secret_values(args: Any) -> set[str]:
-    """Every string inside the fs-args: any of them may be a key, token or password."""
-    if isinstance(args, str):
-        return {args} if len(args) >= 4 else set()
-    if isinstance(args, dict):
-        return {s for item in args.values() for s in secret_values(item)}
-    if isinstance(args, list):
-        return {s for item in args for s in secret_values(item)}
-    return set()
+def _missing_package(protocol: str, message: str) -> str:
+    from fsspec.registry import known_implementations
+
+    known = known_implementations.get(protocol, {})
+    hint = str(known.get("err") or message)
+    named = re.search(r"install\s+[`'\"]?([A-Za-z0-9_.\-\[\]]+)", hint, re.IGNORECASE)
+    if named:
+        return named.group(1)
+    package = str(known.get("class", "")).split(".")[0]
+    return package if package and package != "fsspec" else hint
 
 
-def redact(text: str, secrets: set[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
-
-
-def _filesystem(url: str, args: dict[str, Any]):
+def open_filesystem(url: str, fs_args: FsArgs) -> Any:
+    """The fsspec filesystem for ``url``'s protocol, built from the fs-args."""
     import fsspec
 
-    protocol = url.split("://", 1)[0]
+    shown = redact_url(url)
+    protocol = protocol_of(url)
     try:
-        return fsspec.filesystem(protocol, **args)
-    except ValueError as exc:
-        raise UsageError(f"{url}: unknown protocol {protocol!r} ({exc})") from None
+        cls = fsspec.get_filesystem_class(protocol)
+    except ValueError:
+        raise UsageError(f"{shown}: unknown protocol {protocol!r} (not an fsspec filesystem)") from None
     except ImportError as exc:
-        missing = getattr(exc, "name", None) or str(exc)
-        raise MicropkgError(f"{url}: the {protocol!r} filesystem needs an extra package ({missing}); install it with pip") from None
-
-
-def describe_error(url: str, exc: BaseException, secrets: set[str]) -> str:
-    if isinstance(exc, FileNotFoundError):
-        reason = "not found"
-    elif isinstance(exc, PermissionError):
-        reason = "access denied"
-    elif isinstance(exc, TimeoutError):
-        reason = "timed out"
-    else:
-        reason = f"{type(exc).__name__}: {exc}"
-    return redact(f"{url}: {reason}", secrets)
-
-
-def fetch_bytes(url: str, *, fs_args: str | None = None) -> bytes:
-    """Read the whole object at ``url``."""
-    args = load_fs_args(fs_args)
-    secrets = secret_values(args)
-    fs = _filesystem(url, args)
+        package = _missing_package(protocol, str(exc))
+        raise MicropkgError(
+            f"{shown}: the {protocol}:// filesystem needs an optional package; install {package} (pip install {package})"
+        ) from None
     try:
-        with fs.open(url, "rb") as handle:
-            return handle.read()
-    except MicropkgError:
-        raise
+        return cls(**filesystem_kwargs(protocol, fs_args.args))
+    except ImportError as exc:
+        raise MicropkgError(
+            fs_args.redact(f"{shown}: the {protocol}:// filesystem needs a missing package ({exc.name or exc})")
+        ) from None
+    except (TypeError, ValueError) as exc:
+        where = f" from {fs_args.source}" if fs_args.source else ""
+        raise UsageError(fs_args.redact(f"{shown}: bad filesystem arguments{where}: {_one_line(exc)}")) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _bucket(url: str) -> str:
+    return url.partition("://")[2].split("/", 1)[0]
+
+
+def reason(url: str, exc: BaseException) -> str:
+    """What went wrong, in a few words, for any exception an fsspec backend raises.
+
+    fsspec often wraps the real cause (HTTP ``info`` turns any failure into
+    FileNotFoundError), so the whole chain of causes is looked at.
+    """
+    chain = _chain(exc)
+    statuses = [status for status in (getattr(e, "status", None) for e in chain) if isinstance(status, int)]
+    text = " ".join(_one_line(e) for e in chain)
+    names = " ".join(type(e).__name__ for e in chain)
+    if "NoSuchBucket" in text or "bucket does not exist" in text.lower():
+        return f"bucket {_bucket(url)!r} does not exist"
+    if any(isinstance(e, PermissionError) for e in chain) or 403 in statuses or "AccessDenied" in text:
+        return "access denied (HTTP 403)" if 403 in statuses else "access denied"
+    if 401 in statuses:
+        return "access denied: the server wants credentials (HTTP 401); check the Authorization header in --fs-args"
+    if any(isinstance(e, IsADirectoryError) for e in chain):
+        return "is a folder, not an sdist file"
+    if any(isinstance(e, TimeoutError) for e in chain) or "Timeout" in names:
+        return "timed out"
+    if any(isinstance(e, ConnectionError) for e in chain) or re.search(r"Connect(or|ion)Error|ClientOSError", names):
+        return "could not connect"
+    if any(isinstance(e, FileNotFoundError) for e in chain) or 404 in statuses or "NoSuchKey" in text:
+        return "not found"
+    if statuses:
+        return f"failed with HTTP {statuses[0]}"
+    return f"{type(exc).__name__}: {_one_line(exc)}"
+
+
+def describe_error(url: str, exc: BaseException, fs_args: FsArgs) -> str:
+    return fs_args.redact(redact_urls_in(f"{redact_url(url)}: {reason(url, exc)}"))
+
+
+def _endpoint(args: dict[str, Any]) -> str | None:
+    client = args.get("client_kwargs") or {}
+    endpoint = args.get("endpoint_url") or (client.get("endpoint_url") if isinstance(client, dict) else None)
+    return str(endpoint) if endpoint else None
+
+
+def fetch_bytes(url: str, *, fs_args: str | None = None, use_cache: bool = True) -> bytes:
+    """Read the whole object at ``url``, through the cache unless ``use_cache`` is False."""
+    loaded = load_fs_args(fs_args)
+    fs = open_filesystem(url, loaded)
+    protocol = protocol_of(url)
+    cache = SdistCache() if use_cache and protocol not in _LOCAL_PROTOCOLS else None
+    key = cache_key(url, _endpoint(loaded.args))
+    print_: str | None = None
+    try:
+        if cache is not None:
+            info = fs.info(url)
+            if info.get("type") == "directory":
+                raise IsADirectoryError(url)
+            print_ = fingerprint(info)
+            hit = cache.lookup(key, print_)
+            if hit is not None:
+                return hit
+        data = bytes(fs.cat_file(url))
     except Exception as exc:  # network stacks raise many types; all become one clear line
-        raise MicropkgError(describe_error(url, exc, secrets)) from None
+        raise MicropkgError(describe_error(url, exc, loaded)) from None
+    if cache is not None:
+        cache.store(key, print_, data)
+    return data
 
 
 def upload_atomically(destination: str, filename: str, data: bytes, *, fs_args: str | None = None) -> str:
-    """Write to a temporary key beside the target, then move it into place."""
-    args = load_fs_args(fs_args)
-    secrets = secret_values(args)
-    fs = _filesystem(destination, args)
-    target = destination.rstrip("/") + "/" + filename
-    temp = destination.rstrip("/") + f"/.{filename}.{uuid.uuid4().hex}.tmp"
+    """Write to a temporary key beside the target, then move it into place; return the target URL
+    (safe to display)."""
+    loaded = load_fs_args(fs_args)
+    fs = open_filesystem(destination, loaded)
+    folder = destination.rstrip("/")
+    target = f"{folder}/{filename}"
+    temp = f"{folder}/.{filename}.{uuid.uuid4().hex}.tmp"
     try:
-        with fs.open(temp, "wb") as handle:
-            handle.write(data)
+        if protocol_of(destination) in _LOCAL_PROTOCOLS:
+            fs.makedirs(folder, exist_ok=True)
+        fs.pipe_file(temp, data)
         fs.mv(temp, target)
     except Exception as exc:
         try:
-            fs.rm(temp)
-        except Exception:  # best effort: the temporary key may never have been created
+            fs.rm_file(temp)
+        except Exception:  # best effort: the temporary key may never have been written
             pass
-        raise MicropkgError(describe_error(target, exc, secrets)) from None
-    return target
+        raise MicropkgError(describe_error(target, exc, loaded)) from None
+    return redact_url(target)

@@ -1,0 +1,80 @@
+"""``status`` at a monorepo root: every project, every installed micro-package, and its state."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from micropkg_tasks.core.lockfile import read_lock, sha256_file
+from micropkg_tasks.core.monorepo import require_monorepo
+from micropkg_tasks.core.project import load_project
+from micropkg_tasks.ops.package import read_inputs
+from micropkg_tasks.ops.sync import IN_SYNC, LOCALLY_EDITED, NOT_INSTALLED, UPSTREAM_MOVED, compare
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    project: str
+    module: str
+    version: str
+    source: str
+    state: str
+    edited: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MonorepoStatus:
+    root: str
+    rows: tuple[StatusRow, ...]
+    projects: tuple[str, ...]
+
+    @property
+    def clean(self) -> bool:
+        return all(row.state == IN_SYNC for row in self.rows)
+
+
+def _sdist_moved(project_root: Path, source: str, recorded_sha: str) -> bool:
+    """For a local sdist location: does the file there now differ from what was pulled?"""
+    if "://" in source or "#" in source:
+        return False
+    current = sha256_file((project_root / source).resolve())
+    return current is not None and current != recorded_sha
+
+
+def monorepo_status(root: Path | str | os.PathLike[str] | None = None) -> MonorepoStatus:
+    """One row per installed micro-package in every project, plus shared copies not installed yet."""
+    monorepo = require_monorepo(root)
+    digests = {
+        entry.index: read_inputs(
+            load_project(entry.source), entry.micropkg, entry.alias, entry.env, for_distribution=False
+        ).digest
+        for entry in monorepo.shared
+    }
+    shared_at = {(t.project, t.module): entry for entry in monorepo.shared for t in entry.targets}
+    rows = []
+    for path in monorepo.projects:
+        project = load_project(path)
+        lock = read_lock(project.lock_path)
+        shown = monorepo.relative(path)
+        for module in sorted(lock.entries):
+            entry = lock.entries[module]
+            shared = shared_at.get((path, module))
+            if shared is not None:
+                state = compare(monorepo, shared, path, module, digests[shared.index], lock)
+                rows.append(StatusRow(shown, module, entry.version, entry.source, state.state, state.edited))
+                continue
+            edited = tuple(
+                rel for rel, digest in sorted(entry.files.items()) if sha256_file(path / rel) != digest
+            )
+            if edited:
+                state_name = LOCALLY_EDITED
+            elif _sdist_moved(path, entry.source, entry.sdist_sha256):
+                state_name = UPSTREAM_MOVED
+            else:
+                state_name = IN_SYNC
+            rows.append(StatusRow(shown, module, entry.version, entry.source, state_name, edited))
+        for (target, module), shared in sorted(shared_at.items(), key=lambda item: (str(item[0][0]), item[0][1])):
+            if target == path and module not in lock.entries:
+                rows.append(StatusRow(shown, module, "-", f"{monorepo.relative(shared.source)}#{shared.micropkg}", NOT_INSTALLED))
+    return MonorepoStatus(str(monorepo.root), tuple(rows), tuple(monorepo.relative(p) for p in monorepo.projects))

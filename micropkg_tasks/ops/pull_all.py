@@ -1,0 +1,81 @@
+"""``pull-all``: ``pull --all`` in every project of the monorepo.
+
+Projects are independent, so they are pulled in parallel. A failing project
+is reported and does not stop the others.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from micropkg_tasks.core.errors import MicropkgError
+from micropkg_tasks.core.manifest import read_pull_manifest
+from micropkg_tasks.core.monorepo import require_monorepo
+from micropkg_tasks.core.project import load_project
+from micropkg_tasks.ops.parallel import map_collecting_errors
+from micropkg_tasks.ops.pull import PullBatchResult, pull_all
+
+
+@dataclass(frozen=True)
+class ProjectPull:
+    project: str  # relative to the monorepo root
+    batch: PullBatchResult | None = None
+    error: str = ""
+    details: tuple[str, ...] = ()
+    skipped: bool = False  # no pull manifest
+
+
+@dataclass(frozen=True)
+class PullAllResult:
+    root: str
+    projects: tuple[ProjectPull, ...]
+
+    @property
+    def failed(self) -> tuple[ProjectPull, ...]:
+        return tuple(p for p in self.projects if p.error)
+
+    @property
+    def changed_projects(self) -> tuple[str, ...]:
+        return tuple(p.project for p in self.projects if p.batch is not None and p.batch.applied)
+
+
+def _pull_one(root: Path, options: dict) -> PullBatchResult:
+    return pull_all(load_project(root), **options)
+
+
+def pull_all_projects(
+    root: Path | str | os.PathLike[str] | None = None,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    diff: bool = False,
+    jobs: int | None = None,
+    lock_timeout: float = 30.0,
+    use_cache: bool = True,
+) -> PullAllResult:
+    """Pull every project's manifest; collect per-project failures instead of stopping."""
+    monorepo = require_monorepo(root)
+    with_manifest, rows = [], {}
+    for path in monorepo.projects:
+        shown = monorepo.relative(path)
+        try:
+            has_manifest = bool(read_pull_manifest(load_project(path)))
+        except MicropkgError as exc:
+            rows[path] = ProjectPull(shown, error=str(exc), details=tuple(exc.details))
+            continue
+        if has_manifest:
+            with_manifest.append(path)
+        else:
+            rows[path] = ProjectPull(shown, skipped=True)
+    options = dict(force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, use_cache=use_cache)
+    outcomes = map_collecting_errors(functools.partial(_pull_one, options=options), with_manifest, jobs=jobs)
+    for path, outcome in zip(with_manifest, outcomes):
+        shown = monorepo.relative(path)
+        if isinstance(outcome, MicropkgError):
+            rows[path] = ProjectPull(shown, error=str(outcome), details=tuple(outcome.details))
+        else:
+            rows[path] = ProjectPull(shown, batch=outcome)
+    return PullAllResult(str(monorepo.root), tuple(rows[path] for path in sorted(rows)))

@@ -1,0 +1,253 @@
+"""Real servers for the remote-source tests, each on 127.0.0.1 with a free port.
+
+- ``moto_s3``: moto's S3 server (``ThreadedMotoServer``) in this process; s3fs
+  talks to it over real HTTP. Its request lines are recorded so tests can count GETs.
+- ``auth_http``: a small threaded HTTP server that serves files only to
+  ``Authorization: token <token>`` (401 without the header, 403 with a wrong
+  one), answers HEAD with ETag/Last-Modified/Content-Length, counts GETs per
+  path, and has a ``/slow/`` prefix that stalls, for timeout tests.
+- ``pypi_server``: ``pypiserver`` as a subprocess serving a folder (no
+  fallback to pypi.org); ``pip_env`` points pip at it and nothing else.
+
+Every start-up wait is bounded; servers are session-scoped and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+START_TIMEOUT = 20.0  # seconds a server may take to answer its first request
+SLOW_SECONDS = 3.0  # how long /slow/ paths stall before answering
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, timeout: float = START_TIMEOUT, process: subprocess.Popen | None = None) -> None:
+    """Poll ``url`` until it answers (any HTTP status), or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            pass
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server process exited with code {process.returncode} before answering {url}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server at {url} did not answer within {timeout:g} s")
+        time.sleep(0.05)
+
+
+# -- S3 (moto) ------------------------------------------------------------------------------------
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class _RequestLog(logging.Handler):
+    """Keeps werkzeug's request lines ("GET /bucket/key HTTP/1.1") instead of printing them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        line = _ANSI.sub("", str(args[0])) if args else record.getMessage()
+        with self._lock:
+            self.lines.append(line)
+
+
+@dataclass
+class MotoS3:
+    endpoint: str
+    log: _RequestLog
+
+    def count(self, method: str, path: str) -> int:
+        """Requests with ``method`` for exactly ``path`` (``/bucket/key``), query ignored."""
+        pattern = re.compile(rf"^{method} {re.escape(path)}(\?\S*)? HTTP")
+        with self.log._lock:
+            return sum(1 for line in self.log.lines if pattern.match(line))
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    from moto.server import ThreadedMotoServer
+
+    werkzeug = logging.getLogger("werkzeug")
+    log = _RequestLog()
+    previous = (werkzeug.level, werkzeug.propagate)
+    werkzeug.addHandler(log)  # werkzeug only adds its own stderr handler when none exists
+    werkzeug.setLevel(logging.INFO)
+    werkzeug.propagate = False
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/")
+        yield MotoS3(f"http://127.0.0.1:{port}", log)
+    finally:
+        server.stop()
+        werkzeug.removeHandler(log)
+        werkzeug.setLevel(previous[0])
+        werkzeug.propagate = previous[1]
+
+
+# -- HTTPS-style auth server ----------------------------------------------------------------------
+
+
+@dataclass
+class AuthHttpServer:
+    base: str
+    token: str
+    files: dict[str, bytes] = field(default_factory=dict)
+    gets: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def publish(self, path: str, data: bytes) -> str:
+        """Serve ``data`` at ``path`` (``/x/y.tar.gz``) and return its URL."""
+        with self.lock:
+            self.files[path] = data
+        return self.base + path
+
+    def get_count(self, path: str) -> int:
+        with self.lock:
+            return self.gets.get(path, 0)
+
+
+def _auth_handler(state: AuthHttpServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # keep test output clean
+            pass
+
+        def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _serve(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path.startswith("/slow/"):
+                time.sleep(SLOW_SECONDS)
+            given = self.headers.get("Authorization")
+            if given is None:
+                return self._reply(401, b"authentication required\n", {"WWW-Authenticate": "token"})
+            if given != f"token {state.token}":
+                return self._reply(403, b"forbidden\n")
+            with state.lock:
+                data = state.files.get(path)
+                if data is not None and self.command == "GET":
+                    state.gets[path] = state.gets.get(path, 0) + 1
+            if data is None:
+                return self._reply(404, b"not found\n")
+            import hashlib
+
+            headers = {
+                "Content-Type": "application/gzip",
+                "ETag": '"' + hashlib.sha256(data).hexdigest()[:32] + '"',
+                "Last-Modified": formatdate(0, usegmt=True),
+            }
+            return self._reply(200, data, headers)
+
+        do_GET = _serve
+        do_HEAD = _serve
+
+    return Handler
+
+
+@pytest.fixture(scope="session")
+def auth_http() -> Iterator[AuthHttpServer]:
+    import secrets
+
+    state = AuthHttpServer(base="", token="tok_" + secrets.token_hex(16))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _auth_handler(state))
+    server.daemon_threads = True
+    state.base = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        wait_until_up(state.base + "/")
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# -- package index (pypiserver) -------------------------------------------------------------------
+
+
+@dataclass
+class PypiServer:
+    index_url: str
+    packages: Path
+
+    def add(self, filename: str, data: bytes) -> None:
+        (self.packages / filename).write_bytes(data)
+
+
+@pytest.fixture(scope="session")
+def pypi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PypiServer]:
+    root = tmp_path_factory.mktemp("pypiserver")
+    packages = root / "packages"
+    packages.mkdir()
+    port = free_port()
+    command = [
+        sys.executable, "-m", "pypiserver", "run", "-p", str(port), "-i", "127.0.0.1",
+        "-a", ".", "-P", ".", "--disable-fallback", "--backend", "simple-dir", "--server", "wsgiref",
+        str(packages),
+    ]
+    with open(root / "server.log", "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/health", process=process)
+        yield PypiServer(f"http://127.0.0.1:{port}/simple/", packages)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def pip_env(monkeypatch: pytest.MonkeyPatch, pypi_server: PypiServer, tmp_path: Path) -> PypiServer:
+    """pip sees only the test index: every PIP_* variable of this machine is cleared and its
+    config files are replaced by an empty one (as pip-tools' own tests do)."""
+    for name in list(os.environ):
+        if name.startswith("PIP_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_INDEX_URL", pypi_server.index_url)
+    monkeypatch.setenv("PIP_CACHE_DIR", str(tmp_path / "pip-cache"))
+    monkeypatch.setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+    return pypi_server
