@@ -183,13 +183,21 @@ def _auth_handler(state: AuthHttpServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that gave up (a timeout test) makes the late reply fail; printing that
+        # to stderr would land in the output of whatever CLI run is captured at the time.
+        pass
+
+
 @pytest.fixture(scope="session")
 def auth_http() -> Iterator[AuthHttpServer]:
     import secrets
 
     state = AuthHttpServer(base="", token="tok_" + secrets.token_hex(16))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _auth_handler(state))
-    server.daemon_threads = True
+    server = _QuietServer(("127.0.0.1", 0), _auth_handler(state))
     state.base = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

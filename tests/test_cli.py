@@ -13,7 +13,7 @@ from invoke import Collection
 import micropkg_tasks
 from tests.conftest import REPO_ROOT, kedro_project
 
-TASKS = ["package", "pull", "status"]
+TASKS = ["package", "pull", "pull-all", "status", "sync-shared"]
 
 
 def run(argv: list[str], cwd: Path, timeout: int = 120) -> subprocess.CompletedProcess[str]:
@@ -44,7 +44,8 @@ def test_every_task_has_help(cli, tmp_path, task):
     result = cli(["--help", task], tmp_path)
     assert result.exit_code == 0
     assert f"Usage: micropkg [--core-opts] {task}" in result.stdout
-    assert "--project" in result.stdout and "--json" in result.stdout
+    assert "--json" in result.stdout
+    assert ("--root" if task in ("pull-all", "sync-shared") else "--project") in result.stdout
     docstring = result.stdout.split("Docstring:")[1].split("Options:")[0].strip()
     assert docstring and docstring != "none"
 

@@ -21,7 +21,8 @@ from micropkg_tasks.core.manifest import PackageEntry, is_url
 from micropkg_tasks.core.project import Project, find_project_root, load_project
 from micropkg_tasks.core.sdist_read import SdistLimits
 from micropkg_tasks.ops.package import package_all, package_entries
-from micropkg_tasks.ops.pull import pull_all, pull_batch
+from micropkg_tasks.ops.pull import pull_all as pull_manifest
+from micropkg_tasks.ops.pull import pull_batch
 from micropkg_tasks.core.manifest import PullEntry
 from micropkg_tasks.core.monorepo import find_monorepo_root
 from micropkg_tasks.ops.monorepo_status import monorepo_status
@@ -156,7 +157,7 @@ def pull(
     if all:
         if alias or destination or env != "base" or fs_args:
             raise UsageError("--alias, --destination, --env and --fs-args come from the manifest with --all")
-        batch = pull_all(
+        batch = pull_manifest(
             resolved, force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
             use_cache=not no_cache,
         )
@@ -214,16 +215,17 @@ SYNC_HELP = {
     "force": "Overwrite local edits in targets.",
     "only": "Only the shared micro-package with this module path, name or alias.",
     "jobs": "Parallel processes (default: one per core).",
+    "root": "Monorepo root (default: found from the current folder).",
     "json": "Print the results as JSON.",
 }
 
 
 @task(help=SYNC_HELP)
 @reports_errors
-def sync_shared(c, check=False, dry_run=False, diff=False, force=False, only=None, jobs=0, json=False):
+def sync_shared(c, check=False, dry_run=False, diff=False, force=False, only=None, jobs=0, root=None, json=False):
     """Install every [[tool.micropkg.shared]] micro-package from its source into its targets."""
     result = sync_shared_operation(
-        check=check, dry_run=dry_run, diff=diff, force=force, only=only, jobs=jobs or None,
+        _cli_path(root), check=check, dry_run=dry_run, diff=diff, force=force, only=only, jobs=jobs or None,
         lock_timeout=float(_monorepo_setting(c, "lock_timeout")),
     )
     if json:
@@ -235,15 +237,15 @@ def sync_shared(c, check=False, dry_run=False, diff=False, force=False, only=Non
 
 
 PULL_ALL_HELP = {key: PULL_HELP[key] for key in ("force", "dry-run", "diff", "no-cache", "json")}
-PULL_ALL_HELP["jobs"] = SYNC_HELP["jobs"]
+PULL_ALL_HELP.update({key: SYNC_HELP[key] for key in ("jobs", "root")})
 
 
 @task(help=PULL_ALL_HELP)
 @reports_errors
-def pull_all(c, force=False, dry_run=False, diff=False, no_cache=False, jobs=0, json=False):
+def pull_all(c, force=False, dry_run=False, diff=False, no_cache=False, jobs=0, root=None, json=False):
     """Run pull --all in every project of the monorepo; one failing project does not stop the others."""
     result = pull_all_projects(
-        force=force, dry_run=dry_run, diff=diff, jobs=jobs or None, use_cache=not no_cache,
+        _cli_path(root), force=force, dry_run=dry_run, diff=diff, jobs=jobs or None, use_cache=not no_cache,
         lock_timeout=float(_monorepo_setting(c, "lock_timeout")),
     )
     if json:

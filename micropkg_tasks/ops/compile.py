@@ -93,6 +93,16 @@ def requirements_current(project: Project | str | os.PathLike[str], *, settings:
     return read_marker(text) == (inputs_digest(resolved.requirements_in), options_fingerprint(settings))
 
 
+def _find_uv(project: Project) -> str:
+    uv = shutil.which("uv")
+    if uv is None:
+        raise ProjectError(
+            f'the compile backend for {project.root} is "uv" ([tool.micropkg.compile] backend = "uv"), '
+            "but uv is not installed or not on PATH; install uv, or remove the setting to use pip-tools"
+        )
+    return uv
+
+
 def _display_command(settings: CompileSettings) -> str:
     """The command written into the header: relative names, no temp file, no secrets."""
     args = [redact(arg) for arg in settings.args]
@@ -112,7 +122,7 @@ def _command(settings: CompileSettings, output: str, *, upgrade: bool, extra_arg
         python = [] if _has_option(chosen, "--python", "-p", "--python-version") else ["--python", sys.executable]
         return [uv, "pip", "compile", *python, *chosen, "--custom-compile-command", _display_command(settings),
                 "--output-file", output, IN_NAME]
-    # -v makes pip print "The conflict is caused by:" on a resolution failure; stdout is discarded.
+    # -v makes pip print "The conflict is caused by:" (to stdout) on a resolution failure.
     return [sys.executable, "-m", "piptools", "compile", "-v", *chosen, f"--output-file={output}", IN_NAME]
 
 
@@ -121,7 +131,9 @@ def _shown(command: Sequence[str], output: str) -> tuple[str, ...]:
     return tuple(redact(part.replace(output, TXT_NAME)) for part in command)
 
 
-def _run(command: list[str], *, cwd: Path, env: dict[str, str], timeout: float, where: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    command: list[str], *, cwd: Path, env: dict[str, str], timeout: float, where: str, outcome: str
+) -> subprocess.CompletedProcess[str]:
     """Run in its own process group so a timeout or Ctrl-C stops pip's children too."""
     try:
         process = subprocess.Popen(
@@ -135,7 +147,7 @@ def _run(command: list[str], *, cwd: Path, env: dict[str, str], timeout: float, 
     except subprocess.TimeoutExpired:
         _kill(process)
         raise MicropkgError(
-            f"compiling {where} took longer than {timeout:g} s and was stopped; the old requirements.txt is kept "
+            f"compiling {where} took longer than {timeout:g} s and was stopped; {outcome} "
             "(raise [tool.micropkg.compile] timeout if the index is slow)"
         ) from None
     except BaseException:
@@ -232,11 +244,11 @@ def _uv_failure(output: str, where: str) -> tuple[str, list[str]]:
     return f"uv pip compile failed for {where}: {last}", cleaned[-_MAX_DETAILS:]
 
 
-def _failure(backend: str, output: str, where: str) -> MicropkgError:
+def _failure(backend: str, output: str, where: str, outcome: str) -> MicropkgError:
     output = redact(output)
     message, details = (_uv_failure if backend == "uv" else _pip_tools_failure)(output, where)
     details = [line for line in details if line][: _MAX_DETAILS]
-    return MicropkgError(message.rstrip(". ") + "; requirements.txt was left as it was", details=details)
+    return MicropkgError(f"{message.rstrip('. ')}; {outcome}", details=details)
 
 
 # -- the operation --------------------------------------------------------------------------------
@@ -288,15 +300,6 @@ def compile_requirements(
         return _result(resolved, NO_REQUIREMENTS_IN, started, settings)
     where = resolved.relative(source)
 
-    uv = None
-    if settings.backend == "uv":
-        uv = shutil.which("uv")
-        if uv is None:
-            raise ProjectError(
-                f'{resolved.pyproject_path} sets [tool.micropkg.compile] backend = "uv", but uv is not installed '
-                "or not on PATH; install uv or remove the backend setting to use pip-tools"
-            )
-
     with project_lock(resolved.root, timeout=lock_timeout):
         target = resolved.requirements_txt
         digest = inputs_digest(source)
@@ -308,6 +311,7 @@ def compile_requirements(
         old_text = old_bytes.decode("utf-8", errors="replace") if old_bytes is not None else ""
         if not (force or upgrade or extra_args) and read_marker(old_text) == (digest, fingerprint):
             return _result(resolved, SKIPPED_UNCHANGED, started, settings)
+        uv = _find_uv(resolved) if settings.backend == "uv" else None
 
         handle, temp_name = tempfile.mkstemp(prefix=".requirements.", suffix=".txt.tmp", dir=target.parent)
         temp = Path(temp_name)
@@ -319,10 +323,12 @@ def compile_requirements(
             env = dict(os.environ)
             env["CUSTOM_COMPILE_COMMAND"] = _display_command(settings)  # pip-tools' header line
             env.setdefault("PIP_NO_INPUT", "1")  # never wait for a password prompt
-            completed = _run(command, cwd=target.parent, env=env, timeout=settings.timeout, where=where)
+            shown_txt = resolved.relative(target)
+            outcome = f"{shown_txt} was left as it was" if old_bytes is not None else f"{shown_txt} was not written"
+            completed = _run(command, cwd=target.parent, env=env, timeout=settings.timeout, where=where, outcome=outcome)
             if completed.returncode != 0:
                 # pip prints "The conflict is caused by:" to stdout, its ERROR line to stderr.
-                raise _failure(settings.backend, completed.stderr + "\n" + completed.stdout, where)
+                raise _failure(settings.backend, completed.stderr + "\n" + completed.stdout, where, outcome)
             new_text = temp.read_bytes().decode("utf-8", errors="replace").replace(temp.name, TXT_NAME)
             new_text = with_marker(new_text, digest, fingerprint)
             new_bytes = new_text.encode("utf-8")
