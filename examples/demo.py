@@ -3,11 +3,13 @@
     python3 dev.py demo            # from the repository root (sets up .venv first)
     python examples/demo.py [DIR]  # with micropkg-tasks already installed
 
-Steps: ``micropkg package --all`` in ``projects/core``, a look inside one
-sdist, ``micropkg pull --all`` in ``projects/churn`` and ``projects/forecast``,
-a second pull that changes nothing, ``micropkg status``, and the pulled tests
-run under pytest in each consumer. The scratch copy is left in place for you
-to explore; its path is printed at the start and at the end.
+Steps: ``package --all`` in ``projects/core`` and a look inside one sdist;
+``pull-all`` at the monorepo root (each project's pull manifest); a check that
+the shared copies are in step with their source; an edit upstream, caught by
+``sync-shared --check`` and fixed by ``sync-shared``; ``status`` for the whole
+monorepo; and the pulled tests run under pytest where they landed. The scratch
+copy is left in place for you to explore; its path is printed at the start and
+at the end.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ def step(title: str) -> None:
     print(f"\n=== {title}", flush=True)
 
 
-def micropkg(args: list[str], cwd: Path) -> None:
+def micropkg(args: list[str], cwd: Path, *, expect: int = 0) -> None:
     print(f"$ (cd {cwd.name} && micropkg {' '.join(args)})", flush=True)
     completed = subprocess.run([*MICROPKG, *args], cwd=cwd)
-    if completed.returncode != 0:
-        sys.exit(f"demo: 'micropkg {' '.join(args)}' failed with exit code {completed.returncode}")
+    if completed.returncode != expect:
+        sys.exit(f"demo: 'micropkg {' '.join(args)}' exited {completed.returncode}, expected {expect}")
+    if expect:
+        print(f"(exit code {completed.returncode}, as expected)", flush=True)
 
 
 def run_tests(project: Path, tests: str) -> None:
@@ -64,15 +68,26 @@ def main(argv: list[str]) -> int:
             if member.isfile():
                 print(f"  {member.name}")
 
-    step("pull them into the sibling projects (their [tool.kedro.micropkg.pull] manifests)")
-    micropkg(["pull", "--all"], projects / "churn")
-    micropkg(["pull", "--all"], projects / "forecast")
+    step("pull-all: every project's [tool.kedro.micropkg.pull] manifest, from the monorepo root")
+    micropkg(["pull-all"], monorepo)
 
-    step("pull again: nothing changes")
-    micropkg(["pull", "--all"], projects / "forecast")
+    step("pull-all again: nothing changes")
+    micropkg(["pull-all"], monorepo)
 
-    step("what is installed, and is it still as installed?")
-    micropkg(["status"], projects / "forecast")
+    step("sync-shared: install [[tool.micropkg.shared]] from source into every target")
+    micropkg(["sync-shared"], monorepo)
+
+    nodes = projects / "core/src/core/pipelines/data_cleaning/nodes.py"
+    step(f"edit the source upstream ({nodes.relative_to(monorepo)}), then check for drift as CI would")
+    nodes.write_text(nodes.read_text().replace("Remove the given keys", "Drop the given keys"))
+    micropkg(["sync-shared", "--check"], monorepo, expect=1)
+
+    step("sync-shared brings every target up to date")
+    micropkg(["sync-shared"], monorepo)
+    micropkg(["sync-shared", "--check"], monorepo)
+
+    step("status of every project")
+    micropkg(["status"], monorepo)
 
     step("the pulled tests pass where they landed")
     run_tests(projects / "churn", "tests")

@@ -14,16 +14,22 @@ from typing import Iterator
 import pytest
 
 from tests.helpers import build_file_tree
+from tests.wheelhouse import offline_pip, wheelhouse  # noqa: F401  (fixtures for every test module)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_MONOREPO = REPO_ROOT / "examples" / "monorepo"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never depend on the caller's SOURCE_DATE_EPOCH or debug settings."""
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never depend on the caller's SOURCE_DATE_EPOCH, debug settings or cache, and
+    no test reaches a package index by accident: pip is told there is none. Tests that
+    compile use the ``offline_pip`` fixture, which points pip at a local wheelhouse."""
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     monkeypatch.delenv("MICROPKG_DEBUG", raising=False)
+    monkeypatch.setenv("MICROPKG_CACHE_DIR", str(tmp_path_factory.mktemp("micropkg-cache")))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
 
 
 @pytest.fixture

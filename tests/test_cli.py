@@ -13,7 +13,7 @@ from invoke import Collection
 import micropkg_tasks
 from tests.conftest import REPO_ROOT, kedro_project
 
-TASKS = ["package", "pull", "pull-all", "status", "sync-shared"]
+TASKS = ["compile-reqs", "package", "pull", "pull-all", "status", "sync-shared"]
 
 
 def run(argv: list[str], cwd: Path, timeout: int = 120) -> subprocess.CompletedProcess[str]:
@@ -46,6 +46,8 @@ def test_every_task_has_help(cli, tmp_path, task):
     assert f"Usage: micropkg [--core-opts] {task}" in result.stdout
     assert "--json" in result.stdout
     assert ("--root" if task in ("pull-all", "sync-shared") else "--project") in result.stdout
+    if task in ("pull", "pull-all", "sync-shared"):
+        assert "--no-compile" in result.stdout
     docstring = result.stdout.split("Docstring:")[1].split("Options:")[0].strip()
     assert docstring and docstring != "none"
 
@@ -139,7 +141,7 @@ def test_bad_setting_is_reported(cli, tmp_path):
     project = kedro_project(tmp_path / "p", pyproject_extra='\n[tool.micropkg]\nmax_members = "lots"\n')
     archive = tmp_path / "ok-0.1.tar.gz"
     archive.write_bytes(hostile_archives.valid_sdist())
-    result = cli(["pull", str(archive)], project)
+    result = cli(["pull", str(archive), "--no-compile"], project)
     assert result.exit_code == 1
     assert "setting micropkg.max_members must be a non-negative number, got 'lots'" in result.stderr
 
@@ -148,5 +150,5 @@ def test_pull_positional_or_all(cli, monorepo):
     forecast = monorepo / "projects/forecast"
     neither = cli(["pull"], forecast)
     assert neither.exit_code == 2
-    both = cli(["pull", "x.tar.gz", "--all"], forecast)
+    both = cli(["pull", "x.tar.gz", "--all", "--no-compile"], forecast)
     assert both.exit_code == 2 and "give a location or --all" in both.stderr

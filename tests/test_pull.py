@@ -105,7 +105,7 @@ def test_hostile_archive_is_refused_and_project_untouched(case, tmp_path, cli):
     archive = tmp_path / "evil-0.1.tar.gz"
     archive.write_bytes(hostile_archives.HOSTILE_CASES[case]())
     before = snapshot_tree(project)
-    result = cli(["pull", str(archive)], project)
+    result = cli(["pull", str(archive), "--no-compile"], project)
     assert result.exit_code == 1, result.stdout + result.stderr
     assert hostile_archives.EXPECTED_FRAGMENTS[case] in result.stderr
     assert "Traceback" not in result.stderr
@@ -146,7 +146,7 @@ def test_limits_are_configurable(tmp_path):
 def test_bad_options_fail_before_writing(core_sdists, tmp_path, cli, options, message):
     project = kedro_project(tmp_path / "target")
     before = snapshot_tree(project)
-    result = cli(["pull", str(core_sdists["utils.io"]), *options], project)
+    result = cli(["pull", str(core_sdists["utils.io"]), *options, "--no-compile"], project)
     assert result.exit_code == 2
     assert message in result.stderr
     assert snapshot_tree(project) == before
@@ -154,7 +154,7 @@ def test_bad_options_fail_before_writing(core_sdists, tmp_path, cli, options, me
 
 def test_missing_sdist_is_a_clear_error(tmp_path, cli):
     project = kedro_project(tmp_path / "target")
-    result = cli(["pull", "dist/nope-0.1.tar.gz"], project)
+    result = cli(["pull", "dist/nope-0.1.tar.gz", "--no-compile"], project)
     assert result.exit_code == 2
     assert result.stderr == "error: sdist dist/nope-0.1.tar.gz does not exist\n"
 
@@ -217,12 +217,12 @@ def test_conflict_is_refused_then_forced(core_sdists, tmp_path, cli):
     )
     sdist = str(core_sdists["pipelines.data_cleaning"])
     before = snapshot_tree(project)
-    refused = cli(["pull", sdist, "--destination", "pipelines"], project)
+    refused = cli(["pull", sdist, "--destination", "pipelines", "--no-compile"], project)
     assert refused.exit_code == 1
     assert "pull refused: 1 file(s) would be overwritten" in refused.stderr
     assert "src/spaceflights/pipelines/data_cleaning/nodes.py (exists and was not installed by micropkg)" in refused.stderr
     assert snapshot_tree(project) == before
-    forced = cli(["pull", sdist, "--destination", "pipelines", "--force"], project)
+    forced = cli(["pull", sdist, "--destination", "pipelines", "--force", "--no-compile"], project)
     assert forced.exit_code == 0, forced.stderr
     assert "def clean(" in (project / "src/spaceflights/pipelines/data_cleaning/nodes.py").read_text()
 
@@ -230,10 +230,10 @@ def test_conflict_is_refused_then_forced(core_sdists, tmp_path, cli):
 def test_second_identical_pull_writes_nothing(core_sdists, tmp_path, cli):
     project = kedro_project(tmp_path / "target")
     sdist = str(core_sdists["utils.io"])
-    first = cli(["pull", sdist, "--destination", "utils", "--alias", "io_helpers"], project)
+    first = cli(["pull", sdist, "--destination", "utils", "--alias", "io_helpers", "--no-compile"], project)
     assert first.exit_code == 0, first.stderr
     before = snapshot_tree(project)
-    second = cli(["pull", sdist, "--destination", "utils", "--alias", "io_helpers"], project)
+    second = cli(["pull", sdist, "--destination", "utils", "--alias", "io_helpers", "--no-compile"], project)
     assert second.exit_code == 0
     assert "already up to date: nothing was written" in second.stdout
     assert snapshot_tree(project) == before  # content and mtimes
@@ -356,7 +356,7 @@ def test_requirements_in_is_created_from_requirements_txt_and_merged(tmp_path):
 def test_conflicting_pin_is_reported_on_the_command_line(tmp_path, cli):
     project = kedro_project(tmp_path / "target")
     (project / "requirements.txt").write_text("numpy==1.26\n")
-    result = cli(["pull", _sdist_with_requires(tmp_path, "data_cleaning", ["numpy>=2"])], project)
+    result = cli(["pull", _sdist_with_requires(tmp_path, "data_cleaning", ["numpy>=2"]), "--no-compile"], project)
     assert result.exit_code == 0
     assert (
         "warning: requirement conflict: numpy: project has 'numpy==1.26', data_cleaning asks for 'numpy>=2'"
@@ -390,7 +390,7 @@ def test_legacy_layout_merges_into_src_requirements_in(core_sdists, tmp_path):
 
 def test_pull_all_from_manifest_is_one_unit(monorepo, core_sdists, cli):
     forecast = monorepo / "projects/forecast"
-    result = cli(["pull", "--all"], forecast)
+    result = cli(["pull", "--all", "--no-compile"], forecast)
     assert result.exit_code == 0, result.stderr
     lock = read_lock(forecast / "micropkg.lock")
     assert sorted(lock.entries) == ["pipelines.cleaning", "utils.io"]
@@ -404,7 +404,7 @@ def test_pull_all_with_one_bad_entry_writes_nothing(monorepo, core_sdists, cli):
     forecast = monorepo / "projects/forecast"
     (core_sdists["utils.io"]).write_bytes(hostile_archives.dotdot_member())
     before = snapshot_tree(forecast)
-    result = cli(["pull", "--all"], forecast)
+    result = cli(["pull", "--all", "--no-compile"], forecast)
     assert result.exit_code == 1
     assert "escapes" in result.stderr or ".." in result.stderr
     assert snapshot_tree(forecast) == before

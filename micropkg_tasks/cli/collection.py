@@ -15,7 +15,7 @@ from invoke.exceptions import Exit
 
 from micropkg_tasks.cli import report
 from micropkg_tasks.cli.arguments import PositionalOrFlagTask
-from micropkg_tasks.cli.output import print_json, reports_errors
+from micropkg_tasks.cli.output import print_json, reports_errors, shown_path
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.manifest import PackageEntry, is_url
 from micropkg_tasks.core.project import Project, find_project_root, load_project
@@ -24,7 +24,9 @@ from micropkg_tasks.ops.package import package_all, package_entries
 from micropkg_tasks.ops.pull import pull_all as pull_manifest
 from micropkg_tasks.ops.pull import pull_batch
 from micropkg_tasks.core.manifest import PullEntry
-from micropkg_tasks.core.monorepo import find_monorepo_root
+from micropkg_tasks.core.monorepo import find_monorepo_root, require_monorepo
+from micropkg_tasks.ops.compile_batch import compile_projects
+from micropkg_tasks.ops.compile_batch import failed as failed_compiles
 from micropkg_tasks.ops.monorepo_status import monorepo_status
 from micropkg_tasks.ops.pull_all import pull_all_projects
 from micropkg_tasks.ops.status import status as project_status
@@ -35,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "lock_timeout": 30,  # seconds to wait for another run on the same project
     "max_unpacked_mb": 100,  # cap on an sdist's unpacked size
     "max_members": 10_000,  # cap on an sdist's member count
+    "compile": {},  # pip-compile settings: {enabled, args, backend, timeout}
 }
 
 
@@ -82,7 +85,8 @@ PACKAGE_HELP = {
     "several as a comma-separated list (a,b,c).",
     "all": "Package every entry of [tool.kedro.micropkg.package] in pyproject.toml.",
     "alias": "Package under another name (one module only).",
-    "destination": "Folder or fsspec URL to write the sdist to (default: <project>/dist).",
+    "destination": "Folder or fsspec URL to write the sdists to (default: <project>/dist, or each "
+    "manifest entry's own with --all).",
     "env": "Config env to take parameters from (default: base).",
     "fs-args": "YAML file of fsspec arguments for a remote destination.",
     "project": "Project folder (default: the project containing the current folder).",
@@ -104,9 +108,9 @@ def package(
         raise UsageError("give a module path (or a comma-separated list) or --all, not both and not neither")
     workers = int(jobs or _number(c, resolved, "jobs"))
     if all:
-        if alias or destination or env != "base":
-            raise UsageError("--alias, --destination and --env come from the manifest with --all")
-        batch = package_all(resolved, jobs=workers or None)
+        if alias or env != "base":
+            raise UsageError("--alias and --env come from the manifest with --all")
+        batch = package_all(resolved, jobs=workers or None, destination=_cli_path(destination), fs_args=_cli_path(fs_args))
     else:
         if alias and len(modules) > 1:
             raise UsageError("--alias can only be used when packaging one module")
@@ -132,6 +136,7 @@ PULL_HELP = {
     "diff": "With --dry-run (or alone), also show unified diffs.",
     "fs-args": "YAML file of fsspec arguments for a remote location.",
     "no-cache": "Always download remote sdists, bypassing the local cache.",
+    "no-compile": "Do not compile requirements.in into requirements.txt afterwards.",
     "project": "Project folder (default: the project containing the current folder).",
     "json": "Print the results as JSON.",
 }
@@ -141,7 +146,7 @@ PULL_HELP = {
 @reports_errors
 def pull(
     c, location=None, all=False, alias=None, destination=None, env="base", force=False,
-    dry_run=False, diff=False, fs_args=None, no_cache=False, project=None, json=False,
+    dry_run=False, diff=False, fs_args=None, no_cache=False, no_compile=False, project=None, json=False,
 ):
     """Install micro-package sdists into the project, safely and as one unit."""
     resolved = _project(project)
@@ -159,18 +164,20 @@ def pull(
             raise UsageError("--alias, --destination, --env and --fs-args come from the manifest with --all")
         batch = pull_manifest(
             resolved, force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
-            use_cache=not no_cache,
+            use_cache=not no_cache, recompile=not no_compile, compile_config=_compile_config(c),
         )
     else:
         entry = PullEntry(location, alias, destination, env, _cli_path(fs_args))
         batch = pull_batch(
             resolved, [entry], force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
-            base=Path.cwd(), use_cache=not no_cache,
+            base=Path.cwd(), use_cache=not no_cache, recompile=not no_compile, compile_config=_compile_config(c),
         )
     if json:
         print_json(batch)
     else:
         report.pull_batch(batch, show_files=dry_run)
+        report.compile_outcomes(batch.compiled)
+    _fail_on_compile_errors(batch.compiled)
 
 
 def _use_monorepo(all_projects: bool) -> bool:
@@ -216,45 +223,105 @@ SYNC_HELP = {
     "only": "Only the shared micro-package with this module path, name or alias.",
     "jobs": "Parallel processes (default: one per core).",
     "root": "Monorepo root (default: found from the current folder).",
+    "no-compile": PULL_HELP["no-compile"],
     "json": "Print the results as JSON.",
 }
 
 
 @task(help=SYNC_HELP)
 @reports_errors
-def sync_shared(c, check=False, dry_run=False, diff=False, force=False, only=None, jobs=0, root=None, json=False):
+def sync_shared(
+    c, check=False, dry_run=False, diff=False, force=False, only=None, jobs=0, root=None, no_compile=False,
+    json=False,
+):
     """Install every [[tool.micropkg.shared]] micro-package from its source into its targets."""
     result = sync_shared_operation(
         _cli_path(root), check=check, dry_run=dry_run, diff=diff, force=force, only=only, jobs=jobs or None,
         lock_timeout=float(_monorepo_setting(c, "lock_timeout")),
+        recompile=not no_compile, compile_config=_compile_config(c),
     )
     if json:
         print_json(result)
     else:
         report.sync_result(result, verbose_files=dry_run)
+        report.compile_outcomes(result.compiled)
     if result.exit_code:
         raise Exit(code=result.exit_code)
 
 
-PULL_ALL_HELP = {key: PULL_HELP[key] for key in ("force", "dry-run", "diff", "no-cache", "json")}
+PULL_ALL_HELP = {key: PULL_HELP[key] for key in ("force", "dry-run", "diff", "no-cache", "no-compile", "json")}
 PULL_ALL_HELP.update({key: SYNC_HELP[key] for key in ("jobs", "root")})
 
 
 @task(help=PULL_ALL_HELP)
 @reports_errors
-def pull_all(c, force=False, dry_run=False, diff=False, no_cache=False, jobs=0, root=None, json=False):
+def pull_all(
+    c, force=False, dry_run=False, diff=False, no_cache=False, no_compile=False, jobs=0, root=None, json=False,
+):
     """Run pull --all in every project of the monorepo; one failing project does not stop the others."""
     result = pull_all_projects(
         _cli_path(root), force=force, dry_run=dry_run, diff=diff, jobs=jobs or None, use_cache=not no_cache,
         lock_timeout=float(_monorepo_setting(c, "lock_timeout")),
+        recompile=not no_compile, compile_config=_compile_config(c),
     )
     if json:
         print_json(result)
     else:
         report.pull_all_result(result)
+        report.compile_outcomes(result.compiled)
+    _fail_on_compile_errors(result.compiled)
     if result.failed:
         raise MicropkgError(
             f"{len(result.failed)} project(s) failed: " + ", ".join(p.project for p in result.failed)
+        )
+
+
+COMPILE_HELP = {
+    "project": PULL_HELP["project"],
+    "all-projects": "Compile every project of the monorepo.",
+    "upgrade": "Let pip-compile upgrade pins (pip-compile --upgrade).",
+    "force": "Compile even if requirements.in has not changed since the last compile.",
+    "verbose": "Show the pip-compile command and its warnings.",
+    "json": "Print the results as JSON.",
+}
+
+
+@task(help=COMPILE_HELP)
+@reports_errors
+def compile_reqs(c, project=None, all_projects=False, upgrade=False, force=False, verbose=False, json=False):
+    """Compile requirements.in into requirements.txt with pip-tools (skipped when unchanged)."""
+    if all_projects:
+        if project:
+            raise UsageError("give --project or --all-projects, not both")
+        monorepo = require_monorepo()
+        roots = list(monorepo.projects)
+        shown = {path: monorepo.relative(path) for path in roots}
+    else:
+        resolved = _project(project)
+        roots, shown = [resolved.root], {resolved.root: shown_path(str(resolved.root))}
+    outcomes = compile_projects(
+        roots, invoke_config=_compile_config(c), upgrade=upgrade, force=force,
+        lock_timeout=float(_monorepo_setting(c, "lock_timeout")), shown=shown,
+    )
+    if json:
+        print_json(outcomes)
+    else:
+        report.compile_outcomes(outcomes, verbose=verbose, always=True)
+    _fail_on_compile_errors(outcomes)
+
+
+def _compile_config(c: Any) -> Any:
+    config = c.config.get("micropkg", {}) if hasattr(c, "config") else {}
+    return config.get("compile") or None
+
+
+def _fail_on_compile_errors(outcomes: Any) -> None:
+    failures = failed_compiles(outcomes)
+    if failures:
+        # Each failure was already reported above (or in the JSON); this only sets the exit code.
+        raise MicropkgError(
+            f"requirements could not be compiled in {', '.join(f.project for f in failures)}; "
+            "requirements.txt was kept as it was"
         )
 
 
@@ -265,7 +332,7 @@ def _monorepo_setting(c: Any, key: str) -> Any:
 
 def make_collection(*extra_tasks: Any) -> Collection:
     """A fresh collection of the micropkg tasks, plus any of your own, at the top level."""
-    collection = Collection(package, pull, pull_all, sync_shared, status, *extra_tasks)
+    collection = Collection(package, pull, pull_all, sync_shared, status, compile_reqs, *extra_tasks)
     collection.configure({"micropkg": dict(DEFAULTS)})
     return collection
 

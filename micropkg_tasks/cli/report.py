@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from micropkg_tasks.cli.output import err, out, shown_path, warn
 from micropkg_tasks.core.transaction import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE
 from micropkg_tasks.ops.package import PackageResult
 from micropkg_tasks.ops.pull import PullBatchResult, PullResult
+from micropkg_tasks.ops.compile_batch import CompileOutcome
 from micropkg_tasks.ops.monorepo_status import MonorepoStatus
 from micropkg_tasks.ops.pull_all import PullAllResult
 from micropkg_tasks.ops.status import ProjectStatus
@@ -155,3 +158,40 @@ def monorepo_status(report: MonorepoStatus) -> None:
     for row in report.rows:
         for path in row.edited:
             out(f"  {row.project}: edited: {path}")
+
+
+_COMPILE_WORDS = {
+    "skipped-unchanged": "skipped (requirements.in unchanged since the last compile)",
+    "disabled": "skipped (compile = false)",
+    "no-requirements-in": "skipped (no requirements.in)",
+}
+
+
+def compile_outcomes(outcomes: Sequence[CompileOutcome], *, verbose: bool = False, always: bool = False) -> None:
+    """One line per project compiled after a batch (or by compile-reqs), with the pins that moved."""
+    for outcome in outcomes:
+        if outcome.error:
+            err(f"{outcome.project}: compile failed: {outcome.error}")
+            for line in outcome.details:
+                err(f"  {line}")
+            continue
+        result = outcome.result
+        assert result is not None
+        if result.status in _COMPILE_WORDS:
+            out(f"{outcome.project}: {result.requirements_txt} {_COMPILE_WORDS[result.status]}")
+        else:
+            moved = len(result.added) + len(result.removed) + len(result.repinned)
+            out(f"{outcome.project}: compiled {result.requirements_txt} in {result.seconds:.1f} s "
+                f"({_plural(moved, 'pin')} changed)")
+            for change in result.added:
+                out(f"  + {change.name}=={change.new}")
+            for change in result.removed:
+                out(f"  - {change.name}=={change.old}")
+            for change in result.repinned:
+                out(f"  ~ {change.name} {change.old} -> {change.new}")
+        if verbose:
+            out(f"  command: {' '.join(result.command)}")
+            for message in result.warnings:
+                warn(message)
+    if always and not outcomes:
+        out("no projects to compile")

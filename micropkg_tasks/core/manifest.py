@@ -181,7 +181,7 @@ def read_pull_manifest(project: Project) -> list[PullEntry]:
     for where, key, options in _manifest_entries(project, PULL_TABLES):
         if "destination" in options:
             validate_destination_module(options["destination"], option=f"{where} {key!r} destination")
-        location = key if is_url(key) or _is_requirement_spec(key) else _resolve_local(project, key)
+        location = key if is_url(key) or is_requirement_spec(key) else _resolve_local(project, key)
         result.append(
             PullEntry(
                 location=str(location),
@@ -194,6 +194,9 @@ def read_pull_manifest(project: Project) -> list[PullEntry]:
     return result
 
 
-def _is_requirement_spec(location: str) -> bool:
+def is_requirement_spec(location: str) -> bool:
     """``some-micropkg==1.2`` names a package on an index rather than a file."""
     return not location.endswith((".tar.gz", ".tgz")) and "/" not in location and "\\" not in location
+
+
+_is_requirement_spec = is_requirement_spec  # TEMP-ALIAS: remove once sources.py imports the public name

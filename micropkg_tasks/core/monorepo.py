@@ -76,6 +76,20 @@ def _monorepo_config(folder: Path) -> Path | None:
     return None
 
 
+def monorepo_settings(start: Path) -> tuple[Mapping[str, Any] | None, Path | None]:
+    """The ``[tool.micropkg]`` table of the monorepo at or above ``start``, and its file.
+
+    Reads only that table, without validating the whole monorepo, so that a
+    project can take shared defaults (compile settings) from it cheaply.
+    """
+    root = find_monorepo_root(start)
+    if root is None:
+        return None, None
+    config_path = _monorepo_config(root)
+    assert config_path is not None
+    return tomlkit_to_plain(table(read_toml(config_path), "tool.micropkg") or {}), config_path
+
+
 def find_monorepo_root(start: Path) -> Path | None:
     """The nearest folder at or above ``start`` that declares ``[tool.micropkg.monorepo]``."""
     start = Path(start).resolve()

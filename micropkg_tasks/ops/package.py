@@ -404,10 +404,24 @@ def package_entries(
     return PackageBatchResult(results=tuple(results))
 
 
-def package_all(project: Project | str | os.PathLike[str], *, jobs: int | None = None) -> PackageBatchResult:
-    """Package everything listed in the project's package manifest."""
+def package_all(
+    project: Project | str | os.PathLike[str],
+    *,
+    jobs: int | None = None,
+    destination: str | None = None,
+    fs_args: str | None = None,
+) -> PackageBatchResult:
+    """Package everything listed in the project's package manifest.
+
+    ``destination`` and ``fs_args``, when given, replace every entry's own: one
+    command can publish the whole manifest to a bucket.
+    """
     resolved = _as_project(project)
     entries = read_package_manifest(resolved)
+    if destination is not None:
+        entries = [replace(entry, destination=destination, fs_args=fs_args or entry.fs_args) for entry in entries]
+    elif fs_args is not None:
+        entries = [replace(entry, fs_args=fs_args) for entry in entries]
     if not entries:
         raise UsageError(
             f"{resolved.pyproject_path} has no [tool.kedro.micropkg.package] manifest; "

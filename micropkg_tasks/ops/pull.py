@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from micropkg_tasks.core.errors import ConflictError, UsageError
 from micropkg_tasks.core.lockfile import Lock, read_lock, render_lock
-from micropkg_tasks.core.manifest import PullEntry, is_url, read_pull_manifest
+from micropkg_tasks.core.manifest import PullEntry, is_requirement_spec, is_url, read_pull_manifest
 from micropkg_tasks.core.names import validate_alias, validate_destination_module, validate_env
 from micropkg_tasks.core.project import Project, load_project
 from micropkg_tasks.core.sdist_read import SdistContents, SdistLimits, read_sdist
 from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import UNCHANGED, FileChange, apply_changes, project_lock
+from micropkg_tasks.ops.compile_batch import CompileOutcome, compile_projects
 from micropkg_tasks.ops.install_plan import InstallPlan, PlannedFile, plan_install
 from micropkg_tasks.ops.sources import fetch_sdist
 
@@ -64,6 +65,7 @@ class PullBatchResult:
     requirements_in_changed: bool = False
     applied: bool = False
     dry_run: bool = False
+    compiled: tuple[CompileOutcome, ...] = ()  # with recompile=True: the one compile this batch needed
 
     @property
     def unchanged(self) -> bool:
@@ -105,11 +107,11 @@ def _as_project(project: Project | str | os.PathLike[str]) -> Project:
 def recorded_location(project: Project, location: str, base: Path | None) -> str:
     """How a location is recorded in the lock: local paths relative to the project root (so
     the lock means the same on every checkout), URLs and package specs as given."""
-    if is_url(location):
-        return location
     path = Path(location)
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
+    if is_url(location) or (is_requirement_spec(location) and not path.exists()):
+        return location
     return Path(os.path.relpath(os.path.normpath(path), project.root)).as_posix()
 
 
@@ -288,14 +290,18 @@ def pull_batch(
     lock_timeout: float = 30.0,
     base: Path | None = None,
     use_cache: bool = True,
+    recompile: bool = False,
+    compile_config: Mapping[str, Any] | None = None,
 ) -> PullBatchResult:
     """Pull several sdists as one unit: all of them are installed, or none.
 
     Relative local locations resolve against ``base`` (default: the current folder).
+    With ``recompile``, a changed ``requirements.in`` is compiled once afterwards
+    (``compile_config`` is the invoke config's ``micropkg.compile``).
     """
     resolved = _as_project(project)
     requests = [_Request(e.location, e.alias, e.destination, e.env, e.fs_args) for e in entries]
-    return _pull_requests(
+    batch = _pull_requests(
         resolved,
         requests,
         force=force,
@@ -306,6 +312,10 @@ def pull_batch(
         base=base,
         use_cache=use_cache,
     )
+    if recompile and batch.applied and batch.requirements_in_changed:
+        compiled = compile_projects([resolved.root], invoke_config=compile_config, lock_timeout=lock_timeout)
+        batch = replace(batch, compiled=compiled)
+    return batch
 
 
 def pull_all(
@@ -317,6 +327,8 @@ def pull_all(
     limits: SdistLimits | None = None,
     lock_timeout: float = 30.0,
     use_cache: bool = True,
+    recompile: bool = False,
+    compile_config: Mapping[str, Any] | None = None,
 ) -> PullBatchResult:
     """Pull everything listed in the project's pull manifest, as one unit."""
     resolved = _as_project(project)
@@ -329,4 +341,5 @@ def pull_all(
     return pull_batch(
         resolved, entries, force=force, dry_run=dry_run, diff=diff, limits=limits,
         lock_timeout=lock_timeout, base=resolved.root, use_cache=use_cache,
+        recompile=recompile, compile_config=compile_config,
     )

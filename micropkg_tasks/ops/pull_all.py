@@ -10,11 +10,13 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
 from micropkg_tasks.core.errors import MicropkgError
 from micropkg_tasks.core.manifest import read_pull_manifest
 from micropkg_tasks.core.monorepo import require_monorepo
 from micropkg_tasks.core.project import load_project
+from micropkg_tasks.ops.compile_batch import CompileOutcome, compile_projects
 from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.pull import PullBatchResult, pull_all
 
@@ -32,6 +34,7 @@ class ProjectPull:
 class PullAllResult:
     root: str
     projects: tuple[ProjectPull, ...]
+    compiled: tuple[CompileOutcome, ...] = ()
 
     @property
     def failed(self) -> tuple[ProjectPull, ...]:
@@ -55,8 +58,14 @@ def pull_all_projects(
     jobs: int | None = None,
     lock_timeout: float = 30.0,
     use_cache: bool = True,
+    recompile: bool = False,
+    compile_config: Mapping[str, Any] | None = None,
 ) -> PullAllResult:
-    """Pull every project's manifest; collect per-project failures instead of stopping."""
+    """Pull every project's manifest; collect per-project failures instead of stopping.
+
+    With ``recompile``, each project whose ``requirements.in`` changed is compiled
+    once, after all the pulls.
+    """
     monorepo = require_monorepo(root)
     with_manifest, rows = [], {}
     for path in monorepo.projects:
@@ -78,4 +87,15 @@ def pull_all_projects(
             rows[path] = ProjectPull(shown, error=str(outcome), details=tuple(outcome.details))
         else:
             rows[path] = ProjectPull(shown, batch=outcome)
-    return PullAllResult(str(monorepo.root), tuple(rows[path] for path in sorted(rows)))
+    ordered = tuple(rows[path] for path in sorted(rows))
+    compiled: tuple[CompileOutcome, ...] = ()
+    if recompile:
+        changed = [
+            path for path in sorted(rows)
+            if rows[path].batch is not None and rows[path].batch.applied and rows[path].batch.requirements_in_changed
+        ]
+        compiled = compile_projects(
+            changed, invoke_config=compile_config, lock_timeout=lock_timeout,
+            shown={path: monorepo.relative(path) for path in changed},
+        )
+    return PullAllResult(str(monorepo.root), ordered, compiled)

@@ -6,7 +6,8 @@ then moved into place. Every failure becomes one :class:`MicropkgError` line
 that names the location, with fs-args values and URL credentials redacted.
 
 Waits are bounded: unless the fs-args set them, S3 gets
-``DEFAULT_S3_CONFIG`` and HTTP(S) gets ``DEFAULT_HTTP_TIMEOUT``.
+``DEFAULT_S3_CONFIG`` (and s3fs's own retries are capped at ``S3FS_RETRIES``)
+and HTTP(S) gets ``DEFAULT_HTTP_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from micropkg_tasks.ops.cache import SdistCache, cache_key, fingerprint
 
 # botocore settings for s3:// unless the fs-args' config_kwargs say otherwise (seconds).
 DEFAULT_S3_CONFIG: dict[str, Any] = {
-    "connect_timeout": 10,
-    "read_timeout": 60,
-    "retries": {"max_attempts": 3, "mode": "standard"},
+    "connect_timeout": 5,
+    "read_timeout": 30,
+    "retries": {"max_attempts": 2, "mode": "standard"},
 }
+# s3fs retries some failures (connection errors, throttling) itself, 5 times by default.
+S3FS_RETRIES = 3
 # aiohttp.ClientTimeout fields for http(s):// unless the fs-args set client_kwargs.timeout (seconds).
 DEFAULT_HTTP_TIMEOUT: dict[str, float] = {"total": 300, "connect": 10, "sock_read": 60}
 
@@ -89,7 +92,10 @@ def open_filesystem(url: str, fs_args: FsArgs) -> Any:
             f"{shown}: the {protocol}:// filesystem needs an optional package; install {package} (pip install {package})"
         ) from None
     try:
-        return cls(**filesystem_kwargs(protocol, fs_args.args))
+        fs = cls(**filesystem_kwargs(protocol, fs_args.args))
+        if protocol in _S3_PROTOCOLS and isinstance(getattr(fs, "retries", None), int):
+            fs.retries = min(fs.retries, S3FS_RETRIES)
+        return fs
     except ImportError as exc:
         raise MicropkgError(
             fs_args.redact(f"{shown}: the {protocol}:// filesystem needs a missing package ({exc.name or exc})")
@@ -97,6 +103,10 @@ def open_filesystem(url: str, fs_args: FsArgs) -> Any:
     except (TypeError, ValueError) as exc:
         where = f" from {fs_args.source}" if fs_args.source else ""
         raise UsageError(fs_args.redact(f"{shown}: bad filesystem arguments{where}: {_one_line(exc)}")) from None
+    except MicropkgError:
+        raise
+    except Exception as exc:  # a backend that checks its arguments or credentials eagerly
+        raise MicropkgError(describe_error(url, exc, fs_args)) from None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping
 
 from micropkg_tasks.core.errors import ConflictError, MicropkgError
 from micropkg_tasks.core.lockfile import Lock, read_lock, sha256_file
@@ -20,6 +21,7 @@ from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, require_monorepo
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.core.sdist_read import read_sdist
 from micropkg_tasks.core.transaction import UNCHANGED
+from micropkg_tasks.ops.compile_batch import CompileOutcome, compile_projects
 from micropkg_tasks.ops.install_plan import PlannedFile
 from micropkg_tasks.ops.package import PackageInputs, build_from_inputs, read_inputs
 from micropkg_tasks.ops.parallel import map_collecting_errors
@@ -68,6 +70,7 @@ class SyncResult:
     check: bool = False
     dry_run: bool = False
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    compiled: tuple[CompileOutcome, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -76,7 +79,8 @@ class SyncResult:
             if LOCALLY_EDITED in states:
                 return EXIT_LOCALLY_EDITED
             return EXIT_UPSTREAM_MOVED if states - {IN_SYNC} else EXIT_IN_SYNC
-        return 1 if any(t.outcome in ("refused", "failed") for t in self.targets) else 0
+        failed = any(t.outcome in ("refused", "failed") for t in self.targets) or any(c.error for c in self.compiled)
+        return 1 if failed else 0
 
     @property
     def changed_projects(self) -> tuple[str, ...]:
@@ -180,11 +184,14 @@ def sync_shared(
     only: str | None = None,
     jobs: int | None = None,
     lock_timeout: float = 30.0,
+    recompile: bool = False,
+    compile_config: Mapping[str, Any] | None = None,
 ) -> SyncResult:
     """Bring every target of every shared micro-package in step with its source.
 
     ``check`` writes nothing and reports each target's state (see ``SyncResult.exit_code``).
     ``root`` is the monorepo root, or any folder below it (default: the current folder).
+    With ``recompile``, each target whose ``requirements.in`` changed is compiled once at the end.
     """
     monorepo = require_monorepo(root)
     entries = select_shared(monorepo, only)
@@ -241,4 +248,13 @@ def sync_shared(
         results.append(outcome)
     results.sort(key=lambda target: target.project)
     warnings = monorepo.warnings + tuple(w for i in inputs.values() for w in i.warnings)
-    return SyncResult(str(monorepo.root), tuple(results), check=check, dry_run=dry_run, warnings=warnings)
+    compiled: tuple[CompileOutcome, ...] = ()
+    if recompile and not (check or dry_run):
+        changed = [monorepo.root / t.project for t in results if t.outcome == "updated" and t.requirements_in_changed]
+        compiled = compile_projects(
+            changed, invoke_config=compile_config, lock_timeout=lock_timeout,
+            shown={path: monorepo.relative(path) for path in changed},
+        )
+    return SyncResult(
+        str(monorepo.root), tuple(results), check=check, dry_run=dry_run, warnings=warnings, compiled=compiled
+    )
