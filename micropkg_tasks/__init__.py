@@ -14,9 +14,25 @@ from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.project import Project, find_project_root, load_project
 from micropkg_tasks.ops.package import PackageBatchResult, PackageResult, package, package_all, package_entries
 from micropkg_tasks.ops.pull import PullBatchResult, PullResult, pull, pull_all, pull_batch
+from micropkg_tasks.core.compile_settings import CompileSettings, compile_settings
+from micropkg_tasks.ops.compile import CompileResult, compile_requirements, requirements_current
+from micropkg_tasks.ops.monorepo_status import MonorepoStatus, monorepo_status
+from micropkg_tasks.ops.pull_all import PullAllResult, pull_all_projects
 from micropkg_tasks.ops.status import ProjectStatus, status
+from micropkg_tasks.ops.sync import SyncResult, sync_shared
 
 __all__ = [
+    "CompileResult",
+    "CompileSettings",
+    "MonorepoStatus",
+    "PullAllResult",
+    "SyncResult",
+    "compile_requirements",
+    "compile_settings",
+    "monorepo_status",
+    "pull_all_projects",
+    "requirements_current",
+    "sync_shared",
     "MicropkgError",
     "PackageBatchResult",
     "PackageResult",
