@@ -282,7 +282,7 @@ def test_newer_sdist_updates_unedited_files_and_deletes_dropped_ones(monorepo, t
     assert entry.version == "0.4.0" and f"{installed}/pipeline.py" not in entry.files
 
 
-def test_dropped_file_edited_locally_is_kept(monorepo, tmp_path):
+def test_dropped_file_edited_locally_is_a_conflict(monorepo, tmp_path):
     core = monorepo / CORE
     project = kedro_project(tmp_path / "target")
     pull(project, package(core, "pipelines.data_cleaning", destination=tmp_path / "v1").path)
@@ -290,9 +290,29 @@ def test_dropped_file_edited_locally_is_kept(monorepo, tmp_path):
     (core / "src/core/pipelines/data_cleaning/__init__.py").write_text('__version__ = "0.5"\n')
     kept = project / "src/spaceflights/data_cleaning/pipeline.py"
     kept.write_text("# mine now\n")
-    result = pull(project, package(core, "pipelines.data_cleaning", destination=tmp_path / "v2").path)
-    assert kept.read_text() == "# mine now\n"
-    assert "src/spaceflights/data_cleaning/pipeline.py: dropped upstream but edited locally, so it was kept" in result.warnings
+    newer = package(core, "pipelines.data_cleaning", destination=tmp_path / "v2").path
+    before = snapshot_tree(project)
+    with pytest.raises(ConflictError) as raised:
+        pull(project, newer)
+    assert raised.value.details == ["src/spaceflights/data_cleaning/pipeline.py (dropped upstream but edited locally)"]
+    assert snapshot_tree(project) == before
+    forced = pull(project, newer, force=True)
+    assert ("src/spaceflights/data_cleaning/pipeline.py", "delete") in [(f.path, f.action) for f in forced.files]
+    assert not kept.exists()
+
+
+def test_file_deleted_locally_is_a_conflict_not_silently_restored(core_sdists, tmp_path):
+    project = kedro_project(tmp_path / "target")
+    sdist = str(core_sdists["pipelines.data_cleaning"])
+    pull(project, sdist)
+    deleted = project / "src/spaceflights/data_cleaning/pipeline.py"
+    deleted.unlink()
+    with pytest.raises(ConflictError) as raised:
+        pull(project, sdist)
+    assert raised.value.details == ["src/spaceflights/data_cleaning/pipeline.py (deleted since data_cleaning installed it)"]
+    assert not deleted.exists()
+    pull(project, sdist, force=True)
+    assert deleted.is_file()
 
 
 def test_dry_run_with_diff_writes_nothing(monorepo, tmp_path, cli):

@@ -183,6 +183,14 @@ def test_corrupt_cache_blob_is_dropped_and_downloaded_again(memory_root, _own_ca
     assert blob.read_bytes() == SDIST
 
 
+def test_size_alone_is_too_weak_a_fingerprint():
+    from micropkg_tasks.ops.cache import fingerprint
+
+    assert fingerprint({"size": 10, "name": "x"}) is None
+    assert fingerprint({"size": 10, "ETag": '"abc"'}) == fingerprint({"ETag": '"abc"', "size": 10, "type": "file"})
+    assert fingerprint({"size": 10, "ETag": '"abc"'}) != fingerprint({"size": 11, "ETag": '"abc"'})
+
+
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("MICROPKG_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -367,7 +375,7 @@ def served(auth_http, monkeypatch, tmp_path):
     return {"url": url, "path": path, "args": str(args), "server": auth_http}
 
 
-def test_https_pull_with_token_from_env_never_shows_the_token(served, project):
+def test_https_pull_with_token_from_env_never_shows_the_token(served, project, _own_cache):
     token = served["server"].token
     runs = [
         run_micropkg(["pull", "--no-compile", served["url"], "--fs-args", served["args"]], project),
@@ -380,6 +388,7 @@ def test_https_pull_with_token_from_env_never_shows_the_token(served, project):
     for run in runs:
         assert token not in run.stdout and token not in run.stderr
     assert token not in everything_in(project)
+    assert (_own_cache / "index").is_dir() and token not in everything_in(_own_cache)
 
 
 @pytest.mark.parametrize("fs_args, expected", [
@@ -442,7 +451,7 @@ def test_https_waits_are_bounded(use_cache, served, tmp_path):
     assert time.monotonic() - started < SLOW_SECONDS
 
 
-# -- package index (pypiserver + pip download) ----------------------------------------------------
+# -- package index (pypiserver, read through its simple API) -------------------------------------
 
 
 def test_pull_by_name_and_version_from_the_index(pip_env, project):
@@ -478,10 +487,9 @@ def test_url_credentials_never_reach_the_lock_or_output(project, memory_root):
     assert read_lock(project / "micropkg.lock").entries["data_cleaning"].source == redact_url(url)
 
 
-# -- behaviour that needs a change outside the remote modules (strict xfail: remove when it lands) --
+# -- command-line overrides and where the lock records index specs -------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="cli/collection.py: package --all must honour --destination and --fs-args")
 def test_package_all_cli_destination_and_fs_args_override_the_manifest(s3, producer, tmp_path):
     args = str(write_yaml(tmp_path / "s3.yml", s3["yaml"]))
     with (producer / "pyproject.toml").open("a") as handle:
@@ -493,9 +501,58 @@ def test_package_all_cli_destination_and_fs_args_override_the_manifest(s3, produ
     assert s3["fs"].exists(f"{s3['bucket']}/micropkgs/cleaning-0.1.tar.gz")
 
 
-@pytest.mark.xfail(strict=True, reason="ops/pull.py: recorded_location must keep package specs as given")
 def test_index_spec_is_recorded_as_given_from_any_folder(pip_env, project, tmp_path):
     pip_env.add("mypkg-0.2.tar.gz", valid_sdist("mypkg", "0.2"))
     result = run_micropkg(["pull", "--no-compile", "mypkg==0.2", "--project", str(project)], tmp_path)
     assert result.exit_code == 0, result.stderr
     assert read_lock(project / "micropkg.lock").entries["mypkg"].source == "mypkg==0.2"
+
+
+def _sdist_with_setup_py(marker: Path, version: str) -> bytes:
+    """A well-formed sdist that also carries a setup.py which, if anything ran it, would leave a file."""
+    from tests.hostile_archives import archive, sdist_files
+
+    files = dict(sdist_files("mypkg", version, ()))
+    files["setup.py"] = f"open({str(marker)!r}, 'w').write('executed')\nfrom setuptools import setup\nsetup()\n"
+    return archive(files, f"mypkg-{version}")
+
+
+def test_pulling_from_the_index_never_runs_the_sdist(pip_env, project, tmp_path):
+    # pip download would prepare metadata, running setup.py: we read the index ourselves instead.
+    marker = tmp_path / "setup-py-was-run"
+    pip_env.add("mypkg-0.4.tar.gz", _sdist_with_setup_py(marker, "0.4"))
+    result = run_micropkg(["pull", "--no-compile", "mypkg==0.4"], project)
+    assert result.exit_code == 0, result.stderr
+    assert not marker.exists()
+    assert (project / "src/spaceflights/mypkg/__init__.py").is_file()
+
+
+def test_index_picks_the_newest_matching_sdist(pip_env, project):
+    from micropkg_tasks.ops.index import fetch_from_index
+
+    for version in ("0.5", "0.7", "1.0rc1"):
+        pip_env.add(f"mypkg-{version}.tar.gz", valid_sdist("mypkg", version))
+    assert fetch_from_index("mypkg>=0.5")[0] == "mypkg-0.7.tar.gz"  # pre-releases only when asked for
+    assert fetch_from_index("mypkg<0.7")[0] == "mypkg-0.5.tar.gz"
+    assert fetch_from_index("mypkg==1.0rc1")[0] == "mypkg-1.0rc1.tar.gz"
+    assert fetch_from_index("MyPkg>=0.5")[0] == "mypkg-0.7.tar.gz"  # names compare canonically
+
+
+def test_no_index_configured_is_a_clear_usage_error(monkeypatch, project):
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    result = run_micropkg(["pull", "--no-compile", "mypkg==0.2"], project)
+    assert result.exit_code == 2
+    assert "pip is configured with no-index" in result.stderr
+
+
+def test_unreachable_index_is_one_clear_line(monkeypatch, project):
+    from tests.servers import free_port
+
+    monkeypatch.delenv("PIP_NO_INDEX", raising=False)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://alice:s3cret-pw@127.0.0.1:{free_port()}/simple/")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "")
+    result = run_micropkg(["pull", "--no-compile", "mypkg==0.2"], project)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: could not reach the package index http://***@127.0.0.1:")
+    assert "s3cret-pw" not in result.stderr

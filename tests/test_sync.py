@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +18,11 @@ import pytest
 
 import micropkg_tasks.core.transaction as transaction
 import micropkg_tasks.ops.sync as sync_module
+from micropkg_tasks import package_all
 from micropkg_tasks.core.lockfile import read_lock
 from micropkg_tasks.ops.monorepo_status import monorepo_status
 from micropkg_tasks.ops.pull_all import pull_all_projects
 from micropkg_tasks.ops.sync import sync_shared
-from micropkg_tasks import package_all
 from tests.conftest import run_micropkg
 from tests.helpers import read_tree, snapshot_tree
 
@@ -152,6 +151,8 @@ def test_the_lock_records_each_synced_copy_with_its_source_project(monorepo):
     assert churn["pipelines.data_cleaning"].source == "../core#pipelines.data_cleaning"
     assert forecast["pipelines.cleaning"].source == "../core#pipelines.data_cleaning"
     assert forecast["utils.io"].source == "../core#utils.io"
+    # The alias is applied when the in-memory sdist is built, so the installed package is named after it.
+    assert forecast["pipelines.cleaning"].name == "cleaning"
     assert forecast["pipelines.cleaning"].options == {"alias": "cleaning", "destination": "pipelines", "env": "base"}
     assert churn["pipelines.data_cleaning"].source_sha256  # the content hash that drift checks compare
     assert "src/forecast/pipelines/cleaning/nodes.py" in forecast["pipelines.cleaning"].files
@@ -601,22 +602,26 @@ def test_status_at_the_root_is_one_table_of_every_project(monorepo):
 def test_status_lists_micro_packages_pulled_from_sdists_too(monorepo):
     sdists = {r.module_path: Path(r.path) for r in package_all(monorepo / CORE).results}
     pulled = run_micropkg(
-        ["pull", str(sdists["pipelines.data_cleaning"]), "--destination", "pipelines", "--alias", "scrub"],
+        ["pull", str(sdists["utils.io"]), "--destination", "utils", "--alias", "records", *no_compile()],
         monorepo / CHURN,
     )
     assert pulled.exit_code == 0, pulled.stderr
     assert sync_cli(monorepo).exit_code == 0
     report = monorepo_status(monorepo)
     by_key = {(r.project, r.module): r for r in report.rows}
-    scrub = by_key[(CHURN, "pipelines.scrub")]
-    assert (scrub.source, scrub.version, scrub.state) == ("../core/dist/data_cleaning-0.3.0.tar.gz", "0.3.0", "in sync")
+    assert sorted(k for k in by_key if k[0] == CHURN) == [
+        (CHURN, "pipelines.data_cleaning"), (CHURN, "utils.io"), (CHURN, "utils.records"),
+    ]
+    records = by_key[(CHURN, "utils.records")]
+    assert (records.source, records.version, records.state) == ("../core/dist/io_utils-0.2.0.tar.gz", "0.2.0", "in sync")
     assert report.clean
 
     # A new build of the sdist at the recorded location means upstream moved.
-    edit_upstream_and_drop_a_module(monorepo)
+    readers = monorepo / CORE / "src/core/utils/io/readers.py"
+    readers.write_text(readers.read_text() + "\n\nSUFFIX = '.yml'\n")
     package_all(monorepo / CORE)
     report = monorepo_status(monorepo)
-    assert {(r.project, r.module): r.state for r in report.rows}[(CHURN, "pipelines.scrub")] == "upstream moved"
+    assert {(r.project, r.module): r.state for r in report.rows}[(CHURN, "utils.records")] == "upstream moved"
     assert not report.clean
 
 
@@ -686,11 +691,9 @@ def test_pull_all_dry_run_writes_nothing(monorepo):
     assert snapshot_tree(monorepo) == before
 
 
-# -- known bugs: each test shows the expected behaviour and fails today --------------------------------
+# -- local edits of every kind stop a target; one broken target does not stop the others ----------------
 
 
-@pytest.mark.xfail(strict=True, reason="sync.py _sync_target: dry-run outcome ignores conflicts, so a locally "
-                   "edited target is reported 'in sync' although a real run refuses it")
 def test_dry_run_does_not_call_a_locally_edited_target_in_sync(monorepo):
     assert sync_cli(monorepo).exit_code == 0
     readers = monorepo / CHURN / "src/churn/utils/io/readers.py"
@@ -701,8 +704,6 @@ def test_dry_run_does_not_call_a_locally_edited_target_in_sync(monorepo):
     assert "src/churn/utils/io/readers.py" in dry.stdout + dry.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="install_plan.py keeps a file dropped upstream but edited locally, and "
-                   "sync-shared neither refuses the target nor shows the warning; the file is then untracked")
 def test_a_locally_edited_file_dropped_upstream_stops_that_target(monorepo):
     assert sync_cli(monorepo).exit_code == 0
     pipeline = monorepo / FORECAST / "src/forecast/pipelines/cleaning/pipeline.py"
@@ -714,8 +715,6 @@ def test_a_locally_edited_file_dropped_upstream_stops_that_target(monorepo):
     assert "src/forecast/pipelines/cleaning/pipeline.py" in result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="a file deleted in a target is 'locally edited' for --check (exit 3), "
-                   "yet sync-shared silently re-creates it instead of stopping that target")
 def test_a_file_deleted_in_a_target_stops_that_target(monorepo):
     assert sync_cli(monorepo).exit_code == 0
     writers = monorepo / CHURN / "src/churn/utils/io/writers.py"
@@ -727,8 +726,6 @@ def test_a_file_deleted_in_a_target_stops_that_target(monorepo):
     assert not writers.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="sync.py sync_shared reads every target's micropkg.lock up front, so one "
-                   "unreadable lock aborts the whole run instead of failing only that target")
 def test_an_unreadable_lock_in_one_target_does_not_stop_the_others(monorepo):
     (monorepo / FORECAST / "micropkg.lock").write_text("version = [\n")
     result = sync_shared(monorepo, jobs=1)

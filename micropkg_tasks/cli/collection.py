@@ -126,7 +126,7 @@ def package(
 
 
 PULL_HELP = {
-    "location": "Path (or fsspec URL) of the sdist to pull.",
+    "location": "Path, fsspec URL, or package spec (name==1.2) of the sdist to pull.",
     "all": "Pull every entry of [tool.kedro.micropkg.pull] in pyproject.toml, as one unit.",
     "alias": "Install under another name.",
     "destination": "Dotted module path inside the project package to install under, e.g. pipelines.",

@@ -80,6 +80,11 @@ def reports_errors(task_body: F) -> F:
             raise Exit(code=exc.exit_code) from None
         except (Exit, KeyboardInterrupt):
             raise
+        except BrokenPipeError:
+            # The reader went away (``micropkg status | head``): stop quietly, as Unix tools do.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise Exit(code=0) from None
         except Exception as exc:
             if debug_enabled():
                 raise

@@ -198,5 +198,3 @@ def is_requirement_spec(location: str) -> bool:
     """``some-micropkg==1.2`` names a package on an index rather than a file."""
     return not location.endswith((".tar.gz", ".tgz")) and "/" not in location and "\\" not in location
 
-
-_is_requirement_spec = is_requirement_spec  # TEMP-ALIAS: remove once sources.py imports the public name

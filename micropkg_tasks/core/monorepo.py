@@ -186,6 +186,9 @@ def _shared_entry(
         if not isinstance(raw_targets, list) or not all(isinstance(t, str) for t in raw_targets):
             raise ProjectError(f"{label} 'targets' must be a list of project folders")
         target_paths = [_project_at(root, target, label, "target") for target in raw_targets]
+        repeated = sorted({t for t in raw_targets if raw_targets.count(t) > 1})
+        if repeated:
+            raise ProjectError(f"{label} lists target {repeated[0]!r} more than once")
     if source in target_paths:
         raise ProjectError(f"{label}: {source.relative_to(root).as_posix()} is both the source and a target")
     source_project = load_project(source)

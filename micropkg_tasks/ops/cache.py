@@ -107,6 +107,9 @@ class SdistCache:
         return data
 
     def store(self, key: str, print_: str | None, data: bytes) -> None:
+        """Keep ``data`` for ``key``; without a fingerprint it could never be found again, so skip it."""
+        if print_ is None:
+            return
         sha = hashlib.sha256(data).hexdigest()
         try:
             blob = self.blob_path(sha)
@@ -114,9 +117,8 @@ class SdistCache:
                 _atomic_write(blob, data)
             else:
                 os.utime(blob)
-            if print_ is not None:
-                entry = {"fingerprint": print_, "sha256": sha}
-                _atomic_write(self._index_path(key), json.dumps(entry, sort_keys=True).encode())
+            entry = {"fingerprint": print_, "sha256": sha}
+            _atomic_write(self._index_path(key), json.dumps(entry, sort_keys=True).encode())
             self._prune()
         except OSError:
             pass  # a cache that cannot be written is no cache; the pull goes on

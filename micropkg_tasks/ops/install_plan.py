@@ -141,6 +141,9 @@ def _classify(
         del owner.files[relative]
         return PlannedFile(relative, UPDATE if current is not None else CREATE, f"taken over from {owner.module} (--force)")
     if current is None:
+        if owner is not None and not force:
+            # We installed it and someone deleted it: that is a local edit too.
+            return PlannedFile(relative, CONFLICT, f"deleted since {owner.module} installed it")
         return PlannedFile(relative, CREATE)
     if current == content:
         return PlannedFile(relative, UNCHANGED)
@@ -231,7 +234,7 @@ def plan_install(
                 plan.files.append(PlannedFile(relative, DELETE, "dropped upstream"))
                 staging.delete(path)
             else:
-                plan.warnings.append(f"{relative}: dropped upstream but edited locally, so it was kept")
+                plan.files.append(PlannedFile(relative, CONFLICT, "dropped upstream but edited locally"))
 
     for init in _intermediate_inits(project, module, staging):
         plan.files.append(PlannedFile(project.relative(init), CREATE, "missing package __init__.py"))

@@ -10,7 +10,7 @@ from micropkg_tasks.core.lockfile import read_lock, sha256_file
 from micropkg_tasks.core.monorepo import require_monorepo
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.ops.package import read_inputs
-from micropkg_tasks.ops.sync import IN_SYNC, LOCALLY_EDITED, NOT_INSTALLED, UPSTREAM_MOVED, compare
+from micropkg_tasks.ops.sync import IN_SYNC, LOCALLY_EDITED, NOT_INSTALLED, UPSTREAM_MOVED, compare, source_location
 
 
 @dataclass(frozen=True)
@@ -76,5 +76,5 @@ def monorepo_status(root: Path | str | os.PathLike[str] | None = None) -> Monore
             rows.append(StatusRow(shown, module, entry.version, entry.source, state_name, edited))
         for (target, module), shared in sorted(shared_at.items(), key=lambda item: (str(item[0][0]), item[0][1])):
             if target == path and module not in lock.entries:
-                rows.append(StatusRow(shown, module, "-", f"{monorepo.relative(shared.source)}#{shared.micropkg}", NOT_INSTALLED))
+                rows.append(StatusRow(shown, module, "-", source_location(shared, path), NOT_INSTALLED))
     return MonorepoStatus(str(monorepo.root), tuple(rows), tuple(monorepo.relative(p) for p in monorepo.projects))

@@ -20,7 +20,7 @@ from micropkg_tasks.core.lockfile import Lock, read_lock, sha256_file
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, require_monorepo, select_shared
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.core.sdist_read import read_sdist
-from micropkg_tasks.core.transaction import UNCHANGED
+from micropkg_tasks.core.transaction import CONFLICT, UNCHANGED
 from micropkg_tasks.ops.compile_batch import CompileOutcome, compile_projects
 from micropkg_tasks.ops.install_plan import PlannedFile
 from micropkg_tasks.ops.package import PackageInputs, build_from_inputs, read_inputs
@@ -31,6 +31,7 @@ IN_SYNC = "in sync"
 UPSTREAM_MOVED = "upstream moved"
 NOT_INSTALLED = "not installed"
 LOCALLY_EDITED = "locally edited"
+UNREADABLE = "lock unreadable"
 
 EXIT_IN_SYNC = 0
 EXIT_UPSTREAM_MOVED = 1
@@ -78,6 +79,8 @@ class SyncResult:
         if self.check:
             if LOCALLY_EDITED in states:
                 return EXIT_LOCALLY_EDITED
+            if UNREADABLE in states:
+                return 1
             return EXIT_UPSTREAM_MOVED if states - {IN_SYNC} else EXIT_IN_SYNC
         failed = any(t.outcome in ("refused", "failed") for t in self.targets) or any(c.error for c in self.compiled)
         return 1 if failed else 0
@@ -125,8 +128,9 @@ def source_location(entry: SharedEntry, target_root: Path) -> str:
 
 @dataclass(frozen=True)
 class _Install:
-    data: bytes  # the sdist, built once per shared entry
+    data: bytes  # the sdist, built once per shared entry (already named after the alias)
     location: str
+    alias: str | None  # recorded in the target's lock options
     destination: str | None
     env: str
 
@@ -147,7 +151,7 @@ def _sync_target(job: _TargetJob) -> TargetSync:
     try:
         project = load_project(job.root)
         items = [
-            SdistToInstall(read_sdist(i.data, source=i.location), i.location, None, i.destination, i.env)
+            SdistToInstall(read_sdist(i.data, source=i.location), i.location, i.alias, i.destination, i.env)
             for i in job.installs
         ]
         batch = install_sdists(
@@ -159,6 +163,13 @@ def _sync_target(job: _TargetJob) -> TargetSync:
     except MicropkgError as exc:
         return TargetSync(shown, job.states, "failed", error=str(exc), details=tuple(exc.details))
     files = tuple(f for result in batch.results for f in result.files if f.action != UNCHANGED)
+    conflicts = tuple(f"{f.path} ({f.reason})" for f in files if f.action == CONFLICT)
+    if job.dry_run and conflicts:
+        # A real run would refuse this target: say so rather than call it in sync.
+        return TargetSync(
+            shown, job.states, "would refuse", files=files, details=conflicts, diff=batch.diff,
+            error=f"{len(conflicts)} file(s) were edited locally (use --force to overwrite them)",
+        )
     if job.dry_run:
         outcome = "would update" if batch.changes else IN_SYNC
     else:
@@ -201,13 +212,21 @@ def sync_shared(
         entry.index: read_inputs(load_project(entry.source), entry.micropkg, entry.alias, entry.env, for_distribution=False)
         for entry in entries
     }
-    locks: dict[Path, Lock] = {}
+    locks: dict[Path, Lock | MicropkgError] = {}
     per_target: dict[Path, list[tuple[SharedEntry, TargetState]]] = {}
     for entry in entries:
         for target in entry.targets:
             if target.project not in locks:
-                locks[target.project] = read_lock(load_project(target.project).lock_path)
-            state = compare(monorepo, entry, target.project, target.module, inputs[entry.index].digest, locks[target.project])
+                try:
+                    locks[target.project] = read_lock(load_project(target.project).lock_path)
+                except MicropkgError as exc:  # one unreadable target must not stop the others
+                    locks[target.project] = exc
+            lock = locks[target.project]
+            if isinstance(lock, MicropkgError):
+                state = TargetState(monorepo.relative(target.project), target.module, entry.micropkg,
+                                    monorepo.relative(entry.source), UNREADABLE)
+            else:
+                state = compare(monorepo, entry, target.project, target.module, inputs[entry.index].digest, lock)
             per_target.setdefault(target.project, []).append((entry, state))
 
     # 2. Build each shared micro-package that some target needs, once.
@@ -225,6 +244,10 @@ def sync_shared(
     for target_root in sorted(per_target):
         pairs = per_target[target_root]
         states = tuple(state for _, state in pairs)
+        unreadable = locks[target_root]
+        if isinstance(unreadable, MicropkgError):
+            results.append(TargetSync(states[0].project, states, "failed", error=str(unreadable)))
+            continue
         stale = [(entry, state) for entry, state in pairs if state.state != IN_SYNC]
         if not stale:
             results.append(TargetSync(states[0].project, states, IN_SYNC))
@@ -236,7 +259,7 @@ def sync_shared(
             results.append(TargetSync(states[0].project, states, "failed", error=f"source: {error}"))
             continue
         installs = tuple(
-            _Install(built[e.index], source_location(e, target_root), e.destination, e.env)  # type: ignore[arg-type]
+            _Install(built[e.index], source_location(e, target_root), e.alias, e.destination, e.env)  # type: ignore[arg-type]
             for e, _ in stale
         )
         jobs_to_run.append(

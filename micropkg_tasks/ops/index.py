@@ -1,0 +1,218 @@
+"""Fetch a micro-package sdist by name from a PyPI-like index, without running anything from it.
+
+``pip download`` would prepare the sdist's metadata, which runs its build
+backend (and any ``setup.py`` in it): code from the archive. So we speak the
+index's simple API ourselves (PEP 503 HTML or PEP 691 JSON), choose the newest
+``.tar.gz`` that matches the version spec, download it and check its sha256.
+The index is the one pip is configured with: ``PIP_INDEX_URL`` and
+``PIP_EXTRA_INDEX_URL``, or ``index-url``/``extra-index-url`` in pip's config
+files (read with ``pip config list``), else PyPI.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from micropkg_tasks.core.errors import MicropkgError, UsageError
+from micropkg_tasks.core.fs_args import redact_url
+
+DEFAULT_INDEX = "https://pypi.org/simple/"
+TIMEOUT = 60  # seconds per request
+MAX_DOWNLOAD = 256 * 1024 * 1024  # the sdist reader applies the real caps; this bounds memory
+_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    filename: str
+    url: str
+    version: Version
+    sha256: str | None
+    yanked: bool
+
+
+def parse_spec(spec: str) -> Requirement:
+    try:
+        requirement = Requirement(spec)
+    except InvalidRequirement:
+        raise UsageError(
+            f"{spec!r} is not a local file, an fsspec URL or a package spec such as name==1.2"
+        ) from None
+    if requirement.url or requirement.marker or requirement.extras:
+        raise UsageError(f"{spec!r}: a package spec to pull is a name and an optional version spec, nothing more")
+    return requirement
+
+
+def _pip_config() -> dict[str, str]:
+    """``pip config list`` as ``{key: value}``, most specific source last so it wins."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "list"],
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    ranked: list[tuple[int, str, str]] = []
+    order = {"global": 0, "user": 1, "site": 2, ":env:": 3}
+    for line in done.stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if not sep or "." not in key:
+            continue
+        section, _, name = key.rpartition(".")
+        variant = section.split(".")[0] if section != ":env:" else ":env:"
+        if section.split(".")[-1] not in ("global", "download", ":env:") and section != ":env:":
+            continue
+        ranked.append((order.get(variant, 0), name, value.strip().strip("'\"")))
+    return {name: value for _, name, value in sorted(ranked, key=lambda item: item[0])}
+
+
+def configured_indexes() -> list[str]:
+    """The index URLs pip would search, main index first."""
+    env_index = os.environ.get("PIP_INDEX_URL")
+    env_extra = os.environ.get("PIP_EXTRA_INDEX_URL")
+    no_index = os.environ.get("PIP_NO_INDEX", "").lower() in ("1", "true", "yes", "on")
+    config = {} if env_index and env_extra is not None else _pip_config()
+    if no_index or config.get("no-index", "").lower() in ("1", "true", "yes", "on"):
+        raise UsageError(
+            "pip is configured with no-index, so no package index is available; "
+            "set PIP_INDEX_URL (or index-url in pip config) to pull by name"
+        )
+    main = env_index or config.get("index-url") or DEFAULT_INDEX
+    extra = env_extra if env_extra is not None else config.get("extra-index-url", "")
+    return [main, *extra.split()]
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str, bool]] = []  # (href, text, yanked)
+        self._href: str | None = None
+        self._yanked = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            values = dict(attrs)
+            self._href = values.get("href")
+            self._yanked = "data-yanked" in values
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None:
+            self.links.append((self._href, data.strip(), self._yanked))
+            self._href = None
+
+
+def _open(url: str):
+    """urlopen with credentials from the URL's user info (as pip accepts them) and a timeout."""
+    parts = urllib.parse.urlsplit(url)
+    headers = {"Accept": _ACCEPT, "User-Agent": "micropkg-tasks"}
+    if parts.username is not None:
+        token = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
+        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+        url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT)
+
+
+def _version_of(filename: str, name: str) -> Version | None:
+    """``name-1.2.tar.gz`` -> 1.2, if the name part is ``name`` (compared canonically)."""
+    if not filename.endswith(".tar.gz"):
+        return None
+    stem = filename[: -len(".tar.gz")]
+    for position in range(len(stem) - 1, 0, -1):
+        if stem[position] == "-" and canonicalize_name(stem[:position]) == name:
+            try:
+                return Version(stem[position + 1 :])
+            except InvalidVersion:
+                return None
+    return None
+
+
+def _files_on(index: str, name: str) -> list[IndexFile]:
+    page = index.rstrip("/") + f"/{name}/"
+    try:
+        with _open(page) as response:
+            body = response.read(16 * 1024 * 1024)
+            kind = response.headers.get("Content-Type", "")
+            final = response.geturl()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return []
+        if exc.code in (401, 403):
+            raise MicropkgError(
+                f"the package index {redact_url(index)} denied access "
+                "(check the credentials in PIP_INDEX_URL or pip config)"
+            ) from None
+        raise MicropkgError(f"the package index {redact_url(index)} answered HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        if isinstance(getattr(exc, "reason", None), FileNotFoundError) or isinstance(exc, FileNotFoundError):
+            return []
+        raise MicropkgError(f"could not reach the package index {redact_url(index)}") from None
+    entries: list[tuple[str, str, str | None, bool]] = []  # (filename, url, sha256, yanked)
+    if "json" in kind:
+        for item in json.loads(body).get("files", []):
+            entries.append((item["filename"], item["url"], item.get("hashes", {}).get("sha256"), bool(item.get("yanked"))))
+    else:
+        parser = _Links()
+        parser.feed(body.decode("utf-8", "replace"))
+        for href, text, yanked in parser.links:
+            url, _, fragment = href.partition("#")
+            digest = fragment[len("sha256="):] if fragment.startswith("sha256=") else None
+            filename = urllib.parse.unquote(url.rsplit("/", 1)[-1]) or text
+            entries.append((filename, url, digest, yanked))
+    files = []
+    for filename, url, digest, yanked in entries:
+        version = _version_of(filename, name)
+        if version is not None:
+            files.append(IndexFile(filename, urllib.parse.urljoin(final, url), version, digest, yanked))
+    return files
+
+
+def _download(file: IndexFile, spec: str) -> bytes:
+    try:
+        with _open(file.url) as response:
+            data = response.read(MAX_DOWNLOAD + 1)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise MicropkgError(f"{spec}: could not download {file.filename} from the package index ({exc})") from None
+    if len(data) > MAX_DOWNLOAD:
+        raise MicropkgError(f"{spec}: {file.filename} is larger than {MAX_DOWNLOAD // (1024 * 1024)} MiB")
+    if file.sha256 and hashlib.sha256(data).hexdigest() != file.sha256.lower():
+        raise MicropkgError(f"{spec}: {file.filename} does not match the sha256 the index gives for it")
+    return data
+
+
+def fetch_from_index(spec: str) -> tuple[str, bytes]:
+    """The newest matching sdist for ``spec``: its file name and bytes."""
+    requirement = parse_spec(spec)
+    name = canonicalize_name(requirement.name)
+    exact = any(s.operator in ("==", "===") for s in requirement.specifier)
+    candidates: list[IndexFile] = []
+    for index in configured_indexes():
+        candidates += _files_on(index, name)
+    if not candidates:
+        raise MicropkgError(f"{spec}: no distribution named {requirement.name} on the index")
+    # Yanked files count only when pinned exactly, as pip does.
+    usable = [f for f in candidates if not f.yanked or exact]
+    # filter() applies pip's rule: pre-releases only when named, or when nothing else matches.
+    allowed = set(requirement.specifier.filter(sorted({f.version for f in usable})))
+    matching = [f for f in usable if f.version in allowed]
+    if not matching:
+        versions = ", ".join(str(v) for v in sorted({f.version for f in candidates}))
+        raise MicropkgError(
+            f"{spec}: no sdist of {requirement.name} matching the spec on the index (versions there: {versions})"
+        )
+    best = max(matching, key=lambda f: f.version)
+    return best.filename, _download(best, spec)
