@@ -5,8 +5,11 @@ For each size N this generates a project with N micro-packages of F modules
 (wall clock, warm file cache):
 
 * ``micropkg package --all`` in the project (``dist/`` is emptied before each run);
-* ``micropkg pull --all`` of the N sdists into a fresh consumer project (a new
-  copy for every run, so each run does the full install).
+* ``micropkg pull --all --no-compile`` of the N sdists into a fresh consumer
+  project (a new copy for every run, so each run does the full install);
+* ``micropkg pull --all`` the same way, which also compiles the consumer's
+  ``requirements.in`` with pip-compile at the end (its default since compile
+  support landed; it resolves against the configured package index).
 
 Every run's exit code and outputs are checked, so a broken run fails the
 benchmark instead of producing a fast number. The fixed cost of starting the
@@ -15,7 +18,7 @@ by least squares over the sizes.
 
 Usage::
 
-    .venv/bin/python benchmarks/run.py [--sizes 1,5,10,20,50] [--files 10] [--repeat 5]
+    .venv/bin/python benchmarks/run.py [--sizes 1,5,10,20,50] [--files 10] [--repeat 5] [--skip-compile]
 
 Exit codes: 0 when every run succeeded and the targets pass (or were not
 measured), 1 when a target fails, 2 when a run failed or its output is wrong.
@@ -48,6 +51,18 @@ TARGET_N = 20
 TARGET_F = 10
 TARGETS = {"package": 1.5, "pull": 2.0}
 
+# What each timing runs, and how it is labelled.
+COMMANDS = {
+    "package": ("package", "--all"),
+    "pull": ("pull", "--all", "--no-compile"),
+    "pull_compile": ("pull", "--all"),
+}
+LABELS = {
+    "package": "package --all",
+    "pull": "pull --all --no-compile",
+    "pull_compile": "pull --all",
+}
+
 
 class BenchmarkError(Exception):
     """A run failed or left the wrong output: its time must not be reported."""
@@ -72,7 +87,8 @@ class SizeResult:
     f: int
     files_packaged: int
     package: Timing
-    pull: Timing
+    pull: Timing  # --no-compile: fetch, check, rewrite, install
+    pull_compile: Timing | None  # the default pull, pip-compile included; None when skipped
 
 
 @dataclass
@@ -133,10 +149,12 @@ def machine() -> dict[str, str]:
     }
 
 
-def run_timed(command: Sequence[str | Path], cwd: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
+def run_timed(
+    command: Sequence[str | Path], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[float, subprocess.CompletedProcess[str]]:
     start = time.perf_counter()
     completed = subprocess.run(
-        [str(part) for part in command], cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL
+        [str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
     )
     elapsed = time.perf_counter() - start
     if completed.returncode != 0:
@@ -196,7 +214,7 @@ def check_sdist_contents(project: GeneratedProject, dist: Path) -> int:
     return total
 
 
-def check_pull_output(consumer: Path, project: GeneratedProject, files_packaged: int) -> None:
+def check_pull_output(consumer: Path, project: GeneratedProject, files_packaged: int, *, compiled: bool) -> None:
     lock_path = consumer / "micropkg.lock"
     if not lock_path.is_file():
         raise BenchmarkError(f"{lock_path} was not written")
@@ -215,24 +233,37 @@ def check_pull_output(consumer: Path, project: GeneratedProject, files_packaged:
     sample = consumer / "src" / "consumer" / "pipelines" / first / "__init__.py"
     if f"consumer.pipelines.{first}" not in sample.read_text(encoding="utf-8"):
         raise BenchmarkError(f"{sample} was not rewritten to consumer.pipelines.{first}")
-    if not (consumer / "requirements.in").is_file():
-        raise BenchmarkError(f"{consumer / 'requirements.in'} was not written")
+    requirements_in = consumer / "requirements.in"
+    if not requirements_in.is_file():
+        raise BenchmarkError(f"{requirements_in} was not written")
+    if compiled:
+        pins = (consumer / "requirements.txt").read_text(encoding="utf-8").lower()
+        wanted = {
+            line.split(">=")[0].strip().lower()
+            for line in requirements_in.read_text(encoding="utf-8").splitlines()
+            if ">=" in line and not line.startswith("#")
+        }
+        unpinned = sorted(name for name in wanted if f"\n{name}==" not in pins)
+        if "pip-compile" not in pins or unpinned:
+            raise BenchmarkError(f"{consumer / 'requirements.txt'} was not compiled (no pins for {unpinned})")
 
 
 # --- measurements -----------------------------------------------------------------------
 
 
-def measure_fixed_cost(micropkg: Path, work: Path, repeat: int, warmup: int) -> tuple[Timing, Timing, str]:
+def measure_fixed_cost(
+    micropkg: Path, work: Path, repeat: int, warmup: int, env: dict[str, str]
+) -> tuple[Timing, Timing, str]:
     python = [sys.executable, "-c", "pass"]
     version = [micropkg, "--version"]
     for _ in range(warmup):
-        run_timed(python, work)
-        run_timed(version, work)
-    python_runs = [run_timed(python, work)[0] for _ in range(repeat)]
+        run_timed(python, work, env)
+        run_timed(version, work, env)
+    python_runs = [run_timed(python, work, env)[0] for _ in range(repeat)]
     version_runs = []
     output = ""
     for _ in range(repeat):
-        elapsed, completed = run_timed(version, work)
+        elapsed, completed = run_timed(version, work, env)
         output = completed.stdout.strip()
         if "micropkg" not in output:
             raise BenchmarkError(f"micropkg --version printed {output!r}")
@@ -240,7 +271,9 @@ def measure_fixed_cost(micropkg: Path, work: Path, repeat: int, warmup: int) -> 
     return Timing(python_runs), Timing(version_runs), output
 
 
-def measure_size(micropkg: Path, work: Path, n: int, files: int, repeat: int, warmup: int) -> SizeResult:
+def measure_size(
+    micropkg: Path, work: Path, n: int, files: int, repeat: int, warmup: int, env: dict[str, str], *, compile: bool
+) -> SizeResult:
     base = work / f"n{n:03d}"
     project = generate_project(base / "producer", n, files)
     dist = project.root / "dist"
@@ -248,7 +281,7 @@ def measure_size(micropkg: Path, work: Path, n: int, files: int, repeat: int, wa
     package_runs = []
     for index in range(warmup + repeat):
         shutil.rmtree(dist, ignore_errors=True)
-        elapsed, _ = run_timed([micropkg, "package", "--all"], project.root)
+        elapsed, _ = run_timed([micropkg, *COMMANDS["package"]], project.root, env)
         check_package_output(project, dist)
         if index >= warmup:
             package_runs.append(elapsed)
@@ -259,16 +292,19 @@ def measure_size(micropkg: Path, work: Path, n: int, files: int, repeat: int, wa
     template = generate_consumer(
         base / "consumer-template", [sdists / name for name in expected_sdists(project).values()]
     )
-    pull_runs = []
-    for index in range(warmup + repeat):
-        consumer = base / f"consumer-{index}"
-        shutil.copytree(template, consumer)
-        elapsed, _ = run_timed([micropkg, "pull", "--all"], consumer)
-        check_pull_output(consumer, project, files_packaged)
-        shutil.rmtree(consumer)
-        if index >= warmup:
-            pull_runs.append(elapsed)
-    return SizeResult(n, files, files_packaged, Timing(package_runs), Timing(pull_runs))
+    pulls: dict[str, Timing] = {}
+    for key in ("pull", "pull_compile") if compile else ("pull",):
+        runs = []
+        for index in range(warmup + repeat):
+            consumer = base / f"consumer-{key}-{index}"
+            shutil.copytree(template, consumer)
+            elapsed, _ = run_timed([micropkg, *COMMANDS[key]], consumer, env)
+            check_pull_output(consumer, project, files_packaged, compiled=key == "pull_compile")
+            shutil.rmtree(consumer)
+            if index >= warmup:
+                runs.append(elapsed)
+        pulls[key] = Timing(runs)
+    return SizeResult(n, files, files_packaged, Timing(package_runs), pulls["pull"], pulls.get("pull_compile"))
 
 
 def fit_line(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
@@ -301,37 +337,51 @@ def print_report(report: Report) -> int:
     print(f"            micropkg --version      median {report.fixed_cost.median:.3f} s  "
           f"min {report.fixed_cost.min:.3f} s")
     print()
-    header = (
-        f"{'N':>4} {'F':>3} {'files':>6} | {'package med':>11} {'min':>6} | "
-        f"{'pull med':>8} {'min':>6} | {'pkg s/mp':>8} {'pull s/mp':>9}"
-    )
+    compiled = all(size.pull_compile is not None for size in report.sizes)
+    keys = ["package", "pull"] + (["pull_compile"] if compiled else [])
+    print("times in seconds; package = package --all, pull = pull --all --no-compile, "
+          "pull+compile = pull --all (runs pip-compile)")
+    header = f"{'N':>4} {'F':>3} {'files':>6} | {'package med':>11} {'min':>6} | {'pull med':>8} {'min':>6} | "
+    if compiled:
+        header += f"{'pull+compile med':>16} {'min':>6} | "
+    header += f"{'package/N':>9} {'pull/N':>7}"
     print(header)
     print("-" * len(header))
     for size in report.sizes:
-        print(
+        line = (
             f"{size.n:>4} {size.f:>3} {size.files_packaged:>6} | "
             f"{size.package.median:>11.3f} {size.package.min:>6.3f} | "
             f"{size.pull.median:>8.3f} {size.pull.min:>6.3f} | "
-            f"{size.package.median / size.n:>8.3f} {size.pull.median / size.n:>9.3f}"
         )
+        if compiled and size.pull_compile is not None:
+            line += f"{size.pull_compile.median:>16.3f} {size.pull_compile.min:>6.3f} | "
+        line += f"{size.package.median / size.n:>9.3f} {size.pull.median / size.n:>7.3f}"
+        print(line)
     print()
     if len({size.n for size in report.sizes}) >= 2:
-        for label, attribute in (("package --all", "package"), ("pull --all", "pull")):
-            a, b = fit_line([(size.n, getattr(size, attribute).median) for size in report.sizes])
-            print(f"fit {label:<14} time ~= {a:.3f} s + {b:.4f} s * N   (least squares over medians)")
+        for key in keys:
+            a, b = fit_line([(size.n, getattr(size, key).median) for size in report.sizes])
+            print(f"fit {LABELS[key]:<24} time ~= {a:.3f} s + {b:.4f} s * N   (least squares over medians)")
         print()
 
     status = 0
     target = next((s for s in report.sizes if s.n == TARGET_N and s.f == TARGET_F), None)
-    for key, limit in TARGETS.items():
-        label = f"micropkg {key} --all, N={TARGET_N}, F={TARGET_F}: median < {limit:.1f} s"
-        if target is None:
-            print(f"target  {label}: not measured (needs --sizes with {TARGET_N} and --files {TARGET_F})")
+    checks = [("package", "package", TARGETS["package"]), ("pull", "pull_compile", TARGETS["pull"])]
+    checks.append(("pull", "pull", TARGETS["pull"]))  # the install alone, for reference
+    for index, (name, key, limit) in enumerate(checks):
+        label = f"micropkg {LABELS[key]}, N={TARGET_N}, F={TARGET_F}: median < {limit:.1f} s"
+        reference = index == 2
+        prefix = "reference" if reference else "target   "
+        timing = getattr(target, key) if target is not None else None
+        if timing is None:
+            print(f"{prefix} {label}: not measured")
             continue
-        value = getattr(target, key).median
-        verdict = "PASS" if value < limit else "FAIL"
-        status = status or (0 if verdict == "PASS" else 1)
-        print(f"target  {label}: {value:.3f} s  {verdict}")
+        verdict = "PASS" if timing.median < limit else "FAIL"
+        if not reference and verdict == "FAIL":
+            status = 1
+        print(f"{prefix} {label}: {timing.median:.3f} s  {verdict}")
+    if target is None:
+        print(f"(the targets need --sizes with {TARGET_N} and --files {TARGET_F})")
     return status
 
 
@@ -354,6 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs first, to warm caches (default 1)")
     parser.add_argument("--micropkg", help="console script to time (default: the one next to this interpreter)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    parser.add_argument("--skip-compile", action="store_true",
+                        help="do not time the default pull, which runs pip-compile against the package index")
     parser.add_argument("--keep", action="store_true", help="keep the generated projects and print where")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.warmup < 0 or args.files < 3:
@@ -361,12 +413,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     micropkg = find_micropkg(args.micropkg)
     work = Path(tempfile.mkdtemp(prefix="micropkg-bench-"))
+    # A private sdist cache, so the user's cache is neither used nor filled.
+    env = {**os.environ, "MICROPKG_CACHE_DIR": str(work / "cache")}
     try:
-        python_start, fixed, version_output = measure_fixed_cost(micropkg, work, args.repeat, args.warmup)
+        python_start, fixed, version_output = measure_fixed_cost(micropkg, work, args.repeat, args.warmup, env)
         report = Report(machine(), str(micropkg), version_output, args.files, args.repeat, python_start, fixed)
         for n in args.sizes:
             print(f"measuring N={n} F={args.files} ...", file=sys.stderr, flush=True)
-            report.sizes.append(measure_size(micropkg, work, n, args.files, args.repeat, args.warmup))
+            report.sizes.append(
+                measure_size(
+                    micropkg, work, n, args.files, args.repeat, args.warmup, env, compile=not args.skip_compile
+                )
+            )
     except BenchmarkError as exc:
         print(f"benchmark run failed, no figures reported:\n{exc}", file=sys.stderr)
         print(f"generated projects kept in {work}", file=sys.stderr)

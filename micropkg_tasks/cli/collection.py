@@ -15,7 +15,7 @@ from invoke.exceptions import Exit
 
 from micropkg_tasks.cli import report
 from micropkg_tasks.cli.arguments import PositionalOrFlagTask
-from micropkg_tasks.cli.output import print_json, reports_errors, shown_path
+from micropkg_tasks.cli.output import Progress, is_verbose, print_json, reports_errors, shown_path
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.manifest import PackageEntry, is_url
 from micropkg_tasks.core.project import Project, find_project_root, load_project
@@ -28,6 +28,7 @@ from micropkg_tasks.core.monorepo import find_monorepo_root, require_monorepo
 from micropkg_tasks.ops.compile_batch import compile_projects
 from micropkg_tasks.ops.compile_batch import failed as failed_compiles
 from micropkg_tasks.ops.monorepo_status import monorepo_status
+from micropkg_tasks.ops.prerelease import prerelease as prerelease_operation
 from micropkg_tasks.ops.pull_all import pull_all_projects
 from micropkg_tasks.ops.status import status as project_status
 from micropkg_tasks.ops.sync import sync_shared as sync_shared_operation
@@ -38,6 +39,12 @@ DEFAULTS: dict[str, Any] = {
     "max_unpacked_mb": 100,  # cap on an sdist's unpacked size
     "max_members": 10_000,  # cap on an sdist's member count
     "compile": {},  # pip-compile settings: {enabled, args, backend, timeout}
+}
+
+
+VERBOSITY_HELP = {
+    "quiet": "Print only errors and warnings.",
+    "verbose": "Print more: every file, and the commands run.",
 }
 
 
@@ -95,11 +102,11 @@ PACKAGE_HELP = {
 }
 
 
-@task(klass=PositionalOrFlagTask, positional=["module"], filled_by={"module": "all"}, help=PACKAGE_HELP)
+@task(klass=PositionalOrFlagTask, positional=["module"], filled_by={"module": "all"}, help={**PACKAGE_HELP, **VERBOSITY_HELP})
 @reports_errors
 def package(
     c, module=None, all=False, alias=None, destination=None, env="base", fs_args=None,
-    project=None, jobs=0, json=False,
+    project=None, jobs=0, json=False, quiet=False, verbose=False,
 ):
     """Package micro-packages as Kedro-compatible sdists (<name>-<version>.tar.gz)."""
     resolved = _project(project)
@@ -110,7 +117,14 @@ def package(
     if all:
         if alias or env != "base":
             raise UsageError("--alias and --env come from the manifest with --all")
-        batch = package_all(resolved, jobs=workers or None, destination=_cli_path(destination), fs_args=_cli_path(fs_args))
+        progress = Progress(enabled=not json)
+        try:
+            batch = package_all(
+                resolved, jobs=workers or None, destination=_cli_path(destination), fs_args=_cli_path(fs_args),
+                progress=progress,
+            )
+        finally:
+            progress.close()
     else:
         if alias and len(modules) > 1:
             raise UsageError("--alias can only be used when packaging one module")
@@ -142,11 +156,12 @@ PULL_HELP = {
 }
 
 
-@task(klass=PositionalOrFlagTask, positional=["location"], filled_by={"location": "all"}, help=PULL_HELP)
+@task(klass=PositionalOrFlagTask, positional=["location"], filled_by={"location": "all"}, help={**PULL_HELP, **VERBOSITY_HELP})
 @reports_errors
 def pull(
     c, location=None, all=False, alias=None, destination=None, env="base", force=False,
     dry_run=False, diff=False, fs_args=None, no_cache=False, no_compile=False, project=None, json=False,
+    quiet=False, verbose=False,
 ):
     """Install micro-package sdists into the project, safely and as one unit."""
     resolved = _project(project)
@@ -175,8 +190,8 @@ def pull(
     if json:
         print_json(batch)
     else:
-        report.pull_batch(batch, show_files=dry_run)
-        report.compile_outcomes(batch.compiled)
+        report.pull_batch(batch, show_files=dry_run or verbose)
+        report.compile_outcomes(batch.compiled, verbose=verbose)
     _fail_on_compile_errors(batch.compiled)
 
 
@@ -198,9 +213,10 @@ def _use_monorepo(all_projects: bool) -> bool:
     "project": PULL_HELP["project"],
     "all-projects": "Show every project of the monorepo, even from inside one project.",
     "json": "Print the status as JSON.",
+    **VERBOSITY_HELP,
 })
 @reports_errors
-def status(c, project=None, all_projects=False, json=False):
+def status(c, project=None, all_projects=False, json=False, quiet=False, verbose=False):
     """List installed micro-packages and their state: in sync, upstream moved, or locally edited."""
     if project is None and _use_monorepo(all_projects):
         result: Any = monorepo_status()
@@ -228,22 +244,26 @@ SYNC_HELP = {
 }
 
 
-@task(help=SYNC_HELP)
+@task(help={**SYNC_HELP, **VERBOSITY_HELP})
 @reports_errors
 def sync_shared(
     c, check=False, dry_run=False, diff=False, force=False, only=None, jobs=0, root=None, no_compile=False,
-    json=False,
+    json=False, quiet=False, verbose=False,
 ):
     """Install every [[tool.micropkg.shared]] micro-package from its source into its targets."""
-    result = sync_shared_operation(
-        _cli_path(root), check=check, dry_run=dry_run, diff=diff, force=force, only=only, jobs=jobs or None,
-        lock_timeout=float(_monorepo_setting(c, "lock_timeout")),
-        recompile=not no_compile, compile_config=_compile_config(c),
-    )
+    progress = Progress(enabled=not json)
+    try:
+        result = sync_shared_operation(
+            _cli_path(root), check=check, dry_run=dry_run, diff=diff, force=force, only=only, jobs=jobs or None,
+            lock_timeout=float(_monorepo_setting(c, "lock_timeout")),
+            recompile=not no_compile, compile_config=_compile_config(c), progress=progress,
+        )
+    finally:
+        progress.close()
     if json:
         print_json(result)
     else:
-        report.sync_result(result, verbose_files=dry_run)
+        report.sync_result(result, verbose_files=dry_run or verbose)
         report.compile_outcomes(result.compiled)
     if result.exit_code:
         raise Exit(code=result.exit_code)
@@ -253,17 +273,22 @@ PULL_ALL_HELP = {key: PULL_HELP[key] for key in ("force", "dry-run", "diff", "no
 PULL_ALL_HELP.update({key: SYNC_HELP[key] for key in ("jobs", "root")})
 
 
-@task(help=PULL_ALL_HELP)
+@task(help={**PULL_ALL_HELP, **VERBOSITY_HELP})
 @reports_errors
 def pull_all(
     c, force=False, dry_run=False, diff=False, no_cache=False, no_compile=False, jobs=0, root=None, json=False,
+    quiet=False, verbose=False,
 ):
     """Run pull --all in every project of the monorepo; one failing project does not stop the others."""
-    result = pull_all_projects(
-        _cli_path(root), force=force, dry_run=dry_run, diff=diff, jobs=jobs or None, use_cache=not no_cache,
-        lock_timeout=float(_monorepo_setting(c, "lock_timeout")),
-        recompile=not no_compile, compile_config=_compile_config(c),
-    )
+    progress = Progress(enabled=not json)
+    try:
+        result = pull_all_projects(
+            _cli_path(root), force=force, dry_run=dry_run, diff=diff, jobs=jobs or None, use_cache=not no_cache,
+            lock_timeout=float(_monorepo_setting(c, "lock_timeout")),
+            recompile=not no_compile, compile_config=_compile_config(c), progress=progress,
+        )
+    finally:
+        progress.close()
     if json:
         print_json(result)
     else:
@@ -281,14 +306,15 @@ COMPILE_HELP = {
     "all-projects": "Compile every project of the monorepo.",
     "upgrade": "Let pip-compile upgrade pins (pip-compile --upgrade).",
     "force": "Compile even if requirements.in has not changed since the last compile.",
-    "verbose": "Show the pip-compile command and its warnings.",
     "json": "Print the results as JSON.",
 }
 
 
-@task(help=COMPILE_HELP)
+@task(help={**COMPILE_HELP, **VERBOSITY_HELP})
 @reports_errors
-def compile_reqs(c, project=None, all_projects=False, upgrade=False, force=False, verbose=False, json=False):
+def compile_reqs(
+    c, project=None, all_projects=False, upgrade=False, force=False, json=False, quiet=False, verbose=False,
+):
     """Compile requirements.in into requirements.txt with pip-tools (skipped when unchanged)."""
     if all_projects:
         if project:
@@ -306,8 +332,35 @@ def compile_reqs(c, project=None, all_projects=False, upgrade=False, force=False
     if json:
         print_json(outcomes)
     else:
-        report.compile_outcomes(outcomes, verbose=verbose, always=True)
+        report.compile_outcomes(outcomes, verbose=is_verbose(), always=True)
     _fail_on_compile_errors(outcomes)
+
+
+PRERELEASE_HELP = {
+    "project": "Check only this project (default: every project of the monorepo, or the current project).",
+    "keep-going": "Run every check even after one fails.",
+    "json": "Print the report as JSON (the schema is docs/prerelease.schema.json).",
+    **VERBOSITY_HELP,
+}
+
+
+@task(help=PRERELEASE_HELP)
+@reports_errors
+def prerelease(c, project=None, keep_going=False, json=False, quiet=False, verbose=False):
+    """Check that every micro-package builds reproducibly, installs, pulls and passes its tests, and nothing drifted."""
+    progress = Progress(enabled=not json)
+    try:
+        result = prerelease_operation(
+            projects=[_cli_path(project)] if project else None, keep_going=keep_going, progress=progress
+        )
+    finally:
+        progress.close()
+    if json:
+        print_json(result)
+    else:
+        report.prerelease_report(result)
+    if not result.ok:
+        raise Exit(code=1)
 
 
 def _compile_config(c: Any) -> Any:
@@ -332,7 +385,7 @@ def _monorepo_setting(c: Any, key: str) -> Any:
 
 def make_collection(*extra_tasks: Any) -> Collection:
     """A fresh collection of the micropkg tasks, plus any of your own, at the top level."""
-    collection = Collection(package, pull, pull_all, sync_shared, status, compile_reqs, *extra_tasks)
+    collection = Collection(package, pull, pull_all, sync_shared, status, compile_reqs, prerelease, *extra_tasks)
     collection.configure({"micropkg": dict(DEFAULTS)})
     return collection
 

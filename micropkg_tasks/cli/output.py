@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -31,12 +32,61 @@ def debug_enabled() -> bool:
     )
 
 
+class _Verbosity:
+    """Set once per task from ``--quiet`` / ``--verbose``."""
+
+    quiet = False
+    verbose = False
+
+
+def configure(*, quiet: bool = False, verbose: bool = False) -> None:
+    _Verbosity.quiet, _Verbosity.verbose = bool(quiet), bool(verbose) and not quiet
+
+
+def is_verbose() -> bool:
+    return _Verbosity.verbose
+
+
 def err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
 def out(message: str = "") -> None:
-    print(message, flush=True)
+    """A result line on stdout; ``--quiet`` keeps only errors and warnings."""
+    if not _Verbosity.quiet:
+        print(message, flush=True)
+
+
+def live_output() -> bool:
+    """A live, redrawn progress line only on a terminal and never under CI."""
+    return sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("1", "true", "yes")
+
+
+class Progress:
+    """Progress for long batches: one redrawn line on a terminal, plain lines when piped or
+    under ``CI=true``, nothing with ``--quiet`` (or with ``--json``, whose stdout is data)."""
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled and not _Verbosity.quiet
+        self.live = live_output()
+        self.count = 0
+
+    def __call__(self, message: str) -> None:
+        if not self.enabled:
+            return
+        self.count += 1
+        line = f"[{self.count}] {message}"
+        if self.live:
+            width = shutil.get_terminal_size((80, 20)).columns - 1
+            sys.stderr.write("\r\x1b[K" + line[:width])
+            sys.stderr.flush()
+        else:
+            err(line)
+
+    def close(self) -> None:
+        if self.enabled and self.live and self.count:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
 
 
 def warn(message: str) -> None:
@@ -69,6 +119,7 @@ def reports_errors(task_body: F) -> F:
 
     @functools.wraps(task_body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        configure(quiet=kwargs.get("quiet", False), verbose=kwargs.get("verbose", False))
         try:
             return task_body(*args, **kwargs)
         except MicropkgError as exc:

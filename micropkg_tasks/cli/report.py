@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from micropkg_tasks.cli.output import err, out, shown_path, warn
+from micropkg_tasks.cli.output import err, is_verbose, out, shown_path, warn
 from micropkg_tasks.core.transaction import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE
 from micropkg_tasks.ops.package import PackageResult
 from micropkg_tasks.ops.pull import PullBatchResult, PullResult
 from micropkg_tasks.ops.compile_batch import CompileOutcome
 from micropkg_tasks.ops.monorepo_status import MonorepoStatus
+from micropkg_tasks.ops.prerelease import PrereleaseReport
 from micropkg_tasks.ops.pull_all import PullAllResult
 from micropkg_tasks.ops.status import ProjectStatus
 from micropkg_tasks.ops.sync import SyncResult
@@ -195,3 +196,20 @@ def compile_outcomes(outcomes: Sequence[CompileOutcome], *, verbose: bool = Fals
                 warn(message)
     if always and not outcomes:
         out("no projects to compile")
+
+
+def prerelease_report(result: PrereleaseReport) -> None:
+    """The summary table (one row per check per project), then each failure with its reason."""
+    rows = [("PROJECT", "CHECK", "RESULT", "TIME")]
+    for check in result.checks:
+        rows.append((check.project, check.check, check.status.upper(), f"{check.seconds:.1f}s"))
+    _table(rows)
+    for check in result.checks:
+        if check.status == "pass" and is_verbose():
+            out(f"{check.project}: {check.check}: {check.reason}")
+    for check in result.failures:
+        err(f"FAIL {check.project}: {check.check}: {check.reason}")
+        for line in check.details:
+            err(f"  {line}")
+    passed = sum(1 for check in result.checks if check.status == "pass")
+    out(f"{passed} of {len(result.checks)} checks passed" + ("" if result.ok else "; prerelease failed"))

@@ -9,7 +9,7 @@ from pathlib import Path
 from micropkg_tasks.core.lockfile import read_lock, sha256_file
 from micropkg_tasks.core.monorepo import require_monorepo
 from micropkg_tasks.core.project import load_project
-from micropkg_tasks.ops.package import read_inputs
+from micropkg_tasks.ops.build import read_inputs
 from micropkg_tasks.ops.sync import IN_SYNC, LOCALLY_EDITED, NOT_INSTALLED, UPSTREAM_MOVED, compare, source_location
 
 

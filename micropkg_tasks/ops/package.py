@@ -7,68 +7,18 @@ succeeded, so a failure never leaves a half-written or stale sdist behind.
 
 from __future__ import annotations
 
-import ast
 import functools
-import hashlib
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from micropkg_tasks.core.errors import MicropkgError, UsageError
-from micropkg_tasks.core.lockfile import sha256_bytes
 from micropkg_tasks.core.manifest import PackageEntry, is_url, read_package_manifest
-from micropkg_tasks.core.names import shadows_stdlib, validate_alias, validate_env, validate_module_path
-from micropkg_tasks.core.params import rename_for_alias, select_parameter_files
 from micropkg_tasks.core.project import Project, load_project
-from micropkg_tasks.core.requirements import read_requirements_file
-from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
-from micropkg_tasks.core.sdist_write import SdistSpec, build_sdist_bytes, sdist_filename
-from micropkg_tasks.core.version import resolve_version
+from micropkg_tasks.ops.build import BuiltSdist, PackageResult, build_package, validated_inputs
 from micropkg_tasks.ops.destinations import write_artifact
 from micropkg_tasks.ops.parallel import map_collecting_errors
-
-_SKIPPED_NAMES = frozenset({"__pycache__", ".DS_Store", ".ipynb_checkpoints", ".pytest_cache"})
-_SKIPPED_SUFFIXES = (".pyc", ".pyo")
-
-
-@dataclass(frozen=True)
-class OutsideImport:
-    """An import that points outside the micro-package and will not resolve after a pull."""
-
-    file: str
-    line: int
-    name: str
-    kind: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.name} is outside the micro-package and will not resolve after a pull"
-
-
-@dataclass(frozen=True)
-class PackageResult:
-    module_path: str
-    name: str
-    path: str
-    version: str
-    version_source: str
-    code_files: int
-    test_files: int
-    config_files: int
-    requirements: tuple[str, ...]
-    sha256: str
-    source_sha256: str
-    outside_imports: tuple[OutsideImport, ...] = ()
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class BuiltSdist:
-    """An sdist built in memory, before it is written anywhere."""
-
-    filename: str
-    data: bytes
-    result: PackageResult
 
 
 @dataclass(frozen=True)
@@ -76,249 +26,9 @@ class PackageBatchResult:
     results: tuple[PackageResult, ...] = ()
 
 
-def _collect(folder: Path, project: Project) -> tuple[dict[str, bytes], list[str]]:
-    """Every file below ``folder`` (relative posix path -> bytes), skipping caches.
-
-    Symlinks are skipped with a warning: following them could package files
-    from outside the project.
-    """
-    files: dict[str, bytes] = {}
-    warnings: list[str] = []
-    if not folder.is_dir():
-        return files, warnings
-    for dirpath, dirnames, filenames in os.walk(folder):
-        current = Path(dirpath)
-        kept = []
-        for name in sorted(dirnames):
-            if name in _SKIPPED_NAMES:
-                continue
-            if (current / name).is_symlink():
-                warnings.append(f"{project.relative(current / name)}: symlinked folder skipped")
-                continue
-            kept.append(name)
-        dirnames[:] = kept
-        for name in sorted(filenames):
-            path = current / name
-            if name in _SKIPPED_NAMES or name.endswith(_SKIPPED_SUFFIXES):
-                continue
-            if path.is_symlink():
-                warnings.append(f"{project.relative(path)}: symlink skipped")
-                continue
-            files[path.relative_to(folder).as_posix()] = path.read_bytes()
-    return files, warnings
-
-
-def _package_depth(relative: str) -> int:
-    """How many package levels below the micro-package root a module file sits."""
-    return relative.count("/")
-
-
-def _rewrite_tree(
-    files: dict[str, bytes],
-    moves: Sequence[ModuleMove],
-    *,
-    project: Project,
-    shown_root: Path,
-    check_outside: bool,
-) -> tuple[dict[str, bytes], list[OutsideImport]]:
-    rewritten: dict[str, bytes] = {}
-    outside: list[OutsideImport] = []
-    for relative, content in files.items():
-        if not relative.endswith(".py"):
-            rewritten[relative] = content
-            continue
-        shown = project.relative(shown_root / relative)
-        try:
-            source = content.decode("utf-8")
-        except UnicodeDecodeError:
-            raise MicropkgError(f"{shown} is not valid UTF-8 Python source") from None
-        result = rewrite_module(
-            source,
-            moves,
-            project_package=project.package_name if check_outside else None,
-            package_depth=_package_depth(relative) if check_outside else None,
-            filename=shown,
-        )
-        rewritten[relative] = result.code.encode("utf-8") if result.changed else content
-        outside += [OutsideImport(shown, ref.line, ref.name, ref.kind) for ref in result.outside]
-    return rewritten, outside
-
-
-def source_digest(module_path: str, env: str, parts: dict[str, dict[str, bytes]]) -> str:
-    """A hash of everything a micro-package is made from, before rewriting.
-
-    Sync compares it with the lock to skip packaging work when nothing changed.
-    The alias is left out: it names the sdist, while what a target installs
-    depends only on the target's own name for it.
-    """
-    digest = hashlib.sha256()
-    digest.update(f"{module_path}\0{env}\0".encode())
-    for kind in sorted(parts):
-        for relative in sorted(parts[kind]):
-            digest.update(f"{kind}\0{relative}\0".encode())
-            digest.update(hashlib.sha256(parts[kind][relative]).digest())
-    return digest.hexdigest()
-
-
-def _validated_inputs(
-    project: Project, module_path: str, alias: str | None, env: str, *, for_distribution: bool = True
-) -> tuple[str, Path]:
-    validate_module_path(module_path, option="module path")
-    if alias is not None:
-        validate_alias(alias)
-    validate_env(env)
-    name = alias or module_path.rsplit(".", 1)[-1]
-    if for_distribution and shadows_stdlib(name):
-        raise UsageError(
-            f"micro-package name {name!r} would shadow the standard library module {name!r} "
-            f"once packaged; give it another name with --alias (for example --alias {name}_utils)"
-        )
-    module_dir = project.module_dir(module_path)
-    shown = project.relative(module_dir)
-    if not module_dir.is_dir():
-        raise UsageError(f"micro-package {module_path!r} does not exist: {shown} is not a folder")
-    if not (module_dir / "__init__.py").is_file():
-        raise UsageError(f"micro-package {module_path!r} is not a Python package: {shown}/__init__.py is missing")
-    if not any(path.suffix == ".py" and path.stat().st_size for path in module_dir.rglob("*.py")):
-        raise UsageError(f"micro-package {module_path!r} is empty: {shown} has no Python code")
-    env_dir = project.env_dir(env)
-    if not env_dir.is_dir() and (project.conf_dir.is_dir() or env != "base"):
-        raise UsageError(f"env {env!r} does not exist: {project.relative(env_dir)} is not a folder")
-    return name, module_dir
-
-
 def _check_destination(destination: str | None) -> None:
     if destination and not is_url(destination) and Path(destination).exists() and not Path(destination).is_dir():
         raise UsageError(f"destination {destination} is a file, not a folder")
-
-
-@dataclass(frozen=True)
-class PackageInputs:
-    """What a micro-package's sdist is made from, as read from the project, before any rewriting."""
-
-    module_path: str
-    name: str
-    alias: str | None
-    env: str
-    module_dir: Path
-    tests_dir: Path
-    code: dict[str, bytes]
-    tests: dict[str, bytes]
-    config: dict[str, bytes]
-    warnings: tuple[str, ...]
-
-    @property
-    def digest(self) -> str:
-        return source_digest(self.module_path, self.env, {"code": self.code, "tests": self.tests, "config": self.config})
-
-
-def read_inputs(
-    project: Project, module_path: str, alias: str | None = None, env: str = "base", *, for_distribution: bool = True
-) -> PackageInputs:
-    """Validate the options and read every input file; cheap enough to run just to compare digests.
-
-    ``for_distribution=False`` is for sdists that never leave memory (sync), where a
-    name that shadows the standard library does no harm.
-    """
-    name, module_dir = _validated_inputs(project, module_path, alias, env, for_distribution=for_distribution)
-    code, warnings = _collect(module_dir, project)
-    tests_dir = project.module_tests_dir(module_path)
-    tests, test_warnings = _collect(tests_dir, project)
-    env_dir = project.env_dir(env)
-    selected, refused = select_parameter_files(env_dir, module_path.rsplit(".", 1)[-1])
-    config = {relative: (env_dir / relative).read_bytes() for relative in selected}
-    notes = [f"{project.relative(env_dir / r)}: catalog and credentials files are never packaged" for r in refused]
-    return PackageInputs(
-        module_path, name, alias, env, module_dir, tests_dir, code, tests, config,
-        tuple(warnings + test_warnings + notes),
-    )
-
-
-def _imports_of(files: dict[str, bytes], name: str, shown_root: Path, project: Project) -> list[str]:
-    """Absolute imports of a top-level module called ``name``: once the micro-package itself is
-    called ``name``, a pull could not tell them apart from references to it."""
-    found = []
-    for relative, content in files.items():
-        if not relative.endswith(".py") or name.encode() not in content:
-            continue
-        try:
-            tree = ast.parse(content)
-        except SyntaxError:
-            continue  # the rewriter reports syntax errors with their location
-        for node in ast.walk(tree):
-            modules = []
-            if isinstance(node, ast.Import):
-                modules = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                modules = [node.module]
-            if any(module.split(".")[0] == name for module in modules):
-                found.append(f"{project.relative(shown_root / relative)}:{node.lineno}")
-    return found
-
-
-def build_from_inputs(project: Project, inputs: PackageInputs) -> BuiltSdist:
-    """Rewrite the inputs and build the sdist in memory."""
-    name, module_dir, tests_dir = inputs.name, inputs.module_dir, inputs.tests_dir
-    clashes = _imports_of(inputs.code, name, module_dir, project) + _imports_of(inputs.tests, name, tests_dir, project)
-    if clashes:
-        raise UsageError(
-            f"micro-package name {name!r} is also a module that its code imports ({', '.join(clashes)}); "
-            "package it under another name with --alias"
-        )
-    warnings = list(inputs.warnings)
-    parsed = read_requirements_file(
-        module_dir / "requirements.txt", display=project.relative(module_dir / "requirements.txt")
-    )
-    warnings += parsed.warnings
-    version, notes = resolve_version(project, module_dir)
-    warnings += notes
-
-    moves = [
-        ModuleMove(f"{project.package_name}.{inputs.module_path}", name),
-        ModuleMove(f"tests.{inputs.module_path}", "tests"),
-    ]
-    code, outside = _rewrite_tree(inputs.code, moves, project=project, shown_root=module_dir, check_outside=True)
-    tests, tests_outside = _rewrite_tree(inputs.tests, moves, project=project, shown_root=tests_dir, check_outside=False)
-    outside += tests_outside
-
-    files: dict[str, bytes] = {f"{name}/{relative}": content for relative, content in code.items()}
-    files.update({f"tests/{relative}": content for relative, content in tests.items()})
-    old_name = inputs.module_path.rsplit(".", 1)[-1]
-    files.update(
-        {f"{name}/config/{rename_for_alias(rel, old_name, name)}": content for rel, content in inputs.config.items()}
-    )
-    source_sha = inputs.digest
-    spec = SdistSpec(
-        name=name,
-        version=version.version,
-        requires=parsed.requirements,
-        files=files,
-        micropkg={"module": inputs.module_path, "project": project.package_name, "source-sha256": source_sha},
-    )
-    data = build_sdist_bytes(spec)
-    result = PackageResult(
-        module_path=inputs.module_path,
-        name=name,
-        path="",
-        version=version.version,
-        version_source=version.source,
-        code_files=len(code),
-        test_files=len(tests),
-        config_files=len(inputs.config),
-        requirements=tuple(parsed.requirements),
-        sha256=sha256_bytes(data),
-        source_sha256=source_sha,
-        outside_imports=tuple(outside),
-        warnings=tuple(warnings),
-    )
-    return BuiltSdist(sdist_filename(name, version.version), data, result)
-
-
-def build_package(
-    project: Project, module_path: str, alias: str | None = None, env: str = "base", *, for_distribution: bool = True
-) -> BuiltSdist:
-    """Build the sdist for one micro-package in memory."""
-    return build_from_inputs(project, read_inputs(project, module_path, alias, env, for_distribution=for_distribution))
 
 
 def _as_project(project: Project | str | os.PathLike[str]) -> Project:
@@ -369,6 +79,7 @@ def package_entries(
     entries: Sequence[PackageEntry],
     *,
     jobs: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> PackageBatchResult:
     """Package several micro-packages; build them in parallel, then write them all.
 
@@ -381,13 +92,16 @@ def package_entries(
     for entry, target in zip(entries, destinations):
         try:
             _check_destination(target)
-            _validated_inputs(resolved, entry.module_path, entry.alias, entry.env)
+            validated_inputs(resolved, entry.module_path, entry.alias, entry.env)
         except MicropkgError as exc:
             failures.append((entry.module_path, exc))
     if failures:
         _raise_combined(failures, "cannot be packaged")
 
     built: list[BuiltSdist] = []
+    for entry in entries:
+        if progress is not None:
+            progress(f"packaging {entry.module_path}")
     outcomes = map_collecting_errors(functools.partial(_build_entry, resolved), entries, jobs=jobs)
     for entry, outcome in zip(entries, outcomes):
         if isinstance(outcome, MicropkgError):
@@ -410,6 +124,7 @@ def package_all(
     jobs: int | None = None,
     destination: str | None = None,
     fs_args: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> PackageBatchResult:
     """Package everything listed in the project's package manifest.
 
@@ -427,4 +142,4 @@ def package_all(
             f"{resolved.pyproject_path} has no [tool.kedro.micropkg.package] manifest; "
             "list the micro-packages to package there, or name one on the command line"
         )
-    return package_entries(resolved, entries, jobs=jobs)
+    return package_entries(resolved, entries, jobs=jobs, progress=progress)

@@ -10,7 +10,7 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from micropkg_tasks.core.errors import MicropkgError
 from micropkg_tasks.core.manifest import read_pull_manifest
@@ -60,6 +60,7 @@ def pull_all_projects(
     use_cache: bool = True,
     recompile: bool = False,
     compile_config: Mapping[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> PullAllResult:
     """Pull every project's manifest; collect per-project failures instead of stopping.
 
@@ -79,6 +80,9 @@ def pull_all_projects(
             with_manifest.append(path)
         else:
             rows[path] = ProjectPull(shown, skipped=True)
+    for path in with_manifest:
+        if progress is not None:
+            progress(f"pulling {monorepo.relative(path)}")
     options = dict(force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, use_cache=use_cache)
     outcomes = map_collecting_errors(functools.partial(_pull_one, options=options), with_manifest, jobs=jobs)
     for path, outcome in zip(with_manifest, outcomes):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from micropkg_tasks.core.errors import ConflictError, MicropkgError
 from micropkg_tasks.core.lockfile import Lock, read_lock, sha256_file
@@ -23,7 +23,7 @@ from micropkg_tasks.core.sdist_read import read_sdist
 from micropkg_tasks.core.transaction import CONFLICT, UNCHANGED
 from micropkg_tasks.ops.compile_batch import CompileOutcome, compile_projects
 from micropkg_tasks.ops.install_plan import PlannedFile
-from micropkg_tasks.ops.package import PackageInputs, build_from_inputs, read_inputs
+from micropkg_tasks.ops.build import PackageInputs, build_from_inputs, read_inputs
 from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.pull import SdistToInstall, install_sdists
 
@@ -180,6 +180,11 @@ def _sync_target(job: _TargetJob) -> TargetSync:
     )
 
 
+def _say(progress: Callable[[str], None] | None, message: str) -> None:
+    if progress is not None:
+        progress(message)
+
+
 def _build(item: tuple[Path, PackageInputs]) -> bytes:
     source_root, inputs = item
     return build_from_inputs(load_project(source_root), inputs).data
@@ -197,6 +202,7 @@ def sync_shared(
     lock_timeout: float = 30.0,
     recompile: bool = False,
     compile_config: Mapping[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> SyncResult:
     """Bring every target of every shared micro-package in step with its source.
 
@@ -234,6 +240,8 @@ def sync_shared(
         {entry.index for pairs in per_target.values() for entry, state in pairs if state.state != IN_SYNC}
     )
     by_index = {entry.index: entry for entry in entries}
+    for index in needed:
+        _say(progress, f"packaging {by_index[index].micropkg} from {monorepo.relative(by_index[index].source)}")
     built = dict(zip(needed, map_collecting_errors(
         _build, [(by_index[i].source, inputs[i]) for i in needed], jobs=jobs
     )))
@@ -265,6 +273,8 @@ def sync_shared(
         jobs_to_run.append(
             _TargetJob(target_root, states, installs, force, dry_run or check, diff, lock_timeout)
         )
+    for job in jobs_to_run:
+        _say(progress, f"{'checking' if check else 'syncing'} {job.states[0].project}")
     for job, outcome in zip(jobs_to_run, map_collecting_errors(_sync_target, jobs_to_run, jobs=jobs)):
         if isinstance(outcome, MicropkgError):
             outcome = TargetSync(job.states[0].project, job.states, "failed", error=str(outcome))

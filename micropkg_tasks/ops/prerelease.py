@@ -1,0 +1,268 @@
+"""``prerelease``: before a release, prove every micro-package builds, installs and passes its own
+tests, and that nothing has drifted.
+
+Checks, per project (SPEC §11):
+
+1. reproducible: every package-manifest entry built twice gives identical bytes;
+2. installable: ``pip wheel --no-deps --no-build-isolation --no-index`` builds each sdist;
+3. round-trip: each sdist pulled into a scratch copy of its project under a fresh
+   name imports, and its packaged tests pass under pytest (in a subprocess);
+4. in sync: ``sync-shared --check`` is clean for the project's shared copies;
+5. requirements current: ``requirements.txt`` was compiled from the current ``requirements.in``;
+6. lock clean: no installed micro-package is edited, unless listed in
+   ``[tool.micropkg.prerelease] allow-edited``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from micropkg_tasks.core.errors import MicropkgError, UsageError
+from micropkg_tasks.core.manifest import read_package_manifest
+from micropkg_tasks.core.monorepo import find_monorepo_root, load_monorepo
+from micropkg_tasks.core.project import Project, find_project_root, load_project
+from micropkg_tasks.core.sdist_read import read_sdist
+from micropkg_tasks.ops.compile import requirements_current
+from micropkg_tasks.ops.compile_batch import settings_for
+from micropkg_tasks.ops.build import BuiltSdist, build_package
+from micropkg_tasks.ops.pull import SdistToInstall, install_sdists
+from micropkg_tasks.ops.status import status
+from micropkg_tasks.ops.sync import IN_SYNC, SyncResult, sync_shared
+
+CHECKS = ("reproducible", "installable", "round-trip", "in sync", "requirements current", "lock clean")
+SUBPROCESS_TIMEOUT = 900  # seconds for one pip wheel or pytest run
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    project: str
+    check: str
+    status: str  # "pass", "fail" or "not run"
+    seconds: float
+    reason: str = ""
+    details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PrereleaseReport:
+    root: str
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(check.status == "pass" for check in self.checks)
+
+    @property
+    def failures(self) -> tuple[CheckResult, ...]:
+        return tuple(check for check in self.checks if check.status == "fail")
+
+
+class CheckFailed(Exception):
+    """A check's verdict: the reason and the lines that explain it."""
+
+    def __init__(self, reason: str, details: Sequence[str] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = tuple(details)
+
+
+def _tail(text: str, lines: int = 20) -> list[str]:
+    return [line for line in text.strip().splitlines()[-lines:] if line.strip()]
+
+
+def _run(command: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            command, cwd=cwd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+            timeout=SUBPROCESS_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        raise CheckFailed(f"{' '.join(command[2:4])} took longer than {SUBPROCESS_TIMEOUT} s") from None
+
+
+class _ProjectChecks:
+    """The six checks for one project; the sdists built by the first are reused by the next two."""
+
+    def __init__(self, project: Project, shown: str, scratch: Path, sync: SyncResult | None) -> None:
+        self.project = project
+        self.shown = shown
+        self.scratch = scratch
+        self.sync = sync
+        self.built: list[tuple[str, BuiltSdist]] = []
+
+    def reproducible(self) -> str:
+        entries = read_package_manifest(self.project)
+        if not entries:
+            return "nothing to package (no package manifest)"
+        differing = []
+        for entry in entries:
+            first = build_package(self.project, entry.module_path, entry.alias, entry.env)
+            second = build_package(self.project, entry.module_path, entry.alias, entry.env)
+            if first.data != second.data:
+                differing.append(
+                    f"{entry.module_path}: two builds differ ({first.result.sha256[:12]} vs {second.result.sha256[:12]})"
+                )
+            self.built.append((entry.module_path, first))
+        if differing:
+            raise CheckFailed(f"{len(differing)} sdist(s) are not reproducible", differing)
+        return f"{len(entries)} sdist(s) identical across two builds"
+
+    def installable(self) -> str:
+        if not self.built:
+            return "nothing to build"
+        folder = self.scratch / "sdists"
+        folder.mkdir(exist_ok=True)
+        failures = []
+        for module, sdist in self.built:
+            path = folder / sdist.filename
+            path.write_bytes(sdist.data)
+            done = _run(
+                [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                 "-q", "-w", str(self.scratch / "wheels"), str(path)],
+                cwd=self.scratch,
+            )
+            if done.returncode != 0:
+                failures.append(f"{module}: pip wheel failed: {(_tail(done.stderr, 1) or ['no output'])[-1]}")
+        if failures:
+            raise CheckFailed(f"{len(failures)} sdist(s) do not build a wheel", failures)
+        return f"{len(self.built)} wheel(s) built"
+
+    def round_trip(self) -> str:
+        if not self.built:
+            return "nothing to pull"
+        copy = self.scratch / "copy"
+        shutil.copytree(
+            self.project.root, copy,
+            ignore=shutil.ignore_patterns(".git", ".venv", ".nox", "dist", "__pycache__", "*.pyc", ".pytest_cache"),
+        )
+        scratch_project = load_project(copy)
+        failures: list[str] = []
+        ran = 0
+        for module, sdist in self.built:
+            fresh = f"{sdist.result.name}_prerelease_check"
+            install_sdists(
+                scratch_project,
+                [SdistToInstall(read_sdist(sdist.data, source=sdist.filename), sdist.filename, fresh, None, "base")],
+            )
+            env = {**os.environ, "PYTHONPATH": str(scratch_project.source_dir)}
+            imported = _run(
+                [sys.executable, "-c", f"import {scratch_project.package_name}.{fresh}"], cwd=copy, env=env
+            )
+            if imported.returncode != 0:
+                failures.append(f"{module}: import failed: {(_tail(imported.stderr, 1) or ['no output'])[-1]}")
+                continue
+            tests = scratch_project.module_tests_dir(fresh)
+            if not any(tests.rglob("test*.py")):
+                continue
+            ran += 1
+            result = _run(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests.relative_to(copy))],
+                cwd=copy, env=env,
+            )
+            if result.returncode != 0:
+                failures.append(f"{module}: packaged tests failed")
+                failures += [f"  {line}" for line in _tail(result.stdout, 15)]
+        if failures:
+            raise CheckFailed("pulled sdists do not import or their tests fail", failures)
+        return f"{len(self.built)} pulled under fresh names; tests passed for {ran}"
+
+    def in_sync(self) -> str:
+        if self.sync is None:
+            return "not in a monorepo"
+        states = [s for t in self.sync.targets if t.project == self.shown for s in t.states]
+        if not states:
+            return "no shared micro-packages installed here"
+        stale = [s for s in states if s.state != IN_SYNC]
+        if stale:
+            lines = [f"{s.module} (from {s.source}#{s.micropkg}): {s.state}" for s in stale]
+            lines += [f"  edited: {path}" for s in stale for path in s.edited]
+            raise CheckFailed(f"{len(stale)} shared copy(ies) out of sync: run sync-shared", lines)
+        return f"{len(states)} shared copy(ies) in sync"
+
+    def requirements_current(self) -> str:
+        settings = settings_for(self.project)
+        if not self.project.requirements_in.is_file():
+            return "no requirements.in"
+        if not settings.enabled:
+            return "compile = false"
+        if not requirements_current(self.project, settings=settings):
+            shown = self.project.relative(self.project.requirements_txt)
+            raise CheckFailed(f"{shown} is not compiled from the current requirements.in: run compile-reqs")
+        return "requirements.txt matches requirements.in"
+
+    def lock_clean(self) -> str:
+        allowed = set(self.project.settings.get("prerelease", {}).get("allow-edited", []))
+        report = status(self.project)
+        edited = [p for p in report.packages if p.state != IN_SYNC and p.module not in allowed]
+        if edited:
+            lines = [f"{p.module}: {path}" for p in edited for path in (*p.edited, *p.missing)]
+            raise CheckFailed(
+                f"{len(edited)} installed micro-package(s) edited locally "
+                "(list them in [tool.micropkg.prerelease] allow-edited if that is intended)",
+                lines,
+            )
+        return f"{len(report.packages)} installed micro-package(s) unedited"
+
+
+def _targets(start: Path, projects: Sequence[str | Path] | None) -> tuple[Path, list[Path], Path | None]:
+    monorepo_root = find_monorepo_root(start)
+    if projects:
+        roots = [find_project_root(Path(p)) for p in projects]
+    elif monorepo_root is not None:
+        roots = list(load_monorepo(monorepo_root).projects)
+    else:
+        roots = [find_project_root(start)]
+    if not roots:
+        raise UsageError(f"no projects to check under {start.resolve()}")
+    return (monorepo_root or roots[0]), roots, monorepo_root
+
+
+def prerelease(
+    root: Path | str | os.PathLike[str] | None = None,
+    *,
+    projects: Sequence[str | Path] | None = None,
+    keep_going: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> PrereleaseReport:
+    """Run every check for each project (default: every project of the monorepo at or above ``root``,
+    or the project there). Without ``keep_going`` the first failure stops the run; the checks not
+    run are reported as such."""
+    start = Path(root) if root is not None else Path.cwd()
+    base, roots, monorepo_root = _targets(start, projects)
+    sync = sync_shared(monorepo_root, check=True) if monorepo_root is not None else None
+    results: list[CheckResult] = []
+    stopped = False
+    with tempfile.TemporaryDirectory(prefix="micropkg-prerelease-") as scratch_root:
+        for index, project_root in enumerate(roots):
+            project = load_project(project_root)
+            shown = project_root.relative_to(base).as_posix() if project_root != base else "."
+            scratch = Path(scratch_root) / str(index)
+            scratch.mkdir()
+            checks = _ProjectChecks(project, shown, scratch, sync)
+            steps = [checks.reproducible, checks.installable, checks.round_trip,
+                     checks.in_sync, checks.requirements_current, checks.lock_clean]
+            for name, step in zip(CHECKS, steps):
+                if stopped:
+                    results.append(CheckResult(shown, name, "not run", 0.0, "an earlier check failed"))
+                    continue
+                if progress is not None:
+                    progress(f"{shown}: {name}")
+                started = time.monotonic()
+                try:
+                    reason = step()
+                    results.append(CheckResult(shown, name, "pass", time.monotonic() - started, reason))
+                except CheckFailed as failed:
+                    results.append(CheckResult(shown, name, "fail", time.monotonic() - started, failed.reason, failed.details))
+                    stopped = not keep_going
+                except MicropkgError as exc:
+                    results.append(CheckResult(shown, name, "fail", time.monotonic() - started, str(exc), tuple(exc.details)))
+                    stopped = not keep_going
+    return PrereleaseReport(str(base), tuple(results))
