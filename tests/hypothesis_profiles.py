@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 PROFILE_ENV = "HYPOTHESIS_PROFILE"
 
 # Examples per test, by test kind and profile. "tree" tests build, package and pull
 # whole projects on disk (~0.3 s each); "source" tests rewrite one file in memory.
 EXAMPLES: dict[str, dict[str, int]] = {
-    "ci": {"tree": 20, "alias": 20, "source": 150},
+    "ci": {"tree": 40, "alias": 40, "source": 300},
     "thorough": {"tree": 300, "alias": 300, "source": 3000},
 }
 
@@ -30,6 +30,8 @@ _COMMON = dict(
     # Generated trees are filtered for valid, unambiguous names; that is expected work.
     suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large],
     print_blob=True,
+    # No "explain" phase: it re-runs a failing tree hundreds of times to point at lines.
+    phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
 )
 
 settings.register_profile("ci", derandomize=True, database=None, **_COMMON)

@@ -351,3 +351,22 @@ def test_pkg_info_is_a_valid_core_metadata_file(monorepo):
     result = package_all(monorepo / CORE).results[1]
     headers = HeaderParser().parse(io.StringIO(members(Path(result.path))["io_utils-0.2.0/PKG-INFO"].decode()))
     assert headers["Name"] == "io_utils" and headers.get_all("Requires-Dist") == ["pyyaml>=6.0"]
+
+
+def test_name_that_its_own_code_imports_is_refused(tmp_path, cli):
+    # Packaged as top-level `yaml`, `import yaml` could no longer be told apart from the package itself.
+    project = kedro_project(
+        tmp_path / "proj",
+        extra={
+            "src/spaceflights/pipelines/yaml/__init__.py": "import yaml\n\n\ndef load(text):\n    return yaml.safe_load(text)\n",
+        },
+    )
+    before = snapshot_tree(project)
+    result = cli(["package", "pipelines.yaml"], project)
+    assert result.exit_code == 2
+    assert (
+        "micro-package name 'yaml' is also a module that its code imports "
+        "(src/spaceflights/pipelines/yaml/__init__.py:1); package it under another name with --alias"
+    ) in result.stderr
+    assert snapshot_tree(project) == before
+    assert cli(["package", "pipelines.yaml", "--alias", "yaml_tools"], project).exit_code == 0

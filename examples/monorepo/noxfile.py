@@ -8,8 +8,9 @@
 
 A project's session installs that project's compiled ``requirements.txt`` (``invoke
 compile-reqs`` writes it) and pytest, nothing else, and puts the project's source folder on
-``PYTHONPATH``. The prerelease session installs micropkg-tasks from this repository's checkout,
-or from ``$MICROPKG_TASKS_SPEC`` when that is set (for example ``micropkg-tasks==0.4`` or a path).
+``PYTHONPATH``. The prerelease session installs micropkg-tasks from ``$MICROPKG_TASKS_SPEC`` when
+that is set (``micropkg-tasks==0.4``, a path), else from the repository checkout this example lives
+in, else from the package index.
 
 Needs ``pip install "micropkg-tasks[nox]"`` where nox runs: the project list comes from
 ``micropkg_tasks.nox``, which reads ``[tool.micropkg.monorepo]`` in pyproject.toml.
@@ -27,8 +28,20 @@ from micropkg_tasks import nox as micropkg_nox
 HERE = Path(__file__).resolve().parent
 PROJECTS = micropkg_nox.projects(HERE)
 
-# The repository checkout this example lives in; a copy elsewhere sets MICROPKG_TASKS_SPEC.
+# The repository checkout this example lives in, if it still does.
 CHECKOUT = HERE.parent.parent
+
+
+def micropkg_tasks_spec() -> str:
+    """What the prerelease session installs: $MICROPKG_TASKS_SPEC, else this checkout, else the
+    released package."""
+    spec = os.environ.get("MICROPKG_TASKS_SPEC")
+    if spec:
+        return spec
+    if (CHECKOUT / "micropkg_tasks" / "__init__.py").is_file():
+        return str(CHECKOUT)
+    return "micropkg-tasks"
+
 
 nox.options.sessions = ["tests", "prerelease"]
 
@@ -56,8 +69,7 @@ def tests(session: nox.Session, project: str) -> None:
 @nox.session
 def prerelease(session: nox.Session) -> None:
     """Run `invoke prerelease` on every project of the monorepo."""
-    spec = os.environ.get("MICROPKG_TASKS_SPEC") or str(CHECKOUT)
-    session.install(spec, "pytest")
+    session.install(micropkg_tasks_spec(), "pytest")
     # The round-trip check imports each micro-package and runs its tests in this virtualenv,
     # so it needs what the projects need.
     for project in PROJECTS:

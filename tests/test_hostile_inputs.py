@@ -1,0 +1,604 @@
+"""A corpus of hostile or broken inputs: each is refused with a clear message, and nothing changes.
+
+Every case builds a real workspace (a project, a monorepo, an sdist on disk),
+runs the ``micropkg`` CLI in-process the way a user would, and asserts:
+
+* the exit code (non-zero: 2 for a usage error, 1 for anything else);
+* a fragment of the one-sentence error message naming what is at fault;
+* no traceback;
+* the whole workspace (every file and folder, with content hash, mode and
+  mtime) is exactly what it was before the run.
+
+The cases cover manifests, requirements files, project layouts and archives;
+the archive cases add to the 45 of ``tests/hostile_archives.py`` that
+``tests/test_pull.py`` already runs (Unicode-normalisation and case tricks,
+duplicate members, names ending in ``/`` or holding NUL). ``CASES`` is the
+corpus; its size is the figure given in ``docs/reliability.md``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from tests.conftest import EXAMPLE_MONOREPO, kedro_project, run_micropkg
+from tests.helpers import build_file_tree, snapshot_tree
+from tests.hostile_archives import archive, dir_member, file_member, sdist_files, tar_gz, valid_sdist
+
+ROOT = "data_cleaning-0.1"
+PKG = f"{ROOT}/data_cleaning"
+MICROPKG = {  # a micro-package inside the default project, for package-side cases
+    "src/spaceflights/pipelines/x/__init__.py": '"""x."""\n',
+    "src/spaceflights/pipelines/x/nodes.py": "def f():\n    return 1\n",
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    build: Callable[[Path], tuple[Path, list[str]]]  # workspace -> (folder to run in, CLI arguments)
+    exit_code: int
+    fragment: str
+    xfail: str | None = None  # a product bug this case exposes
+
+
+CASES: dict[str, Case] = {}
+
+
+def case(name: str, exit_code: int, fragment: str, *, xfail: str | None = None):
+    def register(build: Callable[[Path], tuple[Path, list[str]]]):
+        assert name not in CASES, name
+        CASES[name] = Case(build, exit_code, fragment, xfail)
+        return build
+
+    return register
+
+
+# -- builders -----------------------------------------------------------------------------------------
+
+
+def project(ws: Path, *, pyproject_extra: str = "", extra: dict[str, str | bytes] | None = None) -> Path:
+    return kedro_project(ws / "project", pyproject_extra=pyproject_extra, extra=extra)
+
+
+def raw_project(ws: Path, pyproject: str | bytes, extra: dict[str, str | bytes] | None = None) -> Path:
+    """A project whose pyproject.toml is exactly ``pyproject``."""
+    files: dict[str, str | bytes] = {
+        "pyproject.toml": pyproject,
+        "src/spaceflights/__init__.py": "",
+        "src/spaceflights/pipelines/__init__.py": "",
+        "conf/base/parameters.yml": "seed: 1\n",
+        **(extra or {}),
+    }
+    return build_file_tree(ws / "project", files, dedent=False)
+
+
+def package_manifest(entries: str) -> str:
+    return f"\n[tool.kedro.micropkg.package]\n{entries}\n"
+
+
+def pull_manifest(entries: str) -> str:
+    return f"\n[tool.kedro.micropkg.pull]\n{entries}\n"
+
+
+def package_all(ws: Path, manifest: str) -> tuple[Path, list[str]]:
+    return project(ws, pyproject_extra=package_manifest(manifest), extra=MICROPKG), ["package", "--all"]
+
+
+def pull_all(ws: Path, manifest: str) -> tuple[Path, list[str]]:
+    (ws / "dist").mkdir()
+    (ws / "dist/data_cleaning-0.1.tar.gz").write_bytes(valid_sdist())
+    return project(ws, pyproject_extra=pull_manifest(manifest)), ["pull", "--all", "--no-compile"]
+
+
+def pull_sdist(ws: Path, data: bytes, *, target: Path | None = None, options: tuple[str, ...] = ()):
+    """Pull ``data`` (the bytes of an sdist) into a fresh project, or into ``target``."""
+    path = ws / "data_cleaning-0.1.tar.gz"
+    path.write_bytes(data)
+    return target or project(ws), ["pull", str(path), "--no-compile", *options]
+
+
+def package_requirements(ws: Path, requirements: str | bytes) -> tuple[Path, list[str]]:
+    extra = {**MICROPKG, "src/spaceflights/pipelines/x/requirements.txt": requirements}
+    return project(ws, extra=extra), ["package", "pipelines.x"]
+
+
+def monorepo(ws: Path, shared: str, *, projects: str = '["projects/*"]') -> tuple[Path, list[str]]:
+    root = ws / "monorepo"
+    shutil.copytree(EXAMPLE_MONOREPO, root, ignore=shutil.ignore_patterns("__pycache__", "dist", "*.pyc"))
+    (root / "pyproject.toml").write_text(
+        f"[tool.micropkg.monorepo]\nprojects = {projects}\n\n{shared}", encoding="utf-8"
+    )
+    return root, ["sync-shared", "--no-compile"]
+
+
+def shared(**keys: str) -> str:
+    body = "".join(f"{key} = {value}\n" for key, value in keys.items())
+    return f"[[tool.micropkg.shared]]\n{body}"
+
+
+def with_members(*extra: tuple[tarfile.TarInfo, bytes | None], drop: tuple[str, ...] = ()) -> bytes:
+    """The valid sdist's members (minus ``drop``), with ``extra`` appended."""
+    base = [file_member(f"{ROOT}/{path}", data) for path, data in sorted(sdist_files().items()) if path not in drop]
+    return tar_gz([dir_member(ROOT), *base, *extra])
+
+
+def pax_named(member: tuple[tarfile.TarInfo, bytes | None], name: str) -> tuple[tarfile.TarInfo, bytes | None]:
+    """Carry ``name`` in a pax ``path`` record, where a NUL or a trailing slash survives."""
+    info, data = member
+    info.pax_headers = {"path": name}
+    return info, data
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def nfd(text: str) -> str:
+    return unicodedata.normalize("NFD", text)
+
+
+# -- manifests ----------------------------------------------------------------------------------------
+
+
+@case("manifest-package-unquoted-dotted-key", 2, "is an unquoted dotted key")
+def _(ws):
+    return package_all(ws, "pipelines.x = {}")
+
+
+@case("manifest-pull-unquoted-dotted-key", 2, "quote it: \"data_cleaning-0.1.tar.gz\" = {}")
+def _(ws):
+    return pull_all(ws, "data_cleaning-0.1.tar.gz = {}")
+
+
+@case("manifest-option-wrong-type", 2, "option 'alias' must be a string, got Integer 3")
+def _(ws):
+    return package_all(ws, '"pipelines.x" = {alias = 3}')
+
+
+@case("manifest-entry-not-a-table", 2, "must be a table of options")
+def _(ws):
+    return package_all(ws, '"pipelines.x" = "yes"')
+
+
+@case("manifest-table-is-an-array", 2, "must be a table of entries, not an array of tables")
+def _(ws):
+    return project(
+        ws, pyproject_extra='\n[[tool.kedro.micropkg.package]]\nmodule = "pipelines.x"\n', extra=MICROPKG
+    ), ["package", "--all"]
+
+
+@case("manifest-unknown-option", 2, "has unknown option 'aliass'")
+def _(ws):
+    return package_all(ws, '"pipelines.x" = {aliass = "y"}')
+
+
+@case("manifest-alias-is-a-keyword", 2, "alias 'class' is not a valid Python package name")
+def _(ws):
+    return package_all(ws, '"pipelines.x" = {alias = "class"}')
+
+
+@case("manifest-module-path-with-slashes", 2, "is not a dotted Python module path")
+def _(ws):
+    return package_all(ws, '"pipelines/x" = {}')
+
+
+@case("manifest-pull-destination-with-dotdot", 2, "must be a dotted module path")
+def _(ws):
+    return pull_all(ws, '"dist/data_cleaning-0.1.tar.gz" = {destination = "../../outside"}')
+
+
+@case("manifest-pull-destination-empty-component", 2, "must be a dotted module path")
+def _(ws):
+    return pull_all(ws, '"dist/data_cleaning-0.1.tar.gz" = {destination = "utils..evil"}')
+
+
+@case("manifest-env-with-path-separator", 2, "must be the name of one folder under conf/")
+def _(ws):
+    return package_all(ws, '"pipelines.x" = {env = "base/../../etc"}')
+
+
+@case("manifest-pull-env-with-backslash", 2, "must be the name of one folder under conf/")
+def _(ws):
+    return pull_all(ws, '"dist/data_cleaning-0.1.tar.gz" = {env = "base\\\\..\\\\x"}')
+
+
+@case("manifest-pull-missing-fs-args-file", 2, "missing.yml does not exist")
+def _(ws):
+    return pull_all(ws, '"memory://bucket/data_cleaning-0.1.tar.gz" = {fs-args = "missing.yml"}')
+
+
+@case(
+    "manifest-package-missing-fs-args-file", 2, "missing.yml does not exist",
+    xfail="package --all writes the entries before the one whose fs-args file is missing "
+    "(ops/package.py package_entries validates fs-args only when writing)",
+)
+def _(ws):
+    extra = {**MICROPKG, "src/spaceflights/pipelines/a/__init__.py": "A = 1\n"}
+    manifest = '"pipelines.a" = {}\n"pipelines.x" = {destination = "memory://bucket/x", fs-args = "missing.yml"}'
+    return project(ws, pyproject_extra=package_manifest(manifest), extra=extra), ["package", "--all"]
+
+
+@case("manifest-monorepo-shared-unknown-key", 1, "has unknown key 'aliass'")
+def _(ws):
+    return monorepo(ws, shared(micropkg='"utils.io"', source='"projects/core"', aliass='"y"'))
+
+
+@case("manifest-monorepo-shared-source-outside", 1, "source '../../outside' is outside the monorepo")
+def _(ws):
+    (ws / "outside").mkdir()
+    return monorepo(ws, shared(micropkg='"utils.io"', source='"../../outside"'))
+
+
+@case("manifest-monorepo-shared-alias-is-a-keyword", 2, "alias 'import' is not a valid Python package name")
+def _(ws):
+    return monorepo(ws, shared(micropkg='"utils.io"', source='"projects/core"', alias='"import"'))
+
+
+@case("manifest-monorepo-shared-destination-with-dotdot", 2, "must be a dotted module path")
+def _(ws):
+    return monorepo(ws, shared(micropkg='"utils.io"', source='"projects/core"', destination='"../utils"'))
+
+
+@case("manifest-monorepo-shared-env-with-path-separator", 2, "must be the name of one folder under conf/")
+def _(ws):
+    return monorepo(ws, shared(micropkg='"utils.io"', source='"projects/core"', env='"base/../x"'))
+
+
+@case("manifest-monorepo-shared-targets-wrong-type", 1, "'targets' must be a list of project folders")
+def _(ws):
+    return monorepo(ws, shared(micropkg='"utils.io"', source='"projects/core"', targets='"projects/churn"'))
+
+
+@case("manifest-monorepo-projects-glob-outside", 1, "must stay inside the monorepo")
+def _(ws):
+    return monorepo(ws, "", projects='["../*"]')
+
+
+@case("project-pyproject-invalid-toml", 1, "is not valid TOML")
+def _(ws):
+    return project(ws, pyproject_extra="\n[tool.kedro.micropkg.package\n"), ["package", "--all"]
+
+
+@case("project-pyproject-not-utf8", 1, "is not valid UTF-8")
+def _(ws):
+    return raw_project(ws, b'[tool.kedro]\npackage_name = "spaceflights"\n# caf\xe9\n'), ["package", "--all"]
+
+
+# -- requirements files -------------------------------------------------------------------------------
+
+
+@case("requirements-package-bare-url", 1, "requirements.txt:2: 'https://evil.example/evil-1.0.tar.gz' is not a valid")
+def _(ws):
+    return package_requirements(ws, "pandas>=2\nhttps://evil.example/evil-1.0.tar.gz\n")
+
+
+@case("requirements-package-invalid-specifier", 1, "requirements.txt:1: 'pandas>>=2' is not a valid requirement")
+def _(ws):
+    return package_requirements(ws, "pandas>>=2\n")
+
+
+@case("requirements-package-not-utf8", 1, "requirements file is not valid UTF-8")
+def _(ws):
+    return package_requirements(ws, b"pandas\nnump\xff\n")
+
+
+@case("requirements-package-local-path", 1, "local paths cannot be packaged as requirements")
+def _(ws):
+    return package_requirements(ws, "../../secrets/lib\n")
+
+
+@case("requirements-package-relative-url", 1, "the URL after '@' must be absolute")
+def _(ws):
+    return package_requirements(ws, "evil @ ./libs/evil.tar.gz\n")
+
+
+@case("requirements-sdist-dash-r-line", 1, "lists an invalid requirement '-r ../../requirements-dev.txt'")
+def _(ws):
+    return pull_sdist(ws, valid_sdist(requires=("-r ../../requirements-dev.txt",)))
+
+
+@case("requirements-sdist-pkg-info-dash-r-line", 1, "PKG-INFO' lists an invalid requirement '-r other.txt'")
+def _(ws):
+    files = {p: d for p, d in sdist_files().items() if p != "pyproject.toml"}
+    files["PKG-INFO"] = b"Metadata-Version: 2.1\nName: data_cleaning\nVersion: 0.1\nRequires-Dist: -r other.txt\n"
+    return pull_sdist(ws, archive(files, ROOT))
+
+
+@case("requirements-sdist-bare-url", 1, "lists an invalid requirement 'https://evil.example/evil-1.0.tar.gz'")
+def _(ws):
+    return pull_sdist(ws, valid_sdist(requires=("https://evil.example/evil-1.0.tar.gz",)))
+
+
+@case("requirements-sdist-invalid-specifier", 1, "lists an invalid requirement 'pandas>>=2'")
+def _(ws):
+    return pull_sdist(ws, valid_sdist(requires=("pandas>>=2",)))
+
+
+@case("requirements-sdist-line-break-injection", 1, "lists an invalid requirement")
+def _(ws):
+    return pull_sdist(ws, valid_sdist(requires=("pandas\n--index-url https://evil.example/simple",)))
+
+
+@case("requirements-sdist-pkg-info-not-utf8", 1, "PKG-INFO' is not valid UTF-8 text")
+def _(ws):
+    files = {p: d for p, d in sdist_files().items() if p != "pyproject.toml"}
+    files["PKG-INFO"] = b"Metadata-Version: 2.1\nName: data_cleaning\nVersion: 0.1\nSummary: caf\xe9\n"
+    return pull_sdist(ws, archive(files, ROOT))
+
+
+@case("requirements-project-requirements-in-not-utf8", 1, "requirements.in is not valid UTF-8")
+def _(ws):
+    return pull_sdist(ws, valid_sdist(), target=project(ws, extra={"requirements.in": b"pyyaml\nnump\xff\n"}))
+
+
+@case(
+    "requirements-project-requirements-txt-not-utf8", 1, "requirements.txt is not valid UTF-8",
+    xfail="the error blames requirements.in, which does not exist, for bad bytes in requirements.txt "
+    "(ops/install_plan.py _requirements)",
+)
+def _(ws):
+    return pull_sdist(ws, valid_sdist(), target=project(ws, extra={"requirements.txt": b"pyyaml\nnump\xff\n"}))
+
+
+# -- projects -----------------------------------------------------------------------------------------
+
+
+@case("project-missing-package-name", 1, "pyproject.toml: [tool.kedro] has no package_name")
+def _(ws):
+    root = raw_project(ws, '[tool.kedro]\nproject_name = "spaceflights"\n')
+    return root, ["package", "--all", "--project", str(root)]
+
+
+@case("project-missing-package-name-found-from-its-folder", 1, "expected a pyproject.toml with [tool.kedro]")
+def _(ws):
+    return raw_project(ws, '[tool.kedro]\nproject_name = "spaceflights"\n'), ["package", "--all"]
+
+
+@case("project-package-name-not-an-identifier", 1, "package_name 'space-flights' is not a valid Python package")
+def _(ws):
+    return raw_project(ws, '[tool.kedro]\npackage_name = "space-flights"\n'), ["package", "--all"]
+
+
+@case("project-package-name-wrong-type", 1, "package_name 3 is not a valid Python package name")
+def _(ws):
+    return raw_project(ws, "[tool.kedro]\npackage_name = 3\n"), ["package", "--all"]
+
+
+@case("project-source-dir-escapes", 1, "is outside the project folder")
+def _(ws):
+    build_file_tree(ws / "outside", {"spaceflights/__init__.py": ""})
+    pyproject = '[tool.kedro]\npackage_name = "spaceflights"\nsource_dir = "../outside"\n'
+    return raw_project(ws, pyproject), ["package", "--all"]
+
+
+@case("project-source-dir-symlink-escapes", 1, "is outside the project folder")
+def _(ws):
+    build_file_tree(ws / "outside", {"spaceflights/__init__.py": ""})
+    root = raw_project(ws, '[tool.kedro]\npackage_name = "spaceflights"\nsource_dir = "code"\n')
+    (root / "code").symlink_to(ws / "outside", target_is_directory=True)
+    return root, ["package", "--all"]
+
+
+@case("project-conf-source-escapes", 1, "conf_source is outside the project folder")
+def _(ws):
+    return project(ws, pyproject_extra='\n[tool.micropkg]\nconf_source = "../../etc"\n'), ["package", "--all"]
+
+
+@case("project-package-folder-missing", 1, "names package 'spaceflights', but")
+def _(ws):
+    root = project(ws)
+    shutil.rmtree(root / "src/spaceflights")
+    return root, ["package", "--all"]
+
+
+@case("project-micropkg-path-is-a-file", 2, "src/spaceflights/pipelines/x is not a folder")
+def _(ws):
+    return project(ws, extra={"src/spaceflights/pipelines/x": "x = 1\n"}), ["package", "pipelines.x"]
+
+
+@case("project-micropkg-without-init", 2, "is not a Python package: src/spaceflights/pipelines/x/__init__.py")
+def _(ws):
+    return project(ws, extra={"src/spaceflights/pipelines/x/nodes.py": "x = 1\n"}), ["package", "pipelines.x"]
+
+
+@case("project-pull-destination-is-a-file", 1, "src/spaceflights/utils is a file, not a folder")
+def _(ws):
+    target = project(ws, extra={"src/spaceflights/utils": "x = 1\n"})
+    return pull_sdist(ws, valid_sdist(), target=target, options=("--destination", "utils"))
+
+
+@case("project-lock-not-toml", 1, "micropkg.lock is not valid TOML")
+def _(ws):
+    return pull_sdist(ws, valid_sdist(), target=project(ws, extra={"micropkg.lock": "[micropkg\n"}))
+
+
+@case("project-lock-wrong-format", 1, "lock format 9 is not supported")
+def _(ws):
+    return pull_sdist(ws, valid_sdist(), target=project(ws, extra={"micropkg.lock": "version = 9\n"}))
+
+
+# -- archives (beyond tests/hostile_archives.py) ------------------------------------------------------
+
+
+@case("archive-nfc-nfd-folder-collision", 1, "after Unicode NFC normalisation")
+def _(ws):
+    return pull_sdist(ws, with_members(
+        file_member(f"{PKG}/{nfc('café')}/__init__.py", ""),
+        file_member(f"{PKG}/{nfd('café')}/nodes.py", "x = 1\n"),
+    ))
+
+
+@case("archive-nfc-nfd-test-file-collision", 1, "after Unicode NFC normalisation")
+def _(ws):
+    return pull_sdist(ws, with_members(
+        file_member(f"{ROOT}/tests/{nfc('test_é')}.py", "a = 1\n"),
+        file_member(f"{ROOT}/tests/{nfd('test_é')}.py", "b = 2\n"),
+    ))
+
+
+@case("archive-nfc-nfd-parameter-file-collision", 1, "after Unicode NFC normalisation")
+def _(ws):
+    return pull_sdist(ws, with_members(
+        file_member(f"{PKG}/config/{nfc('paramètres')}.yml", "a: 1\n"),
+        file_member(f"{PKG}/config/{nfd('paramètres')}.yml", "a: 2\n"),
+    ))
+
+
+@case("archive-fullwidth-package-name", 1, "is the package folder, but its name is not a valid Python identifier")
+def _(ws):
+    # NFKC folds U+FF44 to "d": Python would import this folder as "data_cleaning".
+    files = {p.replace("data_cleaning/", "\uff44ata_cleaning/"): d for p, d in sdist_files().items()}
+    return pull_sdist(ws, archive(files, ROOT))
+
+
+@case("archive-case-colliding-folders", 1, "case-insensitively")
+def _(ws):
+    return pull_sdist(ws, with_members(
+        file_member(f"{PKG}/Utils/__init__.py", ""),
+        file_member(f"{PKG}/utils/__init__.py", ""),
+    ))
+
+
+@case("archive-case-colliding-test-files", 1, "case-insensitively")
+def _(ws):
+    return pull_sdist(ws, with_members(file_member(f"{ROOT}/tests/TEST_NODES.py", "x = 1\n")))
+
+
+@case("archive-case-colliding-package-folder", 1, "case-insensitively")
+def _(ws):
+    return pull_sdist(ws, with_members(file_member(f"{ROOT}/Data_Cleaning/readme.txt", "hi\n")))
+
+
+@case("archive-kelvin-sign-casefold-collision", 1, "case-insensitively")
+def _(ws):
+    return pull_sdist(ws, with_members(
+        file_member(f"{PKG}/key.py", "a = 1\n"),
+        file_member(f"{PKG}/\u212aey.py", "b = 2\n"),  # KELVIN SIGN folds to "k"
+    ))
+
+
+@case("archive-sharp-s-casefold-collision", 1, "case-insensitively")
+def _(ws):
+    return pull_sdist(ws, with_members(
+        file_member(f"{PKG}/strasse.py", "a = 1\n"),
+        file_member(f"{PKG}/straße.py", "b = 2\n"),
+    ))
+
+
+@case("archive-duplicate-pyproject", 1, "'data_cleaning-0.1/pyproject.toml' appears more than once")
+def _(ws):
+    return pull_sdist(ws, with_members(file_member(f"{ROOT}/pyproject.toml", '[project]\nname = "evil"\n')))
+
+
+@case("archive-duplicate-pkg-info", 1, "'data_cleaning-0.1/PKG-INFO' appears more than once")
+def _(ws):
+    return pull_sdist(ws, with_members(file_member(f"{ROOT}/PKG-INFO", "Name: evil\nVersion: 9\n")))
+
+
+@case("archive-duplicate-parameter-file", 1, "appears more than once (duplicate member name)")
+def _(ws):
+    return pull_sdist(ws, with_members(file_member(f"{PKG}/config/parameters_data_cleaning.yml", "x: 2\n")))
+
+
+@case("archive-duplicate-folder-then-file", 1, "to be both a file and a folder")
+def _(ws):
+    return pull_sdist(ws, with_members(
+        dir_member(f"{PKG}/helpers"),
+        file_member(f"{PKG}/helpers/__init__.py", ""),
+        file_member(f"{PKG}/helpers", "x = 1\n"),
+    ))
+
+
+@case("archive-duplicate-file-then-folder", 1, "to be both a file and a folder")
+def _(ws):
+    return pull_sdist(ws, with_members(dir_member(f"{PKG}/nodes.py")))
+
+
+@case("archive-regular-file-named-like-tests-folder", 1, "is a regular file whose name ends in '/'")
+def _(ws):
+    return pull_sdist(ws, with_members(file_member(f"{ROOT}/tests/", "x = 1\n")))
+
+
+@case("archive-pax-name-of-tests-folder-with-trailing-slash", 1, "to be both a file and a folder")
+def _(ws):
+    return pull_sdist(ws, with_members(pax_named(file_member(f"{ROOT}/tests_", "x = 1\n"), f"{ROOT}/tests/")))
+
+
+@case(
+    "archive-pax-name-with-trailing-slash", 1, "is a regular file whose name ends in '/'",
+    xfail="a regular member whose pax path ends in '/' is installed without the slash: tarfile strips it "
+    "before core/sdist_read.py _check_name sees info.name (the plain-header form is refused)",
+)
+def _(ws):
+    return pull_sdist(ws, with_members(
+        pax_named(file_member(f"{PKG}/extra_", "x = 1\n"), f"{PKG}/extra.py/"),
+    ))
+
+
+@case("archive-nul-in-folder-member", 1, "contains a NUL character")
+def _(ws):
+    return pull_sdist(ws, with_members(pax_named(dir_member(f"{PKG}/sub"), f"{PKG}/sub\x00evil")))
+
+
+@case("archive-nul-at-end-of-name", 1, "contains a NUL character")
+def _(ws):
+    # Truncated at the NUL, this would silently replace nodes.py.
+    return pull_sdist(ws, with_members(pax_named(file_member(f"{PKG}/n.py", "x = 1\n"), f"{PKG}/nodes.py\x00")))
+
+
+@case("archive-nul-in-root-folder", 1, "contains a NUL character")
+def _(ws):
+    return pull_sdist(ws, with_members(
+        pax_named(file_member(f"{ROOT}/x", "x = 1\n"), f"{ROOT}\x00other/data_cleaning/x.py"),
+    ))
+
+
+# -- the test -----------------------------------------------------------------------------------------
+
+
+def _params():
+    for name, item in CASES.items():
+        marks = [pytest.mark.xfail(strict=True, reason=item.xfail)] if item.xfail else []
+        yield pytest.param(name, id=name, marks=marks)
+
+
+@pytest.mark.parametrize("name", list(_params()))
+def test_hostile_input_is_refused_clearly_and_changes_nothing(name: str, tmp_path: Path) -> None:
+    item = CASES[name]
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    cwd, argv = item.build(workspace)
+    before = snapshot_tree(workspace)
+
+    result = run_micropkg(argv, cwd)
+
+    assert result.exit_code == item.exit_code, result.stdout + result.stderr
+    assert item.fragment in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert snapshot_tree(workspace) == before
+
+
+def test_the_corpus_has_at_least_forty_cases_in_four_kinds() -> None:
+    kinds = {name.split("-", 1)[0] for name in CASES}
+    assert len(CASES) >= 40
+    assert kinds == {"manifest", "requirements", "project", "archive"}
+
+
+def test_a_dash_r_line_in_a_micropkg_requirements_file_is_skipped_with_a_warning_never_followed(tmp_path):
+    """SPEC §3: options such as -r are skipped with a warning when packaging (not refused).
+    The file the line names is never read, so nothing outside the micro-package leaks in."""
+    secret = tmp_path / "secret-requirements.txt"
+    secret.write_text("leaked-package==1.0\n", encoding="utf-8")
+    root, argv = package_requirements(tmp_path, f"-r {secret}\npandas>=2\n")
+    result = run_micropkg(argv, root)
+    assert result.exit_code == 0, result.stderr
+    assert "skipped option line '-r " in result.stderr
+    with tarfile.open(root / "dist/x-0.1.tar.gz") as handle:
+        pkg_info = handle.extractfile("x-0.1/PKG-INFO").read().decode()
+    assert "Requires-Dist: pandas>=2" in pkg_info and "leaked" not in pkg_info
