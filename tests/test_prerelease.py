@@ -17,7 +17,6 @@ import re
 import select
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -27,8 +26,6 @@ import pytest
 from micropkg_tasks.ops.prerelease import CHECKS, CheckResult, PrereleaseReport, prerelease
 from tests.conftest import EXAMPLE_MONOREPO, REPO_ROOT, run_micropkg
 from tests.wheelhouse import write_pip_conf
-
-jsonschema = pytest.importorskip("jsonschema")
 
 SCHEMA_PATH = REPO_ROOT / "docs" / "prerelease.schema.json"
 PROJECTS = ("projects/churn", "projects/core", "projects/forecast")
@@ -305,7 +302,8 @@ def test_one_project_only(ready: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def validator() -> "jsonschema.protocols.Validator":
+def validator():
+    jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)

@@ -15,77 +15,37 @@ from invoke.exceptions import Exit
 
 from micropkg_tasks.cli import report
 from micropkg_tasks.cli.arguments import PositionalOrFlagTask
+from micropkg_tasks.cli.options import (
+    DEFAULTS,
+    cli_path,
+    compile_config,
+    fail_on_compile_errors,
+    monorepo_setting,
+    number,
+    not_an_option,
+    project_from,
+    split_list,
+    use_monorepo,
+)
 from micropkg_tasks.cli.output import Progress, is_verbose, print_json, reports_errors, shown_path
 from micropkg_tasks.core.errors import MicropkgError, UsageError
-from micropkg_tasks.core.manifest import PackageEntry, is_url
-from micropkg_tasks.core.project import Project, find_project_root, load_project
+from micropkg_tasks.core.manifest import PackageEntry, PullEntry
+from micropkg_tasks.core.monorepo import require_monorepo
 from micropkg_tasks.core.sdist_read import SdistLimits
+from micropkg_tasks.ops.compile_batch import compile_projects
 from micropkg_tasks.ops.package import package_all, package_entries
 from micropkg_tasks.ops.pull import pull_all as pull_manifest
 from micropkg_tasks.ops.pull import pull_batch
-from micropkg_tasks.core.manifest import PullEntry
-from micropkg_tasks.core.monorepo import find_monorepo_root, require_monorepo
-from micropkg_tasks.ops.compile_batch import compile_projects
-from micropkg_tasks.ops.compile_batch import failed as failed_compiles
 from micropkg_tasks.ops.monorepo_status import monorepo_status
 from micropkg_tasks.ops.prerelease import prerelease as prerelease_operation
 from micropkg_tasks.ops.pull_all import pull_all_projects
 from micropkg_tasks.ops.status import status as project_status
 from micropkg_tasks.ops.sync import sync_shared as sync_shared_operation
 
-DEFAULTS: dict[str, Any] = {
-    "jobs": None,  # parallel packaging processes; None means one per available core
-    "lock_timeout": 30,  # seconds to wait for another run on the same project
-    "max_unpacked_mb": 100,  # cap on an sdist's unpacked size
-    "max_members": 10_000,  # cap on an sdist's member count
-    "compile": {},  # pip-compile settings: {enabled, args, backend, timeout}
-}
-
-
 VERBOSITY_HELP = {
     "quiet": "Print only errors and warnings.",
     "verbose": "Print more: every file, and the commands run.",
 }
-
-
-def _project(project: str | None) -> Project:
-    return load_project(Path(project)) if project else load_project(find_project_root(Path.cwd()))
-
-
-def _setting(c: Any, project: Project, key: str) -> Any:
-    """``[tool.micropkg]`` of the project wins over the invoke config, which wins over defaults."""
-    if key in project.settings:
-        return project.settings[key]
-    config = c.config.get("micropkg", {}) if hasattr(c, "config") else {}
-    return config.get(key, DEFAULTS[key])
-
-
-def _number(c: Any, project: Project, key: str) -> float:
-    value = _setting(c, project, key)
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise MicropkgError(f"setting micropkg.{key} must be a non-negative number, got {value!r}")
-    return value
-
-
-def _cli_path(value: str | None) -> str | None:
-    """Paths typed on the command line are relative to the current folder."""
-    if value is None or is_url(value):
-        return value
-    return str(Path(value).resolve())
-
-
-def _not_an_option(value: str) -> str:
-    """Invoke hands an unrecognised ``--flag`` to a missing positional; say what really happened."""
-    if value.startswith("-"):
-        raise UsageError(f"unknown option {value!r}; see --help for the options")
-    return value
-
-
-def _split(value: str) -> list[str]:
-    return [_not_an_option(part.strip()) for part in value.split(",") if part.strip()]
-
 
 PACKAGE_HELP = {
     "module": "Dotted module path of the micro-package, e.g. pipelines.data_cleaning; "
@@ -109,18 +69,18 @@ def package(
     project=None, jobs=0, json=False, quiet=False, verbose=False,
 ):
     """Package micro-packages as Kedro-compatible sdists (<name>-<version>.tar.gz)."""
-    resolved = _project(project)
-    modules = _split(module or "")
+    resolved = project_from(project)
+    modules = split_list(module or "")
     if all == bool(modules):
         raise UsageError("give a module path (or a comma-separated list) or --all, not both and not neither")
-    workers = int(jobs or _number(c, resolved, "jobs"))
+    workers = int(jobs or number(c, resolved, "jobs"))
     if all:
         if alias or env != "base":
             raise UsageError("--alias and --env come from the manifest with --all")
         progress = Progress(enabled=not json)
         try:
             batch = package_all(
-                resolved, jobs=workers or None, destination=_cli_path(destination), fs_args=_cli_path(fs_args),
+                resolved, jobs=workers or None, destination=cli_path(destination), fs_args=cli_path(fs_args),
                 progress=progress,
             )
         finally:
@@ -129,7 +89,7 @@ def package(
         if alias and len(modules) > 1:
             raise UsageError("--alias can only be used when packaging one module")
         entries = [
-            PackageEntry(name, alias, _cli_path(destination), env, _cli_path(fs_args)) for name in modules
+            PackageEntry(name, alias, cli_path(destination), env, cli_path(fs_args)) for name in modules
         ]
         batch = package_entries(resolved, entries, jobs=workers or None)
     if json:
@@ -164,49 +124,35 @@ def pull(
     quiet=False, verbose=False,
 ):
     """Install micro-package sdists into the project, safely and as one unit."""
-    resolved = _project(project)
+    resolved = project_from(project)
     limits = SdistLimits(
-        max_total_bytes=int(_number(c, resolved, "max_unpacked_mb") * 1024 * 1024),
-        max_members=int(_number(c, resolved, "max_members")),
+        max_total_bytes=int(number(c, resolved, "max_unpacked_mb") * 1024 * 1024),
+        max_members=int(number(c, resolved, "max_members")),
     )
-    timeout = _number(c, resolved, "lock_timeout")
+    timeout = number(c, resolved, "lock_timeout")
     if all == bool(location):
         raise UsageError("give a location or --all, not both and not neither")
     if location:
-        _not_an_option(location)
+        not_an_option(location)
     if all:
         if alias or destination or env != "base" or fs_args:
             raise UsageError("--alias, --destination, --env and --fs-args come from the manifest with --all")
         batch = pull_manifest(
             resolved, force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
-            use_cache=not no_cache, recompile=not no_compile, compile_config=_compile_config(c),
+            use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c),
         )
     else:
-        entry = PullEntry(location, alias, destination, env, _cli_path(fs_args))
+        entry = PullEntry(location, alias, destination, env, cli_path(fs_args))
         batch = pull_batch(
             resolved, [entry], force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
-            base=Path.cwd(), use_cache=not no_cache, recompile=not no_compile, compile_config=_compile_config(c),
+            base=Path.cwd(), use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c),
         )
     if json:
         print_json(batch)
     else:
         report.pull_batch(batch, show_files=dry_run or verbose)
         report.compile_outcomes(batch.compiled, verbose=verbose)
-    _fail_on_compile_errors(batch.compiled)
-
-
-def _use_monorepo(all_projects: bool) -> bool:
-    """At a monorepo root (or with --all-projects) status covers every project; inside a
-    project it covers that project. The nearer of the two folders wins."""
-    cwd = Path.cwd()
-    monorepo = find_monorepo_root(cwd)
-    if all_projects:
-        return True
-    try:
-        project = find_project_root(cwd)
-    except MicropkgError:
-        return monorepo is not None
-    return monorepo is not None and project in monorepo.parents
+    fail_on_compile_errors(batch.compiled)
 
 
 @task(help={
@@ -218,11 +164,11 @@ def _use_monorepo(all_projects: bool) -> bool:
 @reports_errors
 def status(c, project=None, all_projects=False, json=False, quiet=False, verbose=False):
     """List installed micro-packages and their state: in sync, upstream moved, or locally edited."""
-    if project is None and _use_monorepo(all_projects):
+    if project is None and use_monorepo(all_projects):
         result: Any = monorepo_status()
         show = report.monorepo_status
     else:
-        result = project_status(_project(project))
+        result = project_status(project_from(project))
         show = report.project_status
     if json:
         print_json(result)
@@ -254,9 +200,9 @@ def sync_shared(
     progress = Progress(enabled=not json)
     try:
         result = sync_shared_operation(
-            _cli_path(root), check=check, dry_run=dry_run, diff=diff, force=force, only=only, jobs=jobs or None,
-            lock_timeout=float(_monorepo_setting(c, "lock_timeout")),
-            recompile=not no_compile, compile_config=_compile_config(c), progress=progress,
+            cli_path(root), check=check, dry_run=dry_run, diff=diff, force=force, only=only, jobs=jobs or None,
+            lock_timeout=float(monorepo_setting(c, "lock_timeout")),
+            recompile=not no_compile, compile_config=compile_config(c), progress=progress,
         )
     finally:
         progress.close()
@@ -283,9 +229,9 @@ def pull_all(
     progress = Progress(enabled=not json)
     try:
         result = pull_all_projects(
-            _cli_path(root), force=force, dry_run=dry_run, diff=diff, jobs=jobs or None, use_cache=not no_cache,
-            lock_timeout=float(_monorepo_setting(c, "lock_timeout")),
-            recompile=not no_compile, compile_config=_compile_config(c), progress=progress,
+            cli_path(root), force=force, dry_run=dry_run, diff=diff, jobs=jobs or None, use_cache=not no_cache,
+            lock_timeout=float(monorepo_setting(c, "lock_timeout")),
+            recompile=not no_compile, compile_config=compile_config(c), progress=progress,
         )
     finally:
         progress.close()
@@ -294,7 +240,7 @@ def pull_all(
     else:
         report.pull_all_result(result)
         report.compile_outcomes(result.compiled)
-    _fail_on_compile_errors(result.compiled)
+    fail_on_compile_errors(result.compiled)
     if result.failed:
         raise MicropkgError(
             f"{len(result.failed)} project(s) failed: " + ", ".join(p.project for p in result.failed)
@@ -323,17 +269,17 @@ def compile_reqs(
         roots = list(monorepo.projects)
         shown = {path: monorepo.relative(path) for path in roots}
     else:
-        resolved = _project(project)
+        resolved = project_from(project)
         roots, shown = [resolved.root], {resolved.root: shown_path(str(resolved.root))}
     outcomes = compile_projects(
-        roots, invoke_config=_compile_config(c), upgrade=upgrade, force=force,
-        lock_timeout=float(_monorepo_setting(c, "lock_timeout")), shown=shown,
+        roots, invoke_config=compile_config(c), upgrade=upgrade, force=force,
+        lock_timeout=float(monorepo_setting(c, "lock_timeout")), shown=shown,
     )
     if json:
         print_json(outcomes)
     else:
         report.compile_outcomes(outcomes, verbose=is_verbose(), always=True)
-    _fail_on_compile_errors(outcomes)
+    fail_on_compile_errors(outcomes)
 
 
 PRERELEASE_HELP = {
@@ -351,7 +297,7 @@ def prerelease(c, project=None, keep_going=False, json=False, quiet=False, verbo
     progress = Progress(enabled=not json)
     try:
         result = prerelease_operation(
-            projects=[_cli_path(project)] if project else None, keep_going=keep_going, progress=progress
+            projects=[cli_path(project)] if project else None, keep_going=keep_going, progress=progress
         )
     finally:
         progress.close()
@@ -361,26 +307,6 @@ def prerelease(c, project=None, keep_going=False, json=False, quiet=False, verbo
         report.prerelease_report(result)
     if not result.ok:
         raise Exit(code=1)
-
-
-def _compile_config(c: Any) -> Any:
-    config = c.config.get("micropkg", {}) if hasattr(c, "config") else {}
-    return config.get("compile") or None
-
-
-def _fail_on_compile_errors(outcomes: Any) -> None:
-    failures = failed_compiles(outcomes)
-    if failures:
-        # Each failure was already reported above (or in the JSON); this only sets the exit code.
-        raise MicropkgError(
-            f"requirements could not be compiled in {', '.join(f.project for f in failures)}; "
-            "requirements.txt was kept as it was"
-        )
-
-
-def _monorepo_setting(c: Any, key: str) -> Any:
-    config = c.config.get("micropkg", {}) if hasattr(c, "config") else {}
-    return config.get(key, DEFAULTS[key])
 
 
 def make_collection(*extra_tasks: Any) -> Collection:

@@ -1,0 +1,98 @@
+"""Turning command-line options and config into the plain values the operations take.
+
+Settings resolve as: ``[tool.micropkg]`` of the project, then the invoke config
+(``invoke.yaml`` under ``micropkg:``, ``INVOKE_MICROPKG_*``), then ``DEFAULTS``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from micropkg_tasks.core.errors import MicropkgError, UsageError
+from micropkg_tasks.core.manifest import is_url
+from micropkg_tasks.core.monorepo import find_monorepo_root
+from micropkg_tasks.core.project import Project, find_project_root, load_project
+from micropkg_tasks.ops.compile_batch import CompileOutcome
+from micropkg_tasks.ops.compile_batch import failed as failed_compiles
+
+DEFAULTS: dict[str, Any] = {
+    "jobs": None,  # parallel packaging processes; None means one per available core
+    "lock_timeout": 30,  # seconds to wait for another run on the same project
+    "max_unpacked_mb": 100,  # cap on an sdist's unpacked size
+    "max_members": 10_000,  # cap on an sdist's member count
+    "compile": {},  # pip-compile settings: {enabled, args, backend, timeout}
+}
+
+
+def project_from(project: str | None) -> Project:
+    return load_project(Path(project)) if project else load_project(find_project_root(Path.cwd()))
+
+
+def setting(c: Any, project: Project, key: str) -> Any:
+    """``[tool.micropkg]`` of the project wins over the invoke config, which wins over defaults."""
+    if key in project.settings:
+        return project.settings[key]
+    config = c.config.get("micropkg", {}) if hasattr(c, "config") else {}
+    return config.get(key, DEFAULTS[key])
+
+
+def number(c: Any, project: Project, key: str) -> float:
+    value = setting(c, project, key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise MicropkgError(f"setting micropkg.{key} must be a non-negative number, got {value!r}")
+    return value
+
+
+def cli_path(value: str | None) -> str | None:
+    """Paths typed on the command line are relative to the current folder."""
+    if value is None or is_url(value):
+        return value
+    return str(Path(value).resolve())
+
+
+def not_an_option(value: str) -> str:
+    """Invoke hands an unrecognised ``--flag`` to a missing positional; say what really happened."""
+    if value.startswith("-"):
+        raise UsageError(f"unknown option {value!r}; see --help for the options")
+    return value
+
+
+def split_list(value: str) -> list[str]:
+    return [not_an_option(part.strip()) for part in value.split(",") if part.strip()]
+
+
+def use_monorepo(all_projects: bool) -> bool:
+    """At a monorepo root (or with --all-projects) status covers every project; inside a
+    project it covers that project. The nearer of the two folders wins."""
+    cwd = Path.cwd()
+    monorepo = find_monorepo_root(cwd)
+    if all_projects:
+        return True
+    try:
+        project = find_project_root(cwd)
+    except MicropkgError:
+        return monorepo is not None
+    return monorepo is not None and project in monorepo.parents
+
+
+def compile_config(c: Any) -> Any:
+    config = c.config.get("micropkg", {}) if hasattr(c, "config") else {}
+    return config.get("compile") or None
+
+
+def fail_on_compile_errors(outcomes: Sequence[CompileOutcome]) -> None:
+    failures = failed_compiles(outcomes)
+    if failures:
+        # Each failure was already reported above (or in the JSON); this only sets the exit code.
+        raise MicropkgError(
+            f"requirements could not be compiled in {', '.join(f.project for f in failures)}; "
+            "requirements.txt was kept as it was"
+        )
+
+
+def monorepo_setting(c: Any, key: str) -> Any:
+    config = c.config.get("micropkg", {}) if hasattr(c, "config") else {}
+    return config.get(key, DEFAULTS[key])
