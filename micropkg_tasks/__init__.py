@@ -17,11 +17,15 @@ from micropkg_tasks.ops.pull import PullBatchResult, PullResult, pull, pull_all,
 from micropkg_tasks.core.compile_settings import CompileSettings, compile_settings
 from micropkg_tasks.ops.compile import CompileResult, compile_requirements, requirements_current
 from micropkg_tasks.ops.monorepo_status import MonorepoStatus, monorepo_status
+from micropkg_tasks.ops.prerelease import CheckResult, PrereleaseReport, prerelease
 from micropkg_tasks.ops.pull_all import PullAllResult, pull_all_projects
 from micropkg_tasks.ops.status import ProjectStatus, status
 from micropkg_tasks.ops.sync import SyncResult, sync_shared
 
 __all__ = [
+    "CheckResult",
+    "PrereleaseReport",
+    "prerelease",
     "CompileResult",
     "CompileSettings",
     "MonorepoStatus",

@@ -152,3 +152,21 @@ def test_pull_positional_or_all(cli, monorepo):
     assert neither.exit_code == 2
     both = cli(["pull", "x.tar.gz", "--all", "--no-compile"], forecast)
     assert both.exit_code == 2 and "give a location or --all" in both.stderr
+
+
+@pytest.mark.parametrize("task", ["package", "pull"])
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_after_a_task_with_a_positional_argument(cli, tmp_path, task, flag):
+    # Invoke would hand the flag to the missing positional; the task shows its help instead.
+    result = cli([task, flag], tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert f"Usage: micropkg [--core-opts] {task}" in result.stdout
+    assert "--no-compile" in result.stdout or task == "package"
+
+
+def test_no_task_has_surprising_short_flags(cli, tmp_path):
+    # Auto short flags would give -j different meanings in different tasks.
+    for task in TASKS:
+        result = cli(["--help", task], tmp_path)
+        assert not any(line.strip().startswith("-") and not line.strip().startswith("--")
+                       for line in result.stdout.splitlines()), task

@@ -251,11 +251,6 @@ def test_an_import_of_a_missing_third_party_module_breaks_round_trip(ready: Path
     assert "utils.io: import failed: ModuleNotFoundError: No module named 'small_c_not_installed'" in stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="round-trip pulls into a full copy of the source project, where the project module the "
-    "sdist does not contain still exists, so the import succeeds",
-)
 def test_an_import_of_a_project_module_the_sdist_does_not_contain_breaks_round_trip(ready: Path) -> None:
     core = ready / "projects/core/src/core"
     (core / "utils/extra.py").write_text("def helper():\n    return 1\n")

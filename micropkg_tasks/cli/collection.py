@@ -7,10 +7,11 @@ or per project in ``[tool.micropkg]`` of its ``pyproject.toml``.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
-from invoke import Collection, task
+from invoke import Collection, Program, task
 from invoke.exceptions import Exit
 
 from micropkg_tasks.cli import report
@@ -62,13 +63,18 @@ PACKAGE_HELP = {
 }
 
 
-@task(klass=PositionalOrFlagTask, positional=["module"], filled_by={"module": "all"}, help={**PACKAGE_HELP, **VERBOSITY_HELP})
+@task(
+    klass=PositionalOrFlagTask, positional=["module"], filled_by={"module": "all"},
+    help={**PACKAGE_HELP, **VERBOSITY_HELP}, auto_shortflags=False,
+)
 @reports_errors
 def package(
     c, module=None, all=False, alias=None, destination=None, env="base", fs_args=None,
     project=None, jobs=0, json=False, quiet=False, verbose=False,
 ):
     """Package micro-packages as Kedro-compatible sdists (<name>-<version>.tar.gz)."""
+    if module in HELP_FLAGS:
+        return show_task_help("package")
     resolved = project_from(project)
     modules = split_list(module or "")
     if all == bool(modules):
@@ -116,7 +122,10 @@ PULL_HELP = {
 }
 
 
-@task(klass=PositionalOrFlagTask, positional=["location"], filled_by={"location": "all"}, help={**PULL_HELP, **VERBOSITY_HELP})
+@task(
+    klass=PositionalOrFlagTask, positional=["location"], filled_by={"location": "all"},
+    help={**PULL_HELP, **VERBOSITY_HELP}, auto_shortflags=False,
+)
 @reports_errors
 def pull(
     c, location=None, all=False, alias=None, destination=None, env="base", force=False,
@@ -124,6 +133,8 @@ def pull(
     quiet=False, verbose=False,
 ):
     """Install micro-package sdists into the project, safely and as one unit."""
+    if location in HELP_FLAGS:
+        return show_task_help("pull")
     resolved = project_from(project)
     limits = SdistLimits(
         max_total_bytes=int(number(c, resolved, "max_unpacked_mb") * 1024 * 1024),
@@ -160,7 +171,7 @@ def pull(
     "all-projects": "Show every project of the monorepo, even from inside one project.",
     "json": "Print the status as JSON.",
     **VERBOSITY_HELP,
-})
+}, auto_shortflags=False)
 @reports_errors
 def status(c, project=None, all_projects=False, json=False, quiet=False, verbose=False):
     """List installed micro-packages and their state: in sync, upstream moved, or locally edited."""
@@ -190,7 +201,7 @@ SYNC_HELP = {
 }
 
 
-@task(help={**SYNC_HELP, **VERBOSITY_HELP})
+@task(help={**SYNC_HELP, **VERBOSITY_HELP}, auto_shortflags=False)
 @reports_errors
 def sync_shared(
     c, check=False, dry_run=False, diff=False, force=False, only=None, jobs=0, root=None, no_compile=False,
@@ -219,7 +230,7 @@ PULL_ALL_HELP = {key: PULL_HELP[key] for key in ("force", "dry-run", "diff", "no
 PULL_ALL_HELP.update({key: SYNC_HELP[key] for key in ("jobs", "root")})
 
 
-@task(help={**PULL_ALL_HELP, **VERBOSITY_HELP})
+@task(help={**PULL_ALL_HELP, **VERBOSITY_HELP}, auto_shortflags=False)
 @reports_errors
 def pull_all(
     c, force=False, dry_run=False, diff=False, no_cache=False, no_compile=False, jobs=0, root=None, json=False,
@@ -256,7 +267,7 @@ COMPILE_HELP = {
 }
 
 
-@task(help={**COMPILE_HELP, **VERBOSITY_HELP})
+@task(help={**COMPILE_HELP, **VERBOSITY_HELP}, auto_shortflags=False)
 @reports_errors
 def compile_reqs(
     c, project=None, all_projects=False, upgrade=False, force=False, json=False, quiet=False, verbose=False,
@@ -290,7 +301,7 @@ PRERELEASE_HELP = {
 }
 
 
-@task(help=PRERELEASE_HELP)
+@task(help=PRERELEASE_HELP, auto_shortflags=False)
 @reports_errors
 def prerelease(c, project=None, keep_going=False, json=False, quiet=False, verbose=False):
     """Check that every micro-package builds reproducibly, installs, pulls and passes its tests, and nothing drifted."""
@@ -307,6 +318,17 @@ def prerelease(c, project=None, keep_going=False, json=False, quiet=False, verbo
         report.prerelease_report(result)
     if not result.ok:
         raise Exit(code=1)
+
+
+HELP_FLAGS = ("-h", "--help")
+
+
+def show_task_help(name: str) -> None:
+    """``package --help``: Invoke hands the flag to the missing positional argument, so the
+    task prints its own help, exactly as ``--help package`` would."""
+    invoked_as = Path(sys.argv[0]).name
+    binary = "micropkg" if invoked_as in ("micropkg", "__main__.py") else "inv[oke]"
+    Program(namespace=make_collection(), name=binary, binary=binary).run([binary, "--help", name], exit=False)
 
 
 def make_collection(*extra_tasks: Any) -> Collection:

@@ -5,8 +5,9 @@ Checks, per project (SPEC §11):
 
 1. reproducible: every package-manifest entry built twice gives identical bytes;
 2. installable: ``pip wheel --no-deps --no-build-isolation --no-index`` builds each sdist;
-3. round-trip: each sdist pulled into a scratch copy of its project under a fresh
-   name imports, and its packaged tests pass under pytest (in a subprocess);
+3. round-trip: each sdist pulled under a fresh name into a scratch project with
+   the same package name and layout but none of the code, so the sdist must be
+   self-contained, imports, and its packaged tests pass under pytest (in a subprocess);
 4. in sync: ``sync-shared --check`` is clean for the project's shared copies;
 5. requirements current: ``requirements.txt`` was compiled from the current ``requirements.in``;
 6. lock clean: no installed micro-package is edited, unless listed in
@@ -16,7 +17,6 @@ Checks, per project (SPEC §11):
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -139,11 +139,7 @@ class _ProjectChecks:
         if not self.built:
             return "nothing to pull"
         copy = self.scratch / "copy"
-        shutil.copytree(
-            self.project.root, copy,
-            ignore=shutil.ignore_patterns(".git", ".venv", ".nox", "dist", "__pycache__", "*.pyc", ".pytest_cache"),
-        )
-        scratch_project = load_project(copy)
+        scratch_project = load_project(_empty_project_like(self.project, copy))
         failures: list[str] = []
         ran = 0
         for module, sdist in self.built:
@@ -196,7 +192,7 @@ class _ProjectChecks:
         if not requirements_current(self.project, settings=settings):
             shown = self.project.relative(self.project.requirements_txt)
             raise CheckFailed(f"{shown} is not compiled from the current requirements.in: run compile-reqs")
-        return "requirements.txt matches requirements.in"
+        return f"{self.project.relative(self.project.requirements_txt)} matches requirements.in"
 
     def lock_clean(self) -> str:
         allowed = set(self.project.settings.get("prerelease", {}).get("allow-edited", []))
@@ -210,6 +206,28 @@ class _ProjectChecks:
                 lines,
             )
         return f"{len(report.packages)} installed micro-package(s) unedited"
+
+
+def _empty_project_like(project: Project, folder: Path) -> Path:
+    """A project with the same package name and layout but none of its code.
+
+    Pulling into a full copy would let an sdist import modules it does not
+    contain (the copy still has them); an empty project shows what a consumer
+    really gets.
+    """
+    package = folder / project.source_dir.relative_to(project.root) / project.package_name
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    tests = folder / project.tests_dir.relative_to(project.root)
+    tests.mkdir(parents=True, exist_ok=True)
+    (tests / "__init__.py").write_text("")
+    (folder / project.conf_dir.relative_to(project.root) / "base").mkdir(parents=True)
+    source_dir = project.source_dir.relative_to(project.root).as_posix()
+    (folder / "pyproject.toml").write_text(
+        f'[tool.micropkg]\npackage_name = "{project.package_name}"\nsource_dir = "{source_dir}"\n'
+        f'conf_source = "{project.conf_dir.relative_to(project.root).as_posix()}"\n'
+    )
+    return folder
 
 
 def _targets(start: Path, projects: Sequence[str | Path] | None) -> tuple[Path, list[Path], Path | None]:

@@ -1,0 +1,566 @@
+"""Fault matrix: fail ``pull`` and ``sync-shared`` at every step, and check nothing is left in between.
+
+Each scenario is an update that exercises every kind of change at once:
+files created (in new folders), updated (one of them executable), deleted
+(dropped upstream), ``requirements.in`` merged and ``micropkg.lock`` rewritten.
+
+The fault points are enumerated, not guessed: a serial run without faults
+counts how often each step's function is called (``_write_new`` once per file
+written, ``os.replace`` once per file moved aside, ...), and every call index
+of every step becomes its own test that fails exactly there. After each
+fault the project (for sync: each target project) must be either
+
+* byte-for-byte what it was, with modes and mtimes (``snapshot_tree``), or
+* exactly the state a run without faults reaches (same files, bytes, modes),
+
+never anything in between, and no ``.micropkg-backup`` / ``.micropkg-new`` /
+compile temporary file may remain. Which of the two is required is fixed per
+step: every step up to and including the last write of the transaction must
+roll back; a failing compile must leave the completed pull with
+``requirements.txt`` unchanged.
+
+Faults are injected by monkeypatching the step's function to raise at the
+chosen call (the one kind of mock the hardening issue allows), with the error
+a real failure there would raise: ``OSError`` for file-system steps,
+``MicropkgError`` for fetch, extract, build and compile, ``ProjectError`` for
+the rewriter, ``RuntimeError`` (an unexpected bug) for staging.
+"""
+
+from __future__ import annotations
+
+import atexit
+import errno
+import functools
+import hashlib
+import os
+import shutil
+import stat
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+import micropkg_tasks.core.staging as staging_module
+import micropkg_tasks.core.transaction as transaction
+import micropkg_tasks.ops.compile as compile_module
+import micropkg_tasks.ops.install_plan as install_plan
+import micropkg_tasks.ops.pull as pull_module
+import micropkg_tasks.ops.sync as sync_module
+from micropkg_tasks import package
+from micropkg_tasks.core.errors import MicropkgError, ProjectError
+from micropkg_tasks.core.manifest import PullEntry
+from micropkg_tasks.ops.pull import pull_batch
+from micropkg_tasks.ops.sync import sync_shared
+from tests.conftest import EXAMPLE_MONOREPO, kedro_project
+from tests.helpers import build_file_tree, snapshot_tree
+
+LEFTOVER_SUFFIXES = (".micropkg-backup", ".micropkg-new", ".txt.tmp")
+
+# -- states -------------------------------------------------------------------------------------------
+
+
+def state(root: Path) -> dict[str, tuple[str, int]]:
+    """Every file and folder below ``root`` with its content hash and mode (no mtimes): two
+    separate copies that went through the same steps have equal states."""
+    result: dict[str, tuple[str, int]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            path = Path(dirpath, name)
+            result[path.relative_to(root).as_posix() + "/"] = ("dir", 0)
+        for name in filenames:
+            path = Path(dirpath, name)
+            mode = path.lstat().st_mode
+            digest = hashlib.sha256(path.read_bytes()).hexdigest() if stat.S_ISREG(mode) else "other"
+            result[path.relative_to(root).as_posix()] = (digest, stat.S_IMODE(mode))
+    return result
+
+
+def leftovers(root: Path) -> list[str]:
+    return sorted(
+        path.relative_to(root).as_posix()
+        for path in root.rglob("*")
+        if path.name.endswith(LEFTOVER_SUFFIXES) or (path.name.startswith(".requirements.") and "tmp" in path.name)
+    )
+
+
+def scratch_folder(prefix: str) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def copy_workspace(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target, symlinks=True)
+    return target
+
+
+# -- fault injection ----------------------------------------------------------------------------------
+
+
+class Trigger:
+    """Counts the calls of one step and raises at call ``fail_at`` (never, when None)."""
+
+    def __init__(
+        self, fail_at: int | None, error: Callable[[str], BaseException],
+        context: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        self.fail_at = fail_at
+        self.error = error
+        self.context = context  # where the run is when the fault fires (sync: the target)
+        self.calls = 0
+        self.details: list[str] = []  # what each call was about (a path, usually)
+        self.fired: str | None = None
+        self.fired_context: str | None = None
+
+    def hit(self, detail: str = "") -> None:
+        index = self.calls
+        self.calls += 1
+        self.details.append(detail)
+        if index == self.fail_at:
+            self.fired = detail or f"call {index}"
+            self.fired_context = self.context()
+            raise self.error(detail)
+
+
+def _disk_error(code: int) -> Callable[[str], BaseException]:
+    return lambda detail: OSError(code, f"{os.strerror(code)} (injected)", detail or None)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of pull or sync-shared and how to make it fail at a given call."""
+
+    name: str
+    install: Callable[[pytest.MonkeyPatch, Trigger], None]
+    error: Callable[[str], BaseException]
+    expect: str = "before"  # "before": rolled back; "completed": the finished run
+
+
+def _wrap_function(module: Any, attribute: str, describe: Callable[..., str] = lambda *a, **k: ""):
+    def install(monkeypatch: pytest.MonkeyPatch, trigger: Trigger) -> None:
+        real = getattr(module, attribute)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            trigger.hit(describe(*args, **kwargs))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, attribute, wrapper)
+
+    return install
+
+
+def _wrap_after(module: Any, attribute: str):
+    """Fail right after the real call did its work (for ``_make_parents``: after the folders exist)."""
+
+    def install(monkeypatch: pytest.MonkeyPatch, trigger: Trigger) -> None:
+        real = getattr(module, attribute)
+
+        def wrapper(path: Path, *args: Any) -> Any:
+            result = real(path, *args)
+            trigger.hit(str(path))
+            return result
+
+        monkeypatch.setattr(module, attribute, wrapper)
+
+    return install
+
+
+def _wrap_os(attribute: str, selects: Callable[..., bool]):
+    """Wrap ``os.<attribute>`` as ``core/transaction.py`` calls it; only calls ``selects`` accepts count."""
+
+    def install(monkeypatch: pytest.MonkeyPatch, trigger: Trigger) -> None:
+        real = getattr(transaction.os, attribute)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if selects(*args, **kwargs):
+                trigger.hit(str(args[0]))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(transaction.os, attribute, wrapper)
+
+    return install
+
+
+def _first_path(*args: Any, **kwargs: Any) -> str:
+    return str(args[0]) if args else ""
+
+
+def _staging_write(monkeypatch: pytest.MonkeyPatch, trigger: Trigger) -> None:
+    real = staging_module.Staging.write
+
+    def wrapper(self: Any, path: Path, content: bytes) -> None:
+        trigger.hit(str(path))
+        real(self, path, content)
+
+    monkeypatch.setattr(staging_module.Staging, "write", wrapper)
+
+
+def _is_chmod_of_project_file(path: Any, mode: int, *args: Any, **kwargs: Any) -> bool:
+    return not Path(path).name.endswith(".txt.tmp")  # compile's own chmod is not an apply step
+
+
+# The apply sub-steps of core/transaction.py apply_changes, in the order they happen per file.
+APPLY_STEPS = [
+    Step("move-aside", _wrap_os("replace", lambda src, dst, *a, **k: str(dst).endswith(".micropkg-backup")),
+         _disk_error(errno.EXDEV)),
+    Step("make-parents", _wrap_after(transaction, "_make_parents"), _disk_error(errno.ENOSPC)),
+    Step("write", _wrap_function(transaction, "_write_new", _first_path), _disk_error(errno.ENOSPC)),
+    Step("rename-into-place", _wrap_os("replace", lambda src, dst, *a, **k: str(src).endswith(".micropkg-new")),
+         _disk_error(errno.EIO)),
+    Step("chmod", _wrap_os("chmod", _is_chmod_of_project_file), _disk_error(errno.EPERM)),
+    # After the commit point: the changes are all in place and only the backups are left to remove.
+    Step("backup-cleanup", _wrap_os("unlink", lambda path, *a, **k: str(path).endswith(".micropkg-backup")),
+         _disk_error(errno.EBUSY), expect="completed"),
+]
+PLAN_STEPS = [
+    Step("extract", _wrap_function(pull_module, "read_sdist"),
+         lambda d: MicropkgError("Cannot read sdist: corrupt (injected).")),
+    Step("rewrite", _wrap_function(install_plan, "rewrite_module", lambda *a, **k: k.get("filename", "")),
+         lambda d: ProjectError(f"{d}, line 1: cannot parse Python source (injected)")),
+    Step("stage", _staging_write, lambda d: RuntimeError(f"unexpected failure staging {d} (injected)")),
+]
+def _compile_folder(command: Any, **kwargs: Any) -> str:
+    return str(kwargs.get("cwd", ""))
+
+
+COMPILE_STEPS = [
+    Step("compile-fails", _wrap_function(compile_module, "_run", _compile_folder),
+         lambda d: MicropkgError("pip-compile failed (injected); requirements.txt was left as it was"),
+         expect="completed"),
+    Step("compile-interrupted", _wrap_function(compile_module, "_run", _compile_folder),
+         lambda d: KeyboardInterrupt(), expect="completed"),
+]
+
+
+def offline_compile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below the fault, pip-compile itself fails the way it does without an index, so a compile
+    that is not the faulted one never reaches the network and leaves requirements.txt alone."""
+    import subprocess
+
+    def no_index(command: list[str], **kwargs: Any) -> Any:
+        return subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution found for small-c\n")
+
+    monkeypatch.setattr(compile_module, "_run", no_index)
+PULL_STEPS = [
+    Step("fetch", _wrap_function(pull_module, "fetch_sdist", _first_path),
+         lambda d: MicropkgError(f"could not read {d}: timed out (injected)")),
+    *PLAN_STEPS,
+    *APPLY_STEPS,
+    *COMPILE_STEPS,
+]
+SYNC_STEPS = [
+    Step("build", _wrap_function(sync_module, "build_from_inputs", lambda project, inputs: inputs.module_path),
+         lambda d: MicropkgError(f"{d}: cannot be packaged (injected)")),
+    Step("extract", _wrap_function(sync_module, "read_sdist"),
+         lambda d: MicropkgError("Cannot read sdist: corrupt (injected).")),
+    *PLAN_STEPS[1:],
+    *APPLY_STEPS,
+    *COMPILE_STEPS,
+]
+
+
+@dataclass(frozen=True)
+class FaultPoint:
+    step: Step
+    index: int
+    label: str  # the test id: step, call index and what the call was about
+
+    @property
+    def expect(self) -> str:
+        return self.step.expect
+
+
+def install(
+    monkeypatch: pytest.MonkeyPatch, step: Step, fail_at: int | None,
+    context: Callable[[], str | None] = lambda: None,
+) -> Trigger:
+    if step in COMPILE_STEPS:
+        offline_compile(monkeypatch)
+    trigger = Trigger(fail_at, step.error, context)
+    step.install(monkeypatch, trigger)
+    return trigger
+
+
+def enumerate_points(steps: list[Step], run: Callable[[], None]) -> list[FaultPoint]:
+    """Run once without faults, counting every step's calls; each call becomes a fault point."""
+    triggers: dict[str, Trigger] = {}
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        if any(step in COMPILE_STEPS for step in steps):
+            offline_compile(monkeypatch)
+        for step in steps:
+            triggers[step.name] = Trigger(None, step.error)
+            step.install(monkeypatch, triggers[step.name])
+        run()
+    points = []
+    for step in steps:
+        details = triggers[step.name].details
+        for index, detail in enumerate(details):
+            shown = Path(detail).name if detail else ""
+            label = f"{step.name}-{index}" + (f"-{shown}" if shown else "")
+            if step.name == "write" and shown == "micropkg.lock":
+                label = f"lock-write-{index}"
+            points.append(FaultPoint(step, index, label))
+    return points
+
+
+# -- the pull scenario --------------------------------------------------------------------------------
+
+SOURCE_V1 = {
+    "src/core/pipelines/cleaning/__init__.py": '"""Cleaning steps."""\n\n__version__ = "0.1"\n',
+    "src/core/pipelines/cleaning/nodes.py": (
+        "from core.pipelines.cleaning.helpers import strip\n\n\ndef clean(value):\n    return strip(value)\n"
+    ),
+    "src/core/pipelines/cleaning/helpers.py": "def strip(value):\n    return value.strip()\n",
+    "src/core/pipelines/cleaning/old.py": "OLD = 1\n",
+    "src/core/pipelines/cleaning/requirements.txt": "small-b>=1.0\n",
+    "tests/pipelines/__init__.py": "",
+    "tests/pipelines/cleaning/__init__.py": "",
+    "tests/pipelines/cleaning/test_nodes.py": (
+        "from core.pipelines.cleaning.nodes import clean\n\n\ndef test_clean():\n    assert clean(' a ') == 'a'\n"
+    ),
+    "conf/base/parameters_cleaning.yml": "threshold: 1\n",
+}
+SOURCE_V2 = {
+    **SOURCE_V1,
+    "src/core/pipelines/cleaning/__init__.py": '"""Cleaning steps."""\n\n__version__ = "0.2"\n',
+    "src/core/pipelines/cleaning/nodes.py": (
+        "from core.pipelines.cleaning.helpers import strip\nfrom core.pipelines.cleaning.sub.deep import DEPTH\n\n\n"
+        "def clean(value):\n    return strip(value) * DEPTH\n"
+    ),
+    "src/core/pipelines/cleaning/sub/__init__.py": "",
+    "src/core/pipelines/cleaning/sub/deep.py": "DEPTH = 1\n",
+    "src/core/pipelines/cleaning/requirements.txt": "small-b>=1.0\nsmall-c>=0.5\n",
+    "tests/pipelines/cleaning/sub/__init__.py": "",
+    "tests/pipelines/cleaning/sub/test_deep.py": "from core.pipelines.cleaning.sub.deep import DEPTH\n\n\n"
+    "def test_depth():\n    assert DEPTH == 1\n",
+    "conf/base/parameters_cleaning.yml": "threshold: 2\n",
+}
+DROPPED = "src/core/pipelines/cleaning/old.py"
+EXECUTABLE = "src/churn/pipelines/cleaning/helpers.py"  # installed, then made executable by its owner
+
+
+@dataclass
+class Scenario:
+    base: Path  # the workspace every test starts from (copied)
+    completed: dict[str, dict[str, tuple[str, int]]]  # project (relative to base) -> state after a clean run
+    projects: tuple[str, ...]  # the projects that must each be "before" or "completed"
+    points: list[FaultPoint] = field(default_factory=list)
+
+
+def run_pull(workspace: Path, *, recompile: bool = False) -> Any:
+    return pull_batch(
+        workspace / "project",
+        [PullEntry(str(workspace / "sdists/cleaning-0.2.tar.gz"), destination="pipelines")],
+        recompile=recompile,
+        lock_timeout=5,
+    )
+
+
+def build_pull_workspace(folder: Path) -> Path:
+    """``sdists/`` with cleaning 0.1 and 0.2, and ``project/`` (churn) with 0.1 installed."""
+    source = build_file_tree(folder / "source", {"pyproject.toml": '[tool.kedro]\npackage_name = "core"\n',
+                                                 "src/core/__init__.py": "", "src/core/pipelines/__init__.py": "",
+                                                 "tests/__init__.py": "", **SOURCE_V1}, dedent=False)
+    workspace = folder / "workspace"
+    package(source, "pipelines.cleaning", destination=str(workspace / "sdists"))
+    (source / DROPPED).unlink()
+    build_file_tree(source, SOURCE_V2, dedent=False)
+    (source / DROPPED).unlink()
+    package(source, "pipelines.cleaning", destination=str(workspace / "sdists"))
+    project = kedro_project(workspace / "project", "churn")
+    pull_batch(project, [PullEntry(str(workspace / "sdists/cleaning-0.1.tar.gz"), destination="pipelines")])
+    os.chmod(project / EXECUTABLE, 0o755)
+    shutil.rmtree(source)
+    return workspace
+
+
+@functools.lru_cache(maxsize=None)
+def pull_scenario() -> Scenario:
+    folder = scratch_folder("micropkg-faults-pull-")
+    base = build_pull_workspace(folder)
+    reference = copy_workspace(base, folder / "reference")
+    points = enumerate_points(PULL_STEPS, lambda: run_pull(reference, recompile=False))
+    # The compile steps only run when compiling: count them in a run that compiles.
+    compiled = copy_workspace(base, folder / "reference-compile")
+    points += enumerate_points(COMPILE_STEPS, lambda: run_pull(compiled, recompile=True))
+    return Scenario(base, {"project": state(reference / "project")}, ("project",), points)
+
+
+# -- the sync-shared scenario ---------------------------------------------------------------------------
+
+CORE, CHURN, FORECAST = "projects/core", "projects/churn", "projects/forecast"
+SOURCE_CLEANING = "projects/core/src/core/pipelines/data_cleaning"
+
+
+def edit_upstream(monorepo: Path) -> None:
+    """Change a module, drop another, add a sub-package and a requirement in core's data_cleaning."""
+    source = monorepo / SOURCE_CLEANING
+    nodes = source / "nodes.py"
+    nodes.write_text(nodes.read_text(encoding="utf-8") + "\n\nSTEP = 2\n", encoding="utf-8")
+    (source / "pipeline.py").unlink()
+    (source / "__init__.py").write_text('"""Cleaning."""\n\n__version__ = "0.3.0"\n', encoding="utf-8")
+    build_file_tree(source, {"extra/__init__.py": "", "extra/steps.py": "STEPS = 3\n"}, dedent=False)
+    requirements = source / "requirements.txt"
+    requirements.write_text(requirements.read_text(encoding="utf-8") + "small-c>=0.5\n", encoding="utf-8")
+
+
+def run_sync(monorepo: Path, *, recompile: bool = False):
+    return sync_shared(monorepo, jobs=1, lock_timeout=5, recompile=recompile)
+
+
+def build_sync_workspace(folder: Path) -> Path:
+    monorepo = folder / "monorepo"
+    shutil.copytree(EXAMPLE_MONOREPO, monorepo, ignore=shutil.ignore_patterns("__pycache__", "dist", "*.pyc"))
+    result = run_sync(monorepo)
+    assert result.exit_code == 0, result
+    for project, executable in ((CHURN, "src/churn/utils/io/readers.py"),
+                                (FORECAST, "src/forecast/pipelines/cleaning/nodes.py")):
+        os.chmod(monorepo / project / executable, 0o755)
+    edit_upstream(monorepo)
+    return monorepo
+
+
+@functools.lru_cache(maxsize=None)
+def sync_scenario() -> Scenario:
+    folder = scratch_folder("micropkg-faults-sync-")
+    base = build_sync_workspace(folder)
+    reference = copy_workspace(base, folder / "reference")
+    points = enumerate_points(SYNC_STEPS, lambda: _assert_ok(run_sync(reference)))
+    compiled = copy_workspace(base, folder / "reference-compile")
+    points += enumerate_points(COMPILE_STEPS, lambda: run_sync(compiled, recompile=True))
+    completed = {project: state(reference / project) for project in (CORE, CHURN, FORECAST)}
+    return Scenario(base, completed, (CHURN, FORECAST), points)
+
+
+def _assert_ok(result: Any) -> None:
+    assert result.exit_code == 0, result
+
+
+# -- the tests ----------------------------------------------------------------------------------------
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    for name, scenario in (("pull_point", pull_scenario), ("sync_point", sync_scenario)):
+        if name in metafunc.fixturenames:
+            points = scenario().points
+            params = []
+            for point in points:
+                marks = []
+                if point.step.name == "backup-cleanup":
+                    marks.append(pytest.mark.xfail(strict=True, reason=BACKUP_CLEANUP_BUG))
+                params.append(pytest.param(point, id=point.label, marks=marks))
+            metafunc.parametrize(name, params)
+
+
+BACKUP_CLEANUP_BUG = (
+    "a failure removing a .micropkg-backup after the commit escapes apply_changes as a raw OSError "
+    "(core/transaction.py, the cleanup loop only suppresses FileNotFoundError) and leaves that backup "
+    "and every later one in the project"
+)
+
+
+def run_with_fault(
+    point: FaultPoint, monkeypatch: pytest.MonkeyPatch, run: Callable[[], Any],
+    context: Callable[[], str | None] = lambda: None,
+) -> tuple[Trigger, Any]:
+    trigger = install(monkeypatch, point.step, point.index, context)
+    outcome: Any
+    try:
+        outcome = run()
+    except BaseException as exc:  # KeyboardInterrupt included: that is the point
+        outcome = exc
+    finally:
+        monkeypatch.undo()
+    return trigger, outcome
+
+
+def check_consistent(
+    scenario: Scenario, workspace: Path, before: dict[str, Any], point: FaultPoint, fired_in: str | None
+) -> None:
+    assert leftovers(workspace) == [], f"temporary or backup files left after {point.label}"
+    for project in scenario.projects:
+        root = workspace / project
+        if snapshot_tree(root) == before[project]:
+            outcome = "before"
+        elif state(root) == scenario.completed[project]:
+            outcome = "completed"
+        else:
+            outcome = "in between"
+        assert outcome != "in between", f"{project} is neither untouched nor completed after {point.label}"
+        if project == fired_in:
+            assert outcome == point.expect, f"{project}: expected {point.expect}, got {outcome}"
+
+
+def test_pull_fault_leaves_the_project_untouched_or_completed(pull_point: FaultPoint, tmp_path, monkeypatch):
+    scenario = pull_scenario()
+    workspace = copy_workspace(scenario.base, tmp_path / "workspace")
+    project = workspace / "project"
+    before = {"project": snapshot_tree(project)}
+    requirements_txt = (project / "requirements.txt").read_bytes()
+    recompile = pull_point.step.name.startswith("compile")
+
+    trigger, outcome = run_with_fault(pull_point, monkeypatch, lambda: run_pull(workspace, recompile=recompile))
+
+    assert trigger.fired is not None, f"{pull_point.label} was never reached"
+    if pull_point.expect == "before":
+        assert isinstance(outcome, BaseException), "the fault must be reported"
+    if pull_point.step.name == "compile-fails":
+        assert not isinstance(outcome, BaseException)
+        assert [c.error for c in outcome.compiled] == [
+            "pip-compile failed (injected); requirements.txt was left as it was"
+        ]
+    check_consistent(scenario, workspace, before, pull_point, "project")
+    assert (project / "requirements.txt").read_bytes() == requirements_txt
+
+
+def test_sync_fault_leaves_each_target_untouched_or_completed(sync_point: FaultPoint, tmp_path, monkeypatch):
+    scenario = sync_scenario()
+    workspace = copy_workspace(scenario.base, tmp_path / "monorepo")
+    before = {project: snapshot_tree(workspace / project) for project in (CORE, *scenario.projects)}
+    requirements = {p: (workspace / p).joinpath(r).read_bytes()
+                    for p, r in ((CHURN, "requirements.txt"), (FORECAST, "src/requirements.txt"))}
+    recompile = sync_point.step.name.startswith("compile")
+    # Observe (not change) which target sync is working on, to know where the fault fired.
+    current: dict[str, str] = {}
+    real_sync_target = sync_module._sync_target
+
+    def observed(job: Any) -> Any:
+        current["target"] = Path(job.root).relative_to(workspace.resolve()).as_posix()
+        return real_sync_target(job)
+
+    monkeypatch.setattr(sync_module, "_sync_target", observed)
+
+    trigger, outcome = run_with_fault(
+        sync_point, monkeypatch, lambda: run_sync(workspace, recompile=recompile), lambda: current.get("target")
+    )
+
+    assert trigger.fired is not None, f"{sync_point.label} was never reached"
+    fired_in = trigger.fired_context
+    if sync_point.step.name.startswith("compile"):
+        fired_in = next(p for p in scenario.projects if trigger.fired.startswith(str((workspace / p).resolve())))
+    if sync_point.step.name == "build":
+        # The source is never written; the targets that needed the failed build are untouched.
+        assert not isinstance(outcome, BaseException) and outcome.exit_code == 1
+        failed = [t.project for t in outcome.targets if t.outcome == "failed"]
+        assert len(failed) == 1
+        fired_in = failed[0]
+    elif sync_point.expect == "before":
+        failed = isinstance(outcome, BaseException) or any(t.outcome == "failed" for t in outcome.targets)
+        assert failed, "the fault must be reported"
+    assert snapshot_tree(workspace / CORE) == before[CORE]
+    check_consistent(scenario, workspace, before, sync_point, fired_in)
+    for project, content in requirements.items():
+        assert (workspace / project).joinpath(
+            "requirements.txt" if project == CHURN else "src/requirements.txt"
+        ).read_bytes() == content
+
+
+def test_every_step_of_pull_and_sync_has_fault_points():
+    pull_steps = {point.step.name for point in pull_scenario().points}
+    sync_steps = {point.step.name for point in sync_scenario().points}
+    assert pull_steps == {step.name for step in PULL_STEPS}
+    assert sync_steps == {step.name for step in SYNC_STEPS}
+    for points in (pull_scenario().points, sync_scenario().points):
+        assert any(point.label.startswith("lock-write") for point in points)
