@@ -21,7 +21,6 @@ the parent then checks, per iteration:
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from tests.helpers import build_file_tree
 from tests.test_fault_matrix import leftovers, state
 
 ITERATIONS = 20
-SYNC_ITERATIONS = 10
+SYNC_ITERATIONS = 20
 LOCK_TIMEOUT = 20  # seconds a waiting run may wait; far more than a pull or sync takes here
 TALLY: dict[str, int] = {}
 
@@ -126,7 +125,7 @@ def workers() -> Iterator[tuple[Worker, Worker]]:
 
 
 def race(workers: tuple[Worker, Worker], jobs: list[tuple[Path, list[str], float]]) -> list[dict[str, Any]]:
-    start_at = time.time() + 0.15  # both workers sleep until the same moment, then run
+    start_at = time.time() + 0.05  # both workers sleep until the same moment, then run
     for worker, (cwd, argv, timeout) in zip(workers, jobs):
         worker.send(cwd, argv, start_at, timeout)
     return [worker.result() for worker in workers]

@@ -186,6 +186,10 @@ class _Module:
         ):
             self.lines.append(f"import {full} as m{k}")
             self.checks.append((f"m{k}.VALUE", value))
+        elif form == "import_chain" and self.bound.get(tree.project, tree.project) != tree.project:
+            # The project's name is bound to something else here: bind the module by alias instead.
+            self.lines.append(f"import {full} as m{k}")
+            self.checks.append((f"m{k}.VALUE", value))
         elif form == "import_chain":
             self.bound[tree.project] = tree.project
             self.lines.append(f"import {full}")
@@ -242,10 +246,10 @@ def trees(draw: st.DrawFn, *, identity: bool = True) -> Tree:
         st.lists(st.lists(NAMES, min_size=1, max_size=3).map(tuple), min_size=1, max_size=6, unique=True)
     )
     packages = {module[:depth] for module in modules for depth in range(1, len(module))}
-    parts = {part for module in modules for part in module}
     assume(not packages & set(modules))
-    assume(len({project, name, *parents}) == 2 + len(parents))
-    assume(not parts & {project, name, *parents})
+    # Module names may repeat the project's, the parents' or the micro-package's own name
+    # (``mp/mp.py``, ``proj/pipelines/proj``): only the project and the micro-package differ.
+    assume(project != name)
     tree = Tree(project, parents, name, modules=tuple(modules))
     values = {module: 100 + index for index, module in enumerate(modules)}
 
@@ -437,7 +441,7 @@ def absolute_references(text: str) -> list[str]:
 @st.composite
 def aliased(draw: st.DrawFn) -> tuple[Tree, str, tuple[str, ...], str]:
     tree = draw(trees(identity=False))
-    taken = {tree.project, tree.name, *tree.parents} | {p for m in tree.modules for p in m}
+    taken = {tree.project, tree.name}
     other = draw(NAMES.filter(lambda n: n not in taken))
     destination = tuple(draw(st.lists(NAMES.filter(lambda n: n not in taken | {other}), max_size=2, unique=True)))
     alias = draw(NAMES.filter(lambda n: n not in taken | {other, *destination}))

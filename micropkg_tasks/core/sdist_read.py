@@ -95,6 +95,19 @@ class SdistContents:
         """The packaged tests under ``tests/``, relative to ``tests/``."""
         return _subtree(self.files, "tests/")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Read-only views cannot be pickled; rebuild them, so contents can go to worker processes.
+        return (
+            _rebuild,
+            (self.source, self.sha256, self.root, self.name, self.dist_name, self.version, self.requires,
+             dict(self.micropkg), dict(self.files)),
+        )
+
+
+def _rebuild(*fields: Any) -> SdistContents:
+    *head, micropkg, files = fields
+    return SdistContents(*head, MappingProxyType(micropkg), MappingProxyType(files))
+
 
 def _subtree(files: Mapping[str, bytes], prefix: str) -> dict[str, bytes]:
     return {path[len(prefix):]: data for path, data in sorted(files.items()) if path.startswith(prefix)}
@@ -189,6 +202,10 @@ def _check_name(source: str, info: tarfile.TarInfo) -> list[str]:
     for broken, problem in _NAME_RULES:
         if broken(info.name):
             raise _fail(source, f"member {_q(info.name)} {problem}")
+    # A pax ``path`` record reaches us with a trailing slash already stripped; check it as written.
+    written = info.pax_headers.get("path", info.name)
+    if written.endswith("/") and not info.isdir():
+        raise _fail(source, f"member {_q(written)} is a regular file whose name ends in '/'")
     return info.name.split("/")
 
 

@@ -145,9 +145,12 @@ def apply_changes(root: Path, changes: Sequence[FileChange]) -> None:
             ) from exc
         raise
     # Committed: the backups are no longer needed, nor are folders emptied by deletes.
+    # The change is complete whatever happens here, so a backup that cannot be
+    # removed is left behind rather than turned into an error about a change
+    # that succeeded.
     for step in done:
         if step.backup is not None:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 os.unlink(step.backup)
     for change in changes:
         if change.action == DELETE:

@@ -173,17 +173,19 @@ def _requirements(
         return []
     path = project.requirements_in
     existing = staging.read(path)
+    read_from = path
     if existing is None:
         # requirements.in starts as a copy of requirements.txt, so compiling it keeps what the project had.
-        existing = staging.read(project.requirements_txt) or b""
+        read_from = project.requirements_txt
+        existing = staging.read(read_from) or b""
         if existing:
-            plan.warnings.append(
-                f"{project.relative(path)} created from {project.relative(project.requirements_txt)}"
-            )
+            plan.warnings.append(f"{project.relative(path)} created from {project.relative(read_from)}")
     try:
         text = existing.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MicropkgError(f"{project.relative(path)} is not valid UTF-8") from None
+    except UnicodeDecodeError as exc:
+        raise MicropkgError(
+            f"{project.relative(read_from)} is not valid UTF-8 (byte {exc.start}); fix it before pulling"
+        ) from None
     merged = merge_requirements(text, list(sdist.requires), origin=module, remove=removable)
     plan.requirements_added = list(merged.added)
     plan.requirements_present = list(merged.already_present)
@@ -207,12 +209,17 @@ def plan_install(
     destination: str | None,
     env: str,
     force: bool,
+    placed: dict[Path, bytes] | None = None,
 ) -> InstallPlan:
-    """Stage the installation of ``sdist`` and record the new lock entry in ``lock``."""
+    """Stage the installation of ``sdist`` and record the new lock entry in ``lock``.
+
+    ``placed`` is ``target_files(...)`` computed ahead (in parallel, for a batch).
+    """
     install_name = alias or sdist.name
     module = install_module(destination, install_name)
     plan = InstallPlan(module=module, location=location)
-    placed = target_files(project, sdist, module=module, env=env, install_name=install_name)
+    if placed is None:
+        placed = target_files(project, sdist, module=module, env=env, install_name=install_name)
     previous = lock.entries.get(module)
 
     for path in sorted(placed):

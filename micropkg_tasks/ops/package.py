@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from micropkg_tasks.core.errors import MicropkgError, UsageError
+from micropkg_tasks.core.fs_args import load_fs_args
 from micropkg_tasks.core.manifest import PackageEntry, is_url, read_package_manifest
 from micropkg_tasks.core.project import Project, load_project
 from micropkg_tasks.ops.build import BuiltSdist, PackageResult, build_package, validated_inputs
@@ -92,6 +93,8 @@ def package_entries(
     for entry, target in zip(entries, destinations):
         try:
             _check_destination(target)
+            if entry.fs_args:
+                load_fs_args(entry.fs_args)  # a missing or broken file must stop the batch before any write
             validated_inputs(resolved, entry.module_path, entry.alias, entry.env)
         except MicropkgError as exc:
             failures.append((entry.module_path, exc))

@@ -9,12 +9,13 @@ ours, and applied as one transaction under the project's lock.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from micropkg_tasks.core.errors import ConflictError, UsageError
+from micropkg_tasks.core.errors import ConflictError, MicropkgError, UsageError
 from micropkg_tasks.core.lockfile import Lock, read_lock, render_lock
 from micropkg_tasks.core.manifest import PullEntry, is_requirement_spec, is_url, read_pull_manifest
 from micropkg_tasks.core.names import validate_alias, validate_destination_module, validate_env
@@ -23,7 +24,8 @@ from micropkg_tasks.core.sdist_read import SdistContents, SdistLimits, read_sdis
 from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import UNCHANGED, FileChange, apply_changes, project_lock
 from micropkg_tasks.ops.compile_batch import CompileOutcome, compile_projects
-from micropkg_tasks.ops.install_plan import InstallPlan, PlannedFile, plan_install
+from micropkg_tasks.ops.install_plan import InstallPlan, PlannedFile, install_module, plan_install, target_files
+from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.sources import fetch_sdist
 
 
@@ -159,6 +161,12 @@ def _pull_requests(
     return install_sdists(project, items, force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout)
 
 
+def _placed(project: Project, item: SdistToInstall) -> dict[Path, bytes]:
+    install_name = item.alias or item.sdist.name
+    module = install_module(item.destination, install_name)
+    return target_files(project, item.sdist, module=module, env=item.env, install_name=install_name)
+
+
 def install_sdists(
     project: Project,
     items: Sequence[SdistToInstall],
@@ -168,18 +176,24 @@ def install_sdists(
     diff: bool = False,
     lock_timeout: float = 30.0,
     verb: str = "pull",
+    jobs: int | None = None,
 ) -> PullBatchResult:
     """Plan every sdist into one staging area and apply the batch as one unit, under the project's lock.
 
     Raises ``ConflictError`` (unless ``dry_run``) when files would be overwritten that the lock
     does not give us, or that were edited since we installed them.
     """
+    # Rewriting imports is the costly part and each sdist's is independent: spread it over the cores.
+    placed_files = map_collecting_errors(functools.partial(_placed, project), items, jobs=jobs)
+    for placed in placed_files:
+        if isinstance(placed, MicropkgError):
+            raise placed
     with project_lock(project.root, timeout=lock_timeout):
         staging = Staging(project.root)
         lock = read_lock(project.lock_path)
         plans: list[InstallPlan] = []
         seen: dict[str, str] = {}
-        for item in items:
+        for item, placed in zip(items, placed_files):
             plan = plan_install(
                 project,
                 staging,
@@ -190,6 +204,7 @@ def install_sdists(
                 destination=item.destination,
                 env=item.env,
                 force=force,
+                placed=placed,  # type: ignore[arg-type]
             )
             if plan.module in seen:
                 raise UsageError(

@@ -11,7 +11,7 @@ transaction: one refused or failing target leaves the others to be synced.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -144,6 +144,7 @@ class _TargetJob:
     dry_run: bool
     diff: bool
     lock_timeout: float
+    inner_jobs: int | None  # 1 when targets already run in parallel processes
 
 
 def _sync_target(job: _TargetJob) -> TargetSync:
@@ -156,7 +157,7 @@ def _sync_target(job: _TargetJob) -> TargetSync:
         ]
         batch = install_sdists(
             project, items, force=job.force, dry_run=job.dry_run, diff=job.diff, lock_timeout=job.lock_timeout,
-            verb="sync",
+            verb="sync", jobs=job.inner_jobs,
         )
     except ConflictError as exc:
         return TargetSync(shown, job.states, "refused", error=str(exc), details=tuple(exc.details))
@@ -271,8 +272,10 @@ def sync_shared(
             for e, _ in stale
         )
         jobs_to_run.append(
-            _TargetJob(target_root, states, installs, force, dry_run or check, diff, lock_timeout)
+            _TargetJob(target_root, states, installs, force, dry_run or check, diff, lock_timeout, inner_jobs=None)
         )
+    if len(jobs_to_run) > 1:
+        jobs_to_run = [replace(job, inner_jobs=1) for job in jobs_to_run]
     for job in jobs_to_run:
         _say(progress, f"{'checking' if check else 'syncing'} {job.states[0].project}")
     for job, outcome in zip(jobs_to_run, map_collecting_errors(_sync_target, jobs_to_run, jobs=jobs)):
