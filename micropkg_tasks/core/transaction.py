@@ -13,8 +13,10 @@ import contextlib
 import errno
 import hashlib
 import os
+import signal
 import stat
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +97,27 @@ def _check_targets(root: Path, changes: Sequence[FileChange]) -> None:
             raise ProjectError(f"cannot delete {change.path}: it is a folder")
 
 
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C until the block is done, then deliver it.
+
+    Rolling back, or removing backups after the commit, must not stop half-way:
+    either would leave the tree between two states. Only the main thread can
+    install signal handlers; elsewhere the block simply runs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
 def _rollback(done: list[_Done], created_dirs: list[Path]) -> None:
     for step in reversed(done):
         if step.created or step.backup is not None:
@@ -137,7 +160,8 @@ def apply_changes(root: Path, changes: Sequence[FileChange]) -> None:
             elif change.action != DELETE:
                 raise ValueError(f"unknown action {change.action!r} for {path}")
     except BaseException as exc:
-        _rollback(done, created_dirs)
+        with _interrupts_deferred():
+            _rollback(done, created_dirs)
         if isinstance(exc, OSError):
             where = exc.filename or "a project file"
             raise ProjectError(
@@ -148,13 +172,14 @@ def apply_changes(root: Path, changes: Sequence[FileChange]) -> None:
     # The change is complete whatever happens here, so a backup that cannot be
     # removed is left behind rather than turned into an error about a change
     # that succeeded.
-    for step in done:
-        if step.backup is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(step.backup)
-    for change in changes:
-        if change.action == DELETE:
-            _prune_empty_parents(change.path.parent, root)
+    with _interrupts_deferred():
+        for step in done:
+            if step.backup is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(step.backup)
+        for change in changes:
+            if change.action == DELETE:
+                _prune_empty_parents(change.path.parent, root)
 
 
 def _prune_empty_parents(folder: Path, root: Path) -> None:
