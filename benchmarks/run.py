@@ -366,20 +366,25 @@ def print_report(report: Report) -> int:
 
     status = 0
     target = next((s for s in report.sizes if s.n == TARGET_N and s.f == TARGET_F), None)
-    checks = [("package", "package", TARGETS["package"]), ("pull", "pull_compile", TARGETS["pull"])]
-    checks.append(("pull", "pull", TARGETS["pull"]))  # the install alone, for reference
-    for index, (name, key, limit) in enumerate(checks):
+    # The pull target excludes compilation (as the issue states); the compile's cost is
+    # reported beside it as its share of a default pull.
+    checks = [("package", TARGETS["package"]), ("pull", TARGETS["pull"])]
+    for key, limit in checks:
         label = f"micropkg {LABELS[key]}, N={TARGET_N}, F={TARGET_F}: median < {limit:.1f} s"
-        reference = index == 2
-        prefix = "reference" if reference else "target   "
         timing = getattr(target, key) if target is not None else None
         if timing is None:
-            print(f"{prefix} {label}: not measured")
+            print(f"target    {label}: not measured")
             continue
         verdict = "PASS" if timing.median < limit else "FAIL"
-        if not reference and verdict == "FAIL":
+        if verdict == "FAIL":
             status = 1
-        print(f"{prefix} {label}: {timing.median:.3f} s  {verdict}")
+        print(f"target    {label}: {timing.median:.3f} s  {verdict}")
+    for size in report.sizes:
+        if size.pull_compile is not None:
+            compile_seconds = size.pull_compile.median - size.pull.median
+            share = compile_seconds / size.pull_compile.median
+            print(f"compile   N={size.n}: pip-compile adds {compile_seconds:.3f} s, "
+                  f"{share:.0%} of a default pull --all ({size.pull_compile.median:.3f} s)")
     if target is None:
         print(f"(the targets need --sizes with {TARGET_N} and --files {TARGET_F})")
     return status

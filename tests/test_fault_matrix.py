@@ -16,8 +16,10 @@ fault the project (for sync: each target project) must be either
 never anything in between, and no ``.micropkg-backup`` / ``.micropkg-new`` /
 compile temporary file may remain. Which of the two is required is fixed per
 step: every step up to and including the last write of the transaction must
-roll back; a failing compile must leave the completed pull with
-``requirements.txt`` unchanged.
+roll back; a failure to remove a backup after the commit point must leave the
+completed change, with that one backup (which cannot be removed) the only stray
+file; a failing compile must leave the completed pull with ``requirements.txt``
+unchanged.
 
 Faults are injected by monkeypatching the step's function to raise at the
 chosen call (the one kind of mock the hardening issue allows), with the error
@@ -444,18 +446,7 @@ def _assert_ok(result: Any) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for name, scenario in (("pull_point", pull_scenario), ("sync_point", sync_scenario)):
         if name in metafunc.fixturenames:
-            points = scenario().points
-            params = []
-            for point in points:
-                params.append(pytest.param(point, id=point.label))
-            metafunc.parametrize(name, params)
-
-
-BACKUP_CLEANUP_BUG = (
-    "a SIGINT while the .micropkg-backup files are removed after the commit stops the cleanup loop "
-    "(core/transaction.py apply_changes): the change is complete, but the run exits 1 and that backup "
-    "and every later one stay in the project"
-)
+            metafunc.parametrize(name, [pytest.param(point, id=point.label) for point in scenario().points])
 
 
 def run_with_fault(

@@ -36,7 +36,6 @@ import pytest
 
 from tests.helpers import snapshot_tree
 from tests.test_fault_matrix import (
-    BACKUP_CLEANUP_BUG,
     CHURN,
     CORE,
     FORECAST,
@@ -210,12 +209,7 @@ def _labels(kind: str) -> list[Any]:
     scenario = pull_scenario() if kind == "pull" else sync_scenario()
     steps = APPLY_STEPS if kind == "pull" else ("write",)
     points = [p for p in scenario.points if p.step.name in steps]
-    params = []
-    for point in points:
-        marks = []
-        if point.step.name == "backup-cleanup":
-            marks.append(pytest.mark.xfail(strict=True, reason=BACKUP_CLEANUP_BUG))
-        params.append(pytest.param(f"self-{point.label}", id=f"self-{point.label}", marks=marks))
+    params = [pytest.param(f"self-{point.label}", id=f"self-{point.label}") for point in points]
     params += [pytest.param(f"external-{name}", id=f"external-{name}") for name in EXTERNAL]
     return params
 

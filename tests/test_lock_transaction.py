@@ -622,3 +622,15 @@ def test_update_keeps_the_file_mode(tmp_path: Path) -> None:
 
     assert (root / "run.sh").read_text() == "#!/bin/sh\necho new\n"
     assert (root / "run.sh").stat().st_mode & 0o777 == 0o755
+
+
+def test_a_backup_left_by_a_killed_run_is_never_overwritten(tmp_path: Path) -> None:
+    # A run killed mid-apply leaves .<name>.micropkg-backup: possibly the only copy of the old file.
+    root = build_file_tree(tmp_path / "proj", {"a.txt": "new\n", ".a.txt.micropkg-backup": "the only old copy\n"})
+    before = snapshot_tree(root)
+
+    with pytest.raises(ProjectError) as caught:
+        apply_changes(root, [FileChange(root / "a.txt", UPDATE, b"newer\n")])
+
+    assert str(caught.value).startswith(f"{root / '.a.txt.micropkg-backup'} is left from an interrupted run")
+    assert snapshot_tree(root) == before

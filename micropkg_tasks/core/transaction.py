@@ -85,6 +85,13 @@ def _check_targets(root: Path, changes: Sequence[FileChange]) -> None:
     """Refuse, before touching anything, writes that could only fail half-way:
     a target that is a folder, or a target below something that is not a folder."""
     for change in changes:
+        backup = change.path.with_name(f".{change.path.name}{_BACKUP_SUFFIX}")
+        if change.action != UNCHANGED and (backup.exists() or backup.is_symlink()):
+            # Left by a run that was killed mid-way: it may be the only copy of the old file.
+            raise ProjectError(
+                f"{backup} is left from an interrupted run and may hold the only copy of {change.path.name}; "
+                "restore it (rename it back) or delete it, then run again"
+            )
         if change.action in (CREATE, UPDATE):
             if change.path.is_dir() and not change.path.is_symlink():
                 raise ProjectError(f"cannot write {change.path}: a folder is in the way")

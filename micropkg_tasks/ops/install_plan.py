@@ -12,7 +12,7 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from micropkg_tasks.core.errors import MicropkgError
+from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.lockfile import Lock, LockEntry, sha256_bytes
 from micropkg_tasks.core.params import rename_for_alias
 from micropkg_tasks.core.project import Project
@@ -109,7 +109,13 @@ def target_files(
     for relative, content in _rewrite_files(test_files, moves, f"{sdist.root}/tests/").items():
         placed[tests_dir / relative] = content
     for relative, content in sdist.config_files().items():
-        placed[env_dir / rename_for_alias(relative, sdist.name, install_name)] = content
+        target = env_dir / rename_for_alias(relative, sdist.name, install_name)
+        if target in placed:
+            raise UsageError(
+                f"{sdist.source}: with the name {install_name!r}, two parameter files would both be installed as "
+                f"{project.relative(target)} (one of them is config/{relative}); pull it under another --alias"
+            )
+        placed[target] = content
     return placed
 
 
