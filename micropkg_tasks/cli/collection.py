@@ -43,6 +43,9 @@ from micropkg_tasks.ops.pull_all import pull_all_projects
 from micropkg_tasks.ops.status import status as project_status
 from micropkg_tasks.ops.sync import sync_shared as sync_shared_operation
 
+PROJECT_HELP = "Project folder (default: the project containing the current folder)."
+JSON_HELP = "Print the results as JSON."
+
 VERBOSITY_HELP = {
     "quiet": "Print only errors and warnings.",
     "verbose": "Print more: every file, and the commands run.",
@@ -57,9 +60,9 @@ PACKAGE_HELP = {
     "manifest entry's own with --all).",
     "env": "Config env to take parameters from (default: base).",
     "fs-args": "YAML file of fsspec arguments for a remote destination.",
-    "project": "Project folder (default: the project containing the current folder).",
+    "project": PROJECT_HELP,
     "jobs": "Parallel build processes (default: one per core).",
-    "json": "Print the results as JSON.",
+    "json": JSON_HELP,
 }
 
 
@@ -117,8 +120,8 @@ PULL_HELP = {
     "fs-args": "YAML file of fsspec arguments for a remote location.",
     "no-cache": "Always download remote sdists, bypassing the local cache.",
     "no-compile": "Do not compile requirements.in into requirements.txt afterwards.",
-    "project": "Project folder (default: the project containing the current folder).",
-    "json": "Print the results as JSON.",
+    "project": PROJECT_HELP,
+    "json": JSON_HELP,
 }
 
 
@@ -167,7 +170,7 @@ def pull(
 
 
 @task(help={
-    "project": PULL_HELP["project"],
+    "project": PROJECT_HELP,
     "all-projects": "Show every project of the monorepo, even from inside one project.",
     "json": "Print the status as JSON.",
     **VERBOSITY_HELP,
@@ -197,7 +200,7 @@ SYNC_HELP = {
     "jobs": "Parallel processes (default: one per core).",
     "root": "Monorepo root (default: found from the current folder).",
     "no-compile": PULL_HELP["no-compile"],
-    "json": "Print the results as JSON.",
+    "json": JSON_HELP,
 }
 
 
@@ -259,11 +262,11 @@ def pull_all(
 
 
 COMPILE_HELP = {
-    "project": PULL_HELP["project"],
+    "project": PROJECT_HELP,
     "all-projects": "Compile every project of the monorepo.",
     "upgrade": "Let pip-compile upgrade pins (pip-compile --upgrade).",
     "force": "Compile even if requirements.in has not changed since the last compile.",
-    "json": "Print the results as JSON.",
+    "json": JSON_HELP,
 }
 
 

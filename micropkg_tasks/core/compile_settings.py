@@ -27,6 +27,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from micropkg_tasks.core.errors import ProjectError
+from micropkg_tasks.core.fs_args import redact_urls_in as redact
 from micropkg_tasks.core.project import Project
 
 BACKENDS = ("pip-tools", "uv")
@@ -124,21 +125,6 @@ def compile_settings(
         merged.update(_layer(monorepo_table.get("compile"), f"{monorepo_file} [tool.micropkg.compile]"))
     merged.update(_layer(project.settings.get("compile"), f"{project.pyproject_path} [tool.micropkg.compile]"))
     return CompileSettings(**merged)
-
-
-# -- redaction ------------------------------------------------------------------------------------
-
-
-def redact(text: str) -> str:
-    """Hide ``user:password@`` in every URL in ``text`` (SPEC §8: secrets never reach output)."""
-    pieces = text.split("://")
-    for index in range(1, len(pieces)):
-        piece = pieces[index]
-        end = next((i for i, char in enumerate(piece) if char in "/'\" \t\r\n"), len(piece))
-        authority = piece[:end]
-        if "@" in authority:
-            pieces[index] = "***@" + authority.rsplit("@", 1)[1] + piece[end:]
-    return "://".join(pieces)
 
 
 # -- the skip marker ------------------------------------------------------------------------------

@@ -37,10 +37,10 @@ from micropkg_tasks.core.compile_settings import (
     options_fingerprint,
     parse_pins,
     read_marker,
-    redact,
     with_marker,
 )
 from micropkg_tasks.core.errors import MicropkgError, ProjectError
+from micropkg_tasks.core.fs_args import redact_urls_in as redact
 from micropkg_tasks.core.project import Project, load_project
 from micropkg_tasks.core.transaction import project_lock
 
