@@ -7,7 +7,8 @@ Steps: ``package --all`` in ``projects/core`` and a look inside one sdist;
 ``pull-all`` at the monorepo root (each project's pull manifest); a check that
 the shared copies are in step with their source; an edit upstream, caught by
 ``sync-shared --check`` and fixed by ``sync-shared``; ``status`` for the whole
-monorepo; and the pulled tests run under pytest where they landed. The scratch
+monorepo; the pulled tests run under pytest where they landed; and the
+pre-release checks over every project. The scratch
 copy is left in place for you to explore; its path is printed at the start and
 at the end.
 """
@@ -92,6 +93,9 @@ def main(argv: list[str]) -> int:
     step("the pulled tests pass where they landed")
     run_tests(projects / "churn", "tests")
     run_tests(projects / "forecast", "src/tests")
+
+    step("prerelease: reproducible, installable, round-trip, in sync, requirements current, lock clean")
+    micropkg(["prerelease"], monorepo)
 
     print(f"\ndone; explore the result in {monorepo}")
     return 0
