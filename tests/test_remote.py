@@ -556,3 +556,16 @@ def test_unreachable_index_is_one_clear_line(monkeypatch, project):
     assert result.exit_code == 1
     assert result.stderr.startswith("error: could not reach the package index http://***@127.0.0.1:")
     assert "s3cret-pw" not in result.stderr
+
+
+def test_a_local_folder_index_works_like_pip_s(monkeypatch, project, tmp_path):
+    # pip accepts a file:// index whose project pages are plain folders of files.
+    index = tmp_path / "simple"
+    (index / "mypkg").mkdir(parents=True)
+    (index / "mypkg" / "mypkg-0.3.tar.gz").write_bytes(valid_sdist("mypkg", "0.3"))
+    monkeypatch.delenv("PIP_NO_INDEX", raising=False)
+    monkeypatch.setenv("PIP_INDEX_URL", index.as_uri())
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "")
+    result = run_micropkg(["pull", "--no-compile", "mypkg>=0.3"], project)
+    assert result.exit_code == 0, result.stderr
+    assert read_lock(project / "micropkg.lock").entries["mypkg"].version == "0.3"

@@ -22,6 +22,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -141,16 +142,29 @@ def _version_of(filename: str, name: str) -> Version | None:
     return None
 
 
-def _files_on(index: str, name: str) -> list[IndexFile]:
-    page = index.rstrip("/") + f"/{name}/"
+def _local_page(page: str) -> tuple[bytes, str, str] | None:
+    """A ``file://`` index page that is a folder: its ``index.html``, or links to its files."""
+    folder = Path(urllib.request.url2pathname(urllib.parse.urlsplit(page).path))
+    if not folder.is_dir():
+        return None
+    if (folder / "index.html").is_file():
+        return (folder / "index.html").read_bytes(), "text/html", page
+    links = "".join(f'<a href="{urllib.parse.quote(p.name)}">{p.name}</a>' for p in sorted(folder.iterdir()))
+    return links.encode(), "text/html", page
+
+
+class _Missing(Exception):
+    """The index has no page for the name (404, or no such folder)."""
+
+
+def _fetch_page(page: str, index: str) -> tuple[bytes, str, str]:
+    """The project page's body, content type and final URL."""
     try:
         with _open(page) as response:
-            body = response.read(16 * 1024 * 1024)
-            kind = response.headers.get("Content-Type", "")
-            final = response.geturl()
+            return response.read(16 * 1024 * 1024), response.headers.get("Content-Type", ""), response.geturl()
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
-            return []
+            raise _Missing from None
         if exc.code in (401, 403):
             raise MicropkgError(
                 f"the package index {redact_url(index)} denied access "
@@ -159,8 +173,21 @@ def _files_on(index: str, name: str) -> list[IndexFile]:
         raise MicropkgError(f"the package index {redact_url(index)} answered HTTP {exc.code}") from None
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         if isinstance(getattr(exc, "reason", None), FileNotFoundError) or isinstance(exc, FileNotFoundError):
-            return []
+            raise _Missing from None
         raise MicropkgError(f"could not reach the package index {redact_url(index)}") from None
+
+
+def _files_on(index: str, name: str) -> list[IndexFile]:
+    page = index.rstrip("/") + f"/{name}/"
+    local = _local_page(page) if page.startswith("file:") else None
+    try:
+        body, kind, final = local if local is not None else _fetch_page(page, index)
+    except _Missing:
+        return []
+    return _parse_page(body, kind, final, name)
+
+
+def _parse_page(body: bytes, kind: str, final: str, name: str) -> list[IndexFile]:
     entries: list[tuple[str, str, str | None, bool]] = []  # (filename, url, sha256, yanked)
     if "json" in kind:
         for item in json.loads(body).get("files", []):
