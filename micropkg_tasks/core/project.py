@@ -9,6 +9,7 @@ need to be installed. Two layouts are supported:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -224,6 +225,11 @@ def _detect_legacy_layout(root: Path, source_dir: Path) -> bool:
         (source_dir / name).is_file() for name in ("requirements.txt", "requirements.in")
     )
     return source_has and not root_has
+
+
+def as_project(project: "Project | str | os.PathLike[str]") -> Project:
+    """Operations take a loaded project or a path to one."""
+    return project if isinstance(project, Project) else load_project(Path(project))
 
 
 def tomlkit_to_plain(value: Any) -> Any:

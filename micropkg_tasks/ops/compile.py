@@ -41,7 +41,7 @@ from micropkg_tasks.core.compile_settings import (
 )
 from micropkg_tasks.core.errors import MicropkgError, ProjectError
 from micropkg_tasks.core.fs_args import redact_urls_in as redact
-from micropkg_tasks.core.project import Project, load_project
+from micropkg_tasks.core.project import Project, as_project
 from micropkg_tasks.core.transaction import project_lock
 
 COMPILED = "compiled"
@@ -75,14 +75,10 @@ class CompileResult:
         return bool(self.added or self.removed or self.repinned)
 
 
-def _as_project(project: Project | str | os.PathLike[str]) -> Project:
-    return project if isinstance(project, Project) else load_project(Path(project))
-
-
 def requirements_current(project: Project | str | os.PathLike[str], *, settings: CompileSettings | None = None) -> bool:
     """True when ``requirements.txt`` was compiled by micropkg from the current ``requirements.in``
     with the current settings (or there is nothing to compile, or compiling is turned off)."""
-    resolved = _as_project(project)
+    resolved = as_project(project)
     settings = settings or compile_settings(resolved)
     if not settings.enabled or not resolved.requirements_in.is_file():
         return True
@@ -290,7 +286,7 @@ def compile_requirements(
     the old ``requirements.txt`` untouched.
     """
     started = time.monotonic()
-    resolved = _as_project(project)
+    resolved = as_project(project)
     settings = settings or compile_settings(resolved)
     extra_args = tuple(extra_args)
     if not settings.enabled:

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.fs_args import load_fs_args
 from micropkg_tasks.core.manifest import PackageEntry, is_url, read_package_manifest
-from micropkg_tasks.core.project import Project, load_project
+from micropkg_tasks.core.project import Project, as_project
 from micropkg_tasks.ops.build import BuiltSdist, PackageResult, build_package, validated_inputs
 from micropkg_tasks.ops.destinations import write_artifact
 from micropkg_tasks.ops.parallel import map_collecting_errors
@@ -32,10 +32,6 @@ def _check_destination(destination: str | None) -> None:
         raise UsageError(f"destination {destination} is a file, not a folder")
 
 
-def _as_project(project: Project | str | os.PathLike[str]) -> Project:
-    return project if isinstance(project, Project) else load_project(Path(project))
-
-
 def package(
     project: Project | str | os.PathLike[str],
     module_path: str,
@@ -48,7 +44,7 @@ def package(
 
     ``destination`` is a folder (default ``<project>/dist``) or an fsspec URL.
     """
-    resolved = _as_project(project)
+    resolved = as_project(project)
     target = str(destination) if destination is not None else str(resolved.root / "dist")
     _check_destination(target)
     built = build_package(resolved, module_path, alias, env)
@@ -87,7 +83,7 @@ def package_entries(
     Every entry is validated first, and if any fails to build nothing is
     written; each failure is reported.
     """
-    resolved = _as_project(project)
+    resolved = as_project(project)
     destinations = [entry.destination or str(resolved.root / "dist") for entry in entries]
     failures: list[tuple[str, MicropkgError]] = []
     for entry, target in zip(entries, destinations):
@@ -134,7 +130,7 @@ def package_all(
     ``destination`` and ``fs_args``, when given, replace every entry's own: one
     command can publish the whole manifest to a bucket.
     """
-    resolved = _as_project(project)
+    resolved = as_project(project)
     entries = read_package_manifest(resolved)
     if destination is not None:
         entries = [replace(entry, destination=destination, fs_args=fs_args or entry.fs_args) for entry in entries]

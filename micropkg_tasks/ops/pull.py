@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from micropkg_tasks.core.errors import ConflictError, MicropkgError, UsageError
-from micropkg_tasks.core.lockfile import Lock, read_lock, render_lock
-from micropkg_tasks.core.manifest import PullEntry, is_requirement_spec, is_url, read_pull_manifest
+from micropkg_tasks.core.lockfile import read_lock, render_lock
+from micropkg_tasks.core.manifest import PullEntry, read_pull_manifest
 from micropkg_tasks.core.names import validate_alias, validate_destination_module, validate_env
-from micropkg_tasks.core.project import Project, load_project
+from micropkg_tasks.core.project import Project, as_project
 from micropkg_tasks.core.sdist_read import SdistContents, SdistLimits, read_sdist
 from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import UNCHANGED, FileChange, apply_changes, project_lock
 from micropkg_tasks.ops.compile_batch import CompileOutcome, compile_projects
 from micropkg_tasks.ops.install_plan import InstallPlan, PlannedFile, install_module, plan_install, target_files
 from micropkg_tasks.ops.parallel import map_collecting_errors
-from micropkg_tasks.ops.sources import fetch_sdist
+from micropkg_tasks.ops.sources import PATH, fetch_sdist, location_kind
 
 
 @dataclass(frozen=True)
@@ -102,18 +102,14 @@ def _validate(request: _Request) -> None:
     validate_env(request.env)
 
 
-def _as_project(project: Project | str | os.PathLike[str]) -> Project:
-    return project if isinstance(project, Project) else load_project(Path(project))
-
-
 def recorded_location(project: Project, location: str, base: Path | None) -> str:
     """How a location is recorded in the lock: local paths relative to the project root (so
     the lock means the same on every checkout), URLs and package specs as given."""
+    if location_kind(location, base or Path.cwd()) != PATH:
+        return location
     path = Path(location)
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
-    if is_url(location) or (is_requirement_spec(location) and not path.exists()):
-        return location
     return Path(os.path.relpath(os.path.normpath(path), project.root)).as_posix()
 
 
@@ -314,7 +310,7 @@ def pull_batch(
     With ``recompile``, a changed ``requirements.in`` is compiled once afterwards
     (``compile_config`` is the invoke config's ``micropkg.compile``).
     """
-    resolved = _as_project(project)
+    resolved = as_project(project)
     requests = [_Request(e.location, e.alias, e.destination, e.env, e.fs_args) for e in entries]
     batch = _pull_requests(
         resolved,
@@ -346,7 +342,7 @@ def pull_all(
     compile_config: Mapping[str, Any] | None = None,
 ) -> PullBatchResult:
     """Pull everything listed in the project's pull manifest, as one unit."""
-    resolved = _as_project(project)
+    resolved = as_project(project)
     entries = read_pull_manifest(resolved)
     if not entries:
         raise UsageError(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from micropkg_tasks.core.lockfile import read_lock, sha256_file
-from micropkg_tasks.core.project import Project, load_project
+from micropkg_tasks.core.project import Project, as_project
 
 IN_SYNC = "in sync"
 LOCALLY_EDITED = "locally edited"
@@ -36,7 +35,7 @@ class ProjectStatus:
 
 def status(project: Project | str | os.PathLike[str]) -> ProjectStatus:
     """Compare every file recorded in ``micropkg.lock`` with the disk."""
-    resolved = project if isinstance(project, Project) else load_project(Path(project))
+    resolved = as_project(project)
     lock = read_lock(resolved.lock_path)
     packages = []
     for module in sorted(lock.entries):
