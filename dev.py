@@ -5,7 +5,7 @@
     python3 dev.py test    # run the whole test suite (extra arguments go to pytest)
 
 Only the standard library is used here, so this works on a fresh machine with
-nothing but Python 3.10+ and pip. The virtualenv lives in ``.venv/`` and is
+nothing but Python 3.11 and pip. The virtualenv lives in ``.venv/`` and is
 reinstalled only when ``pyproject.toml`` changes.
 """
 
