@@ -86,14 +86,11 @@ def package(
     if all:
         if alias or env != "base":
             raise UsageError("--alias and --env come from the manifest with --all")
-        progress = Progress(enabled=not json)
-        try:
+        with Progress(enabled=not json) as progress:
             batch = package_all(
                 resolved, jobs=workers or None, destination=cli_path(destination), fs_args=cli_path(fs_args),
                 progress=progress,
             )
-        finally:
-            progress.close()
     else:
         if alias and len(modules) > 1:
             raise UsageError("--alias can only be used when packaging one module")
@@ -211,15 +208,12 @@ def sync_shared(
     json=False, quiet=False, verbose=False,
 ):
     """Install every [[tool.micropkg.shared]] micro-package from its source into its targets."""
-    progress = Progress(enabled=not json)
-    try:
+    with Progress(enabled=not json) as progress:
         result = sync_shared_operation(
             cli_path(root), check=check, dry_run=dry_run, diff=diff, force=force, only=only, jobs=jobs or None,
             lock_timeout=float(monorepo_setting(c, "lock_timeout")),
             recompile=not no_compile, compile_config=compile_config(c), progress=progress,
         )
-    finally:
-        progress.close()
     if json:
         print_json(result)
     else:
@@ -240,15 +234,12 @@ def pull_all(
     quiet=False, verbose=False,
 ):
     """Run pull --all in every project of the monorepo; one failing project does not stop the others."""
-    progress = Progress(enabled=not json)
-    try:
+    with Progress(enabled=not json) as progress:
         result = pull_all_projects(
             cli_path(root), force=force, dry_run=dry_run, diff=diff, jobs=jobs or None, use_cache=not no_cache,
             lock_timeout=float(monorepo_setting(c, "lock_timeout")),
             recompile=not no_compile, compile_config=compile_config(c), progress=progress,
         )
-    finally:
-        progress.close()
     if json:
         print_json(result)
     else:
@@ -308,13 +299,10 @@ PRERELEASE_HELP = {
 @reports_errors
 def prerelease(c, project=None, keep_going=False, json=False, quiet=False, verbose=False):
     """Check that every micro-package builds reproducibly, installs, pulls and passes its tests, and nothing drifted."""
-    progress = Progress(enabled=not json)
-    try:
+    with Progress(enabled=not json) as progress:
         result = prerelease_operation(
             projects=[cli_path(project)] if project else None, keep_going=keep_going, progress=progress
         )
-    finally:
-        progress.close()
     if json:
         print_json(result)
     else:

@@ -88,6 +88,13 @@ class Progress:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
 
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # Clear the live line even when the batch fails, so the error is printed on a clean line.
+        self.close()
+
 
 def warn(message: str) -> None:
     err(f"warning: {message}")
