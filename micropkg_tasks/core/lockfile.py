@@ -46,6 +46,18 @@ class LockEntry:
     files: dict[str, str] = field(default_factory=dict)  # project-relative path -> sha256
 
 
+def changed_files(root: Path, entry: LockEntry) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(edited, missing)``: the entry's files whose bytes differ from the lock, and those gone."""
+    edited, missing = [], []
+    for relative, digest in sorted(entry.files.items()):
+        actual = sha256_file(root / relative)
+        if actual is None:
+            missing.append(relative)
+        elif actual != digest:
+            edited.append(relative)
+    return tuple(edited), tuple(missing)
+
+
 @dataclass
 class Lock:
     entries: dict[str, LockEntry] = field(default_factory=dict)

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from micropkg_tasks.core.lockfile import read_lock, sha256_file
+from micropkg_tasks.core.lockfile import changed_files, read_lock, sha256_file
 from micropkg_tasks.core.monorepo import require_monorepo
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.ops.build import read_inputs
@@ -64,9 +64,8 @@ def monorepo_status(root: Path | str | os.PathLike[str] | None = None) -> Monore
                 state = compare(monorepo, shared, path, module, digests[shared.index], lock)
                 rows.append(StatusRow(shown, module, entry.version, entry.source, state.state, state.edited))
                 continue
-            edited = tuple(
-                rel for rel, digest in sorted(entry.files.items()) if sha256_file(path / rel) != digest
-            )
+            changed, missing = changed_files(path, entry)
+            edited = tuple(sorted(changed + missing))
             if edited:
                 state_name = LOCALLY_EDITED
             elif _sdist_moved(path, entry.source, entry.sdist_sha256):

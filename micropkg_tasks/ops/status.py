@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from micropkg_tasks.core.lockfile import read_lock, sha256_file
+from micropkg_tasks.core.lockfile import changed_files, read_lock
 from micropkg_tasks.core.project import Project, as_project
 
 IN_SYNC = "in sync"
@@ -40,13 +40,7 @@ def status(project: Project | str | os.PathLike[str]) -> ProjectStatus:
     packages = []
     for module in sorted(lock.entries):
         entry = lock.entries[module]
-        edited, missing = [], []
-        for relative, digest in sorted(entry.files.items()):
-            actual = sha256_file(resolved.root / relative)
-            if actual is None:
-                missing.append(relative)
-            elif actual != digest:
-                edited.append(relative)
+        edited, missing = changed_files(resolved.root, entry)
         packages.append(
             InstalledStatus(
                 module=module,
@@ -54,8 +48,8 @@ def status(project: Project | str | os.PathLike[str]) -> ProjectStatus:
                 source=entry.source,
                 version=entry.version,
                 state=LOCALLY_EDITED if edited or missing else IN_SYNC,
-                edited=tuple(edited),
-                missing=tuple(missing),
+                edited=edited,
+                missing=missing,
             )
         )
     return ProjectStatus(str(resolved.root), tuple(packages))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from micropkg_tasks.core.errors import ConflictError, MicropkgError
-from micropkg_tasks.core.lockfile import Lock, read_lock, sha256_file
+from micropkg_tasks.core.lockfile import Lock, changed_files, read_lock
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, require_monorepo, select_shared
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.core.sdist_read import read_sdist
@@ -94,9 +94,8 @@ def _edited_files(root: Path, lock: Lock, module: str) -> tuple[str, ...]:
     entry = lock.entries.get(module)
     if entry is None:
         return ()
-    return tuple(
-        relative for relative, digest in sorted(entry.files.items()) if sha256_file(root / relative) != digest
-    )
+    edited, missing = changed_files(root, entry)
+    return tuple(sorted(edited + missing))
 
 
 def compare(monorepo: Monorepo, entry: SharedEntry, target_root: Path, module: str, digest: str, lock: Lock) -> TargetState:
