@@ -29,11 +29,23 @@ def build_file_tree(root: Path, spec: FileTree, *, dedent: bool = True) -> Path:
     return root
 
 
+def is_lock_file(path: Path) -> bool:
+    """The project lock's own file: ``.micropkg/lock``, always empty."""
+    if path.name != "lock" or path.parent.name != ".micropkg":
+        return False
+    assert path.is_file() and not path.is_symlink() and path.stat().st_size == 0, f"{path} is not an empty lock file"
+    return True
+
+
 def snapshot_tree(root: Path) -> dict[str, tuple[str, int, int]]:
     """Record every file and folder below ``root`` with its content hash, mode and mtime.
 
     Two equal snapshots mean the tree is byte-for-byte unchanged and nothing
-    was rewritten, not even with the same bytes.
+    was rewritten, not even with the same bytes. The one exception is the
+    empty lock file ``.micropkg/lock`` (and its folder): taking the project's
+    lock creates it, it is never part of the project's content (docs say to
+    git-ignore it), and it is checked to be empty. Anything else in
+    ``.micropkg/``, a journal above all, is recorded.
     """
     root = Path(root)
     snapshot: dict[str, tuple[str, int, int]] = {}
@@ -41,9 +53,12 @@ def snapshot_tree(root: Path) -> dict[str, tuple[str, int, int]]:
         dirnames.sort()
         for name in dirnames:
             path = Path(dirpath, name)
-            snapshot[path.relative_to(root).as_posix() + "/"] = ("dir", 0, 0)
+            if name != ".micropkg":
+                snapshot[path.relative_to(root).as_posix() + "/"] = ("dir", 0, 0)
         for name in sorted(filenames):
             path = Path(dirpath, name)
+            if is_lock_file(path):
+                continue
             stat = path.lstat()
             digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "other"
             snapshot[path.relative_to(root).as_posix()] = (digest, stat.st_mode, stat.st_mtime_ns)

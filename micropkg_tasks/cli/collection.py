@@ -40,6 +40,7 @@ from micropkg_tasks.ops.pull import pull_batch
 from micropkg_tasks.ops.monorepo_status import monorepo_status
 from micropkg_tasks.ops.prerelease import prerelease as prerelease_operation
 from micropkg_tasks.ops.pull_all import pull_all_projects
+from micropkg_tasks.ops.recover import recover_projects
 from micropkg_tasks.ops.status import status as project_status
 from micropkg_tasks.ops.sync import sync_shared as sync_shared_operation
 
@@ -223,6 +224,29 @@ def sync_shared(
         raise Exit(code=result.exit_code)
 
 
+@task(help={
+    "project": PROJECT_HELP,
+    "all-projects": "Recover every project of the monorepo, even from inside one project.",
+    "json": JSON_HELP,
+    **VERBOSITY_HELP,
+}, auto_shortflags=False)
+@reports_errors
+def recover(c, project=None, all_projects=False, json=False, quiet=False, verbose=False):
+    """Finish runs that were killed part-way: roll each project back to before (or forward to after) them."""
+    timeout = float(DEFAULTS["lock_timeout"])
+    if project is None and use_monorepo(all_projects):
+        monorepo = require_monorepo(Path.cwd())
+        roots = list(monorepo.projects)
+        result = recover_projects(roots, lock_timeout=timeout, shown={p: monorepo.relative(p) for p in roots})
+    else:
+        resolved = project_from(project)
+        result = recover_projects([resolved.root], lock_timeout=number(c, resolved, "lock_timeout") or timeout)
+    if json:
+        print_json(result)
+    else:
+        report.recover_result(result)
+
+
 PULL_ALL_HELP = {key: PULL_HELP[key] for key in ("force", "dry-run", "diff", "no-cache", "no-compile", "json")}
 PULL_ALL_HELP.update({key: SYNC_HELP[key] for key in ("jobs", "root")})
 
@@ -324,7 +348,9 @@ def show_task_help(name: str) -> None:
 
 def make_collection(*extra_tasks: Any) -> Collection:
     """A fresh collection of the micropkg tasks, plus any of your own, at the top level."""
-    collection = Collection(package, pull, pull_all, sync_shared, status, compile_reqs, prerelease, *extra_tasks)
+    collection = Collection(
+        package, pull, pull_all, sync_shared, status, compile_reqs, prerelease, recover, *extra_tasks
+    )
     collection.configure({"micropkg": dict(DEFAULTS)})
     return collection
 

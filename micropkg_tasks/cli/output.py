@@ -21,6 +21,7 @@ from typing import Any, Callable, TypeVar
 from invoke.exceptions import Exit
 
 from micropkg_tasks.core.errors import MicropkgError
+from micropkg_tasks.core.interrupts import stop_signals_interrupt
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -128,7 +129,8 @@ def reports_errors(task_body: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         configure(quiet=kwargs.get("quiet", False), verbose=kwargs.get("verbose", False))
         try:
-            return task_body(*args, **kwargs)
+            with stop_signals_interrupt():  # SIGTERM and SIGHUP stop a run as cleanly as Ctrl-C
+                return task_body(*args, **kwargs)
         except MicropkgError as exc:
             if debug_enabled():
                 logging.getLogger("micropkg_tasks").debug("failure", exc_info=True)

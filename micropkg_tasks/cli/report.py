@@ -12,6 +12,7 @@ from micropkg_tasks.ops.compile_batch import CompileOutcome
 from micropkg_tasks.ops.monorepo_status import MonorepoStatus
 from micropkg_tasks.ops.prerelease import PrereleaseReport
 from micropkg_tasks.ops.pull_all import PullAllResult
+from micropkg_tasks.ops.recover import RecoverResult
 from micropkg_tasks.ops.status import ProjectStatus
 from micropkg_tasks.ops.sync import SyncResult
 
@@ -44,6 +45,8 @@ def _pull_line(result: PullResult) -> str:
 
 
 def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
+    if batch.recovered:
+        warn(batch.recovered)
     for result in batch.results:
         out(_pull_line(result))
         if show_files:
@@ -213,3 +216,10 @@ def prerelease_report(result: PrereleaseReport) -> None:
             err(f"  {line}")
     passed = sum(1 for check in result.checks if check.status == "pass")
     out(f"{passed} of {len(result.checks)} checks passed" + ("" if result.ok else "; prerelease failed"))
+
+
+def recover_result(result: RecoverResult) -> None:
+    for message in result.messages:
+        out(message)
+    if not result.recovered:
+        out(f"nothing to recover in {_plural(len(result.projects), 'project')}: no run was interrupted")

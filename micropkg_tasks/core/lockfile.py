@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any, Mapping, Sequence
 
 from micropkg_tasks.core.errors import ProjectError
-from micropkg_tasks.core.project import read_toml, tomlkit_to_plain
+from micropkg_tasks.core.pathguard import guard
+from micropkg_tasks.core.project import Project, read_toml, tomlkit_to_plain
 
 LOCK_FORMAT = 1
 _HEADER = "# Written by micropkg-tasks: what each pulled micro-package installed. Do not edit by hand.\n"
@@ -91,6 +92,35 @@ def _string_map(where: str, data: Mapping[str, Any], key: str) -> dict[str, str]
     return {str(k): str(v) for k, v in value.items()}
 
 
+def _path_problem(relative: str, folders: Sequence[str]) -> str | None:
+    """Why an installed-file path from a lock must not be acted on, or None if it is fine."""
+    if not relative or "\x00" in relative:
+        return "which is not a plain relative path"
+    pure = PurePosixPath(relative)
+    if pure.is_absolute() or (len(relative) > 1 and relative[0].isalpha() and relative[1] == ":"):
+        return "which is an absolute path"
+    if ".." in relative.split("/"):
+        return "which has a '..' component"
+    if pure.as_posix() != relative or "." in relative.split("/"):
+        return "which is not a normalised relative path"
+    if folders and not any(relative.startswith(folder.rstrip("/") + "/") for folder in folders):
+        return "which is outside the project's code, tests and conf folders (" + ", ".join(folders) + ")"
+    return None
+
+
+def validate_lock_paths(lock: Lock, *, display: str, folders: Sequence[str] = ()) -> None:
+    """Refuse the whole lock, in one sentence naming the entry, if any installed path could
+    reach outside the project (or, given ``folders``, outside those folders)."""
+    for module in sorted(lock.entries):
+        for relative in sorted(lock.entries[module].files):
+            problem = _path_problem(relative, folders)
+            if problem:
+                raise ProjectError(
+                    f"{display} is invalid and was not used: [micropkg.{json.dumps(module)}] lists "
+                    f"{json.dumps(relative)}, {problem}; fix or remove that entry"
+                )
+
+
 def parse_lock(data: Mapping[str, Any], *, display: str) -> Lock:
     version = data.get("version", LOCK_FORMAT)
     if version != LOCK_FORMAT:
@@ -117,7 +147,9 @@ def parse_lock(data: Mapping[str, Any], *, display: str) -> Lock:
             requirements=[str(r) for r in requirements],
             files=_string_map(where, raw, "files"),
         )
-    return Lock(entries)
+    lock = Lock(entries)
+    validate_lock_paths(lock, display=display)
+    return lock
 
 
 def read_lock(path: Path) -> Lock:
@@ -125,6 +157,24 @@ def read_lock(path: Path) -> Lock:
     if not path.exists():
         return Lock()
     return parse_lock(tomlkit_to_plain(read_toml(path)), display=str(path))
+
+
+def lock_folders(project: Project) -> tuple[str, ...]:
+    """The folders a lock may list installed files in: the package code, the tests and the config."""
+    return tuple(
+        project.relative(folder) for folder in (project.package_dir, project.tests_dir, project.conf_dir)
+    )
+
+
+def read_project_lock(project: Project) -> Lock:
+    """The project's ``micropkg.lock``, refused whole if it lists a file outside the project's
+    code, tests and conf folders: such a lock is never acted on, nor read through."""
+    path = project.lock_path
+    if path.is_symlink():
+        guard(project.root, path, "read")
+    lock = read_lock(path)
+    validate_lock_paths(lock, display=str(path), folders=lock_folders(project))
+    return lock
 
 
 def _q(value: str) -> str:

@@ -28,6 +28,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from micropkg_tasks.core.errors import SdistError
+from micropkg_tasks.core.journal import BACKUP_SUFFIX, TEMP_SUFFIX, is_reserved_name
 
 try:  # Python 3.11+ ships a TOML parser; 3.10 uses tomlkit, a dependency anyway.
     import tomllib
@@ -189,6 +190,9 @@ _NAME_RULES: tuple[tuple[Callable[[str], bool], str], ...] = (
     (lambda name: ".." in name.split("/"), "has a '..' path component"),
     (lambda name: "" in name.split("/"), "has an empty path component"),
     (lambda name: "." in name.split("/"), "has a '.' path component"),
+    # Names the transaction uses next to the files it changes: an archive must not plant them.
+    (lambda name: any(is_reserved_name(part) for part in name.split("/")),
+     f"uses a name micropkg reserves for its own temporary and backup files (*{TEMP_SUFFIX}, *{BACKUP_SUFFIX})"),
 )
 _SPECIAL_TYPES = {
     tarfile.CHRTYPE: "is a character device",

@@ -4,25 +4,29 @@ Each existing file that is changed or deleted is first *renamed* aside inside
 its own folder, so a rollback renames it back: content, mode and mtime come
 back exactly, not merely equal bytes. New content is written to a temporary
 sibling and renamed into place, so no reader ever sees half a file. Any
-exception, including ``KeyboardInterrupt``, rolls back everything done so far.
+exception, including ``KeyboardInterrupt`` (SIGINT, SIGTERM or SIGHUP), rolls
+back everything done so far. Before the first change an intent journal is
+written (``core/journal.py``), so that even ``kill -9`` leaves a project the
+next run puts back exactly before or exactly after. Every path is checked
+against the project root first (``core/pathguard.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import hashlib
 import os
-import signal
 import stat
-import tempfile
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from micropkg_tasks.core import journal
 from micropkg_tasks.core.errors import BusyError, ProjectError
+from micropkg_tasks.core.interrupts import interrupts_deferred, stop_signals_interrupt
+from micropkg_tasks.core.journal import BACKUP_SUFFIX as _BACKUP_SUFFIX
+from micropkg_tasks.core.journal import TEMP_SUFFIX as _TEMP_SUFFIX
+from micropkg_tasks.core.journal import JournalEntry, Recovery, backup_path, prune_empty_folders, temp_path
+from micropkg_tasks.core.pathguard import guard
 
 CREATE = "create"
 UPDATE = "update"
@@ -30,8 +34,6 @@ DELETE = "delete"
 UNCHANGED = "unchanged"
 CONFLICT = "conflict"
 
-_BACKUP_SUFFIX = ".micropkg-backup"
-_TEMP_SUFFIX = ".micropkg-new"
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class _Done:
 
 def _write_new(path: Path, content: bytes) -> None:
     """Write ``content`` to a temporary sibling, then rename it over ``path``."""
-    temp = path.with_name(f".{path.name}{_TEMP_SUFFIX}")
+    temp = temp_path(path)
     try:
         with open(temp, "wb") as handle:
             handle.write(content)
@@ -85,9 +87,10 @@ def _check_targets(root: Path, changes: Sequence[FileChange]) -> None:
     """Refuse, before touching anything, writes that could only fail half-way:
     a target that is a folder, or a target below something that is not a folder."""
     for change in changes:
-        backup = change.path.with_name(f".{change.path.name}{_BACKUP_SUFFIX}")
+        backup = backup_path(change.path)
         if change.action != UNCHANGED and (backup.exists() or backup.is_symlink()):
-            # Left by a run that was killed mid-way: it may be the only copy of the old file.
+            # Not ours (our own leftovers are recovered from the journal first): it may be
+            # someone's only copy of the old file.
             raise ProjectError(
                 f"{backup} is left from an interrupted run and may hold the only copy of {change.path.name}; "
                 "restore it (rename it back) or delete it, then run again"
@@ -104,27 +107,6 @@ def _check_targets(root: Path, changes: Sequence[FileChange]) -> None:
             raise ProjectError(f"cannot delete {change.path}: it is a folder")
 
 
-@contextlib.contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C until the block is done, then deliver it.
-
-    Rolling back, or removing backups after the commit, must not stop half-way:
-    either would leave the tree between two states. Only the main thread can
-    install signal handlers; elsewhere the block simply runs.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
-
-
 def _rollback(done: list[_Done], created_dirs: list[Path]) -> None:
     for step in reversed(done):
         if step.created or step.backup is not None:
@@ -138,97 +120,135 @@ def _rollback(done: list[_Done], created_dirs: list[Path]) -> None:
             folder.rmdir()
 
 
+def _missing_folders(root: Path, changes: Sequence[FileChange]) -> list[str]:
+    """The folders the writes will create, parents first, relative to the root."""
+    missing: set[Path] = set()
+    for change in changes:
+        if change.action not in (CREATE, UPDATE):
+            continue
+        parent = change.path.parent
+        while parent != root and root in parent.parents and not parent.exists():
+            missing.add(parent)
+            parent = parent.parent
+    return sorted((folder.relative_to(root).as_posix() for folder in missing), key=lambda p: (p.count("/"), p))
+
+
 def apply_changes(root: Path, changes: Sequence[FileChange]) -> None:
     """Make every CREATE/UPDATE/DELETE in ``changes`` happen, or none of them."""
+    root = Path(root)
+    changes = [change for change in changes if change.action != UNCHANGED]
+    for change in changes:
+        guard(root, change.path, "delete" if change.action == DELETE else "write")
     _check_targets(root, changes)
+    if not changes:
+        return
+    entries = [
+        JournalEntry(change.path.relative_to(root).as_posix(), os.path.lexists(change.path), change.action == DELETE)
+        for change in changes
+    ]
+    folders = _missing_folders(root, changes)
     done: list[_Done] = []
     created_dirs: list[Path] = []
-    try:
-        for change in changes:
-            if change.action == UNCHANGED:
-                continue
-            path = change.path
-            backup: Path | None = None
-            mode: int | None = None
-            if path.exists() or path.is_symlink():
-                mode = stat.S_IMODE(path.lstat().st_mode) if not path.is_symlink() else None
-                backup = path.with_name(f".{path.name}{_BACKUP_SUFFIX}")
-                os.replace(path, backup)
-            step = _Done(path=path, backup=backup, created=backup is None)
-            done.append(step)
-            if change.action in (CREATE, UPDATE):
-                if change.content is None:
-                    raise ValueError(f"{change.action} of {path} has no content")
-                _make_parents(path, root, created_dirs)
-                _write_new(path, change.content)
-                if mode is not None:
-                    # Keep the permissions of the file replaced: an executable stays executable.
-                    os.chmod(path, mode)
-            elif change.action != DELETE:
-                raise ValueError(f"unknown action {change.action!r} for {path}")
-    except BaseException as exc:
-        with _interrupts_deferred():
-            _rollback(done, created_dirs)
-        if isinstance(exc, OSError):
-            where = exc.filename or "a project file"
-            raise ProjectError(
-                f"could not write {where}: {exc.strerror or exc}; the project was restored unchanged"
-            ) from exc
-        raise
-    # Committed: the backups are no longer needed, nor are folders emptied by deletes.
-    # The change is complete whatever happens here, so a backup that cannot be
-    # removed is left behind rather than turned into an error about a change
-    # that succeeded.
-    with _interrupts_deferred():
-        for step in done:
-            if step.backup is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(step.backup)
-        for change in changes:
-            if change.action == DELETE:
-                _prune_empty_parents(change.path.parent, root)
-
-
-def _prune_empty_parents(folder: Path, root: Path) -> None:
-    """Remove folders a delete left empty, up to (not including) the project root."""
-    while folder != root and root in folder.parents:
+    with stop_signals_interrupt():
         try:
-            folder.rmdir()
-        except OSError:
-            return
-        folder = folder.parent
+            journal.begin(root, entries, folders)
+            for change in changes:
+                path = change.path
+                backup: Path | None = None
+                mode: int | None = None
+                if path.exists() or path.is_symlink():
+                    mode = stat.S_IMODE(path.lstat().st_mode) if not path.is_symlink() else None
+                    backup = backup_path(path)
+                    os.replace(path, backup)
+                step = _Done(path=path, backup=backup, created=backup is None)
+                done.append(step)
+                if change.action in (CREATE, UPDATE):
+                    if change.content is None:
+                        raise ValueError(f"{change.action} of {path} has no content")
+                    _make_parents(path, root, created_dirs)
+                    _write_new(path, change.content)
+                    if mode is not None:
+                        # Keep the permissions of the file replaced: an executable stays executable.
+                        os.chmod(path, mode)
+                elif change.action != DELETE:
+                    raise ValueError(f"unknown action {change.action!r} for {path}")
+            journal.commit(root, entries, folders)  # the commit point
+        except BaseException as exc:
+            with interrupts_deferred():
+                _rollback(done, created_dirs)
+                journal.finish(root)
+            if isinstance(exc, OSError):
+                where = exc.filename or "a project file"
+                raise ProjectError(
+                    f"could not write {where}: {exc.strerror or exc}; the project was restored unchanged"
+                ) from exc
+            raise
+        # Committed: the backups are no longer needed, nor are folders emptied by deletes.
+        # The change is complete whatever happens here. A backup that cannot be removed
+        # now stays listed in the journal, and the next run removes it (rolls forward).
+        with interrupts_deferred():
+            left = False
+            for step in done:
+                if step.backup is not None:
+                    try:
+                        os.unlink(step.backup)
+                    except FileNotFoundError:
+                        pass
+                    except OSError:
+                        left = True
+            for change in changes:
+                if change.action == DELETE:
+                    prune_empty_folders(change.path.parent, root)
+            if not left:
+                journal.finish(root)
 
 
-def _lock_path(root: Path) -> Path:
-    # Kept outside the project so that holding the lock never changes the tree.
-    digest = hashlib.sha256(str(root.resolve()).encode("utf-8")).hexdigest()[:24]
-    folder = Path(tempfile.gettempdir()) / "micropkg-tasks-locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{digest}.lock"
+LOCK_NAME = "lock"
+
+
+def lock_file(root: Path) -> Path:
+    """The file whose OS-level lock keeps two runs on one project apart: in the project, so every
+    run agrees on it whatever its ``$TMPDIR`` or user."""
+    return root / journal.STATE_FOLDER / LOCK_NAME
+
+
+def _open_lock(root: Path) -> "filelock.BaseFileLock":
+    import filelock
+
+    path = lock_file(root)
+    guard(root, path, "lock")
+    try:
+        path.parent.mkdir(exist_ok=True)
+    except FileExistsError:
+        raise ProjectError(f"{path.parent} is a file; micropkg keeps its lock and journal in that folder") from None
+    except OSError as exc:
+        raise ProjectError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
+    guard(root, path, "lock")
+    return filelock.FileLock(str(path))
 
 
 @contextlib.contextmanager
-def project_lock(root: Path, *, timeout: float = 30.0, poll: float = 0.05) -> Iterator[None]:
-    """Hold the project's lock for the duration of the block; wait at most ``timeout`` seconds."""
-    import fcntl  # POSIX only; imported here so the rest of the module loads anywhere.
+def project_lock(root: Path, *, timeout: float = 30.0, poll: float = 0.05) -> Iterator[Recovery | None]:
+    """Hold the project's lock for the duration of the block; wait at most ``timeout`` seconds.
 
-    path = _lock_path(root)
-    handle = open(path, "a+b")
-    deadline = time.monotonic() + timeout
+    Once the lock is held, a transaction interrupted earlier (``kill -9``, a crash) is
+    recovered first; the block receives what that recovery did, or None.
+    """
+    import filelock
+
+    root = Path(root).resolve()
+    lock = _open_lock(root)
     try:
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise BusyError(
-                        f"project {root} is busy: another micropkg run is working on it "
-                        f"(waited {timeout:g} s)"
-                    ) from None
-                time.sleep(poll)
-        yield
+        lock.acquire(timeout=max(timeout, 0), poll_interval=poll)
+    except filelock.Timeout:
+        raise BusyError(
+            f"project {root} is busy: another micropkg run is working on it (waited {timeout:g} s)"
+        ) from None
+    except OSError as exc:
+        raise ProjectError(f"cannot lock {lock_file(root)}: {exc.strerror or exc}") from None
+    try:
+        with interrupts_deferred():
+            recovery = journal.recover(root)
+        yield recovery
     finally:
-        handle.close()  # closing releases the flock
+        lock.release()

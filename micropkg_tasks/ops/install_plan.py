@@ -139,6 +139,12 @@ def _classify(
     relative = project.relative(path)
     current = staging.read(path)
     owner = lock.owner_of(relative)
+    if current is None and staging.is_special(path) and not staging.is_pending(path):
+        if not force:
+            return PlannedFile(relative, CONFLICT, "a FIFO, device or socket is in the way")
+        if owner is not None and owner.module != module:
+            del owner.files[relative]
+        return PlannedFile(relative, CREATE, "replaces a FIFO, device or socket (--force)")
     if owner is not None and owner.module != module:
         # Another installed micro-package owns this file: taking it over silently would
         # let one pull overwrite, and a later one delete, what the other installed.

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from micropkg_tasks.core.lockfile import changed_files, read_lock, sha256_file
+from micropkg_tasks.core.lockfile import changed_files, read_project_lock, sha256_file
 from micropkg_tasks.core.monorepo import require_monorepo
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.ops.build import read_inputs
@@ -55,7 +55,7 @@ def monorepo_status(root: Path | str | os.PathLike[str] | None = None) -> Monore
     rows = []
     for path in monorepo.projects:
         project = load_project(path)
-        lock = read_lock(project.lock_path)
+        lock = read_project_lock(project)
         shown = monorepo.relative(path)
         for module in sorted(lock.entries):
             entry = lock.entries[module]

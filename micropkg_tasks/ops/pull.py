@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from micropkg_tasks.core.errors import ConflictError, MicropkgError, UsageError
-from micropkg_tasks.core.lockfile import read_lock, render_lock
+from micropkg_tasks.core.lockfile import read_project_lock, render_lock
 from micropkg_tasks.core.manifest import PullEntry, read_pull_manifest
 from micropkg_tasks.core.names import validate_alias, validate_destination_module, validate_env
 from micropkg_tasks.core.project import Project, as_project
@@ -68,6 +68,7 @@ class PullBatchResult:
     applied: bool = False
     dry_run: bool = False
     compiled: tuple[CompileOutcome, ...] = ()  # with recompile=True: the one compile this batch needed
+    recovered: str = ""  # an interrupted earlier run this one rolled back or forward first
 
     @property
     def unchanged(self) -> bool:
@@ -184,9 +185,9 @@ def install_sdists(
     for placed in placed_files:
         if isinstance(placed, MicropkgError):
             raise placed
-    with project_lock(project.root, timeout=lock_timeout):
+    with project_lock(project.root, timeout=lock_timeout) as recovery:
         staging = Staging(project.root)
-        lock = read_lock(project.lock_path)
+        lock = read_project_lock(project)
         plans: list[InstallPlan] = []
         seen: dict[str, str] = {}
         for item, placed in zip(items, placed_files):
@@ -236,6 +237,7 @@ def install_sdists(
         requirements_in_changed=project.relative(project.requirements_in) in changed_paths,
         applied=applied,
         dry_run=dry_run,
+        recovered=recovery.message if recovery else "",
     )
 
 

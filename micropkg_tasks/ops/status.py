@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from micropkg_tasks.core.lockfile import changed_files, read_lock
+from micropkg_tasks.core.lockfile import changed_files, read_project_lock
 from micropkg_tasks.core.project import Project, as_project
 
 IN_SYNC = "in sync"
@@ -36,7 +36,7 @@ class ProjectStatus:
 def status(project: Project | str | os.PathLike[str]) -> ProjectStatus:
     """Compare every file recorded in ``micropkg.lock`` with the disk."""
     resolved = as_project(project)
-    lock = read_lock(resolved.lock_path)
+    lock = read_project_lock(resolved)
     packages = []
     for module in sorted(lock.entries):
         entry = lock.entries[module]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from micropkg_tasks.core.errors import ConflictError, MicropkgError
-from micropkg_tasks.core.lockfile import Lock, changed_files, read_lock
+from micropkg_tasks.core.lockfile import Lock, changed_files, read_project_lock
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, require_monorepo, select_shared
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.core.sdist_read import read_sdist
@@ -26,6 +26,7 @@ from micropkg_tasks.ops.install_plan import PlannedFile
 from micropkg_tasks.ops.build import PackageInputs, build_from_inputs, read_inputs
 from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.pull import SdistToInstall, install_sdists
+from micropkg_tasks.ops.recover import recover_projects
 
 IN_SYNC = "in sync"
 UPSTREAM_MOVED = "upstream moved"
@@ -62,6 +63,7 @@ class TargetSync:
     details: tuple[str, ...] = ()
     diff: str = ""
     requirements_in_changed: bool = False
+    recovered: str = ""  # an interrupted earlier run this one rolled back or forward first
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,7 @@ def _sync_target(job: _TargetJob) -> TargetSync:
         outcome = "updated" if batch.changes else IN_SYNC
     return TargetSync(
         shown, job.states, outcome, files=files, diff=batch.diff,
-        requirements_in_changed=batch.requirements_in_changed,
+        requirements_in_changed=batch.requirements_in_changed, recovered=batch.recovered,
     )
 
 
@@ -212,6 +214,11 @@ def sync_shared(
     """
     monorepo = require_monorepo(root)
     entries = select_shared(monorepo, only)
+    # 0. A run killed earlier is finished first, so hashes are compared with a consistent tree.
+    involved = sorted({entry.source for entry in entries} | {t.project for e in entries for t in e.targets})
+    recovered = recover_projects(
+        involved, lock_timeout=lock_timeout, shown={path: monorepo.relative(path) for path in involved}
+    ).messages
 
     # 1. Hash every source and compare with each target's lock: no building yet.
     inputs = {
@@ -224,7 +231,7 @@ def sync_shared(
         for target in entry.targets:
             if target.project not in locks:
                 try:
-                    locks[target.project] = read_lock(load_project(target.project).lock_path)
+                    locks[target.project] = read_project_lock(load_project(target.project))
                 except MicropkgError as exc:  # one unreadable target must not stop the others
                     locks[target.project] = exc
             lock = locks[target.project]
@@ -282,7 +289,8 @@ def sync_shared(
             outcome = TargetSync(job.states[0].project, job.states, "failed", error=str(outcome))
         results.append(outcome)
     results.sort(key=lambda target: target.project)
-    warnings = monorepo.warnings + tuple(w for i in inputs.values() for w in i.warnings)
+    warnings = recovered + monorepo.warnings + tuple(w for i in inputs.values() for w in i.warnings)
+    warnings += tuple(t.recovered for t in results if t.recovered)
     compiled: tuple[CompileOutcome, ...] = ()
     if recompile and not (check or dry_run):
         changed = [monorepo.root / t.project for t in results if t.outcome == "updated" and t.requirements_in_changed]
