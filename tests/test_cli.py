@@ -13,7 +13,7 @@ from invoke import Collection
 import micropkg_tasks
 from tests.conftest import REPO_ROOT, kedro_project
 
-TASKS = ["compile-reqs", "package", "prerelease", "pull", "pull-all", "status", "sync-shared"]
+TASKS = ["compile-reqs", "package", "prerelease", "pull", "pull-all", "recover", "status", "sync-shared"]
 
 
 def run(argv: list[str], cwd: Path, timeout: int = 120) -> subprocess.CompletedProcess[str]:

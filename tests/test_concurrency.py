@@ -21,6 +21,7 @@ the parent then checks, per iteration:
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -86,9 +87,12 @@ for line in sys.stdin:
 
 
 class Worker:
-    def __init__(self) -> None:
+    def __init__(self, tmpdir: Path | None = None) -> None:
+        env = None
+        if tmpdir is not None:  # another shell, IDE or CI step: its own temp folder
+            env = {**os.environ, "TMPDIR": str(tmpdir), "TEMP": str(tmpdir), "TMP": str(tmpdir)}
         self.process = subprocess.Popen(
-            [sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            [sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
         )
         assert self.process.stdout is not None and self.process.stdout.readline().strip() == "ready"
 
@@ -117,6 +121,20 @@ class Worker:
 @pytest.fixture
 def workers() -> Iterator[tuple[Worker, Worker]]:
     pair = (Worker(), Worker())
+    try:
+        yield pair
+    finally:
+        for worker in pair:
+            worker.close()
+
+
+@pytest.fixture
+def workers_with_own_tmpdirs(tmp_path: Path) -> Iterator[tuple[Worker, Worker]]:
+    """Two workers whose ``$TMPDIR`` differ, as runs started from two shells or a CI step do."""
+    folders = [tmp_path / "tmp-one", tmp_path / "tmp-two"]
+    for folder in folders:
+        folder.mkdir()
+    pair = (Worker(folders[0]), Worker(folders[1]))
     try:
         yield pair
     finally:
@@ -199,6 +217,26 @@ def test_two_pulls_started_together_wait_for_each_other_and_never_interleave(wor
         assert state(project) in pull_template["finals"], f"iteration {iteration}: not a serial outcome"
         tally("pull-pairs")
         tally("pull-orders:" + ("alpha-first" if state(project) == pull_template["finals"][0] else "beta-first"))
+
+
+def test_two_pulls_with_different_tmpdirs_never_interleave(workers_with_own_tmpdirs, pull_template):
+    """The lock lives in the project (``.micropkg/lock``), not under ``$TMPDIR``: two runs that
+    do not share a temp folder still wait for each other, and no pull's lock or requirements
+    entries are lost."""
+    for iteration in range(ITERATIONS):
+        workspace = shutil.copytree(pull_template["template"], pull_template["root"] / f"tmpdir-race-{iteration}")
+        project = workspace / "project"
+        results = race(workers_with_own_tmpdirs, [
+            (project, pull_argv(workspace, "alpha"), LOCK_TIMEOUT),
+            (project, pull_argv(workspace, "beta"), LOCK_TIMEOUT),
+        ])
+        for result in results:
+            assert result["code"] == 0, result["stderr"]
+            assert len(result["applies"]) == 1
+        assert_no_overlap(results)
+        assert leftovers(workspace) == []
+        assert state(project) in pull_template["finals"], f"iteration {iteration}: not a serial outcome"
+        tally("tmpdir-pairs")
 
 
 def test_a_pull_with_no_wait_reports_busy_clearly_or_runs_after(workers, pull_template):

@@ -54,6 +54,7 @@ from micropkg_tasks import package
 from micropkg_tasks.core.errors import MicropkgError, ProjectError
 from micropkg_tasks.core.manifest import PullEntry
 from micropkg_tasks.ops.pull import pull_batch
+from micropkg_tasks.ops.recover import recover_project
 from micropkg_tasks.ops.sync import sync_shared
 from tests.conftest import EXAMPLE_MONOREPO, kedro_project
 from tests.helpers import build_file_tree, snapshot_tree
@@ -80,10 +81,12 @@ def state(root: Path) -> dict[str, tuple[str, int]]:
 
 
 def leftovers(root: Path) -> list[str]:
+    """Temporary and backup files, and transaction journals (``.micropkg/journal``), below ``root``."""
     return sorted(
         path.relative_to(root).as_posix()
         for path in root.rglob("*")
         if path.name.endswith(LEFTOVER_SUFFIXES) or (path.name.startswith(".requirements.") and "tmp" in path.name)
+        or (path.parent.name == ".micropkg" and path.name.startswith("journal"))
     )
 
 
@@ -471,8 +474,12 @@ def check_consistent(
     stray = []
     if point.step.name == "backup-cleanup":
         # After the commit a backup that cannot be removed can only be left where it is: the one
-        # whose removal failed, and no other, may remain next to the completed change.
-        stray = [Path(trigger.fired or "").relative_to(workspace.resolve()).as_posix()]
+        # whose removal failed, and no other, may remain next to the completed change, with the
+        # committed journal that lets the next run remove it.
+        backup = Path(trigger.fired or "").relative_to(workspace.resolve())
+        real = workspace.resolve()
+        owner = next(p for p in scenario.projects if real / p in (real / backup).parents)
+        stray = sorted([backup.as_posix(), f"{owner}/.micropkg/journal"])
     assert leftovers(workspace) == stray, f"temporary or backup files left after {point.label}"
     for project in scenario.projects:
         root = workspace / project
@@ -487,6 +494,14 @@ def check_consistent(
         assert outcome != "in between", f"{project} is neither untouched nor completed after {point.label}"
         if project == fired_in:
             assert outcome == point.expect, f"{project}: expected {point.expect}, got {outcome}"
+    if stray:
+        # The next run rolls the committed transaction forward: the backup goes, nothing else changes.
+        for project in scenario.projects:
+            recover_project(workspace / project)
+        assert leftovers(workspace) == [], f"{point.label}: recovery left files behind"
+        for project in scenario.projects:
+            assert state(workspace / project) == scenario.completed[project] or \
+                snapshot_tree(workspace / project) == before[project]
 
 
 def test_pull_fault_leaves_the_project_untouched_or_completed(pull_point: FaultPoint, tmp_path, monkeypatch):
@@ -580,3 +595,226 @@ def fault_point_table() -> str:
 
 if __name__ == "__main__":
     print(fault_point_table())
+
+
+# -- real SIGKILLs over the apply window ------------------------------------------------------------------
+#
+# A zygote process imports the CLI once, then forks one child per kill. The child runs the real
+# ``micropkg`` CLI with every file-system mutation inside the workspace (``os.replace``, ``rename``,
+# ``unlink``, ``chmod``, ``mkdir``, ``rmdir``) counted; at the chosen call it reports its pid and
+# pauses, and this process kills it with SIGKILL: nothing runs after that, no rollback, no
+# ``finally``. The next run (``micropkg recover``) must leave each project exactly before (mtimes
+# included) or exactly after, and the run after that (the same command again) must complete it.
+# For sync-shared the targets are applied in worker processes (``--jobs 2``): every worker must be
+# gone once the parent is killed.
+
+KILL_ZYGOTE = r"""
+import contextlib, io, json, multiprocessing, os, sys, time
+from micropkg_tasks._version import __version__
+from micropkg_tasks.cli.collection import make_collection
+from micropkg_tasks.cli.program import MicropkgProgram
+
+NAMES = ("replace", "rename", "unlink", "chmod", "mkdir", "rmdir")
+REAL = {name: getattr(os, name) for name in NAMES}
+CALLS = multiprocessing.Value("q", 0)  # shared memory: counts across the child and its workers
+job = {}
+
+
+def reached(path):
+    if not job or not os.fspath(path).startswith(job["within"]):
+        return
+    with CALLS.get_lock():
+        index = CALLS.value
+        CALLS.value += 1
+    if index == job["index"]:
+        message = {"paused": os.getpid(), "main": job["main"], "at": f"{index}: {os.fspath(path)}"}
+        os.write(job["report"], (json.dumps(message) + "\n").encode())
+        time.sleep(60)  # the SIGKILL ends this
+
+
+def wrap(name):
+    real = REAL[name]
+
+    def wrapper(path, *args, **kwargs):
+        reached(path)
+        return real(path, *args, **kwargs)
+
+    return wrapper
+
+
+for name in NAMES:
+    setattr(os, name, wrap(name))
+print("ready", flush=True)
+for line in sys.stdin:
+    item = json.loads(line)
+    CALLS.value = 0
+    pid = os.fork()
+    if pid == 0:
+        job.update(item, report=sys.stdout.fileno(), main=os.getpid())
+        os.chdir(item["cwd"])
+        program = MicropkgProgram(namespace=make_collection(), version=__version__, name="micropkg",
+                                  binary="micropkg", binary_names=["micropkg"])
+        out, err = io.StringIO(), io.StringIO()
+        code = 0
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                program.run(["micropkg", *item["argv"]], exit=True)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        report = {"done": code, "calls": CALLS.value, "stderr": err.getvalue()}
+        os.write(sys.stdout.fileno(), (json.dumps(report) + "\n").encode())
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    print(json.dumps({"exited": pid, "signal": signal_number}), flush=True)
+"""
+KILLS_PER_PULL = 44
+KILLS_PER_SYNC = 24
+KILL_TALLY: dict[str, int] = {}
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting for its reaper counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="utf-8") as handle:
+                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+class Zygote:
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+
+        self.process = subprocess.Popen([sys.executable, "-c", KILL_ZYGOTE], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def _message(self) -> dict[str, Any]:
+        import json
+
+        line = self.process.stdout.readline()
+        assert line, "the zygote died"
+        return json.loads(line)
+
+    def run(self, cwd: Path, argv: list[str], within: Path, index: int) -> dict[str, Any]:
+        """Run ``argv`` in a fresh child; SIGKILL it when the ``index``-th mutation is reached."""
+        import json
+        import signal
+        import time
+
+        job = {"cwd": str(cwd), "argv": argv, "within": str(within), "index": index}
+        self.process.stdin.write(json.dumps(job) + "\n")
+        self.process.stdin.flush()
+        outcome: dict[str, Any] = {}
+        while True:
+            message = self._message()
+            if "paused" in message:
+                workers = _children(message["main"])
+                os.kill(message["main"], signal.SIGKILL)
+                outcome.update(killed_at=message["at"], workers=workers)
+            elif "done" in message:
+                outcome.update(done=message)
+            else:
+                outcome.update(exited=message)
+                break
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in outcome.get("workers", [])) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        outcome["orphans"] = [pid for pid in outcome.get("workers", []) if _alive(pid)]
+        for pid in outcome["orphans"]:  # do not leave them to the next test
+            os.kill(pid, signal.SIGKILL)
+        return outcome
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def _mutation_count(zygote: Zygote, base: Path, folder: Path, cwd: str, argv: list[str]) -> int:
+    workspace = copy_workspace(base, folder / "count")
+    outcome = zygote.run(workspace / cwd, argv, workspace.resolve(), index=-1)
+    assert outcome["done"]["done"] == 0, outcome
+    return outcome["done"]["calls"]
+
+
+def _spread(total: int, count: int) -> list[int]:
+    """``count`` call indexes spread evenly over ``range(total)`` (all of them if there are fewer)."""
+    if total <= count:
+        return list(range(total))
+    return sorted({round(i * (total - 1) / (count - 1)) for i in range(count)})
+
+
+def _kill_loop(scenario: Scenario, tmp_path: Path, cwd: str, argv: list[str], kills: int, kind: str) -> None:
+    from tests.conftest import run_micropkg
+
+    zygote = Zygote()
+    try:
+        total = _mutation_count(zygote, scenario.base, tmp_path, cwd, argv)
+        indexes = _spread(total, kills)
+        assert len(indexes) >= kills, f"only {total} mutations in the apply window"
+        for index in indexes:
+            workspace = copy_workspace(scenario.base, tmp_path / f"kill-{index}")
+            before = {project: snapshot_tree(workspace / project) for project in scenario.projects}
+            outcome = zygote.run(workspace / cwd, argv, workspace.resolve(), index)
+            label = f"{kind} killed at mutation {outcome.get('killed_at')}"
+            assert "killed_at" in outcome and outcome["exited"]["signal"] == 9, outcome
+            assert outcome["orphans"] == [], f"{label}: workers outlived their parent"
+
+            # The next run: recover. Each project is exactly before or exactly after.
+            recovered = run_micropkg(["recover", "--all-projects"] if kind == "sync" else ["recover"],
+                                     workspace / cwd)
+            assert recovered.exit_code == 0, recovered.stderr
+            outcomes = []
+            for project in scenario.projects:
+                root = workspace / project
+                if snapshot_tree(root) == before[project]:
+                    outcomes.append("before")
+                else:
+                    assert state(root) == scenario.completed[project], f"{label}: {project} is in between"
+                    outcomes.append("after")
+            assert leftovers(workspace) == [], label
+            assert not any(workspace.rglob("journal*")), label
+            KILL_TALLY[f"{kind}-kills"] = KILL_TALLY.get(f"{kind}-kills", 0) + 1
+            for project, result in zip(scenario.projects, outcomes):
+                KILL_TALLY[f"{kind}-{result}"] = KILL_TALLY.get(f"{kind}-{result}", 0) + 1
+
+            # And the run after that completes the work: no conflict over our own leftovers.
+            again = run_micropkg(argv, workspace / cwd)
+            assert again.exit_code == 0, f"{label}: the next run failed: {again.stderr}"
+            for project in scenario.projects:
+                assert state(workspace / project) == scenario.completed[project], f"{label}: {project}"
+            assert leftovers(workspace) == [], label
+            shutil.rmtree(workspace)
+    finally:
+        zygote.close()
+
+
+def test_sigkill_anywhere_in_a_pull_apply_window_is_recovered_exactly(tmp_path):
+    argv = ["pull", "../sdists/cleaning-0.2.tar.gz", "--destination", "pipelines", "--no-compile"]
+    _kill_loop(pull_scenario(), tmp_path, "project", argv, KILLS_PER_PULL, "pull")
+
+
+def test_sigkill_of_sync_shared_kills_its_workers_and_is_recovered_exactly(tmp_path):
+    argv = ["sync-shared", "--no-compile", "--jobs", "2"]
+    _kill_loop(sync_scenario(), tmp_path, ".", argv, KILLS_PER_SYNC, "sync")
+
+
+def test_kill_report(capsys):
+    """Print the SIGKILL figures for docs/reliability.md (run with -s to see them)."""
+    with capsys.disabled():
+        print(f"\nsigkill: {KILL_TALLY}")

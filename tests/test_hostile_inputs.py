@@ -18,6 +18,9 @@ corpus; its size is the figure given in ``docs/reliability.md``.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
 import tarfile
 import unicodedata
@@ -555,6 +558,142 @@ def _(ws):
     return pull_sdist(ws, archive(files, ROOT), options=("--alias", "cleaning"))
 
 
+# -- paths that lead out of the project, and locks that point there ----------------------------------
+# Each of these wrote, read or deleted outside the project before the path guard (issue 13): the
+# workspace snapshot covers ``outside/`` and ``victim.txt`` too, so "nothing changed" includes them.
+
+VICTIM = "victim: nothing here may be read, written or deleted\n"
+
+
+def outside(ws: Path, name: str, files: dict[str, str] | None = None) -> Path:
+    """A folder next to the project (inside the workspace, outside the project)."""
+    return build_file_tree(ws / "outside" / name, files or {"keep.txt": "outside\n"}, dedent=False)
+
+
+def symlink_folder(ws: Path, relative: str, files: dict[str, str] | None = None) -> Path:
+    """A fresh project whose folder ``relative`` is a symlink to a folder outside it."""
+    root = project(ws)
+    target = outside(ws, "target-" + relative.replace("/", "-").lstrip("."), files)
+    folder = root / relative
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.symlink_to(target, target_is_directory=True)
+    return root
+
+
+@case("project-pipelines-folder-symlinked-outside", 1, "outside the project")
+def _(ws):
+    root = symlink_folder(ws, "src/spaceflights/pipelines", {"__init__.py": ""})
+    return pull_sdist(ws, valid_sdist(), target=root, options=("--destination", "pipelines"))
+
+
+@case("project-conf-base-symlinked-outside", 1, "outside the project")
+def _(ws):
+    return pull_sdist(ws, valid_sdist(), target=symlink_folder(ws, "conf/base", {"parameters.yml": "seed: 1\n"}))
+
+
+@case("project-tests-folder-symlinked-outside", 1, "outside the project")
+def _(ws):
+    return pull_sdist(ws, valid_sdist(), target=symlink_folder(ws, "tests", {"__init__.py": ""}))
+
+
+@case("project-package-folder-symlinked-outside", 1, "outside the project")
+def _(ws):
+    root = symlink_folder(ws, "src/spaceflights", {"__init__.py": '__version__ = "0.1"\n', "pipelines/__init__.py": ""})
+    return pull_sdist(ws, valid_sdist(), target=root)
+
+
+@case("project-state-folder-symlinked-outside", 1, "outside the project")
+def _(ws):
+    return pull_sdist(ws, valid_sdist(), target=symlink_folder(ws, ".micropkg", {}))
+
+
+def pulled_once(ws: Path) -> Path:
+    """A project with the valid sdist pulled (so it has a lock), and ``victim.txt`` beside it."""
+    root = project(ws)
+    (ws / "victim.txt").write_text(VICTIM, encoding="utf-8")
+    sdist = ws / "data_cleaning-0.1.tar.gz"
+    sdist.write_bytes(valid_sdist())
+    assert run_micropkg(["pull", str(sdist), "--no-compile"], root).exit_code == 0
+    return root
+
+
+def lock_listing(ws: Path, listed: str) -> Path:
+    """``pulled_once``, then the lock also lists ``listed`` as an installed file, with the victim's digest."""
+    root = pulled_once(ws)
+    lock = root / "micropkg.lock"
+    digest = hashlib.sha256(VICTIM.encode()).hexdigest()
+    text = lock.read_text(encoding="utf-8").rstrip("\n") + f'\n{json.dumps(listed)} = "{digest}"\n'
+    lock.write_text(text, encoding="utf-8")
+    return root
+
+
+@case("project-lock-lists-a-parent-path", 1, 'lists "../victim.txt", which has a \'..\' component')
+def _(ws):
+    return pull_sdist(ws, valid_sdist(), target=lock_listing(ws, "../victim.txt"), options=("--force",))
+
+
+@case("project-lock-lists-an-absolute-path", 1, "which is an absolute path")
+def _(ws):
+    return pull_sdist(ws, valid_sdist(), target=lock_listing(ws, str(ws / "victim.txt")), options=("--force",))
+
+
+@case("project-lock-lists-a-file-outside-code-tests-and-conf", 1,
+      "which is outside the project's code, tests and conf folders")
+def _(ws):
+    root = lock_listing(ws, "pyproject.toml")
+    return pull_sdist(ws, valid_sdist(), target=root, options=("--force",))
+
+
+@case("project-lock-lists-a-parent-path-dry-run-diff", 1, "is invalid and was not used")
+def _(ws):
+    root = lock_listing(ws, "../victim.txt")
+    return pull_sdist(ws, valid_sdist(), target=root, options=("--force", "--dry-run", "--diff"))
+
+
+@case("project-lock-lists-a-parent-path-status", 1, "is invalid and was not used")
+def _(ws):
+    return lock_listing(ws, "../victim.txt"), ["status"]
+
+
+@case("project-installed-file-replaced-by-symlink-outside", 1, "outside the project")
+def _(ws):
+    root = pulled_once(ws)
+    nodes = root / "src/spaceflights/data_cleaning/nodes.py"
+    nodes.unlink()
+    nodes.symlink_to(ws / "victim.txt")
+    return pull_sdist(ws, valid_sdist(), target=root, options=("--force", "--dry-run", "--diff"))
+
+
+@case("project-installed-file-replaced-by-symlink-outside-forced", 1, "outside the project")
+def _(ws):
+    root = pulled_once(ws)
+    nodes = root / "src/spaceflights/data_cleaning/nodes.py"
+    nodes.unlink()
+    nodes.symlink_to(ws / "victim.txt")
+    return pull_sdist(ws, valid_sdist(), target=root, options=("--force",))
+
+
+@case("project-fifo-at-an-install-path", 1, "a FIFO, device or socket is in the way")
+def _(ws):
+    root = project(ws)
+    folder = root / "src/spaceflights/data_cleaning"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / "nodes.py")
+    return pull_sdist(ws, valid_sdist(), target=root)
+
+
+@case("archive-member-named-like-a-transaction-temporary", 1, "reserves for its own temporary and backup files")
+def _(ws):
+    return pull_sdist(ws, with_members(file_member(f"{PKG}/.nodes.py.micropkg-new", "x = 1\n")))
+
+
+@case("archive-member-named-like-a-transaction-backup", 1, "reserves for its own temporary and backup files")
+def _(ws):
+    return pull_sdist(ws, with_members(file_member(f"{ROOT}/tests/.test_nodes.py.micropkg-backup", "x = 1\n")))
+
+
 # -- the test -----------------------------------------------------------------------------------------
 
 
@@ -598,3 +737,53 @@ def test_a_dash_r_line_in_a_micropkg_requirements_file_is_skipped_with_a_warning
     with tarfile.open(root / "dist/x-0.1.tar.gz") as handle:
         pkg_info = handle.extractfile("x-0.1/PKG-INFO").read().decode()
     assert "Requires-Dist: pandas>=2" in pkg_info and "leaked" not in pkg_info
+
+
+def test_a_lock_or_link_pointing_outside_is_never_read_through_even_by_dry_run_diff(tmp_path):
+    """``pull --force --dry-run --diff`` printed the content of a file the lock listed outside the
+    project, or that an installed file linked to. Neither is shown now, and nothing is touched."""
+    for variant in ("lock", "link"):
+        ws = tmp_path / variant
+        ws.mkdir()
+        if variant == "lock":
+            root = lock_listing(ws, "../victim.txt")
+        else:
+            root = pulled_once(ws)
+            nodes = root / "src/spaceflights/data_cleaning/nodes.py"
+            nodes.unlink()
+            nodes.symlink_to(ws / "victim.txt")
+        (ws / "victim.txt").write_text("TOP-SECRET-CONTENT\n", encoding="utf-8")
+        cwd, argv = pull_sdist(ws, valid_sdist(), target=root, options=("--force", "--dry-run", "--diff"))
+        before = snapshot_tree(ws)
+        result = run_micropkg(argv, cwd)
+        assert result.exit_code == 1, result.stdout + result.stderr
+        assert "TOP-SECRET-CONTENT" not in result.stdout + result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # one sentence
+        assert snapshot_tree(ws) == before
+
+
+def test_sync_shared_refuses_a_target_whose_lock_lists_a_path_outside_and_deletes_nothing(tmp_path):
+    """A lock naming ``../../victim.txt`` made ``sync-shared`` delete the victim when the entry was
+    updated. Now that target fails with one sentence naming the entry, the victim stays, and the
+    other target is still synced."""
+    root, argv = monorepo(tmp_path, "[[tool.micropkg.shared]]\nmicropkg = \"pipelines.data_cleaning\"\n"
+                                    "source = \"projects/core\"\n")
+    assert run_micropkg(argv, root).exit_code == 0
+    victim = tmp_path / "victim.txt"
+    victim.write_text(VICTIM, encoding="utf-8")
+    churn_lock = root / "projects/churn/micropkg.lock"
+    digest = hashlib.sha256(VICTIM.encode()).hexdigest()
+    text = churn_lock.read_text(encoding="utf-8")
+    churn_lock.write_text(text.rstrip("\n") + f'\n"../../../victim.txt" = "{digest}"\n', encoding="utf-8")
+    nodes = root / "projects/core/src/core/pipelines/data_cleaning/nodes.py"
+    nodes.write_text(nodes.read_text(encoding="utf-8") + "\nSTEP = 2\n", encoding="utf-8")
+    churn_before = snapshot_tree(root / "projects/churn")
+
+    result = run_micropkg([*argv, "--force"], root)
+
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert victim.read_text(encoding="utf-8") == VICTIM
+    assert snapshot_tree(root / "projects/churn") == churn_before
+    failure = [line for line in result.stderr.splitlines() if line.startswith("projects/churn: failed")]
+    assert len(failure) == 1 and 'lists "../../../victim.txt", which has a \'..\' component' in failure[0]
+    assert "projects/forecast: updated" in result.stdout
