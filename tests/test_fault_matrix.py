@@ -601,7 +601,7 @@ if __name__ == "__main__":
 #
 # A zygote process imports the CLI once, then forks one child per kill. The child runs the real
 # ``micropkg`` CLI with every file-system mutation inside the workspace (``os.replace``, ``rename``,
-# ``unlink``, ``chmod``, ``mkdir``, ``rmdir``) counted; at the chosen call it reports its pid and
+# ``unlink``, ``chmod``, ``mkdir``, ``rmdir``, and each new file's write) counted; at the chosen call it reports its pid and
 # pauses, and this process kills it with SIGKILL: nothing runs after that, no rollback, no
 # ``finally``. The next run (``micropkg recover``) must leave each project exactly before (mtimes
 # included) or exactly after, and the run after that (the same command again) must complete it.
@@ -644,6 +644,16 @@ def wrap(name):
 
 for name in NAMES:
     setattr(os, name, wrap(name))
+import micropkg_tasks.core.transaction as transaction  # also pause before each new file is written
+real_write_new = transaction._write_new
+
+
+def write_new(path, content):
+    reached(path)
+    return real_write_new(path, content)
+
+
+transaction._write_new = write_new
 print("ready", flush=True)
 for line in sys.stdin:
     item = json.loads(line)
@@ -668,8 +678,10 @@ for line in sys.stdin:
     signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
     print(json.dumps({"exited": pid, "signal": signal_number}), flush=True)
 """
-KILLS_PER_PULL = 44
-KILLS_PER_SYNC = 24
+# Every counted mutation is a kill point, spread evenly when there are more than the cap; at least
+# the minimum must be reached. The sync runs are slower (packaging, a process pool), hence fewer.
+KILLS_PER_PULL, MIN_PULL_KILLS = 60, 40
+KILLS_PER_SYNC, MIN_SYNC_KILLS = 24, 20
 KILL_TALLY: dict[str, int] = {}
 
 
@@ -759,14 +771,16 @@ def _spread(total: int, count: int) -> list[int]:
     return sorted({round(i * (total - 1) / (count - 1)) for i in range(count)})
 
 
-def _kill_loop(scenario: Scenario, tmp_path: Path, cwd: str, argv: list[str], kills: int, kind: str) -> None:
+def _kill_loop(
+    scenario: Scenario, tmp_path: Path, cwd: str, argv: list[str], kills: tuple[int, int], kind: str
+) -> None:
     from tests.conftest import run_micropkg
 
     zygote = Zygote()
     try:
         total = _mutation_count(zygote, scenario.base, tmp_path, cwd, argv)
-        indexes = _spread(total, kills)
-        assert len(indexes) >= kills, f"only {total} mutations in the apply window"
+        indexes = _spread(total, kills[0])
+        assert len(indexes) >= kills[1], f"only {total} mutations in the apply window"
         for index in indexes:
             workspace = copy_workspace(scenario.base, tmp_path / f"kill-{index}")
             before = {project: snapshot_tree(workspace / project) for project in scenario.projects}
@@ -806,12 +820,12 @@ def _kill_loop(scenario: Scenario, tmp_path: Path, cwd: str, argv: list[str], ki
 
 def test_sigkill_anywhere_in_a_pull_apply_window_is_recovered_exactly(tmp_path):
     argv = ["pull", "../sdists/cleaning-0.2.tar.gz", "--destination", "pipelines", "--no-compile"]
-    _kill_loop(pull_scenario(), tmp_path, "project", argv, KILLS_PER_PULL, "pull")
+    _kill_loop(pull_scenario(), tmp_path, "project", argv, (KILLS_PER_PULL, MIN_PULL_KILLS), "pull")
 
 
 def test_sigkill_of_sync_shared_kills_its_workers_and_is_recovered_exactly(tmp_path):
     argv = ["sync-shared", "--no-compile", "--jobs", "2"]
-    _kill_loop(sync_scenario(), tmp_path, ".", argv, KILLS_PER_SYNC, "sync")
+    _kill_loop(sync_scenario(), tmp_path, ".", argv, (KILLS_PER_SYNC, MIN_SYNC_KILLS), "sync")
 
 
 def test_kill_report(capsys):
