@@ -170,7 +170,7 @@ def run_child(scenario_base: Path, projects: tuple[str, ...], cwd: str, argv: li
     for line in child.stdout:
         message = json.loads(line)
         if "paused" in message:
-            os.kill(child.pid, signal.SIGINT)
+            os.kill(child.pid, SIGNAL_OF_PREFIX[message["paused"].split("-", 1)[0]])
         else:
             runs[message["label"]].result = message
     stderr = child.stderr.read() if child.stderr else ""
@@ -185,12 +185,25 @@ def atexit_cleanup(folder: Path) -> None:
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
+# What the parent sends to a paused child, by the label's first word. CI cancellation, ``timeout``
+# and ``docker stop`` send SIGTERM, a closed terminal SIGHUP: both must stop a run like Ctrl-C.
+SIGNAL_OF_PREFIX = {"external": signal.SIGINT, "sigterm": signal.SIGTERM, "sighup": signal.SIGHUP}
+
+
+def _stop_signal_jobs(points: list[FaultPoint]) -> list[tuple[str, FaultPoint, str]]:
+    return [
+        (f"{prefix}-{name}", point, "external")
+        for prefix in SIGNAL_OF_PREFIX
+        for name, point in zip(EXTERNAL, _external_points(points))
+    ]
+
+
 @functools.lru_cache(maxsize=None)
 def pull_runs() -> dict[str, Run]:
     scenario = pull_scenario()
     points = [p for p in scenario.points if p.step.name in APPLY_STEPS]
     jobs = [(f"self-{p.label}", p, "self") for p in points]
-    jobs += [(f"external-{name}", p, "external") for name, p in zip(EXTERNAL, _external_points(points))]
+    jobs += _stop_signal_jobs(points)
     argv = ["pull", "../sdists/cleaning-0.2.tar.gz", "--destination", "pipelines", "--no-compile"]
     return run_child(scenario.base, ("project",), "project", argv, jobs)
 
@@ -200,7 +213,7 @@ def sync_runs() -> dict[str, Run]:
     scenario = sync_scenario()
     points = [p for p in scenario.points if p.step.name == "write"]
     jobs = [(f"self-{p.label}", p, "self") for p in points]
-    jobs += [(f"external-{name}", p, "external") for name, p in zip(EXTERNAL, _external_points(points))]
+    jobs += _stop_signal_jobs(points)
     argv = ["sync-shared", "--no-compile", "--jobs", "1"]
     return run_child(scenario.base, (CORE, CHURN, FORECAST), ".", argv, jobs)
 
@@ -210,7 +223,9 @@ def _labels(kind: str) -> list[Any]:
     steps = APPLY_STEPS if kind == "pull" else ("write",)
     points = [p for p in scenario.points if p.step.name in steps]
     params = [pytest.param(f"self-{point.label}", id=f"self-{point.label}") for point in points]
-    params += [pytest.param(f"external-{name}", id=f"external-{name}") for name in EXTERNAL]
+    params += [
+        pytest.param(f"{prefix}-{name}", id=f"{prefix}-{name}") for prefix in SIGNAL_OF_PREFIX for name in EXTERNAL
+    ]
     return params
 
 
