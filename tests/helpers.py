@@ -66,10 +66,10 @@ def snapshot_tree(root: Path) -> dict[str, tuple[str, int, int]]:
 
 
 def read_tree(root: Path) -> dict[str, bytes]:
-    """Map each file's relative posix path to its bytes."""
+    """Map each file's relative posix path to its bytes (the empty lock file aside, as above)."""
     root = Path(root)
     return {
         path.relative_to(root).as_posix(): path.read_bytes()
         for path in sorted(root.rglob("*"))
-        if path.is_file()
+        if path.is_file() and not is_lock_file(path)
     }

@@ -832,3 +832,31 @@ def test_kill_report(capsys):
     """Print the SIGKILL figures for docs/reliability.md (run with -s to see them)."""
     with capsys.disabled():
         print(f"\nsigkill: {KILL_TALLY}")
+
+
+def test_status_after_a_kill_recovers_first_and_says_so(tmp_path):
+    """A read-only command that finds a journal does not report a half-applied tree: it rolls
+    the interrupted run back first and says so; with no journal it locks and writes nothing."""
+    from tests.conftest import run_micropkg
+
+    scenario = pull_scenario()
+    argv = ["pull", "../sdists/cleaning-0.2.tar.gz", "--destination", "pipelines", "--no-compile"]
+    workspace = copy_workspace(scenario.base, tmp_path / "workspace")
+    project = workspace / "project"
+    before = snapshot_tree(project)
+    zygote = Zygote()
+    try:
+        outcome = zygote.run(project, argv, workspace.resolve(), index=12)
+    finally:
+        zygote.close()
+    assert outcome["exited"]["signal"] == 9 and (project / ".micropkg/journal").is_file()
+
+    result = run_micropkg(["status"], project)
+
+    assert result.exit_code == 0, result.stderr
+    assert "an interrupted micropkg run was rolled back" in result.stderr
+    assert "cleaning" in result.stdout and "in sync" in result.stdout
+    assert snapshot_tree(project) == before
+    again = run_micropkg(["status"], project)
+    assert again.exit_code == 0 and "interrupted" not in again.stderr
+    assert snapshot_tree(project) == before

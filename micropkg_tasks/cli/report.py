@@ -73,6 +73,8 @@ def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
 
 
 def project_status(report: ProjectStatus) -> None:
+    if report.recovered:
+        warn(report.recovered)
     if not report.packages:
         out(f"{shown_path(report.project) or '.'}: no micro-packages installed (no micropkg.lock entries)")
         return

@@ -142,6 +142,13 @@ def apply_changes(root: Path, changes: Sequence[FileChange]) -> None:
     _check_targets(root, changes)
     if not changes:
         return
+    if journal.journal_path(root).exists():
+        # project_lock recovers before anything is planned; a journal here means the caller
+        # planned without the lock, on a tree an interrupted run left half-changed.
+        raise ProjectError(
+            f"{journal.journal_path(root)} records an interrupted run that was not recovered; "
+            "run `micropkg recover` first"
+        )
     entries = [
         JournalEntry(change.path.relative_to(root).as_posix(), os.path.lexists(change.path), change.action == DELETE)
         for change in changes

@@ -42,6 +42,7 @@ from micropkg_tasks.core.compile_settings import (
 from micropkg_tasks.core.errors import MicropkgError, ProjectError
 from micropkg_tasks.core.fs_args import redact_urls_in as redact
 from micropkg_tasks.core.project import Project, as_project
+from micropkg_tasks.core.pathguard import guard
 from micropkg_tasks.core.transaction import project_lock
 
 COMPILED = "compiled"
@@ -296,8 +297,10 @@ def compile_requirements(
         return _result(resolved, NO_REQUIREMENTS_IN, started, settings)
     where = resolved.relative(source)
 
-    with project_lock(resolved.root, timeout=lock_timeout):
+    with project_lock(resolved.root, timeout=lock_timeout) as recovery:
+        recovered = (recovery.message,) if recovery else ()
         target = resolved.requirements_txt
+        guard(resolved.root, target, "write")
         digest = inputs_digest(source)
         fingerprint = options_fingerprint(settings)
         try:
@@ -306,7 +309,7 @@ def compile_requirements(
             old_bytes = None
         old_text = old_bytes.decode("utf-8", errors="replace") if old_bytes is not None else ""
         if not (force or upgrade or extra_args) and read_marker(old_text) == (digest, fingerprint):
-            return _result(resolved, SKIPPED_UNCHANGED, started, settings)
+            return _result(resolved, SKIPPED_UNCHANGED, started, settings, warnings=recovered)
         uv = _find_uv(resolved) if settings.backend == "uv" else None
 
         handle, temp_name = tempfile.mkstemp(prefix=".requirements.", suffix=".txt.tmp", dir=target.parent)
@@ -336,7 +339,7 @@ def compile_requirements(
             temp.unlink(missing_ok=True)
 
     added, removed, repinned = diff_pins(parse_pins(old_text), parse_pins(new_text))
-    warnings = tuple(
+    warnings = recovered + tuple(
         redact(line.strip()) for line in completed.stderr.splitlines() if line.strip().startswith("WARNING:")
     )
     return _result(

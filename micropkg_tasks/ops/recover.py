@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from micropkg_tasks.core.journal import Recovery
+from micropkg_tasks.core.journal import Recovery, journal_path
 from micropkg_tasks.core.transaction import project_lock
 
 
@@ -46,3 +46,12 @@ def recover_projects(
         if recovery is not None:
             done.append(recovery)
     return RecoverResult(tuple(names.get(root, str(root)) for root in roots), tuple(done))
+
+
+def recover_if_interrupted(root: Path, *, lock_timeout: float = 30.0) -> str:
+    """For read-only commands: recover only when a journal is there (so a clean project is never
+    locked or written), and say what was done, or ``""``."""
+    if not journal_path(Path(root)).exists():
+        return ""
+    recovery = recover_project(root, lock_timeout=lock_timeout)
+    return recovery.message if recovery else ""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from micropkg_tasks.core.lockfile import changed_files, read_project_lock
 from micropkg_tasks.core.project import Project, as_project
+from micropkg_tasks.ops.recover import recover_if_interrupted
 
 IN_SYNC = "in sync"
 LOCALLY_EDITED = "locally edited"
@@ -27,6 +28,7 @@ class InstalledStatus:
 class ProjectStatus:
     project: str
     packages: tuple[InstalledStatus, ...]
+    recovered: str = ""  # an interrupted run rolled back or forward before looking
 
     @property
     def clean(self) -> bool:
@@ -36,6 +38,7 @@ class ProjectStatus:
 def status(project: Project | str | os.PathLike[str]) -> ProjectStatus:
     """Compare every file recorded in ``micropkg.lock`` with the disk."""
     resolved = as_project(project)
+    recovered = recover_if_interrupted(resolved.root)
     lock = read_project_lock(resolved)
     packages = []
     for module in sorted(lock.entries):
@@ -52,4 +55,4 @@ def status(project: Project | str | os.PathLike[str]) -> ProjectStatus:
                 missing=missing,
             )
         )
-    return ProjectStatus(str(resolved.root), tuple(packages))
+    return ProjectStatus(str(resolved.root), tuple(packages), recovered)
