@@ -624,7 +624,8 @@ def lock_listing(ws: Path, listed: str) -> Path:
     root = pulled_once(ws)
     lock = root / "micropkg.lock"
     digest = hashlib.sha256(VICTIM.encode()).hexdigest()
-    text = lock.read_text(encoding="utf-8").rstrip("\n") + f'\n{json.dumps(listed)} = "{digest}"\n'
+    header = '[micropkg."data_cleaning".files]\n'
+    text = lock.read_text(encoding="utf-8").replace(header, f'{header}{json.dumps(listed)} = "{digest}"\n')
     lock.write_text(text, encoding="utf-8")
     return root
 
@@ -773,8 +774,10 @@ def test_sync_shared_refuses_a_target_whose_lock_lists_a_path_outside_and_delete
     victim.write_text(VICTIM, encoding="utf-8")
     churn_lock = root / "projects/churn/micropkg.lock"
     digest = hashlib.sha256(VICTIM.encode()).hexdigest()
+    header = '[micropkg."pipelines.data_cleaning".files]\n'
     text = churn_lock.read_text(encoding="utf-8")
-    churn_lock.write_text(text.rstrip("\n") + f'\n"../../../victim.txt" = "{digest}"\n', encoding="utf-8")
+    assert header in text
+    churn_lock.write_text(text.replace(header, f'{header}"../../../victim.txt" = "{digest}"\n'), encoding="utf-8")
     nodes = root / "projects/core/src/core/pipelines/data_cleaning/nodes.py"
     nodes.write_text(nodes.read_text(encoding="utf-8") + "\nSTEP = 2\n", encoding="utf-8")
     churn_before = snapshot_tree(root / "projects/churn")
