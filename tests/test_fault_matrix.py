@@ -860,3 +860,18 @@ def test_status_after_a_kill_recovers_first_and_says_so(tmp_path):
     again = run_micropkg(["status"], project)
     assert again.exit_code == 0 and "interrupted" not in again.stderr
     assert snapshot_tree(project) == before
+
+
+def test_dry_runs_and_checks_create_no_state_folder(tmp_path):
+    """Read-only runs take the project lock only to recover a journal: on a clean checkout
+    ``pull --dry-run`` and ``sync-shared --check`` leave no ``.micropkg/`` behind (real runs do,
+    and docs say to git-ignore it)."""
+    from tests.conftest import run_micropkg
+
+    monorepo = shutil.copytree(EXAMPLE_MONOREPO, tmp_path / "monorepo",
+                               ignore=shutil.ignore_patterns("__pycache__", "dist", "*.pyc"))
+    assert run_micropkg(["sync-shared", "--check"], monorepo).exit_code == 1  # nothing installed yet
+    assert run_micropkg(["sync-shared", "--dry-run", "--no-compile"], monorepo).exit_code == 0
+    assert list(monorepo.rglob(".micropkg")) == []
+    assert run_micropkg(["sync-shared", "--no-compile"], monorepo).exit_code == 0
+    assert sorted(p.parent.name for p in monorepo.rglob(".micropkg")) == ["churn", "forecast"]

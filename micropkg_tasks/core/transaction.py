@@ -259,3 +259,14 @@ def project_lock(root: Path, *, timeout: float = 30.0, poll: float = 0.05) -> It
         yield recovery
     finally:
         lock.release()
+
+
+@contextlib.contextmanager
+def lock_for_reading(root: Path, *, timeout: float = 30.0) -> Iterator[Recovery | None]:
+    """For runs that only read (``--dry-run``, ``--check``): take the lock, and recover, only if
+    an interrupted run left a journal; otherwise read without creating anything in the project."""
+    if journal.journal_path(Path(root).resolve()).exists():
+        with project_lock(root, timeout=timeout) as recovery:
+            yield recovery
+    else:
+        yield None

@@ -22,7 +22,7 @@ from micropkg_tasks.core.names import validate_alias, validate_destination_modul
 from micropkg_tasks.core.project import Project, as_project
 from micropkg_tasks.core.sdist_read import SdistContents, SdistLimits, read_sdist
 from micropkg_tasks.core.staging import Staging
-from micropkg_tasks.core.transaction import UNCHANGED, FileChange, apply_changes, project_lock
+from micropkg_tasks.core.transaction import UNCHANGED, FileChange, apply_changes, lock_for_reading, project_lock
 from micropkg_tasks.ops.compile_batch import CompileOutcome, compile_projects
 from micropkg_tasks.ops.install_plan import (
     MERGE_CONFLICT,
@@ -208,7 +208,9 @@ def install_sdists(
     for placed in placed_files:
         if isinstance(placed, MicropkgError):
             raise placed
-    with project_lock(project.root, timeout=lock_timeout) as recovery:
+    # A dry run writes nothing, so it needs the lock only to recover an interrupted run first.
+    locked = lock_for_reading if dry_run else project_lock
+    with locked(project.root, timeout=lock_timeout) as recovery:
         staging = Staging(project.root)
         lock = read_project_lock(project)
         plans: list[InstallPlan] = []

@@ -48,10 +48,10 @@ def recover_projects(
     return RecoverResult(tuple(names.get(root, str(root)) for root in roots), tuple(done))
 
 
-def recover_if_interrupted(root: Path, *, lock_timeout: float = 30.0) -> str:
-    """For read-only commands: recover only when a journal is there (so a clean project is never
-    locked or written), and say what was done, or ``""``."""
-    if not journal_path(Path(root)).exists():
+def recover_if_interrupted(root: Path, *, lock_timeout: float = 30.0, shown: str | None = None) -> str:
+    """Recover only when a journal is there (so a clean project is never locked or written, not
+    even by a read-only command), and say what was done, or ``""``."""
+    if not journal_path(Path(root).resolve()).exists():
         return ""
-    recovery = recover_project(root, lock_timeout=lock_timeout)
+    recovery = recover_project(root, lock_timeout=lock_timeout, shown=shown)
     return recovery.message if recovery else ""

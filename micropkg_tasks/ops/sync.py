@@ -26,7 +26,7 @@ from micropkg_tasks.ops.install_plan import MERGE_CONFLICT, PlannedFile
 from micropkg_tasks.ops.build import PackageInputs, build_from_inputs, read_inputs
 from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.pull import SdistToInstall, install_sdists
-from micropkg_tasks.ops.recover import recover_projects
+from micropkg_tasks.ops.recover import recover_if_interrupted
 
 IN_SYNC = "in sync"
 UPSTREAM_MOVED = "upstream moved"
@@ -238,9 +238,10 @@ def sync_shared(
     entries = select_shared(monorepo, only)
     # 0. A run killed earlier is finished first, so hashes are compared with a consistent tree.
     involved = sorted({entry.source for entry in entries} | {t.project for e in entries for t in e.targets})
-    recovered = recover_projects(
-        involved, lock_timeout=lock_timeout, shown={path: monorepo.relative(path) for path in involved}
-    ).messages
+    recovered = tuple(
+        message for path in involved
+        if (message := recover_if_interrupted(path, lock_timeout=lock_timeout, shown=monorepo.relative(path)))
+    )
 
     # 1. Hash every source and compare with each target's lock: no building yet.
     inputs = {
