@@ -140,6 +140,8 @@ def apply_changes(root: Path, changes: Sequence[FileChange]) -> None:
     for change in changes:
         guard(root, change.path, "delete" if change.action == DELETE else "write")
     _check_targets(root, changes)
+    if changes:
+        guard(root, journal.journal_path(root), "write")
     if not changes:
         return
     if journal.journal_path(root).exists():

@@ -33,24 +33,42 @@ def worker_count(jobs: int | None, tasks: int) -> int:
 _PR_SET_PDEATHSIG = 1
 
 
-def _watch_parent(parent: int) -> None:
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _watch_parent(parent: int, first_parent: int) -> None:
     while True:
-        if os.getppid() != parent:
+        if os.getppid() != first_parent or _gone(parent):
             os._exit(1)
         time.sleep(0.2)
 
 
 def die_with_parent(parent: int) -> None:
-    """In a worker: be killed when ``parent`` dies (Linux asks the kernel; elsewhere a thread polls)."""
+    """In a worker: die when ``parent`` (the process that made the pool) dies, even by SIGKILL.
+
+    Linux asks the kernel (``PR_SET_PDEATHSIG``, which fires when the worker's own parent
+    goes: the pool's process, or a fork server that exits with it); everywhere a thread also
+    polls, so a worker never outlives its pool's process by more than a moment.
+    """
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         except (OSError, AttributeError):
             pass
-    if os.getppid() != parent:  # it died before we asked
+    first_parent = os.getppid()
+    if _gone(parent) or first_parent == 1:  # it died before we asked
         os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="micropkg-parent-watch").start()
+    threading.Thread(
+        target=_watch_parent, args=(parent, first_parent), daemon=True, name="micropkg-parent-watch"
+    ).start()
 
 
 def map_collecting_errors(
