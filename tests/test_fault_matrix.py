@@ -875,3 +875,37 @@ def test_dry_runs_and_checks_create_no_state_folder(tmp_path):
     assert list(monorepo.rglob(".micropkg")) == []
     assert run_micropkg(["sync-shared", "--no-compile"], monorepo).exit_code == 0
     assert sorted(p.parent.name for p in monorepo.rglob(".micropkg")) == ["churn", "forecast"]
+
+
+def test_a_recovery_killed_part_way_is_finished_by_the_next_one(tmp_path):
+    """Every recovery step can be repeated: kill ``micropkg recover`` itself at each of its
+    mutations, and the recovery after that still leaves the project exactly as before the pull."""
+    from tests.conftest import run_micropkg
+
+    scenario = pull_scenario()
+    argv = ["pull", "../sdists/cleaning-0.2.tar.gz", "--destination", "pipelines", "--no-compile"]
+    template = copy_workspace(scenario.base, tmp_path / "template")
+    before = snapshot_tree(template / "project")
+    zygote = Zygote()
+    try:
+        total = _mutation_count(zygote, scenario.base, tmp_path, "project", argv)
+        killed = zygote.run(template / "project", argv, template.resolve(), index=total - 12)
+        assert killed["exited"]["signal"] == 9
+        journal = (template / "project/.micropkg/journal").read_text(encoding="utf-8")
+        assert '"state": "applying"' in journal  # killed before the commit: recovery rolls back
+        count = copy_workspace(template, tmp_path / "count-recover")
+        steps = zygote.run(count / "project", ["recover"], count.resolve(), index=-1)["done"]["calls"]
+        assert steps >= 10
+        for index in range(steps):
+            workspace = copy_workspace(template, tmp_path / f"recover-{index}")
+            outcome = zygote.run(workspace / "project", ["recover"], workspace.resolve(), index)
+            assert outcome["exited"]["signal"] == 9, outcome
+            result = run_micropkg(["recover"], workspace / "project")
+            assert result.exit_code == 0, result.stdout + result.stderr
+            # Killed before the journal went: this one rolls back; after: nothing was left to do.
+            assert "rolled back" in result.stdout or "nothing to recover" in result.stdout
+            assert snapshot_tree(workspace / "project") == before, f"recover killed at {outcome['killed_at']}"
+            assert leftovers(workspace) == []
+            shutil.rmtree(workspace)
+    finally:
+        zygote.close()

@@ -634,3 +634,39 @@ def test_a_backup_left_by_a_killed_run_is_never_overwritten(tmp_path: Path) -> N
 
     assert str(caught.value).startswith(f"{root / '.a.txt.micropkg-backup'} is left from an interrupted run")
     assert snapshot_tree(root) == before
+
+
+def test_apply_changes_refuses_paths_through_symlinks_out_of_the_project_and_writes_nothing(tmp_path: Path) -> None:
+    """The guard sits in the transaction too, not only in planning: a folder or a file that is a
+    symlink leading out of the project is refused before anything is touched."""
+    outside = build_file_tree(tmp_path / "outside", {"victim.txt": "victim\n"})
+    root = build_file_tree(tmp_path / "proj", {"a.txt": "a\n", "pkg/__init__.py": ""})
+    (root / "linked").symlink_to(outside, target_is_directory=True)
+    (root / "pkg/victim.txt").symlink_to(outside / "victim.txt")
+    before, outside_before = snapshot_tree(root), snapshot_tree(outside)
+    for change in (
+        FileChange(root / "linked" / "new.txt", CREATE, b"x\n"),
+        FileChange(root / "linked" / "victim.txt", DELETE),
+        FileChange(root / "pkg" / "victim.txt", UPDATE, b"x\n"),
+        FileChange(root / "linked" / "deeper" / "new.txt", CREATE, b"x\n"),
+    ):
+        with pytest.raises(ProjectError, match="outside the project"):
+            apply_changes(root, [FileChange(root / "a.txt", UPDATE, b"changed\n"), change])
+        assert snapshot_tree(root) == before and snapshot_tree(outside) == outside_before
+
+
+def test_a_fifo_at_an_install_path_is_replaced_only_with_force(tmp_path: Path) -> None:
+    from tests.conftest import kedro_project, run_micropkg
+    from tests.hostile_archives import valid_sdist
+
+    root = kedro_project(tmp_path / "project")
+    (tmp_path / "data_cleaning-0.1.tar.gz").write_bytes(valid_sdist())
+    fifo = root / "src/spaceflights/data_cleaning/nodes.py"
+    fifo.parent.mkdir(parents=True)
+    os.mkfifo(fifo)
+    argv = ["pull", str(tmp_path / "data_cleaning-0.1.tar.gz"), "--no-compile"]
+    refused = run_micropkg(argv, root)
+    assert refused.exit_code == 1 and "a FIFO, device or socket is in the way" in refused.stderr
+    forced = run_micropkg([*argv, "--force"], root)
+    assert forced.exit_code == 0, forced.stderr
+    assert fifo.is_file() and b"def clean" in fifo.read_bytes()
