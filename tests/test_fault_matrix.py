@@ -683,6 +683,7 @@ for line in sys.stdin:
 KILLS_PER_PULL, MIN_PULL_KILLS = 60, 40
 KILLS_PER_SYNC, MIN_SYNC_KILLS = 24, 20
 KILL_TALLY: dict[str, int] = {}
+RECOVERY_KILLS: list[int] = []
 
 
 def _alive(pid: int) -> bool:
@@ -828,12 +829,6 @@ def test_sigkill_of_sync_shared_kills_its_workers_and_is_recovered_exactly(tmp_p
     _kill_loop(sync_scenario(), tmp_path, ".", argv, (KILLS_PER_SYNC, MIN_SYNC_KILLS), "sync")
 
 
-def test_kill_report(capsys):
-    """Print the SIGKILL figures for docs/reliability.md (run with -s to see them)."""
-    with capsys.disabled():
-        print(f"\nsigkill: {KILL_TALLY}")
-
-
 def test_status_after_a_kill_recovers_first_and_says_so(tmp_path):
     """A read-only command that finds a journal does not report a half-applied tree: it rolls
     the interrupted run back first and says so; with no journal it locks and writes nothing."""
@@ -896,6 +891,7 @@ def test_a_recovery_killed_part_way_is_finished_by_the_next_one(tmp_path):
         count = copy_workspace(template, tmp_path / "count-recover")
         steps = zygote.run(count / "project", ["recover"], count.resolve(), index=-1)["done"]["calls"]
         assert steps >= 10
+        RECOVERY_KILLS.append(steps)
         for index in range(steps):
             workspace = copy_workspace(template, tmp_path / f"recover-{index}")
             outcome = zygote.run(workspace / "project", ["recover"], workspace.resolve(), index)
@@ -909,3 +905,9 @@ def test_a_recovery_killed_part_way_is_finished_by_the_next_one(tmp_path):
             shutil.rmtree(workspace)
     finally:
         zygote.close()
+
+
+def test_kill_report(capsys):
+    """Print the SIGKILL figures for docs/reliability.md (run with -s to see them)."""
+    with capsys.disabled():
+        print(f"\nsigkill: {KILL_TALLY}, recover-kills: {sum(RECOVERY_KILLS)}")
