@@ -17,6 +17,7 @@ from micropkg_tasks.core.lockfile import Lock, LockEntry, sha256_bytes
 from micropkg_tasks.core.params import rename_for_alias
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.requirements import merge_requirements
+from micropkg_tasks.core.bounded import parsing
 from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
 from micropkg_tasks.core.sdist_read import SdistContents
 from micropkg_tasks.core.staging import Staging
@@ -63,7 +64,8 @@ def _top_level_names(files: dict[str, bytes]) -> frozenset[str]:
     init = files.get("__init__.py")
     if init:
         try:
-            tree = ast.parse(init)
+            with parsing("__init__.py of the pulled micro-package", "read its names"):
+                tree = ast.parse(init)
         except SyntaxError:
             tree = ast.Module(body=[], type_ignores=[])
         for node in tree.body:
