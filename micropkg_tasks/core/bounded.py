@@ -98,6 +98,4 @@ def parsing(shown: str, what: str = "parse") -> Iterator[None]:
     except RecursionError:
         raise ProjectError(f"{shown} is nested too deeply to {what} safely") from None
     except MemoryError:
-        raise ProjectError(
-            f"{shown} needs more memory than is safe to {what} (it is nested too deeply or too large)"
-        ) from None
+        raise ProjectError(f"{shown} is nested too deeply or too large to {what} safely (out of memory)") from None

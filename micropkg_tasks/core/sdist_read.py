@@ -50,6 +50,8 @@ DEFAULT_MAX_MEMBERS = 10_000
 _HEADER_ROOM_PER_MEMBER = 4096
 _STREAM_SLACK = 1024 * 1024
 _CHUNK = 1024 * 1024
+MAX_NAME_BYTES = 255  # one path component (NAME_MAX on Linux, macOS and Windows file systems)
+MAX_PATH_BYTES = 1024  # a whole member name, below PATH_MAX once installed in a project
 _REGULAR_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _DIST_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
@@ -195,6 +197,10 @@ _NAME_RULES: tuple[tuple[Callable[[str], bool], str], ...] = (
     (lambda name: ".." in name.split("/"), "has a '..' path component"),
     (lambda name: "" in name.split("/"), "has an empty path component"),
     (lambda name: "." in name.split("/"), "has a '.' path component"),
+    # Longer names cannot be written on common file systems; refuse them before any plan is made.
+    (lambda name: any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in name.split("/")),
+     f"has a path component longer than the {MAX_NAME_BYTES} bytes file systems allow"),
+    (lambda name: len(name.encode("utf-8")) > MAX_PATH_BYTES, f"is longer than {MAX_PATH_BYTES} bytes"),
 )
 _SPECIAL_TYPES = {
     tarfile.CHRTYPE: "is a character device",
