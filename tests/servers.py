@@ -376,6 +376,7 @@ def basic_auth_index() -> Iterator[BasicAuthIndex]:
     thread.start()
     try:
         wait_until_up(state.base + "/")
+        state.unauthorised.clear()  # the start-up probe carried no credentials
         yield state
     finally:
         server.shutdown()
