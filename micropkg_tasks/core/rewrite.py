@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from micropkg_tasks.core.bounded import parsing
+from micropkg_tasks.core.bounded import MAX_PARSED_BYTES, MIB, parsing
 from micropkg_tasks.core.errors import ProjectError
 from micropkg_tasks.core.rewrite_strings import (
     MoveTable,
@@ -93,6 +93,8 @@ def rewrite_module(
     table = MoveTable(moves)
     if not might_need_work(source, table, project_package, package_depth):
         return RewriteResult(source, False, ())
+    if len(source) > MAX_PARSED_BYTES:
+        raise ProjectError(f"{filename} is larger than {MAX_PARSED_BYTES // MIB} MiB, too large to rewrite its imports")
     # A UTF-8 byte order mark is valid at the start of a file but not inside
     # source text handed to a parser; set it aside and put it back unchanged.
     bom = "\ufeff" if source.startswith("\ufeff") else ""
