@@ -27,6 +27,7 @@ from micropkg_tasks.cli.options import (
     project_from,
     split_list,
     use_monorepo,
+    whole_number,
 )
 from micropkg_tasks.cli.output import Progress, is_verbose, print_json, reports_errors, shown_path
 from micropkg_tasks.core.errors import MicropkgError, UsageError
@@ -73,7 +74,7 @@ PACKAGE_HELP = {
 @reports_errors
 def package(
     c, module=None, all=False, alias=None, destination=None, env="base", fs_args=None,
-    project=None, jobs=0, json=False, quiet=False, verbose=False,
+    project=None, jobs=None, json=False, quiet=False, verbose=False,
 ):
     """Package micro-packages as Kedro-compatible sdists (<name>-<version>.tar.gz)."""
     if module in HELP_FLAGS:
@@ -82,7 +83,7 @@ def package(
     modules = split_list(module or "")
     if all == bool(modules):
         raise UsageError("give a module path (or a comma-separated list) or --all, not both and not neither")
-    workers = int(jobs or number(c, resolved, "jobs"))
+    workers = int(whole_number("jobs", jobs) or number(c, resolved, "jobs"))
     if all:
         if alias or env != "base":
             raise UsageError("--alias and --env come from the manifest with --all")
@@ -204,13 +205,14 @@ SYNC_HELP = {
 @task(help={**SYNC_HELP, **VERBOSITY_HELP}, auto_shortflags=False)
 @reports_errors
 def sync_shared(
-    c, check=False, dry_run=False, diff=False, force=False, only=None, jobs=0, root=None, no_compile=False,
+    c, check=False, dry_run=False, diff=False, force=False, only=None, jobs=None, root=None, no_compile=False,
     json=False, quiet=False, verbose=False,
 ):
     """Install every [[tool.micropkg.shared]] micro-package from its source into its targets."""
     with Progress(enabled=not json) as progress:
         result = sync_shared_operation(
-            cli_path(root), check=check, dry_run=dry_run, diff=diff, force=force, only=only, jobs=jobs or None,
+            cli_path(root), check=check, dry_run=dry_run, diff=diff, force=force, only=only,
+            jobs=whole_number("jobs", jobs) or None,
             lock_timeout=float(monorepo_setting(c, "lock_timeout")),
             recompile=not no_compile, compile_config=compile_config(c), progress=progress,
         )
@@ -230,13 +232,14 @@ PULL_ALL_HELP.update({key: SYNC_HELP[key] for key in ("jobs", "root")})
 @task(help={**PULL_ALL_HELP, **VERBOSITY_HELP}, auto_shortflags=False)
 @reports_errors
 def pull_all(
-    c, force=False, dry_run=False, diff=False, no_cache=False, no_compile=False, jobs=0, root=None, json=False,
+    c, force=False, dry_run=False, diff=False, no_cache=False, no_compile=False, jobs=None, root=None, json=False,
     quiet=False, verbose=False,
 ):
     """Run pull --all in every project of the monorepo; one failing project does not stop the others."""
     with Progress(enabled=not json) as progress:
         result = pull_all_projects(
-            cli_path(root), force=force, dry_run=dry_run, diff=diff, jobs=jobs or None, use_cache=not no_cache,
+            cli_path(root), force=force, dry_run=dry_run, diff=diff, jobs=whole_number("jobs", jobs) or None,
+            use_cache=not no_cache,
             lock_timeout=float(monorepo_setting(c, "lock_timeout")),
             recompile=not no_compile, compile_config=compile_config(c), progress=progress,
         )

@@ -46,6 +46,18 @@ def number(c: Any, project: Project, key: str) -> float:
     return value
 
 
+def whole_number(option: str, value: str | int | None) -> int | None:
+    """A count typed on the command line, such as ``--jobs=4``. Options like this are
+    declared without a type so Invoke hands us the text, and a typo is a usage error
+    (exit 2) under ``invoke`` as under ``micropkg``, rather than Invoke's traceback."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text.isdigit():
+        raise UsageError(f"--{option} takes a whole number, such as --{option}=4, not {str(value)!r}")
+    return int(text)
+
+
 def cli_path(value: str | None) -> str | None:
     """Paths typed on the command line are relative to the current folder."""
     if value is None or is_url(value):
