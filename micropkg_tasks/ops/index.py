@@ -139,7 +139,20 @@ def _open(url: str):
         headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
         netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
         url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-    return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT)
+    opener = urllib.request.build_opener(_SameOriginCredentials)
+    return opener.open(urllib.request.Request(url, headers=headers), timeout=TIMEOUT)
+
+
+class _SameOriginCredentials(urllib.request.HTTPRedirectHandler):
+    """urllib forwards every header on a redirect; index credentials must not follow one to another host."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None:
+            old, target = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(new.full_url)
+            if (old.scheme, old.hostname, old.port) != (target.scheme, target.hostname, target.port):
+                new.remove_header("Authorization")
+        return new
 
 
 def _version_of(filename: str, name: str) -> Version | None:

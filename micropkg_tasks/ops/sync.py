@@ -299,7 +299,10 @@ def sync_shared(
         if isinstance(outcome, MicropkgError):
             outcome = TargetSync(job.states[0].project, job.states, "failed", error=str(outcome))
         if job.root in source_errors:
-            error = "; ".join(filter(None, (source_errors[job.root], outcome.error)))
+            done = f"its other shared micro-packages: {outcome.outcome}" + (
+                f" ({len(outcome.files)} files)" if outcome.files else ""
+            )
+            error = "; ".join(filter(None, (source_errors[job.root], outcome.error or done)))
             outcome = replace(outcome, outcome="failed", error=error)
         results.append(outcome)
     results.sort(key=lambda target: target.project)
@@ -308,7 +311,9 @@ def sync_shared(
     )
     compiled: tuple[CompileOutcome, ...] = ()
     if recompile and not (check or dry_run):
-        changed = [monorepo.root / t.project for t in results if t.outcome == "updated" and t.requirements_in_changed]
+        # requirements_in_changed is only set once a target's transaction committed, also for a
+        # target that failed on another entry's source after its own entries were installed.
+        changed = [monorepo.root / t.project for t in results if t.requirements_in_changed]
         compiled = compile_projects(
             changed, invoke_config=compile_config, lock_timeout=lock_timeout,
             shown={path: monorepo.relative(path) for path in changed},
