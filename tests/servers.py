@@ -280,6 +280,8 @@ class BasicAuthIndex:
     password: str
     files: dict[str, bytes] = field(default_factory=dict)
     json_body: bytes | None = None
+    redirect_host: str | None = None  # set: file links answer 302 to /foreign/ on this host name
+    foreign_auth: list[str | None] = field(default_factory=list)  # Authorization seen on /foreign/
     sent: dict[str, int] = field(default_factory=dict)
     unauthorised: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -336,6 +338,11 @@ def _basic_index_handler(state: BasicAuthIndex) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?", 1)[0]
             if path.startswith("/huge/"):
                 return self._huge(int(path.rsplit("/", 1)[1]))
+            if path.startswith("/foreign/"):  # another origin: serves anyone, records what it was sent
+                with state.lock:
+                    state.foreign_auth.append(self.headers.get("Authorization"))
+                    data = state.files.get(path[len("/foreign/"):])
+                return self._reply(200, data, "application/gzip") if data is not None else self._reply(404)
             token = base64.b64encode(f"{state.user}:{state.password}".encode()).decode()
             if self.headers.get("Authorization") != f"Basic {token}":
                 with state.lock:
@@ -359,6 +366,13 @@ def _basic_index_handler(state: BasicAuthIndex) -> type[BaseHTTPRequestHandler]:
                 )
                 return self._reply(200, f"<html><body>{links}</body></html>".encode())
             if path.startswith("/packages/") and path[len("/packages/"):] in files:
+                if state.redirect_host:
+                    port = self.server.server_address[1]
+                    self.send_response(302)
+                    self.send_header("Location", f"http://{state.redirect_host}:{port}/foreign/{path[10:]}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 return self._reply(200, files[path[len("/packages/"):]], "application/gzip")
             return self._reply(404, b"not found\n")
 

@@ -115,6 +115,17 @@ def test_index_credentials_go_with_file_downloads_from_the_same_host(private_ind
         assert private_index.password not in output
 
 
+def test_index_credentials_never_follow_a_redirect_to_another_host(private_index, tmp_path):
+    private_index.add("data_cleaning-0.1.tar.gz", valid_sdist())
+    private_index.redirect_host = "localhost"  # same server, another origin than 127.0.0.1
+    project = kedro_project(tmp_path / "project")
+
+    result = run_micropkg(["pull", "data_cleaning==0.1", "--no-compile"], project)
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert private_index.foreign_auth == [None]
+
+
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"files": [{"filename": 3}]}', b'{"files": 7}'])
 def test_a_malformed_json_page_from_an_index_is_one_sentence(private_index, tmp_path, body):
     private_index.json_body = body
