@@ -164,3 +164,14 @@ def test_one_failing_shared_entry_never_stops_the_others(monorepo):
         assert not (root / f"src/{target}/utils/io").exists()
     assert snapshot_tree(monorepo / "projects/core") == source_before
 
+
+
+@pytest.mark.parametrize("text", ["ab\x7fcd", "\x1b[31mred\x1b[0m", "line\nbreak\ttab", "zero\u200bwidth", "\U0001f600"])
+def test_the_lock_stays_readable_whatever_text_it_records(tmp_path, text):
+    """Defence in depth behind the metadata checks: the lock writer escapes what TOML forbids."""
+    from micropkg_tasks.core.lockfile import Lock, LockEntry, render_lock
+
+    entry = LockEntry(module="m", name="n", source=f"dist/{text}.tar.gz", version="0.1", sdist_sha256="0" * 64,
+                      source_sha256=text, requirements=[f"pkg; extra == '{text}'"], files={f"src/{text}.py": "0" * 64})
+    (tmp_path / "micropkg.lock").write_text(render_lock(Lock({"m": entry})), encoding="utf-8")
+    assert read_lock(tmp_path / "micropkg.lock").entries["m"] == entry
