@@ -21,6 +21,7 @@ from micropkg_tasks.cli.options import (
     cli_path,
     compile_config,
     fail_on_compile_errors,
+    fail_on_merge_conflicts,
     monorepo_setting,
     number,
     not_an_option,
@@ -113,6 +114,8 @@ PULL_HELP = {
     "destination": "Dotted module path inside the project package to install under, e.g. pipelines.",
     "env": "Config env to install parameters into (default: base).",
     "force": "Overwrite files that micropkg does not own or that were edited.",
+    "merge": "Merge local edits with upstream's changes three ways instead of refusing; conflicts are "
+    "written with markers (exit 1).",
     "dry-run": "Show the plan (create / update / delete / unchanged / conflict) and write nothing.",
     "diff": "With --dry-run (or alone), also show unified diffs.",
     "fs-args": "YAML file of fsspec arguments for a remote location.",
@@ -131,7 +134,7 @@ PULL_HELP = {
 def pull(
     c, location=None, all=False, alias=None, destination=None, env="base", force=False,
     dry_run=False, diff=False, fs_args=None, no_cache=False, no_compile=False, project=None, json=False,
-    quiet=False, verbose=False,
+    quiet=False, verbose=False, merge=False,
 ):
     """Install micro-package sdists into the project, safely and as one unit."""
     if location in HELP_FLAGS:
@@ -151,13 +154,14 @@ def pull(
             raise UsageError("--alias, --destination, --env and --fs-args come from the manifest with --all")
         batch = pull_manifest(
             resolved, force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
-            use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c),
+            use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c), merge=merge,
         )
     else:
         entry = PullEntry(location, alias, destination, env, cli_path(fs_args))
         batch = pull_batch(
             resolved, [entry], force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
             base=Path.cwd(), use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c),
+            merge=merge,
         )
     if json:
         print_json(batch)
@@ -165,6 +169,7 @@ def pull(
         report.pull_batch(batch, show_files=dry_run or verbose)
         report.compile_outcomes(batch.compiled, verbose=verbose)
     fail_on_compile_errors(batch.compiled)
+    fail_on_merge_conflicts(batch.merge_conflicts, dry_run=dry_run)
 
 
 @task(help={
@@ -194,6 +199,8 @@ SYNC_HELP = {
     "dry-run": "Show what would change and write nothing.",
     "diff": "Also show unified diffs.",
     "force": "Overwrite local edits in targets.",
+    "merge": "Merge local edits in targets with upstream's changes three ways; conflicts are written "
+    "with markers (exit 1).",
     "only": "Only the shared micro-package with this module path, name or alias.",
     "jobs": "Parallel processes (default: one per core).",
     "root": "Monorepo root (default: found from the current folder).",
@@ -206,7 +213,7 @@ SYNC_HELP = {
 @reports_errors
 def sync_shared(
     c, check=False, dry_run=False, diff=False, force=False, only=None, jobs=None, root=None, no_compile=False,
-    json=False, quiet=False, verbose=False,
+    json=False, quiet=False, verbose=False, merge=False,
 ):
     """Install every [[tool.micropkg.shared]] micro-package from its source into its targets."""
     with Progress(enabled=not json) as progress:
@@ -214,7 +221,7 @@ def sync_shared(
             cli_path(root), check=check, dry_run=dry_run, diff=diff, force=force, only=only,
             jobs=whole_number("jobs", jobs) or None,
             lock_timeout=float(monorepo_setting(c, "lock_timeout")),
-            recompile=not no_compile, compile_config=compile_config(c), progress=progress,
+            recompile=not no_compile, compile_config=compile_config(c), progress=progress, merge=merge,
         )
     if json:
         print_json(result)

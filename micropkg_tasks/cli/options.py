@@ -105,6 +105,16 @@ def fail_on_compile_errors(outcomes: Sequence[CompileOutcome]) -> None:
         )
 
 
+def fail_on_merge_conflicts(paths: Sequence[str], *, dry_run: bool) -> None:
+    if paths and not dry_run:
+        # The merged files were written and listed above; this says what is left to do.
+        raise MicropkgError(
+            f"{len(paths)} file(s) were merged with conflicts: resolve the marked regions by hand "
+            "(micropkg status shows them as conflicted until the markers are gone)",
+            details=list(paths),
+        )
+
+
 def monorepo_setting(c: Any, key: str) -> Any:
     config = c.config.get("micropkg", {}) if hasattr(c, "config") else {}
     return config.get(key, DEFAULTS[key])
