@@ -70,9 +70,9 @@ def conflicted_files(root: Path, entry: LockEntry) -> tuple[str, ...]:
     conflicted = []
     for relative in sorted(entry.conflicts):
         try:
-            data = (root / relative).read_bytes()
-        except OSError:
-            continue  # deleted since: whatever it is now, it holds no markers
+            data = read_file_bytes(root / relative, limit=MAX_SDIST_BYTES)
+        except (OSError, ProjectError):
+            continue  # deleted since, or no regular file: whatever it is now, it holds no markers
         if has_conflict_markers(data):
             conflicted.append(relative)
     return tuple(conflicted)
@@ -205,8 +205,8 @@ def fill_missing_blobs(root: Path, lock: Lock) -> None:
             if relative in entry.blobs:
                 continue
             try:
-                data = (root / relative).read_bytes()
-            except OSError:
-                continue  # missing or unreadable: its installed content is unknown, so no blob id
+                data = read_file_bytes(root / relative, limit=MAX_SDIST_BYTES)
+            except (OSError, ProjectError):
+                continue  # missing, unreadable or no regular file: its installed content is unknown, so no blob id
             if sha256_bytes(data) == digest:
                 entry.blobs[relative] = git_blob_id(data)

@@ -338,7 +338,10 @@ def sync_shared(
     if recompile and not (check or dry_run):
         # requirements_in_changed is only set once a target's transaction committed, also for a
         # target that failed on another entry's source after its own entries were installed.
-        changed = [monorepo.root / t.project for t in results if t.requirements_in_changed]
+        changed = [
+            monorepo.root / t.project for t in results
+            if t.requirements_in_changed and t.outcome in ("updated", "failed")
+        ]
         compiled = compile_projects(
             changed, invoke_config=compile_config, lock_timeout=lock_timeout,
             shown={path: monorepo.relative(path) for path in changed},
