@@ -273,7 +273,8 @@ class BasicAuthIndex:
     private index (devpi, Artifactory, a CodeArtifact proxy). ``json_pages`` makes project pages
     answer as PEP 691 JSON with ``json_body`` as the body, so a malformed one can be served.
     ``/huge/<n>`` answers with ``n`` bytes of zeros and a matching Content-Length, written in
-    chunks; ``sent`` counts the bytes actually written for it."""
+    chunks; ``/undeclared/<n>`` the same without Content-Length; ``sent`` counts the bytes
+    actually written for each."""
 
     base: str
     user: str
@@ -315,10 +316,14 @@ def _basic_index_handler(state: BasicAuthIndex) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD":
                 self.wfile.write(body)
 
-        def _huge(self, size: int) -> None:
+        def _huge(self, size: int, *, declared: bool = True) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/gzip")
-            self.send_header("Content-Length", str(size))
+            if declared:
+                self.send_header("Content-Length", str(size))
+            else:  # the body ends when the connection closes: its size is unknown beforehand
+                self.send_header("Connection", "close")
+                self.close_connection = True
             self.end_headers()
             if self.command == "HEAD":
                 return
@@ -338,6 +343,8 @@ def _basic_index_handler(state: BasicAuthIndex) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?", 1)[0]
             if path.startswith("/huge/"):
                 return self._huge(int(path.rsplit("/", 1)[1]))
+            if path.startswith("/undeclared/"):
+                return self._huge(int(path.rsplit("/", 1)[1]), declared=False)
             if path.startswith("/foreign/"):  # another origin: serves anyone, records what it was sent
                 with state.lock:
                     state.foreign_auth.append(self.headers.get("Authorization"))

@@ -89,6 +89,21 @@ def test_a_huge_http_download_is_refused_before_it_is_read(basic_auth_index, tmp
     assert snapshot_tree(project) == before
 
 
+def test_a_huge_http_download_of_unknown_size_stops_at_the_cap(basic_auth_index, tmp_path):
+    project = kedro_project(tmp_path / "project")
+    before = snapshot_tree(project)
+    size = 400 * 1024 * 1024
+    url = f"{basic_auth_index.base}/undeclared/{size}"
+
+    result = run_micropkg(["pull", url, "--no-compile"], project)
+
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert f"is larger than {MAX_SDIST_BYTES // (1024 * 1024)} MiB" in result.stderr
+    # Read in chunks up to one byte past the cap, then the connection is dropped.
+    assert basic_auth_index.sent.get(f"/undeclared/{size}", 0) < MAX_SDIST_BYTES + 32 * 1024 * 1024
+    assert snapshot_tree(project) == before
+
+
 @pytest.fixture
 def private_index(basic_auth_index, monkeypatch):
     """pip sees only the basic-auth index, with the credentials in PIP_INDEX_URL."""
