@@ -190,3 +190,20 @@ def test_the_lock_stays_readable_whatever_text_it_records(tmp_path, text):
                       source_sha256=text, requirements=[f"pkg; extra == '{text}'"], files={f"src/{text}.py": "0" * 64})
     (tmp_path / "micropkg.lock").write_text(render_lock(Lock({"m": entry})), encoding="utf-8")
     assert read_lock(tmp_path / "micropkg.lock").entries["m"] == entry
+
+
+def test_a_dangling_parameter_symlink_is_reported_not_skipped_silently(tmp_path):
+    project = kedro_project(tmp_path / "project", extra={
+        f"src/{PACKAGE}/pipelines/x/__init__.py": "VALUE = 1\n",
+        "conf/base/parameters_x.yml": "rate: 1\n",
+    })
+    (project / "conf/base/parameters").mkdir()
+    (project / "conf/base/parameters/x.yml").symlink_to(tmp_path / "gone.yml")
+
+    result = run_micropkg(["package", "pipelines.x"], project)
+
+    assert result.exit_code == 0, result.stderr
+    assert "conf/base/parameters/x.yml: symlink skipped" in result.stderr
+    with tarfile.open(project / "dist/x-0.1.tar.gz") as archive:
+        assert "x-0.1/x/config/parameters_x.yml" in archive.getnames()
+        assert not any(name.endswith("parameters/x.yml") for name in archive.getnames())

@@ -17,7 +17,7 @@ from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, parsing, read_file_byte
 from micropkg_tasks.core.errors import MicropkgError, ProjectError, UsageError
 from micropkg_tasks.core.lockfile import sha256_bytes
 from micropkg_tasks.core.names import shadows_stdlib, validate_alias, validate_env, validate_module_path
-from micropkg_tasks.core.params import rename_for_alias, select_parameter_files
+from micropkg_tasks.core.params import rename_for_alias, select_parameter_files, skipped_symlinks
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.requirements import read_requirements_file
 from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
@@ -224,9 +224,11 @@ def read_inputs(
     tests_dir = project.module_tests_dir(module_path)
     tests, test_warnings = _collect(tests_dir, project)
     env_dir = project.env_dir(env)
-    selected, refused = select_parameter_files(env_dir, module_path.rsplit(".", 1)[-1])
+    short_name = module_path.rsplit(".", 1)[-1]
+    selected, refused = select_parameter_files(env_dir, short_name)
     config = {relative: read_input(env_dir / relative, project) for relative in selected}
     notes = [f"{project.relative(env_dir / r)}: catalog and credentials files are never packaged" for r in refused]
+    notes += [f"{project.relative(env_dir / r)}: symlink skipped" for r in skipped_symlinks(env_dir, short_name)]
     return PackageInputs(
         module_path, name, alias, env, module_dir, tests_dir, code, tests, config,
         tuple(warnings + test_warnings + notes),
