@@ -26,7 +26,6 @@ from micropkg_tasks.core.bounded import parsing, read_file_bytes
 from micropkg_tasks.core.errors import UsageError
 from micropkg_tasks.core.redaction import (  # noqa: F401  (redact_url and redact_urls_in are used through here)
     MIN_SECRET_LENGTH,
-    REDACTED,
     redact,
     redact_url,
     redact_urls_in,
