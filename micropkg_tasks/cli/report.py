@@ -43,6 +43,18 @@ def _pull_line(result: PullResult) -> str:
     return f"{verb} {result.location} ({result.name} {result.version}) -> {result.module}: {counts or 'no files'}"
 
 
+def _requirement_lines(result: PullResult) -> None:
+    """Every requirement added, removed, overlapping or impossible, for every micro-package."""
+    if result.requirements_added:
+        out(f"  requirements added: {', '.join(result.requirements_added)}")
+    if result.requirements_removed:
+        out(f"  requirements removed: {', '.join(result.requirements_removed)}")
+    for line in result.requirements_overlaps:
+        out(f"  requirement overlap: {line}")
+    for line in result.requirements_conflicts:
+        err(f"  requirement conflict: {line}")
+
+
 def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
     for result in batch.results:
         out(_pull_line(result))
@@ -50,10 +62,9 @@ def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
             for item in result.files:
                 reason = f" ({item.reason})" if item.reason else ""
                 out(f"  {item.action:<9} {item.path}{reason}")
-        if result.requirements_added:
-            out(f"  requirements added: {', '.join(result.requirements_added)}")
-        if result.requirements_removed:
-            out(f"  requirements removed: {', '.join(result.requirements_removed)}")
+        _requirement_lines(result)
+        if result.refused:
+            err(f"  {'would be refused' if result.dry_run else 'refused'}: {result.refused}")
         for message in result.warnings:
             warn(message)
     if batch.diff:
