@@ -440,14 +440,18 @@ def test_pull_all_from_manifest_is_one_unit(monorepo, core_sdists, cli):
     assert result.exit_code == 0, result.stderr
     lock = read_lock(forecast / "micropkg.lock")
     assert sorted(lock.entries) == ["pipelines.cleaning", "utils.io"]
-    assert lock.entries["utils.io"].source == "../core/dist/io_utils-0.2.0.tar.gz"
-    assert lock.entries["utils.io"].options == {"alias": "io", "destination": "utils", "env": "base"}
+    assert lock.entries["utils.io"].source == "../core#utils.io"  # a sibling source, packaged in memory
+    assert lock.entries["utils.io"].options == {"destination": "utils", "env": "base"}
     tests = run_pytest(forecast, "src/tests")
     assert tests.returncode == 0, tests.stdout + tests.stderr
 
 
 def test_pull_all_with_one_bad_entry_writes_nothing(monorepo, core_sdists, cli):
     forecast = monorepo / "projects/forecast"
+    pyproject = forecast / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('"../core#utils.io" = {', '"../core/dist/io_utils-0.2.0.tar.gz" = {alias = "io", ')
+    )
     (core_sdists["utils.io"]).write_bytes(hostile_archives.dotdot_member())
     before = snapshot_tree(forecast)
     result = cli(["pull", "--all", "--no-compile"], forecast)

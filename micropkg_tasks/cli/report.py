@@ -13,7 +13,7 @@ from micropkg_tasks.ops.monorepo_status import MonorepoStatus
 from micropkg_tasks.ops.prerelease import PrereleaseReport
 from micropkg_tasks.ops.pull_all import PullAllResult
 from micropkg_tasks.ops.status import ProjectStatus
-from micropkg_tasks.ops.sync import SyncResult
+from micropkg_tasks.ops.sync import SyncResult, TargetSync
 
 
 def _plural(count: int, word: str) -> str:
@@ -115,6 +115,16 @@ def _sync_check(result: SyncResult) -> None:
     out(verdict[result.exit_code])
 
 
+def _sync_requirements(target: TargetSync) -> None:
+    """Every requirement a sync added, removed or overlapped, for every target, as pull reports them."""
+    for line in target.requirements_added:
+        out(f"  requirement added: {line}")
+    for line in target.requirements_removed:
+        out(f"  requirement removed: {line}")
+    for line in target.requirements_overlaps:
+        out(f"  requirement overlap: {line}")
+
+
 def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
     if result.check:
         _sync_check(result)
@@ -127,10 +137,15 @@ def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
             if verbose_files:
                 for item in target.files:
                     out(f"  {item.action:<9} {item.path}")
+            for line in target.refused:
+                err(f"  {'would be refused' if result.dry_run else 'refused'}: {line}")
+            for line in target.details:
+                err(f"    {line}")
         else:
             err(f"{target.project}: {target.outcome}: {target.error}")
             for line in target.details:
                 err(f"  {line}")
+        _sync_requirements(target)
         if target.diff:
             out(target.diff.rstrip("\n"))
     for message in result.warnings:

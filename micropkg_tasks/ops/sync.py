@@ -62,6 +62,10 @@ class TargetSync:
     details: tuple[str, ...] = ()
     diff: str = ""
     requirements_in_changed: bool = False
+    refused: tuple[str, ...] = ()  # micro-packages left as they were ("<module>: <why>"); the others still synced
+    requirements_added: tuple[str, ...] = ()  # "<module>: <requirement>", for every micro-package installed
+    requirements_overlaps: tuple[str, ...] = ()  # same name listed with another specifier: both kept
+    requirements_removed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,8 +86,8 @@ class SyncResult:
             if UNREADABLE in states:
                 return 1
             return EXIT_UPSTREAM_MOVED if states - {IN_SYNC} else EXIT_IN_SYNC
-        failed = any(t.outcome in ("refused", "failed") for t in self.targets) or any(c.error for c in self.compiled)
-        return 1 if failed else 0
+        failed = any(t.outcome in ("refused", "failed") or t.refused for t in self.targets)
+        return 1 if failed or any(c.error for c in self.compiled) else 0
 
     @property
     def changed_projects(self) -> tuple[str, ...]:
@@ -156,7 +160,7 @@ def _sync_target(job: _TargetJob) -> TargetSync:
         ]
         batch = install_sdists(
             project, items, force=job.force, dry_run=job.dry_run, diff=job.diff, lock_timeout=job.lock_timeout,
-            verb="sync", jobs=job.inner_jobs,
+            verb="sync", jobs=job.inner_jobs, each_alone=True,
         )
     except ConflictError as exc:
         return TargetSync(shown, job.states, "refused", error=str(exc), details=tuple(exc.details))
@@ -164,19 +168,26 @@ def _sync_target(job: _TargetJob) -> TargetSync:
         return TargetSync(shown, job.states, "failed", error=str(exc), details=tuple(exc.details))
     files = tuple(f for result in batch.results for f in result.files if f.action != UNCHANGED)
     conflicts = tuple(f"{f.path} ({f.reason})" for f in files if f.action == CONFLICT)
-    if job.dry_run and conflicts:
-        # A real run would refuse this target: say so rather than call it in sync.
+    refused = tuple(f"{result.module}: {result.refused}" for result in batch.results if result.refused)
+    requirements = dict(
+        requirements_added=tuple(f"{r.module}: {line}" for r in batch.results for line in r.requirements_added),
+        requirements_overlaps=tuple(line for r in batch.results for line in r.requirements_overlaps),
+        requirements_removed=tuple(f"{r.module}: {line}" for r in batch.results for line in r.requirements_removed),
+    )
+    if refused and not batch.changes:
+        # Nothing else to do here: the target is refused as a whole, as a real run would.
+        verb = "would refuse" if job.dry_run else "refused"
         return TargetSync(
-            shown, job.states, "would refuse", files=files, details=conflicts, diff=batch.diff,
-            error=f"{len(conflicts)} file(s) were edited locally (use --force to overwrite them)",
+            shown, job.states, verb, files=files, details=conflicts, diff=batch.diff, refused=refused,
+            error="; ".join(refused), **requirements,
         )
     if job.dry_run:
         outcome = "would update" if batch.changes else IN_SYNC
     else:
         outcome = "updated" if batch.changes else IN_SYNC
     return TargetSync(
-        shown, job.states, outcome, files=files, diff=batch.diff,
-        requirements_in_changed=batch.requirements_in_changed,
+        shown, job.states, outcome, files=files, diff=batch.diff, details=conflicts, refused=refused,
+        requirements_in_changed=batch.requirements_in_changed, **requirements,
     )
 
 
