@@ -9,6 +9,7 @@ from micropkg_tasks.core.transaction import CONFLICT, CREATE, DELETE, UNCHANGED,
 from micropkg_tasks.ops.package import PackageResult
 from micropkg_tasks.ops.pull import PullBatchResult, PullResult
 from micropkg_tasks.ops.compile_batch import CompileOutcome
+from micropkg_tasks.ops.monorepo_package import MonorepoPackageResult
 from micropkg_tasks.ops.monorepo_status import MonorepoStatus
 from micropkg_tasks.ops.prerelease import PrereleaseReport
 from micropkg_tasks.ops.pull_all import PullAllResult
@@ -41,6 +42,21 @@ def _pull_line(result: PullResult) -> str:
     )
     verb = "would pull" if result.dry_run else "pulled"
     return f"{verb} {result.location} ({result.name} {result.version}) -> {result.module}: {counts or 'no files'}"
+
+
+def package_projects(result: MonorepoPackageResult) -> None:
+    """``package --all`` at the root: each project's sdists under its name, or why it has none."""
+    for item in result.projects:
+        if item.skipped:
+            out(f"{item.project}: no package manifest, skipped")
+        elif item.error:
+            err(f"{item.project}: failed: {item.error}")
+            for line in item.details:
+                err(f"  {line}")
+        elif item.batch is not None:
+            out(f"{item.project}:")
+            for packaged in item.batch.results:
+                package_result(packaged)
 
 
 def _requirement_lines(result: PullResult) -> None:

@@ -21,7 +21,7 @@ from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, require_monorepo
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.core.sdist_read import read_sdist
 from micropkg_tasks.core.transaction import CONFLICT, UNCHANGED
-from micropkg_tasks.ops.compile_batch import CompileOutcome, compile_projects
+from micropkg_tasks.ops.compile_batch import CompileOutcome, activity_of, compile_projects
 from micropkg_tasks.ops.install_plan import PlannedFile
 from micropkg_tasks.ops.build import PackageInputs, build_from_inputs, read_inputs
 from micropkg_tasks.ops.parallel import map_collecting_errors
@@ -299,7 +299,7 @@ def sync_shared(
         changed = [monorepo.root / t.project for t in results if t.outcome == "updated" and t.requirements_in_changed]
         compiled = compile_projects(
             changed, invoke_config=compile_config, lock_timeout=lock_timeout,
-            shown={path: monorepo.relative(path) for path in changed},
+            shown={path: monorepo.relative(path) for path in changed}, jobs=jobs, activity=activity_of(progress),
         )
     return SyncResult(
         str(monorepo.root), tuple(results), check=check, dry_run=dry_run, warnings=warnings, compiled=compiled
