@@ -146,8 +146,10 @@ class Progress:
         self._drawn = len(lines)
 
     def _erase(self) -> None:
-        if self._drawn:
+        if self._drawn > 1:
             sys.stderr.write("\r" + "\x1b[1A" * (self._drawn - 1) + "\x1b[J")
+        else:
+            sys.stderr.write("\r\x1b[K")
         self._drawn = 0
 
     def close(self) -> None:
@@ -156,8 +158,9 @@ class Progress:
             self._ticker.join(timeout=2)
         if self.enabled and self.live:
             with self._lock:
-                self._erase()
-                sys.stderr.flush()
+                if self._drawn or self.count:
+                    self._erase()
+                    sys.stderr.flush()
 
     def __enter__(self) -> "Progress":
         return self
