@@ -169,10 +169,17 @@ def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
     if result.check:
         return
     not_synced = [t.project for t in result.targets if t.outcome in ("refused", "failed")]
+    partly = [
+        f"{t.project} ({', '.join(line.split(':', 1)[0] for line in t.refused)})"
+        for t in result.targets if t.refused and t.outcome not in ("refused", "failed")
+    ]
     if result.dry_run:
         out("dry run: nothing was written")
-    elif not_synced:
-        err(f"{_plural(len(not_synced), 'project')} not synced: {', '.join(not_synced)}")
+    elif not_synced or partly:
+        if not_synced:
+            err(f"{_plural(len(not_synced), 'project')} not synced: {', '.join(not_synced)}")
+        if partly:
+            err(f"{_plural(len(partly), 'project')} synced except refused micro-packages: {', '.join(partly)}")
     else:
         changed = result.changed_projects
         out(f"synced {_plural(len(changed), 'project')}" if changed else "everything was already in sync: nothing was written")
