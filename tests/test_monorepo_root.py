@@ -138,7 +138,13 @@ def test_pull_all_refuses_to_replace_a_synced_copy_and_force_switches_the_source
     assert forced.exit_code == 0, forced.stderr
     entry = read_lock(monorepo / CHURN / "micropkg.lock").entries["pipelines.data_cleaning"]
     assert entry.source == "../core/dist/data_cleaning-0.3.0.tar.gz"
-    # Now sync-shared is the one that would take it over, and it refuses too.
+    # Now sync-shared is the one that would take it over: --check says so, and a sync refuses.
+    check = cli(["sync-shared", "--check"], monorepo)
+    assert check.exit_code == 1
+    assert (
+        "projects/churn: pipelines.data_cleaning (from projects/core#pipelines.data_cleaning): "
+        "installed from another source"
+    ) in check.stdout
     back = cli(["sync-shared", "--no-compile"], monorepo)
     assert back.exit_code == 1
     assert "was installed from ../core/dist/data_cleaning-0.3.0.tar.gz, not from ../core#pipelines.data_cleaning" in (
@@ -326,3 +332,13 @@ def test_each_running_compile_is_announced_and_projects_compile_side_by_side(mon
                                       (FORECAST, "src/requirements.txt")):
         assert f"{project}: compiled {requirements_txt}" in result.stdout
         assert "small-a==2.0" in (monorepo / project / requirements_txt).read_text()
+
+
+def test_status_sees_a_sibling_source_move_for_a_copy_pulled_from_a_manifest(monorepo, cli):
+    edit(monorepo / "pyproject.toml", 'targets = ["projects/churn"]', 'targets = ["projects/forecast"]\nalias = "again"')
+    assert cli(["pull", "--all", "--no-compile"], monorepo / CHURN).exit_code == 0
+    rows = {(r["project"], r["module"]): r for r in json.loads(cli(["status", "--json"], monorepo).stdout)["rows"]}
+    assert rows[(CHURN, "pipelines.data_cleaning")]["state"] == "in sync"
+    edit(monorepo / CLEANING_SOURCE / "nodes.py", "Remove the given keys", "Drop the given keys")
+    rows = {(r["project"], r["module"]): r for r in json.loads(cli(["status", "--json"], monorepo).stdout)["rows"]}
+    assert rows[(CHURN, "pipelines.data_cleaning")]["state"] == "upstream moved"

@@ -26,12 +26,14 @@ from micropkg_tasks.ops.install_plan import PlannedFile
 from micropkg_tasks.ops.build import PackageInputs, build_from_inputs, read_inputs
 from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.pull import SdistToInstall, install_sdists
+from micropkg_tasks.ops.sources import source_identity
 
 IN_SYNC = "in sync"
 UPSTREAM_MOVED = "upstream moved"
 NOT_INSTALLED = "not installed"
 LOCALLY_EDITED = "locally edited"
 UNREADABLE = "lock unreadable"
+OTHER_SOURCE = "installed from another source"
 
 EXIT_IN_SYNC = 0
 EXIT_UPSTREAM_MOVED = 1
@@ -110,6 +112,11 @@ def compare(monorepo: Monorepo, entry: SharedEntry, target_root: Path, module: s
         state = LOCALLY_EDITED
     elif installed is None:
         state = NOT_INSTALLED
+    elif source_identity(installed.source, installed.name, target_root) != source_identity(
+        source_location(entry, target_root), installed.name, target_root
+    ):
+        # One owner per copy: sync-shared would refuse it, so it is never "in sync".
+        state = OTHER_SOURCE
     elif installed.source_sha256 != digest:
         state = UPSTREAM_MOVED
     else:
