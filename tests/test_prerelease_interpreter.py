@@ -142,10 +142,13 @@ def test_a_python_without_a_dependency_is_named_in_one_sentence(monorepo, tmp_pa
     _set_python(core, str(_python_of(bare)))
     result = run_micropkg(["prerelease", "--project", CORE], monorepo)
     assert result.exit_code == 1
+    assert f"FAIL {CORE}: round-trip: " in result.stderr
+    # Each micro-package's failure is one sentence naming the interpreter and the missing module.
     assert (
-        f"FAIL {CORE}: round-trip: pipelines.data_cleaning: packaged tests cannot run: module 'pytest' is not "
-        f"installed in {_python_of(bare)}; install it there" in result.stderr
+        f"  pipelines.data_cleaning: packaged tests cannot run: module 'pytest' is not installed in {_python_of(bare)}; "
+        "install it there" in result.stderr
     )
+    assert f"  utils.io does not import: module 'yaml' is not installed in {_python_of(bare)}" in result.stderr
 
 
 def test_a_configured_python_that_does_not_exist_is_a_usage_error(monorepo):
