@@ -376,9 +376,9 @@ def merge_requirements(
 
     # Removals first, so an updated pin (remove old, add new) replaces the line instead of overlapping.
     by_signature: dict[tuple[object, ...], list[_Entry]] = {}
-    for entry in entries:
+    for entry in entries if remove else ():
         by_signature.setdefault(_signature(entry.requirement), []).append(entry)
-    still_incoming = {_signature(req) for req in incoming_reqs}
+    still_incoming = {_signature(req) for req in incoming_reqs} if remove else set()
     deleted: set[int] = set()
     removed: dict[str, None] = {}
     for text in remove:
@@ -456,6 +456,20 @@ def _rebuild(lines: list[str], deleted: set[int], added: list[str], header: str,
     return "\n".join(out) + "\n" if out else ""
 
 
+def _has_requirement(lines: list[str]) -> bool:
+    """Whether any of ``lines`` is a requirement; stops at the first one, so a long block costs one parse."""
+    for logical in _logical_lines(lines):
+        line = _strip_inline_comment(logical.text)
+        if not line or line.startswith("-"):
+            continue
+        try:
+            Requirement(_split_options(line)[0])
+        except InvalidRequirement:
+            continue
+        return True
+    return False
+
+
 def _drop_empty_headers(lines: list[str], header: str) -> list[str]:
     """Remove this origin's headers that no longer have a requirement under them."""
     result: list[str] = []
@@ -466,7 +480,7 @@ def _drop_empty_headers(lines: list[str], header: str) -> list[str]:
                 if not following.strip() or following.strip().startswith(HEADER_PREFIX):
                     break
                 block.append(following)
-            if not _existing_entries(block):
+            if not _has_requirement(block):
                 continue
         result.append(line)
     return result
