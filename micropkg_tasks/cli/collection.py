@@ -21,12 +21,14 @@ from micropkg_tasks.cli.options import (
     cli_path,
     compile_config,
     fail_on_compile_errors,
+    fail_on_merge_conflicts,
     monorepo_setting,
     number,
     not_an_option,
     one_project_only,
     scope,
     split_list,
+    whole_number,
 )
 from micropkg_tasks.cli.output import Progress, is_verbose, print_json, reports_errors, shown_path
 from micropkg_tasks.core.errors import MicropkgError, UsageError
@@ -76,7 +78,7 @@ PACKAGE_HELP = {
 @reports_errors
 def package(
     c, module=None, all=False, alias=None, destination=None, env="base", fs_args=None,
-    project=None, monorepo=False, jobs=0, json=False, quiet=False, verbose=False,
+    project=None, monorepo=False, jobs=None, json=False, quiet=False, verbose=False,
 ):
     """Package micro-packages as Kedro-compatible sdists (<name>-<version>.tar.gz)."""
     if module in HELP_FLAGS:
@@ -92,15 +94,15 @@ def package(
             raise UsageError("--alias and --env come from the manifest with --all")
         with Progress(enabled=not json) as progress:
             every = package_projects(
-                where, jobs=int(jobs or monorepo_setting(c, "jobs") or 0) or None, destination=cli_path(destination),
-                fs_args=cli_path(fs_args), progress=progress,
+                where, jobs=whole_number("jobs", jobs) or monorepo_setting(c, "jobs") or None,
+                destination=cli_path(destination), fs_args=cli_path(fs_args), progress=progress,
             )
         print_json(every) if json else report.package_projects(every)
         if every.failed:
             raise MicropkgError(f"{len(every.failed)} project(s) failed: " + ", ".join(p.project for p in every.failed))
         return
     resolved = where
-    workers = int(jobs or number(c, resolved, "jobs"))
+    workers = int(whole_number("jobs", jobs) or number(c, resolved, "jobs"))
     if all:
         if alias or env != "base":
             raise UsageError("--alias and --env come from the manifest with --all")
@@ -130,6 +132,8 @@ PULL_HELP = {
     "destination": "Dotted module path inside the project package to install under, e.g. pipelines.",
     "env": "Config env to install parameters into (default: base).",
     "force": "Overwrite files that micropkg does not own or that were edited.",
+    "merge": "Merge local edits with upstream's changes three ways instead of refusing; conflicts are "
+    "written with markers (exit 1).",
     "dry-run": "Show the plan (create / update / delete / unchanged / conflict) and write nothing.",
     "diff": "With --dry-run (or alone), also show unified diffs.",
     "fs-args": "YAML file of fsspec arguments for a remote location.",
@@ -150,7 +154,7 @@ PULL_HELP = {
 def pull(
     c, location=None, all=False, alias=None, destination=None, env="base", force=False,
     dry_run=False, diff=False, fs_args=None, no_cache=False, no_compile=False, project=None, monorepo=False,
-    jobs=0, json=False, quiet=False, verbose=False,
+    jobs=None, json=False, quiet=False, verbose=False, merge=False,
 ):
     """Install micro-package sdists into the project, safely and as one unit."""
     if location in HELP_FLAGS:
@@ -161,8 +165,11 @@ def pull(
     if isinstance(where, Monorepo):
         if not all:
             one_project_only(where, "pull LOCATION")
-        if alias or destination or env != "base" or fs_args:
-            raise UsageError("--alias, --destination, --env and --fs-args come from the manifest with --all")
+        if alias or destination or env != "base" or fs_args or merge:
+            raise UsageError(
+                "--alias, --destination, --env and --fs-args come from the manifest with --all, and --merge "
+                "needs one project; give --project DIR"
+            )
         return _pull_every_project(
             c, where, force=force, dry_run=dry_run, diff=diff, no_cache=no_cache, no_compile=no_compile, jobs=jobs,
             json=json,
@@ -180,13 +187,14 @@ def pull(
             raise UsageError("--alias, --destination, --env and --fs-args come from the manifest with --all")
         batch = pull_manifest(
             resolved, force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
-            use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c),
+            use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c), merge=merge,
         )
     else:
         entry = PullEntry(location, alias, destination, env, cli_path(fs_args))
         batch = pull_batch(
             resolved, [entry], force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
             base=Path.cwd(), use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c),
+            merge=merge,
         )
     if json:
         print_json(batch)
@@ -194,6 +202,7 @@ def pull(
         report.pull_batch(batch, show_files=dry_run or verbose)
         report.compile_outcomes(batch.compiled, verbose=verbose)
     fail_on_compile_errors(batch.compiled)
+    fail_on_merge_conflicts(batch.merge_conflicts, dry_run=dry_run)
 
 
 @task(help={
@@ -225,6 +234,8 @@ SYNC_HELP = {
     "dry-run": "Show what would change and write nothing.",
     "diff": "Also show unified diffs.",
     "force": "Overwrite local edits in targets.",
+    "merge": "Merge local edits in targets with upstream's changes three ways; conflicts are written "
+    "with markers (exit 1).",
     "only": "Only the shared micro-package with this module path, name or alias.",
     "jobs": "Parallel processes (default: one per core).",
     "root": "Monorepo root (default: found from the current folder).",
@@ -236,15 +247,16 @@ SYNC_HELP = {
 @task(help={**SYNC_HELP, **VERBOSITY_HELP}, auto_shortflags=False)
 @reports_errors
 def sync_shared(
-    c, check=False, dry_run=False, diff=False, force=False, only=None, jobs=0, root=None, no_compile=False,
-    json=False, quiet=False, verbose=False,
+    c, check=False, dry_run=False, diff=False, force=False, only=None, jobs=None, root=None, no_compile=False,
+    json=False, quiet=False, verbose=False, merge=False,
 ):
     """Install every [[tool.micropkg.shared]] micro-package from its source into its targets."""
     with Progress(enabled=not json) as progress:
         result = sync_shared_operation(
-            cli_path(root), check=check, dry_run=dry_run, diff=diff, force=force, only=only, jobs=jobs or None,
+            cli_path(root), check=check, dry_run=dry_run, diff=diff, force=force, only=only,
+            jobs=whole_number("jobs", jobs) or None,
             lock_timeout=float(monorepo_setting(c, "lock_timeout")),
-            recompile=not no_compile, compile_config=compile_config(c), progress=progress,
+            recompile=not no_compile, compile_config=compile_config(c), progress=progress, merge=merge,
         )
     if json:
         print_json(result)
@@ -256,13 +268,13 @@ def sync_shared(
 
 
 def _pull_every_project(
-    c: Any, where: Monorepo, *, force: bool, dry_run: bool, diff: bool, no_cache: bool, no_compile: bool, jobs: int,
-    json: bool,
+    c: Any, where: Monorepo, *, force: bool, dry_run: bool, diff: bool, no_cache: bool, no_compile: bool,
+    jobs: str | int | None, json: bool,
 ) -> None:
     """``pull --all`` at the root and ``pull-all``: every project's manifest, one report."""
     with Progress(enabled=not json) as progress:
         result = pull_all_projects(
-            where.root, force=force, dry_run=dry_run, diff=diff, jobs=int(jobs or 0) or None,
+            where.root, force=force, dry_run=dry_run, diff=diff, jobs=whole_number("jobs", jobs) or None,
             use_cache=not no_cache, lock_timeout=float(monorepo_setting(c, "lock_timeout")),
             recompile=not no_compile, compile_config=compile_config(c), progress=progress,
         )
@@ -285,7 +297,7 @@ PULL_ALL_HELP.update({key: SYNC_HELP[key] for key in ("jobs", "root")})
 @task(help={**PULL_ALL_HELP, **VERBOSITY_HELP}, auto_shortflags=False)
 @reports_errors
 def pull_all(
-    c, force=False, dry_run=False, diff=False, no_cache=False, no_compile=False, jobs=0, root=None, json=False,
+    c, force=False, dry_run=False, diff=False, no_cache=False, no_compile=False, jobs=None, root=None, json=False,
     quiet=False, verbose=False,
 ):
     """Run pull --all in every project of the monorepo; one failing project does not stop the others."""
@@ -309,8 +321,8 @@ COMPILE_HELP = {
 @task(help={**COMPILE_HELP, **VERBOSITY_HELP}, auto_shortflags=False)
 @reports_errors
 def compile_reqs(
-    c, project=None, all_projects=False, monorepo=False, upgrade=False, force=False, jobs=0, json=False, quiet=False,
-    verbose=False,
+    c, project=None, all_projects=False, monorepo=False, upgrade=False, force=False, jobs=None, json=False,
+    quiet=False, verbose=False,
 ):
     """Compile requirements.in into requirements.txt with pip-tools (skipped when unchanged)."""
     where = scope(project, all_projects or monorepo, task="compile-reqs")
@@ -323,7 +335,7 @@ def compile_reqs(
         outcomes = compile_projects(
             roots, invoke_config=compile_config(c), upgrade=upgrade, force=force,
             lock_timeout=float(monorepo_setting(c, "lock_timeout")), shown=shown,
-            jobs=int(jobs or monorepo_setting(c, "jobs") or 0) or None, activity=progress,
+            jobs=whole_number("jobs", jobs) or monorepo_setting(c, "jobs") or None, activity=progress,
         )
     if json:
         print_json(outcomes)
