@@ -8,11 +8,11 @@ import pytest
 from packaging.requirements import Requirement
 
 from micropkg_tasks.core.errors import ProjectError
+from micropkg_tasks.core.specifiers import can_both_hold
 from micropkg_tasks.core.requirements import (
     MergeResult,
     ParsedRequirements,
     RequirementConflict,
-    can_both_hold,
     merge_requirements,
     parse_requirements_text,
     read_requirements_file,

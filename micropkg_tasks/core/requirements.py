@@ -21,11 +21,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from micropkg_tasks.core.errors import ProjectError
+from micropkg_tasks.core.specifiers import can_both_hold
 
 # Names pip would treat as a local archive rather than a project name; packaging
 # accepts them as names, but they would never resolve from an index.
@@ -280,40 +279,6 @@ def _satisfied_by(incoming: Requirement, existing: Requirement) -> bool:
         return False
     spec_ok = not incoming.specifier or incoming.specifier == existing.specifier
     return spec_ok and _extras(incoming) <= _extras(existing)
-
-
-def _boundaries(specifiers: SpecifierSet) -> list[Version] | None:
-    """Versions worth trying against ``specifiers``; None when some clause cannot be judged (``===``)."""
-    found = [Version("0")]
-    for specifier in specifiers:
-        if specifier.operator == "===":
-            return None
-        text = specifier.version[:-2] if specifier.version.endswith(".*") else specifier.version
-        try:
-            version = Version(text)
-        except InvalidVersion:
-            return None
-        release = version.release
-        bumped = ".".join(str(part) for part in (*release[:-1], release[-1] + 1))
-        # The boundary itself, a point just above it, and the next release along.
-        found += [version, Version(".".join(str(part) for part in (*release, 0, 0, 1))), Version(bumped)]
-    return found
-
-
-def can_both_hold(left: Requirement, right: Requirement) -> bool:
-    """Whether some version satisfies both requirements (judged with ``packaging`` specifiers).
-
-    The allowed versions of a specifier set are intervals with points removed, so
-    if any version fits, one of the boundaries, or a point just above one, does.
-    A clause that cannot be judged (``===``) gives the benefit of the doubt: pip-compile decides.
-    """
-    if left.url is not None and right.url is not None and left.url != right.url:
-        return False
-    combined = left.specifier & right.specifier
-    candidates = _boundaries(combined)
-    if not len(combined) or candidates is None:
-        return True
-    return any(combined.contains(version, prereleases=True) for version in candidates)
 
 
 def _parse_exact(text: str, *, origin: str) -> Requirement:
