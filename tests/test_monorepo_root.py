@@ -145,6 +145,7 @@ def test_pull_all_refuses_to_replace_a_synced_copy_and_force_switches_the_source
         "projects/churn: pipelines.data_cleaning (from projects/core#pipelines.data_cleaning): "
         "installed from another source"
     ) in check.stdout
+    assert "has two owners" in check.stderr
     back = cli(["sync-shared", "--no-compile"], monorepo)
     assert back.exit_code == 1
     assert "was installed from ../core/dist/data_cleaning-0.3.0.tar.gz, not from ../core#pipelines.data_cleaning" in (

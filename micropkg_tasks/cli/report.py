@@ -15,7 +15,7 @@ from micropkg_tasks.ops.monorepo_status import MonorepoStatus
 from micropkg_tasks.ops.prerelease import PrereleaseReport
 from micropkg_tasks.ops.pull_all import PullAllResult
 from micropkg_tasks.ops.status import ProjectStatus
-from micropkg_tasks.ops.sync import SyncResult, TargetSync
+from micropkg_tasks.ops.sync import OTHER_SOURCE, SyncResult, TargetSync
 
 
 def _plural(count: int, word: str) -> str:
@@ -142,6 +142,9 @@ def _sync_check(result: SyncResult) -> None:
                 out(f"  {item.action:<9} {item.path}")
         if target.outcome == "failed":
             err(f"{target.project}: failed: {target.error}")
+    if any(state.state == OTHER_SOURCE for target in result.targets for state in target.states):
+        err("a copy installed from another source has two owners: remove one of them, or switch it with "
+            "sync-shared --force")
     verdict = {0: "everything is in sync", 1: "upstream moved: run sync-shared", 3: "targets were edited locally"}
     out(verdict[result.exit_code])
 
