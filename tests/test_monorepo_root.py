@@ -343,3 +343,17 @@ def test_status_sees_a_sibling_source_move_for_a_copy_pulled_from_a_manifest(mon
     edit(monorepo / CLEANING_SOURCE / "nodes.py", "Remove the given keys", "Drop the given keys")
     rows = {(r["project"], r["module"]): r for r in json.loads(cli(["status", "--json"], monorepo).stdout)["rows"]}
     assert rows[(CHURN, "pipelines.data_cleaning")]["state"] == "upstream moved"
+
+
+def test_on_a_terminal_each_running_compile_has_a_live_line_with_its_elapsed_time(monorepo, venv_bin, offline_pip):
+    from tests.test_prerelease import _environment, _run_on_a_terminal
+
+    executable = venv_bin / "micropkg"
+    if not executable.exists():
+        pytest.skip(f"{executable} is not installed")
+    for requirements in ("projects/churn/requirements.in", "projects/forecast/src/requirements.in"):
+        (monorepo / requirements).write_text("small-a\n")
+    shown = _run_on_a_terminal([str(executable), "compile-reqs", "--jobs", "2"], monorepo, _environment(TERM="xterm"))
+    live = set(re.findall(r"compiling (projects/\w+) \(\d+ s\)", shown))
+    assert {CHURN, FORECAST} <= live  # core has nothing to compile: its line comes and goes
+    assert "projects/churn: compiled requirements.txt" in shown
