@@ -233,7 +233,8 @@ def _other_owner(project: Project, previous: LockEntry, sdist: SdistContents, lo
     must not silently replace it, and neither may a different build carrying the
     same version, which could be older content under an unchanged number.
     """
-    if source_identity(previous.source, previous.name, project.root) != source_identity(location, sdist.name, project.root):
+    installed_from = source_identity(previous.source, previous.name, project.root)
+    if installed_from != source_identity(location, sdist.name, project.root):
         return (
             f"{previous.module} was installed from {previous.source}, not from {location}; "
             "use --force to switch it to the new source"
