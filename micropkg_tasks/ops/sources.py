@@ -21,6 +21,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, read_file_bytes
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.fs_args import redact_url
 from micropkg_tasks.core.manifest import is_requirement_spec, is_url
@@ -132,6 +133,7 @@ def fetch_sdist(
     if not path.exists():
         raise UsageError(f"sdist {location} does not exist")
     try:
-        return FetchedSdist(location, path.read_bytes(), PATH)
+        data = read_file_bytes(path, display=location, limit=MAX_SDIST_BYTES, error=MicropkgError)
+        return FetchedSdist(location, data, PATH)
     except OSError as exc:
         raise MicropkgError(f"could not read {location}: {exc.strerror or exc}") from None
