@@ -23,8 +23,6 @@ from typing import Iterator, Sequence
 from micropkg_tasks.core import journal
 from micropkg_tasks.core.errors import BusyError, ProjectError
 from micropkg_tasks.core.interrupts import interrupts_deferred, stop_signals_interrupt
-from micropkg_tasks.core.journal import BACKUP_SUFFIX as _BACKUP_SUFFIX
-from micropkg_tasks.core.journal import TEMP_SUFFIX as _TEMP_SUFFIX
 from micropkg_tasks.core.journal import JournalEntry, Recovery, backup_path, prune_empty_folders, temp_path
 from micropkg_tasks.core.pathguard import guard
 
