@@ -29,7 +29,39 @@ class _FillingFlag(Argument):
             self._fills.set_value("", cast=False)
 
 
-class PositionalOrFlagTask(Task):
+class ShortFlagTask(Task):
+    """A task with the short flags we choose (``{"env": "e"}``), not Invoke's automatic ones.
+
+    Invoke looks a flag up in the task's own flags before its core flags, so a
+    task's ``-e``, ``-d`` or ``-l`` wins over Invoke's ``--echo``, ``--debug`` and
+    ``--list`` after the task name, under ``micropkg`` and under plain ``invoke``.
+    """
+
+    def __init__(self, *args: Any, short_flags: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_shortflags", False)
+        super().__init__(*args, **kwargs)
+        self.short_flags = dict(short_flags or {})
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        # Invoke pops each help text as it builds the arguments; keep them, so that the help
+        # printed after a parse (``package --help``) still has every option's text.
+        saved = dict(self.help)
+        try:
+            return super().get_arguments(ignore_unknown_help=ignore_unknown_help)
+        finally:
+            self.help = saved
+
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        opts = super().arg_opts(name, default, taken_names)
+        short = self.short_flags.get(name)
+        if short is not None:
+            if short in taken_names:
+                raise ValueError(f"short flag -{short} of {name!r} is already taken")
+            opts["names"] = [*opts["names"], short]
+        return opts
+
+
+class PositionalOrFlagTask(ShortFlagTask):
     """A task whose positional arguments may be replaced by a flag (``{"module": "all"}``)."""
 
     def __init__(self, *args: Any, filled_by: Mapping[str, str] | None = None, **kwargs: Any) -> None:

@@ -15,7 +15,7 @@ from invoke import Collection, Program, task
 from invoke.exceptions import Exit
 
 from micropkg_tasks.cli import report
-from micropkg_tasks.cli.arguments import PositionalOrFlagTask
+from micropkg_tasks.cli.arguments import PositionalOrFlagTask, ShortFlagTask
 from micropkg_tasks.cli.options import (
     DEFAULTS,
     cli_path,
@@ -50,6 +50,10 @@ VERBOSITY_HELP = {
     "quiet": "Print only errors and warnings.",
     "verbose": "Print more: every file, and the commands run.",
 }
+# Every task takes -q/--quiet and -v/--verbose; package and pull also take Kedro 0.19's
+# short flags (kedro micropkg package/pull -e/--env, -a/--all, -d/--destination).
+VERBOSITY_SHORT = {"quiet": "q", "verbose": "v"}
+KEDRO_SHORT = {**VERBOSITY_SHORT, "all": "a", "env": "e", "destination": "d"}
 
 PACKAGE_HELP = {
     "module": "Dotted module path of the micro-package, e.g. pipelines.data_cleaning; "
@@ -68,7 +72,7 @@ PACKAGE_HELP = {
 
 @task(
     klass=PositionalOrFlagTask, positional=["module"], filled_by={"module": "all"},
-    help={**PACKAGE_HELP, **VERBOSITY_HELP}, auto_shortflags=False,
+    help={**PACKAGE_HELP, **VERBOSITY_HELP}, short_flags=KEDRO_SHORT,
 )
 @reports_errors
 def package(
@@ -124,7 +128,7 @@ PULL_HELP = {
 
 @task(
     klass=PositionalOrFlagTask, positional=["location"], filled_by={"location": "all"},
-    help={**PULL_HELP, **VERBOSITY_HELP}, auto_shortflags=False,
+    help={**PULL_HELP, **VERBOSITY_HELP}, short_flags=KEDRO_SHORT,
 )
 @reports_errors
 def pull(
@@ -171,7 +175,7 @@ def pull(
     "all-projects": "Show every project of the monorepo, even from inside one project.",
     "json": "Print the status as JSON.",
     **VERBOSITY_HELP,
-}, auto_shortflags=False)
+}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
 @reports_errors
 def status(c, project=None, all_projects=False, json=False, quiet=False, verbose=False):
     """List installed micro-packages and their state: in sync, upstream moved, or locally edited."""
@@ -201,7 +205,7 @@ SYNC_HELP = {
 }
 
 
-@task(help={**SYNC_HELP, **VERBOSITY_HELP}, auto_shortflags=False)
+@task(help={**SYNC_HELP, **VERBOSITY_HELP}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
 @reports_errors
 def sync_shared(
     c, check=False, dry_run=False, diff=False, force=False, only=None, jobs=0, root=None, no_compile=False,
@@ -227,7 +231,7 @@ PULL_ALL_HELP = {key: PULL_HELP[key] for key in ("force", "dry-run", "diff", "no
 PULL_ALL_HELP.update({key: SYNC_HELP[key] for key in ("jobs", "root")})
 
 
-@task(help={**PULL_ALL_HELP, **VERBOSITY_HELP}, auto_shortflags=False)
+@task(help={**PULL_ALL_HELP, **VERBOSITY_HELP}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
 @reports_errors
 def pull_all(
     c, force=False, dry_run=False, diff=False, no_cache=False, no_compile=False, jobs=0, root=None, json=False,
@@ -261,7 +265,7 @@ COMPILE_HELP = {
 }
 
 
-@task(help={**COMPILE_HELP, **VERBOSITY_HELP}, auto_shortflags=False)
+@task(help={**COMPILE_HELP, **VERBOSITY_HELP}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
 @reports_errors
 def compile_reqs(
     c, project=None, all_projects=False, upgrade=False, force=False, json=False, quiet=False, verbose=False,
@@ -295,7 +299,7 @@ PRERELEASE_HELP = {
 }
 
 
-@task(help=PRERELEASE_HELP, auto_shortflags=False)
+@task(help=PRERELEASE_HELP, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
 @reports_errors
 def prerelease(c, project=None, keep_going=False, json=False, quiet=False, verbose=False):
     """Check that every micro-package builds reproducibly, installs, pulls and passes its tests, and nothing drifted."""
