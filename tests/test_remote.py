@@ -211,11 +211,12 @@ def test_pull_from_memory_records_location_and_sha_but_never_fs_args(project, me
     assert pull(project, url, fs_args=str(args)).unchanged
 
 
-def test_fs_args_are_refused_for_local_files_and_index_specs(tmp_path):
-    args = str(write_yaml(tmp_path / "fs.yml", "a: 1\n"))
+def test_fs_args_go_to_the_local_filesystem_for_local_files_and_are_refused_for_index_specs(tmp_path):
+    # Kedro 0.19 passed --fs-args to fsspec's local filesystem for a local sdist; so do we.
+    args = str(write_yaml(tmp_path / "fs.yml", "auto_mkdir: true\n"))
     (tmp_path / NAME).write_bytes(SDIST)
-    with pytest.raises(UsageError, match="only applies to fsspec URLs"):
-        fetch_sdist(NAME, base=tmp_path, fs_args=args)
+    fetched = fetch_sdist(NAME, base=tmp_path, fs_args=args)
+    assert (fetched.location, fetched.data) == (NAME, SDIST)
     with pytest.raises(UsageError, match="package index"):
         fetch_sdist("mypkg==0.2", base=tmp_path, fs_args=args)
 

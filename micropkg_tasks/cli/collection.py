@@ -105,8 +105,7 @@ def package(
     if json:
         print_json(batch)
     else:
-        for result in batch.results:
-            report.package_result(result)
+        report.package_batch(batch)
 
 
 PULL_HELP = {

@@ -6,7 +6,7 @@ from typing import Sequence
 
 from micropkg_tasks.cli.output import err, is_verbose, out, shown_path, warn
 from micropkg_tasks.core.transaction import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE
-from micropkg_tasks.ops.package import PackageResult
+from micropkg_tasks.ops.package import PackageBatchResult, PackageResult
 from micropkg_tasks.ops.pull import PullBatchResult, PullResult
 from micropkg_tasks.ops.compile_batch import CompileOutcome
 from micropkg_tasks.ops.monorepo_status import MonorepoStatus
@@ -20,8 +20,16 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def package_batch(batch: PackageBatchResult) -> None:
+    if batch.empty_manifest and not batch.results:
+        out(f"nothing to package: {batch.empty_manifest} lists no micro-packages")
+    for result in batch.results:
+        package_result(result)
+
+
 def package_result(result: PackageResult) -> None:
-    out(f"packaged {result.module_path} -> {shown_path(result.path)}")
+    unchanged = " (unchanged: the same bytes were already there)" if result.artifact == "unchanged" else ""
+    out(f"packaged {result.module_path} -> {shown_path(result.path)}{unchanged}")
     out(f"  version {result.version} (from {result.version_source})")
     out(
         f"  {_plural(result.code_files, 'code file')}, {_plural(result.test_files, 'test file')}, "
@@ -44,6 +52,9 @@ def _pull_line(result: PullResult) -> str:
 
 
 def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
+    if batch.empty_manifest and not batch.results:
+        out(f"nothing to pull: {batch.empty_manifest} lists no sdists")
+        return
     for result in batch.results:
         out(_pull_line(result))
         if show_files:

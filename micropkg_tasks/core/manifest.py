@@ -101,6 +101,12 @@ def _read_table(project: Project, names: tuple[str, ...]) -> tuple[str, Mapping[
     return None
 
 
+def present_table(project: Project, tables: tuple[str, ...]) -> str | None:
+    """The name of the first of ``tables`` that the project's ``pyproject.toml`` has, even empty."""
+    found = _read_table(project, tables)
+    return found[0] if found is not None else None
+
+
 def _options(
     where: str, key: str, value: Any, allowed: frozenset[str]
 ) -> dict[str, str]:
@@ -180,7 +186,9 @@ def read_pull_manifest(project: Project) -> list[PullEntry]:
     result = []
     for where, key, options in _manifest_entries(project, PULL_TABLES):
         if "destination" in options:
-            validate_destination_module(options["destination"], option=f"{where} {key!r} destination")
+            options["destination"] = validate_destination_module(
+                options["destination"], option=f"{where} {key!r} destination"
+            )
         location = key if is_url(key) or is_requirement_spec(key) else _resolve_local(project, key)
         result.append(
             PullEntry(

@@ -15,6 +15,36 @@ from micropkg_tasks.core.errors import MicropkgError
 from micropkg_tasks.core.manifest import is_url
 
 
+CREATED, OVERWRITTEN, UNCHANGED = "created", "overwritten", "unchanged"
+
+
+def write_artifact_once(
+    destination: str, filename: str, data: bytes, *, fs_args: str | None = None
+) -> tuple[str, str]:
+    """Write ``data`` as ``destination/filename`` unless those exact bytes are already there.
+
+    Returns where it went and what happened: ``created``, ``overwritten`` (the
+    file there had other bytes) or ``unchanged`` (nothing was written).
+    """
+    if is_url(destination):
+        from micropkg_tasks.core.fs_args import redact_url
+        from micropkg_tasks.ops.remote import read_existing
+
+        previous = read_existing(destination, filename, fs_args=fs_args)
+        shown = redact_url(f"{destination.rstrip('/')}/{filename}")
+    else:
+        target = Path(destination) / filename
+        try:
+            previous = target.read_bytes() if target.is_file() else None
+        except OSError as exc:
+            raise MicropkgError(f"could not read {target}: {exc.strerror or exc}") from None
+        shown = str(target)
+    if previous == data:
+        return shown, UNCHANGED
+    path = write_artifact(destination, filename, data, fs_args=fs_args)
+    return path, CREATED if previous is None else OVERWRITTEN
+
+
 def write_artifact(destination: str, filename: str, data: bytes, *, fs_args: str | None = None) -> str:
     """Write ``data`` as ``destination/filename`` and return where it went."""
     if is_url(destination):

@@ -190,6 +190,19 @@ def fetch_bytes(url: str, *, fs_args: str | None = None, use_cache: bool = True)
     return data
 
 
+def read_existing(destination: str, filename: str, *, fs_args: str | None = None) -> bytes | None:
+    """The bytes already stored as ``destination/filename``, or None when there is nothing there."""
+    loaded = load_fs_args(fs_args)
+    fs = open_filesystem(destination, loaded)
+    target = f"{destination.rstrip('/')}/{filename}"
+    try:
+        if not fs.exists(target):
+            return None
+        return bytes(fs.cat_file(target))
+    except Exception as exc:
+        raise MicropkgError(describe_error(target, exc, loaded)) from None
+
+
 def upload_atomically(destination: str, filename: str, data: bytes, *, fs_args: str | None = None) -> str:
     """Write to a temporary key beside the target, then move it into place; return the target URL
     (safe to display)."""
