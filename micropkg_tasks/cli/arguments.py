@@ -9,9 +9,11 @@ also marks it as given, with an empty value the task then ignores.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 from invoke import Task
+from invoke.exceptions import ParseError
 from invoke.parser import Argument
 
 
@@ -91,3 +93,37 @@ class PositionalOrFlagTask(ShortFlagTask):
                 )
             )
         return result
+
+
+# What package and pull need when Invoke found no positional argument, in Kedro's words.
+_NEEDS = {
+    "package": "a module path (such as pipelines.data_cleaning, or several as a,b,c), or --all to package "
+    "every entry of [tool.kedro.micropkg.package]",
+    "pull": "a location (an sdist path, fsspec URL or name==version), or --all to pull every entry of "
+    "[tool.kedro.micropkg.pull]",
+}
+_UNKNOWN_WORD = re.compile(r"^No idea what '(?P<word>[^-'][^']*)' is!$")
+
+
+def usage_sentence(exc: ParseError, binary: str) -> str | None:
+    """One sentence for the parse errors a Kedro user meets first with package and pull:
+    no module and no ``--all``, and several modules separated by spaces. None for any other."""
+    context = exc.context
+    if context is None or context.name not in _NEEDS:
+        return None
+    if context.missing_positional_args:
+        return f"{context.name} needs {_NEEDS[context.name]}"
+    extra = _UNKNOWN_WORD.match(str(exc))
+    if extra is None:
+        return None
+    word = extra.group("word")
+    if context.name == "package":
+        given = context.args["module"].value or "MODULE"
+        return (
+            f"give several modules as one comma-separated argument: "
+            f"{binary} package {given},{word} (a bare word after the module is read as another task)"
+        )
+    return (
+        f"pull takes one location per run ({word!r} was read as another task); "
+        "pull each sdist separately, or list them in [tool.kedro.micropkg.pull] and run pull --all"
+    )

@@ -57,8 +57,9 @@ def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
         return
     for result in batch.results:
         out(_pull_line(result))
-        if show_files:
-            for item in result.files:
+        for item in result.files:
+            # Deleted files are always named: a pull should never remove work without saying which.
+            if show_files or item.action == DELETE:
                 reason = f" ({item.reason})" if item.reason else ""
                 out(f"  {item.action:<9} {item.path}{reason}")
         if result.requirements_added:
