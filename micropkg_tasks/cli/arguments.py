@@ -96,7 +96,7 @@ class PositionalOrFlagTask(ShortFlagTask):
 
 
 # What package and pull need when Invoke found no positional argument, in Kedro's words.
-_NEEDS = {
+NEEDS = {
     "package": "a module path (such as pipelines.data_cleaning, or several as a,b,c), or --all to package "
     "every entry of [tool.kedro.micropkg.package]",
     "pull": "a location (an sdist path, fsspec URL or name==version), or --all to pull every entry of "
@@ -109,10 +109,10 @@ def usage_sentence(exc: ParseError, binary: str) -> str | None:
     """One sentence for the parse errors a Kedro user meets first with package and pull:
     no module and no ``--all``, and several modules separated by spaces. None for any other."""
     context = exc.context
-    if context is None or context.name not in _NEEDS:
+    if context is None or context.name not in NEEDS:
         return None
     if context.missing_positional_args:
-        return f"{context.name} needs {_NEEDS[context.name]}"
+        return f"{context.name} needs {NEEDS[context.name]}"
     extra = _UNKNOWN_WORD.match(str(exc))
     if extra is None:
         return None

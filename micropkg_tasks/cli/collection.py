@@ -15,7 +15,7 @@ from invoke import Collection, Program, task
 from invoke.exceptions import Exit
 
 from micropkg_tasks.cli import report
-from micropkg_tasks.cli.arguments import PositionalOrFlagTask, ShortFlagTask
+from micropkg_tasks.cli.arguments import NEEDS, PositionalOrFlagTask, ShortFlagTask
 from micropkg_tasks.cli.options import (
     DEFAULTS,
     cli_path,
@@ -84,8 +84,10 @@ def package(
         return show_task_help("package")
     resolved = project_from(project)
     modules = split_list(module or "")
-    if all == bool(modules):
-        raise UsageError("give a module path (or a comma-separated list) or --all, not both and not neither")
+    if not all and not modules:
+        raise UsageError(f"package needs {NEEDS['package']}")
+    if all and modules:
+        raise UsageError("give a module path (or a comma-separated list) or --all, not both")
     workers = int(jobs or number(c, resolved, "jobs"))
     if all:
         if alias or env != "base":
@@ -144,8 +146,10 @@ def pull(
         max_members=int(number(c, resolved, "max_members")),
     )
     timeout = number(c, resolved, "lock_timeout")
-    if all == bool(location):
-        raise UsageError("give a location or --all, not both and not neither")
+    if not all and not location:
+        raise UsageError(f"pull needs {NEEDS['pull']}")
+    if all and location:
+        raise UsageError("give a location or --all, not both")
     if location:
         not_an_option(location)
     if all:
