@@ -272,3 +272,168 @@ def test_every_row_of_the_migration_table_has_a_scenario():
 @pytest.mark.parametrize("row", list(ROWS), ids=[f"{kedro} -> {ours}"[:70] for kedro, ours in ROWS])
 def test_migration_table_row_works(row, run, source, target, sdists):
     ROWS[row](run, source, target, sdists)
+
+
+# ------------------------------------------------------- the edge cases a Kedro user trips over
+
+
+def test_pull_destination_in_folder_form_is_made_dotted(run, target, sdists):
+    result = _ok(run(["pull", str(sdists / CLEANING), "--destination", "pipelines/nested", "--no-compile"], target))
+    assert "-> pipelines.nested.data_cleaning:" in result.stdout
+    assert (target / "src/churn/pipelines/nested/data_cleaning/nodes.py").is_file()
+    assert (target / "src/churn/pipelines/nested/__init__.py").is_file()
+    assert 'destination = "pipelines.nested"' in (target / "micropkg.lock").read_text()
+
+
+def test_empty_manifests_with_all_are_nothing_to_do(run, source, target):
+    pyproject = source / "pyproject.toml"
+    text = pyproject.read_text()
+    pyproject.write_text(text[: text.index("[tool.kedro.micropkg.package]")] + "[tool.kedro.micropkg.package]\n")
+    _add_to_pyproject(target, "[tool.kedro.micropkg.pull]\n")
+    before = snapshot_tree(source.parent)
+    packaged = _ok(run(["package", "--all"], source))
+    assert packaged.stdout.startswith("nothing to package: [tool.kedro.micropkg.package] in ")
+    pulled = _ok(run(["pull", "-a"], target))
+    assert pulled.stdout.startswith("nothing to pull: [tool.kedro.micropkg.pull] in ")
+    assert snapshot_tree(source.parent) == before
+
+
+@pytest.mark.parametrize(
+    ("argv", "sentence"),
+    [
+        (["package"], "error: package needs a module path (such as pipelines.data_cleaning, or several as a,b,c), "
+                      "or --all to package every entry of [tool.kedro.micropkg.package]\n"),
+        (["pull"], "error: pull needs a location (an sdist path, fsspec URL or name==version), or --all to pull "
+                   "every entry of [tool.kedro.micropkg.pull]\n"),
+        (["package", "pipelines.data_cleaning", "utils.text"],
+         "error: give several modules as one comma-separated argument: micropkg package "
+         "pipelines.data_cleaning,utils.text (a bare word after the module is read as another task)\n"),
+        (["pull", "a-0.1.tar.gz", "b-0.1.tar.gz"],
+         "error: pull takes one location per run ('b-0.1.tar.gz' was read as another task); pull each sdist "
+         "separately, or list them in [tool.kedro.micropkg.pull] and run pull --all\n"),
+    ],
+)
+def test_a_missing_or_space_separated_module_is_one_sentence_under_micropkg(source, argv, sentence):
+    before = snapshot_tree(source)
+    result = run_micropkg(argv, source)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", sentence)
+    assert snapshot_tree(source) == before
+
+
+@pytest.mark.parametrize("argv", [["package"], ["pull"], ["package", "pipelines.data_cleaning", "utils.text"]])
+def test_under_plain_invoke_the_same_mistakes_stop_at_invokes_parser_and_write_nothing(source, argv):
+    # Invoke's parser reports these before any task runs (docs/index.md says so); only its exit code is ours to check.
+    before = snapshot_tree(source)
+    result = run_invoke(argv, source)
+    assert result.exit_code == 1 and result.stdout == "" and len(result.stderr.strip().splitlines()) == 1
+    assert snapshot_tree(source) == before
+
+
+def test_one_character_aliases_are_refused(run, source, target, sdists):
+    before = snapshot_tree(source)
+    package = run(["package", "pipelines.data_cleaning", "--alias", "a"], source)
+    assert package.exit_code == 2
+    assert package.stderr == "error: --alias 'a' is too short: a package name needs at least 2 characters\n"
+    pull = run(["pull", str(sdists / CLEANING), "--alias", "b", "--no-compile"], target)
+    assert pull.exit_code == 2 and "--alias 'b' is too short" in pull.stderr
+    _add_to_pyproject(target, f'[tool.kedro.micropkg.pull]\n"{sdists / CLEANING}" = {{alias = "c"}}\n')
+    manifest = run(["pull", "--all", "--no-compile"], target)
+    assert manifest.exit_code == 2 and "alias 'c' is too short" in manifest.stderr
+    assert not (target / "micropkg.lock").exists()
+    assert snapshot_tree(source) == before
+
+
+def test_packaging_over_an_existing_sdist_says_unchanged_or_warns_that_it_overwrote(run, source):
+    sdist = source / "dist" / CLEANING
+    first = _ok(run(["package", "pipelines.data_cleaning"], source))
+    assert "(unchanged" not in first.stdout and first.stderr == ""
+    written = sdist.stat().st_mtime_ns
+    again = _ok(run(["package", "pipelines.data_cleaning"], source))
+    assert f"-> dist/{CLEANING} (unchanged: the same bytes were already there)" in again.stdout
+    assert again.stderr == "" and sdist.stat().st_mtime_ns == written
+    nodes = source / "src/core/pipelines/data_cleaning/nodes.py"
+    nodes.write_text(nodes.read_text() + "\n# edited\n")
+    changed = _ok(run(["package", "pipelines.data_cleaning"], source))
+    assert changed.stderr == f"warning: {sdist} already existed with different bytes and was overwritten\n"
+    assert b"# edited" in _members(sdist)["data_cleaning-0.3.0/data_cleaning/nodes.py"]
+
+
+def test_requirements_included_with_r_inside_the_micro_package_are_carried(run, source):
+    folder = source / "src/core/pipelines/data_cleaning"
+    (folder / "requirements.txt").write_text("-r extra/more.txt\nrequests>=2\n")
+    build_file_tree(folder, {"extra/more.txt": "# shared pins\npyyaml>=6\n"})
+    result = _ok(run(["package", "pipelines.data_cleaning"], source))
+    assert "2 requirements" in result.stdout and "skipped option" not in result.stderr
+    pkg_info = _members(source / "dist" / CLEANING)["data_cleaning-0.3.0/PKG-INFO"].decode()
+    assert re.findall(r"^Requires-Dist: (.+)$", pkg_info, re.MULTILINE) == ["pyyaml>=6", "requests>=2"]
+
+
+def test_requirements_included_with_r_from_outside_the_micro_package_are_an_error_naming_file_and_line(run, source):
+    folder = source / "src/core/pipelines/data_cleaning"
+    (folder / "requirements.txt").write_text("requests>=2\n-r ../../../../requirements.txt\n")
+    before = snapshot_tree(source)
+    result = run(["package", "pipelines.data_cleaning"], source)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: src/core/pipelines/data_cleaning/requirements.txt:2: '-r ../../../../requirements.txt' points "
+        "outside the micro-package folder, so its requirements could not travel with it; copy them into this "
+        "file or move the file into the folder\n"
+    )
+    assert snapshot_tree(source) == before
+
+
+def test_an_empty_micro_package_is_packaged_with_a_warning(run, source):
+    build_file_tree(source, {"src/core/pipelines/skeleton/__init__.py": "", "src/core/pipelines/skeleton/nodes.py": ""})
+    result = _ok(run(["package", "pipelines.skeleton"], source))
+    assert result.stderr == (
+        "warning: micro-package 'pipelines.skeleton' has no Python code yet: every .py file in "
+        "src/core/pipelines/skeleton is empty; packaged anyway\n"
+    )
+    members = _members(source / "dist/skeleton-0.4.0.tar.gz")
+    assert {"skeleton-0.4.0/skeleton/__init__.py", "skeleton-0.4.0/skeleton/nodes.py"} <= set(members)
+
+
+def test_package_env_without_parameters_while_base_has_some_warns_naming_both(run, source):
+    result = _ok(run(["package", "pipelines.data_cleaning", "-e", "local"], source))
+    assert result.stderr == (
+        "warning: conf/local has no parameter files for 'pipelines.data_cleaning', but conf/base has "
+        "parameters/data_cleaning/thresholds.yml, parameters_data_cleaning.yml; the sdist carries no parameters "
+        "(package with --env base to include those)\n"
+    )
+    assert not [n for n in _members(source / "dist" / CLEANING) if "/config/" in n]
+
+
+def test_a_pull_names_the_files_it_deletes_without_verbose(run, source, target):
+    _ok(run(["package", "pipelines.data_cleaning", "-d", "v1"], source))
+    (source / "conf/base/parameters/data_cleaning/thresholds.yml").unlink()
+    init = source / "src/core/pipelines/data_cleaning/__init__.py"
+    init.write_text(init.read_text().replace('"0.3.0"', '"0.3.1"'))
+    _ok(run(["package", "pipelines.data_cleaning", "-d", "v2"], source))
+    _ok(run(["pull", str(source / "v1" / CLEANING), "--no-compile"], target))
+    result = _ok(run(["pull", str(source / "v2/data_cleaning-0.3.1.tar.gz"), "--no-compile"], target))
+    assert "  delete    conf/base/parameters/data_cleaning/thresholds.yml (dropped upstream)" in result.stdout
+    assert "  update" not in result.stdout  # only deletions are listed without --verbose
+    assert not (target / "conf/base/parameters/data_cleaning/thresholds.yml").exists()
+
+
+def test_a_pull_that_would_define_a_parameter_key_twice_is_refused_naming_both_files(run, target, sdists):
+    (target / "conf/base/parameters.yml").write_text("seed: 1\ndata_cleaning:\n  drop_columns: []\n")
+    before = snapshot_tree(target)
+    refused = run(["pull", str(sdists / CLEANING), "--no-compile"], target)
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        "error: pull refused: 2 top-level parameter key(s) would be defined twice in conf/base, which Kedro "
+        "refuses to load; nothing was written (rename the keys, pull with another --env, or use --force to "
+        "pull anyway)\n"
+        "  top-level key 'data_cleaning' in conf/base/parameters/data_cleaning/thresholds.yml is also defined in "
+        "conf/base/parameters.yml\n"
+        "  top-level key 'data_cleaning' in conf/base/parameters_data_cleaning.yml is also defined in "
+        "conf/base/parameters.yml\n"
+    )
+    assert snapshot_tree(target) == before
+    # Another env has no such clash.
+    _ok(run(["pull", str(sdists / CLEANING), "-e", "local", "--no-compile"], target))
+    forced = _ok(run(["pull", str(sdists / CLEANING), "--alias", "cleaning", "--force", "--no-compile"], target))
+    assert "warning: top-level key 'data_cleaning' in conf/base/parameters_cleaning.yml is also defined in " \
+           "conf/base/parameters.yml; Kedro will refuse to load conf/base" in forced.stderr
+    assert (target / "conf/base/parameters_cleaning.yml").is_file()
