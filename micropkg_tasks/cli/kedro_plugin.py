@@ -91,6 +91,7 @@ if not _kedro_ships_micropkg():
     @click.option("--force", is_flag=True, help=collection.PULL_HELP["force"])
     @click.option("--dry-run", is_flag=True, help=collection.PULL_HELP["dry-run"])
     @click.option("--diff", is_flag=True, help=collection.PULL_HELP["diff"])
+    @click.option("--no-cache", is_flag=True, help=collection.PULL_HELP["no-cache"])
     @click.option("--no-compile", is_flag=True, help=collection.PULL_HELP["no-compile"])
     @click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
     @click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
@@ -99,11 +100,11 @@ if not _kedro_ships_micropkg():
     def pull(
         metadata: Any, package_path: str | None, all_flag: bool, env: str, alias: str | None,
         destination: str | None, fs_args: str | None, force: bool, dry_run: bool, diff: bool,
-        no_compile: bool, verbose: bool, quiet: bool, as_json: bool,
+        no_cache: bool, no_compile: bool, verbose: bool, quiet: bool, as_json: bool,
     ) -> None:
         """Pull an sdist (or --all in the manifest) into the project, as kedro micropkg pull did."""
         _run(
             collection.pull, metadata, location=package_path or "", all=all_flag, alias=alias,
             destination=destination, env=env, fs_args=fs_args, force=force, dry_run=dry_run, diff=diff,
-            no_compile=no_compile, json=as_json, quiet=quiet, verbose=verbose,
+            no_cache=no_cache, no_compile=no_compile, json=as_json, quiet=quiet, verbose=verbose,
         )
