@@ -124,6 +124,7 @@ class AuthHttpServer:
     token: str
     files: dict[str, bytes] = field(default_factory=dict)
     gets: dict[str, int] = field(default_factory=dict)
+    requests: int = 0  # every request received, answered or refused
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def publish(self, path: str, data: bytes) -> str:
@@ -154,6 +155,8 @@ def _auth_handler(state: AuthHttpServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
 
         def _serve(self) -> None:
+            with state.lock:
+                state.requests += 1
             path = self.path.split("?", 1)[0]
             if path.startswith("/slow/"):
                 time.sleep(SLOW_SECONDS)

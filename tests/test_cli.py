@@ -12,6 +12,7 @@ from invoke import Collection
 
 import micropkg_tasks
 from tests.conftest import REPO_ROOT, kedro_project
+from tests.helpers import snapshot_tree
 
 TASKS = ["compile-reqs", "package", "prerelease", "pull", "pull-all", "status", "sync-shared"]
 
@@ -77,6 +78,34 @@ def test_usage_errors_exit_2_through_plain_invoke_too(venv_bin, monorepo):
     )
 
 
+# The same mistake gives the same exit code and the same one sentence under both front ends.
+@pytest.mark.parametrize("front_end", ["micropkg", "invoke"])
+@pytest.mark.parametrize(
+    ("argv", "where", "expected"),
+    [
+        (["package", "--all", "--jobs=abc"], "projects/core",
+         "error: --jobs takes a whole number, such as --jobs=4, not 'abc'\n"),
+        (["sync-shared", "--jobs", "two"], ".", "error: --jobs takes a whole number, such as --jobs=4, not 'two'\n"),
+        (["pull-all", "--jobs=-1"], ".", "error: --jobs takes a whole number, such as --jobs=4, not '-1'\n"),
+    ],
+)
+def test_bad_numbers_are_usage_errors_under_both_front_ends(venv_bin, monorepo, front_end, argv, where, expected):
+    before = snapshot_tree(monorepo)
+    completed = run([str(venv_bin / front_end), *argv], monorepo / where)
+    assert (completed.returncode, completed.stderr) == (2, expected)
+    assert snapshot_tree(monorepo) == before
+
+
+@pytest.mark.parametrize("front_end", ["micropkg", "invoke"])
+def test_no_project_here_is_a_usage_error_under_both_front_ends(venv_bin, tmp_path, front_end):
+    # invoke needs a tasks.py to find the tasks; the folder is still not a project.
+    (tmp_path / "tasks.py").write_text("from micropkg_tasks import tasks as ns\n")
+    completed = run([str(venv_bin / front_end), "package", "--all"], tmp_path)
+    assert completed.returncode == 2
+    assert completed.stderr.startswith(f"error: no project found at or above {tmp_path.resolve()}")
+    assert len(completed.stderr.splitlines()) == 1
+
+
 def test_unknown_task_is_a_usage_error(cli, tmp_path):
     result = cli(["frobnicate"], tmp_path)
     assert result.exit_code == 2
@@ -85,7 +114,7 @@ def test_unknown_task_is_a_usage_error(cli, tmp_path):
 
 def test_not_a_project_names_the_folder(cli, tmp_path):
     result = cli(["status"], tmp_path)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith(f"error: no project found at or above {tmp_path.resolve()}")
 
 

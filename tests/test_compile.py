@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from pathlib import Path
 
@@ -348,13 +347,15 @@ def test_timeout_stops_the_compiler_and_keeps_the_old_file(offline_pip, tmp_path
 
 def test_uv_backend_without_uv_is_a_clear_error(tmp_path, monkeypatch, no_subprocess):
     root = project_with(tmp_path, "small-a\n", pyproject_extra='\n[tool.micropkg.compile]\nbackend = "uv"\n')
+    # uv is a test dependency, so hide it: nothing on PATH, nothing beside the interpreter.
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr("sysconfig.get_path", lambda name: str(tmp_path / "empty"))
     with pytest.raises(ProjectError, match=r'backend = "uv"\), but uv is not installed or not on PATH'):
         compile_requirements(root)
     assert not (root / "requirements.txt").exists()
 
 
-@pytest.mark.skipif(shutil.which("uv") is None, reason="uv is not installed")
+# uv is in the test extras: a missing uv is a broken environment, so this test fails rather than skips.
 def test_uv_backend_compiles_the_same_inputs(offline_pip, tmp_path):
     # uv does not read pip.conf: the wheelhouse comes through args.
     args = f'["--no-index", "--find-links", "{offline_pip}"]'

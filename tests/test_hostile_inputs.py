@@ -347,7 +347,7 @@ def _(ws):
     return root, ["package", "--all", "--project", str(root)]
 
 
-@case("project-missing-package-name-found-from-its-folder", 1, "expected a pyproject.toml with [tool.kedro]")
+@case("project-missing-package-name-found-from-its-folder", 2, "expected a pyproject.toml with [tool.kedro]")
 def _(ws):
     return raw_project(ws, '[tool.kedro]\nproject_name = "spaceflights"\n'), ["package", "--all"]
 

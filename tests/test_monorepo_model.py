@@ -62,7 +62,7 @@ def test_no_root_above_a_plain_folder_is_a_clear_error(tmp_path):
     with pytest.raises(ProjectError, match=r"no monorepo found at or above .*lonely.*\[tool\.micropkg\.monorepo\]"):
         require_monorepo(lonely)
     result = run_micropkg(["sync-shared", "--check"], lonely)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "error: no monorepo found at or above" in result.stderr
     assert "Traceback" not in result.stderr
 

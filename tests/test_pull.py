@@ -460,8 +460,13 @@ def test_lock_file_is_sorted_and_stable(core_sdists, tmp_path):
     text = (project / "micropkg.lock").read_text()
     assert text.endswith("\n") and not text.endswith("\n\n")
     assert text.index('[micropkg."pipelines.data_cleaning"]') < text.index('[micropkg."utils.io_helpers"]')
-    file_lines = [line for line in text.splitlines() if line.startswith('"src/')]
-    assert file_lines == sorted(file_lines)
+    # Within every files, blobs and options table, keys come sorted.
+    tables = [table for table in text.split("\n\n") if table.startswith("[") and table.split("]")[0].endswith(
+        (".files", ".blobs", ".options"))]
+    assert len(tables) == 6
+    for table in tables:
+        keys = [line.split(" = ", 1)[0] for line in table.splitlines()[1:]]
+        assert keys == sorted(keys)
     entry = read_lock(project / "micropkg.lock").entries["utils.io_helpers"]
     assert entry.sdist_sha256 and entry.version == "0.2.0" and entry.name == "io_utils"
     # The consumer's requirements.txt already had pyyaml, so this pull added nothing it owns.

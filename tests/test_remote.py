@@ -546,6 +546,31 @@ def test_no_index_configured_is_a_clear_usage_error(monkeypatch, project):
     assert "pip is configured with no-index" in result.stderr
 
 
+def test_unreadable_pip_config_stops_a_pull_by_name_without_any_request(monkeypatch, project, tmp_path, auth_http):
+    # If pip's own configuration cannot be read, the index the user configured is unknown:
+    # falling back to the default (public) index would leak a private package name.
+    from micropkg_tasks.ops import index
+
+    broken = tmp_path / "pip.conf"
+    broken.write_text("this is not ini\n[global\nindex-url = https://alice:s3cret-pw@private.example/simple\n")
+    for name in [name for name in os.environ if name.startswith("PIP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(broken))
+    # Were the default index used anyway, the request would land on this local server.
+    monkeypatch.setattr(index, "DEFAULT_INDEX", auth_http.base + "/simple/")
+    requests_before = auth_http.requests
+    before = snapshot_tree(project)
+    result = run_micropkg(["pull", "--no-compile", "mypkg==0.2"], project)
+    assert result.exit_code == 1
+    message = result.stderr.strip()
+    assert message.startswith("error: could not read pip's configuration to find the package index")
+    assert str(broken) in message and "PIP_INDEX_URL" in message
+    assert len(message.splitlines()) == 1 and "Traceback" not in result.stderr
+    assert "s3cret-pw" not in result.stdout + result.stderr
+    assert auth_http.requests == requests_before
+    assert snapshot_tree(project) == before
+
+
 def test_unreachable_index_is_one_clear_line(monkeypatch, project):
     from tests.servers import free_port
 

@@ -127,7 +127,6 @@ def test_credentials_in_option_urls_are_not_repeated_in_warnings() -> None:
         ("/opt/libs/foo", "local paths cannot be packaged as requirements"),
         ("foo-1.0.tar.gz", "local archives cannot be packaged as requirements"),
         ("foo @ ./libs/foo", "the URL after '@' must be absolute, such as https://... or file:///..."),
-        ("foo===", "'===' needs a version"),
     ],
 )
 def test_non_requirements_are_rejected_with_file_line_and_reason(line: str, reason: str) -> None:
@@ -136,7 +135,12 @@ def test_non_requirements_are_rejected_with_file_line_and_reason(line: str, reas
     assert str(info.value) == f"{SRC}:3: '{line}' is not a valid requirement ({reason})"
 
 
-@pytest.mark.parametrize("line", ["foo >=", "foo==1 bar", "!!garbage", "foo>=1.*", "pandas>=2; python_version >>> '3'"])
+# The reason for these comes from packaging, whose wording (and, for 'foo===', whether
+# it rejects the line itself or leaves it to us) changes between releases: assert only
+# what we own, the file, the line number, the offending text and a one-line reason.
+@pytest.mark.parametrize(
+    "line", ["foo >=", "foo==1 bar", "!!garbage", "foo>=1.*", "pandas>=2; python_version >>> '3'", "foo==="]
+)
 def test_invalid_specifiers_and_garbage_are_rejected(line: str) -> None:
     with pytest.raises(ProjectError) as info:
         parse(f"{line}  # why\n")

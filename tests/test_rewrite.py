@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -695,19 +694,19 @@ def test_invalid_move_names_are_rejected() -> None:
         ModuleMove("spaceflights.pipelines.", "x")
 
 
-def test_two_hundred_files_well_under_a_second() -> None:
-    """A realistic mix: a quarter of the files need libcst, the rest are probed or scanned."""
+def test_a_realistic_mix_rewrites_only_the_files_that_refer_to_the_package() -> None:
+    """A quarter of the files need libcst, the rest are probed or scanned. How fast this
+    runs is measured by ``benchmarks/rewrite.py``, not here."""
     body = "\n".join(f"def f{i}(x):\n    return x + {i}\n" for i in range(40))
     needs_rewrite = "from spaceflights.pipelines.data_cleaning.nodes import clean\n" + body
     scanned_only = "from .nodes import clean\nfrom ..utils import io\n" + body
     probed_only = "import os\nfrom .nodes import clean\n" + body
     files = [needs_rewrite] * 50 + [scanned_only] * 50 + [probed_only] * 100
-    start = time.perf_counter()
     results = [package(text) for text in files]
-    elapsed = time.perf_counter() - start
     assert sum(result.changed for result in results) == 50
     assert sum(bool(result.outside) for result in results) == 50
-    assert elapsed < 1.0
+    assert all(result.code == probed_only for result in results[100:])
+    assert results[0].code == "from data_cleaning.nodes import clean\n" + body
 
 
 def run_python(script: str, path: Path) -> str:

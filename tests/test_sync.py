@@ -299,8 +299,8 @@ def test_local_edit_exits_3_on_check_stops_that_target_only_and_force_overwrites
     assert check.exit_code == 3, check.stdout
     lines = check.stdout.splitlines()
     assert (
-        "projects/churn: pipelines.data_cleaning (from projects/core#pipelines.data_cleaning): locally edited"
-        in lines
+        "projects/churn: pipelines.data_cleaning (from projects/core#pipelines.data_cleaning): locally edited; "
+        "upstream moved" in lines
     )
     assert "  edited    src/churn/pipelines/data_cleaning/nodes.py" in lines
     assert "projects/forecast: pipelines.cleaning (from projects/core#pipelines.data_cleaning): upstream moved" in lines

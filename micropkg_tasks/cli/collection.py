@@ -21,12 +21,14 @@ from micropkg_tasks.cli.options import (
     cli_path,
     compile_config,
     fail_on_compile_errors,
+    fail_on_merge_conflicts,
     monorepo_setting,
     number,
     not_an_option,
     project_from,
     split_list,
     use_monorepo,
+    whole_number,
 )
 from micropkg_tasks.cli.output import Progress, is_verbose, print_json, reports_errors, shown_path
 from micropkg_tasks.core.errors import MicropkgError, UsageError
@@ -77,7 +79,7 @@ PACKAGE_HELP = {
 @reports_errors
 def package(
     c, module=None, all=False, alias=None, destination=None, env="base", fs_args=None,
-    project=None, jobs=0, json=False, quiet=False, verbose=False,
+    project=None, jobs=None, json=False, quiet=False, verbose=False,
 ):
     """Package micro-packages as Kedro-compatible sdists (<name>-<version>.tar.gz)."""
     if module in HELP_FLAGS:
@@ -88,7 +90,7 @@ def package(
         raise UsageError(f"package needs {NEEDS['package']}")
     if all and modules:
         raise UsageError("give a module path (or a comma-separated list) or --all, not both")
-    workers = int(jobs or number(c, resolved, "jobs"))
+    workers = int(whole_number("jobs", jobs) or number(c, resolved, "jobs"))
     if all:
         if alias or env != "base":
             raise UsageError("--alias and --env come from the manifest with --all")
@@ -117,6 +119,8 @@ PULL_HELP = {
     "destination": "Dotted module path inside the project package to install under, e.g. pipelines.",
     "env": "Config env to install parameters into (default: base).",
     "force": "Overwrite files that micropkg does not own or that were edited.",
+    "merge": "Merge local edits with upstream's changes three ways instead of refusing; conflicts are "
+    "written with markers (exit 1).",
     "dry-run": "Show the plan (create / update / delete / unchanged / conflict) and write nothing.",
     "diff": "With --dry-run (or alone), also show unified diffs.",
     "fs-args": "YAML file of fsspec arguments for a remote location.",
@@ -135,7 +139,7 @@ PULL_HELP = {
 def pull(
     c, location=None, all=False, alias=None, destination=None, env="base", force=False,
     dry_run=False, diff=False, fs_args=None, no_cache=False, no_compile=False, project=None, json=False,
-    quiet=False, verbose=False,
+    quiet=False, verbose=False, merge=False,
 ):
     """Install micro-package sdists into the project, safely and as one unit."""
     if location in HELP_FLAGS:
@@ -157,13 +161,14 @@ def pull(
             raise UsageError("--alias, --destination, --env and --fs-args come from the manifest with --all")
         batch = pull_manifest(
             resolved, force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
-            use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c),
+            use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c), merge=merge,
         )
     else:
         entry = PullEntry(location, alias, destination, env, cli_path(fs_args))
         batch = pull_batch(
             resolved, [entry], force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
             base=Path.cwd(), use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c),
+            merge=merge,
         )
     if json:
         print_json(batch)
@@ -171,6 +176,7 @@ def pull(
         report.pull_batch(batch, show_files=dry_run or verbose)
         report.compile_outcomes(batch.compiled, verbose=verbose)
     fail_on_compile_errors(batch.compiled)
+    fail_on_merge_conflicts(batch.merge_conflicts, dry_run=dry_run)
 
 
 @task(help={
@@ -200,6 +206,8 @@ SYNC_HELP = {
     "dry-run": "Show what would change and write nothing.",
     "diff": "Also show unified diffs.",
     "force": "Overwrite local edits in targets.",
+    "merge": "Merge local edits in targets with upstream's changes three ways; conflicts are written "
+    "with markers (exit 1).",
     "only": "Only the shared micro-package with this module path, name or alias.",
     "jobs": "Parallel processes (default: one per core).",
     "root": "Monorepo root (default: found from the current folder).",
@@ -211,15 +219,16 @@ SYNC_HELP = {
 @task(help={**SYNC_HELP, **VERBOSITY_HELP}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
 @reports_errors
 def sync_shared(
-    c, check=False, dry_run=False, diff=False, force=False, only=None, jobs=0, root=None, no_compile=False,
-    json=False, quiet=False, verbose=False,
+    c, check=False, dry_run=False, diff=False, force=False, only=None, jobs=None, root=None, no_compile=False,
+    json=False, quiet=False, verbose=False, merge=False,
 ):
     """Install every [[tool.micropkg.shared]] micro-package from its source into its targets."""
     with Progress(enabled=not json) as progress:
         result = sync_shared_operation(
-            cli_path(root), check=check, dry_run=dry_run, diff=diff, force=force, only=only, jobs=jobs or None,
+            cli_path(root), check=check, dry_run=dry_run, diff=diff, force=force, only=only,
+            jobs=whole_number("jobs", jobs) or None,
             lock_timeout=float(monorepo_setting(c, "lock_timeout")),
-            recompile=not no_compile, compile_config=compile_config(c), progress=progress,
+            recompile=not no_compile, compile_config=compile_config(c), progress=progress, merge=merge,
         )
     if json:
         print_json(result)
@@ -237,13 +246,14 @@ PULL_ALL_HELP.update({key: SYNC_HELP[key] for key in ("jobs", "root")})
 @task(help={**PULL_ALL_HELP, **VERBOSITY_HELP}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
 @reports_errors
 def pull_all(
-    c, force=False, dry_run=False, diff=False, no_cache=False, no_compile=False, jobs=0, root=None, json=False,
+    c, force=False, dry_run=False, diff=False, no_cache=False, no_compile=False, jobs=None, root=None, json=False,
     quiet=False, verbose=False,
 ):
     """Run pull --all in every project of the monorepo; one failing project does not stop the others."""
     with Progress(enabled=not json) as progress:
         result = pull_all_projects(
-            cli_path(root), force=force, dry_run=dry_run, diff=diff, jobs=jobs or None, use_cache=not no_cache,
+            cli_path(root), force=force, dry_run=dry_run, diff=diff, jobs=whole_number("jobs", jobs) or None,
+            use_cache=not no_cache,
             lock_timeout=float(monorepo_setting(c, "lock_timeout")),
             recompile=not no_compile, compile_config=compile_config(c), progress=progress,
         )

@@ -46,6 +46,18 @@ def number(c: Any, project: Project, key: str) -> float:
     return value
 
 
+def whole_number(option: str, value: str | int | None) -> int | None:
+    """A count typed on the command line, such as ``--jobs=4``. Options like this are
+    declared without a type so Invoke hands us the text, and a typo is a usage error
+    (exit 2) under ``invoke`` as under ``micropkg``, rather than Invoke's traceback."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text.isdigit():
+        raise UsageError(f"--{option} takes a whole number, such as --{option}=4, not {str(value)!r}")
+    return int(text)
+
+
 def cli_path(value: str | None) -> str | None:
     """Paths typed on the command line are relative to the current folder."""
     if value is None or is_url(value):
@@ -90,6 +102,16 @@ def fail_on_compile_errors(outcomes: Sequence[CompileOutcome]) -> None:
         raise MicropkgError(
             f"requirements could not be compiled in {', '.join(f.project for f in failures)}; "
             "requirements.txt was kept as it was"
+        )
+
+
+def fail_on_merge_conflicts(paths: Sequence[str], *, dry_run: bool) -> None:
+    if paths and not dry_run:
+        # The merged files were written and listed above; this says what is left to do.
+        raise MicropkgError(
+            f"{len(paths)} file(s) were merged with conflicts: resolve the marked regions by hand "
+            "(micropkg status shows them as conflicted until the markers are gone)",
+            details=list(paths),
         )
 
 

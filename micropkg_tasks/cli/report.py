@@ -6,6 +6,7 @@ from typing import Sequence
 
 from micropkg_tasks.cli.output import err, is_verbose, out, shown_path, warn
 from micropkg_tasks.core.transaction import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE
+from micropkg_tasks.ops.install_plan import KEPT, MERGE_CONFLICT, MERGED
 from micropkg_tasks.ops.package import PackageBatchResult, PackageResult
 from micropkg_tasks.ops.pull import PullBatchResult, PullResult
 from micropkg_tasks.ops.compile_batch import CompileOutcome
@@ -44,7 +45,10 @@ def package_result(result: PackageResult) -> None:
 def _pull_line(result: PullResult) -> str:
     counts = ", ".join(
         f"{result.count(action)} {label}"
-        for action, label in ((CREATE, "created"), (UPDATE, "updated"), (DELETE, "deleted"), (UNCHANGED, "unchanged"))
+        for action, label in (
+            (CREATE, "created"), (UPDATE, "updated"), (MERGED, "merged"), (MERGE_CONFLICT, "merged with conflicts"),
+            (KEPT, "kept"), (DELETE, "deleted"), (UNCHANGED, "unchanged"),
+        )
         if result.count(action)
     )
     verb = "would pull" if result.dry_run else "pulled"
@@ -58,8 +62,8 @@ def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
     for result in batch.results:
         out(_pull_line(result))
         for item in result.files:
-            # Deleted files are always named: a pull should never remove work without saying which.
-            if show_files or item.action == DELETE:
+            # Deleted files and what a merge did to local edits are always said, not only with --verbose.
+            if show_files or item.action == DELETE or item.action in _MERGE_ACTIONS:
                 reason = f" ({item.reason})" if item.reason else ""
                 out(f"  {item.action:<9} {item.path}{reason}")
         if result.requirements_added:
@@ -81,6 +85,9 @@ def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
         out(f"wrote {_plural(len(batch.changes), 'file')}")
 
 
+_MERGE_ACTIONS = (MERGED, MERGE_CONFLICT, KEPT)
+
+
 def project_status(report: ProjectStatus) -> None:
     if not report.packages:
         out(f"{shown_path(report.project) or '.'}: no micro-packages installed (no micropkg.lock entries)")
@@ -93,6 +100,8 @@ def project_status(report: ProjectStatus) -> None:
             out(f"  edited:  {path}")
         for path in package.missing:
             out(f"  missing: {path}")
+        for path in package.conflicted:
+            out(f"  conflict markers: {path}")
 
 
 def _table(rows: list[tuple[str, ...]]) -> None:
@@ -101,10 +110,15 @@ def _table(rows: list[tuple[str, ...]]) -> None:
         out("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
 
 
+_UPSTREAM_WORDS = {"in sync": "; in sync with upstream", "upstream moved": "; upstream moved"}
+
+
 def _sync_check(result: SyncResult) -> None:
     for target in result.targets:
         for state in target.states:
-            out(f"{target.project}: {state.module} (from {state.source}#{state.micropkg}): {state.state}")
+            # Local edits do not hide whether upstream moved: both are said.
+            upstream = _UPSTREAM_WORDS.get(state.upstream, "") if state.upstream != state.state else ""
+            out(f"{target.project}: {state.module} (from {state.source}#{state.micropkg}): {state.state}{upstream}")
             for path in state.edited:
                 out(f"  edited    {path}")
         for item in target.files:
@@ -125,9 +139,10 @@ def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
             out(f"{target.project}: in sync")
         elif target.outcome in ("updated", "would update"):
             out(f"{target.project}: {target.outcome} {_plural(len(target.files), 'file')} ({stale})")
-            if verbose_files:
-                for item in target.files:
-                    out(f"  {item.action:<9} {item.path}")
+            for item in target.files:
+                if verbose_files or item.action in _MERGE_ACTIONS:
+                    reason = f" ({item.reason})" if item.reason and item.action in _MERGE_ACTIONS else ""
+                    out(f"  {item.action:<9} {item.path}{reason}")
         else:
             err(f"{target.project}: {target.outcome}: {target.error}")
             for line in target.details:
@@ -139,10 +154,14 @@ def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
     if result.check:
         return
     not_synced = [t.project for t in result.targets if t.outcome in ("refused", "failed")]
+    conflicted = [t.project for t in result.targets if t.outcome == MERGE_CONFLICT]
     if result.dry_run:
         out("dry run: nothing was written")
-    elif not_synced:
-        err(f"{_plural(len(not_synced), 'project')} not synced: {', '.join(not_synced)}")
+    elif not_synced or conflicted:
+        if conflicted:
+            err(f"{_plural(len(conflicted), 'project')} merged with conflicts to resolve by hand: {', '.join(conflicted)}")
+        if not_synced:
+            err(f"{_plural(len(not_synced), 'project')} not synced: {', '.join(not_synced)}")
     else:
         changed = result.changed_projects
         out(f"synced {_plural(len(changed), 'project')}" if changed else "everything was already in sync: nothing was written")

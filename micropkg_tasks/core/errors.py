@@ -37,6 +37,13 @@ class ProjectError(MicropkgError):
     """A project, manifest or source file is missing or malformed."""
 
 
+class NotFoundHereError(ProjectError):
+    """The command was run where there is no project (or monorepo) to act on: a usage
+    error, so it exits 2 like any other, under ``micropkg`` and ``invoke`` alike."""
+
+    exit_code = EXIT_USAGE
+
+
 class SdistError(MicropkgError):
     """An sdist is unsafe, corrupt or not shaped like a micro-package."""
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from micropkg_tasks.core.errors import ProjectError, UsageError
+from micropkg_tasks.core.errors import NotFoundHereError, ProjectError, UsageError
 from micropkg_tasks.core.names import validate_alias, validate_destination_module, validate_env, validate_module_path
 from micropkg_tasks.core.project import Project, is_project_dir, load_project, read_toml, table, tomlkit_to_plain
 
@@ -104,7 +104,7 @@ def require_monorepo(start: Path | str | os.PathLike[str] | None = None) -> "Mon
     folder = Path(start) if start is not None else Path.cwd()
     found = find_monorepo_root(folder)
     if found is None:
-        raise ProjectError(
+        raise NotFoundHereError(
             f"no monorepo found at or above {folder.resolve()}: expected a pyproject.toml or "
             "micropkg.toml with [tool.micropkg.monorepo]"
         )

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import tomlkit
 from tomlkit.exceptions import ParseError as TomlParseError
 
-from micropkg_tasks.core.errors import ProjectError
+from micropkg_tasks.core.errors import NotFoundHereError, ProjectError
 from micropkg_tasks.core.names import is_identifier
 
 PYPROJECT = "pyproject.toml"
@@ -132,7 +132,7 @@ def find_project_root(start: Path) -> Path:
     for folder in (start, *start.parents):
         if is_project_dir(folder):
             return folder
-    raise ProjectError(
+    raise NotFoundHereError(
         f"no project found at or above {start}: expected a {PYPROJECT} with "
         "[tool.kedro] or [tool.micropkg] and a package_name"
     )

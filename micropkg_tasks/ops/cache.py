@@ -97,6 +97,8 @@ class SdistCache:
             blob = self.blob_path(sha)
             data = blob.read_bytes()
         except (OSError, ValueError, KeyError, TypeError):
+            # An unreadable or corrupt entry is a cache miss: the sdist is fetched again and
+            # checked as usual, so nothing the user asked for is skipped.
             return None
         if hashlib.sha256(data).hexdigest() != sha:
             with contextlib.suppress(OSError):

@@ -22,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass
@@ -90,7 +91,9 @@ def requirements_current(project: Project | str | os.PathLike[str], *, settings:
 
 
 def _find_uv(project: Project) -> str:
-    uv = shutil.which("uv")
+    # An un-activated virtualenv (``.venv/bin/micropkg``) is not on PATH, but the uv
+    # installed beside this interpreter is the one the user meant.
+    uv = shutil.which("uv") or shutil.which("uv", path=sysconfig.get_path("scripts"))
     if uv is None:
         raise ProjectError(
             f'the compile backend for {project.root} is "uv" ([tool.micropkg.compile] backend = "uv"), '
@@ -159,7 +162,7 @@ def _kill(process: subprocess.Popen[str]) -> None:
         else:  # pragma: no cover - Windows
             process.kill()
     except OSError:
-        pass
+        pass  # the process group has already exited; there is nothing left to stop
     process.communicate()
 
 

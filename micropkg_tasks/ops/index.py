@@ -29,7 +29,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from micropkg_tasks.core.errors import MicropkgError, UsageError
-from micropkg_tasks.core.fs_args import redact_url
+from micropkg_tasks.core.fs_args import redact_url, redact_urls_in
 
 DEFAULT_INDEX = "https://pypi.org/simple/"
 TIMEOUT = 60  # seconds per request
@@ -59,14 +59,27 @@ def parse_spec(spec: str) -> Requirement:
 
 
 def _pip_config() -> dict[str, str]:
-    """``pip config list`` as ``{key: value}``, most specific source last so it wins."""
+    """``pip config list`` as ``{key: value}``, most specific source last so it wins.
+
+    When pip's configuration cannot be read, the index the user configured is
+    unknown. Falling back to PyPI then would send a private package's name to the
+    public index (dependency confusion), so that is an error, never a default.
+    """
+    command = [sys.executable, "-m", "pip", "config", "list"]
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "config", "list"],
-            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MicropkgError(
+            f"could not read pip's configuration to find the package index ({type(exc).__name__}: "
+            f"{redact_urls_in(str(exc))}); set PIP_INDEX_URL and PIP_EXTRA_INDEX_URL to pull by name"
+        ) from None
+    if done.returncode != 0:
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        why = redact_urls_in(" ".join(lines))[:400] if lines else f"exit code {done.returncode}"
+        raise MicropkgError(
+            f"could not read pip's configuration to find the package index ('pip config list' failed: {why}); "
+            "fix it, or set PIP_INDEX_URL and PIP_EXTRA_INDEX_URL to pull by name"
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
     ranked: list[tuple[int, str, str]] = []
     order = {"global": 0, "user": 1, "site": 2, ":env:": 3}
     for line in done.stdout.splitlines():
@@ -138,6 +151,7 @@ def _version_of(filename: str, name: str) -> Version | None:
             try:
                 return Version(stem[position + 1 :])
             except InvalidVersion:
+                # Not a version pip could match a spec against either; the file is not a candidate.
                 return None
     return None
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.lockfile import Lock, LockEntry, sha256_bytes
+from micropkg_tasks.core.merge import git_blob_id, has_conflict_markers, is_text, merge_three
 from micropkg_tasks.core.params import rename_for_alias
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.requirements import merge_requirements
@@ -21,6 +22,12 @@ from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
 from micropkg_tasks.core.sdist_read import SdistContents
 from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE
+from micropkg_tasks.ops.merge_base import find_base
+
+# With --merge, a file both edited locally and changed upstream is not a conflict but one of:
+MERGED = "merged"  # a clean three-way merge: local edits kept on top of upstream
+MERGE_CONFLICT = "conflicted"  # written with conflict markers, to be resolved by hand
+KEPT = "kept"  # the local state wins and upstream's change is reported, not applied
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,10 @@ class InstallPlan:
     @property
     def conflicts(self) -> list[PlannedFile]:
         return [item for item in self.files if item.action == CONFLICT]
+
+    @property
+    def merge_conflicts(self) -> list[PlannedFile]:
+        return [item for item in self.files if item.action == MERGE_CONFLICT]
 
 
 def install_module(destination: str | None, name: str) -> str:
@@ -145,6 +156,9 @@ def _classify(
         if not force:
             return PlannedFile(relative, CONFLICT, f"installed by {owner.module}")
         del owner.files[relative]
+        owner.blobs.pop(relative, None)
+        if relative in owner.conflicts:
+            owner.conflicts.remove(relative)
         return PlannedFile(relative, UPDATE if current is not None else CREATE, f"taken over from {owner.module} (--force)")
     if current is None:
         if owner is not None and not force:
@@ -204,6 +218,34 @@ def _requirements(
     return sorted(set(merged.added) | (previously_ours & still_wanted))
 
 
+def _merge_edited(
+    project: Project, staging: Staging, path: Path, upstream: bytes, previous: LockEntry
+) -> tuple[PlannedFile, bytes | None]:
+    """--merge for a file this micro-package installed and someone changed since: what to do,
+    and the content to write (None: leave the file as it is)."""
+    relative = project.relative(path)
+    installed = previous.files[relative]
+    local = staging.read(path)
+    if local is None:
+        changed = "changed" if sha256_bytes(upstream) != installed else "unchanged"
+        return PlannedFile(relative, KEPT, f"deleted locally, {changed} upstream: left deleted"), None
+    if sha256_bytes(upstream) == installed:
+        return PlannedFile(relative, KEPT, "edited locally, unchanged upstream: local edits kept"), None
+    base = find_base(project.root, previous.blobs.get(relative), installed)
+    if base is None:
+        raise MicropkgError(
+            f"cannot merge {relative}: the content it was installed with is neither in git nor in the local "
+            "store of installed files; use --force to take upstream's version, or merge it by hand",
+        )
+    if not (is_text(base) and is_text(local) and is_text(upstream)):
+        return PlannedFile(relative, CONFLICT, "binary file edited locally and changed upstream: cannot merge"), None
+    merged = merge_three(base, local, upstream)
+    if merged.conflicts:
+        regions = f"{merged.conflicts} conflict{'s' if merged.conflicts > 1 else ''}"
+        return PlannedFile(relative, MERGE_CONFLICT, f"{regions} marked in the file"), merged.content
+    return PlannedFile(relative, MERGED, "local edits kept on top of upstream's"), merged.content
+
+
 def plan_install(
     project: Project,
     staging: Staging,
@@ -216,10 +258,12 @@ def plan_install(
     env: str,
     force: bool,
     placed: dict[Path, bytes] | None = None,
+    merge: bool = False,
 ) -> InstallPlan:
     """Stage the installation of ``sdist`` and record the new lock entry in ``lock``.
 
     ``placed`` is ``target_files(...)`` computed ahead (in parallel, for a batch).
+    With ``merge``, files edited locally are merged three ways instead of refused.
     """
     install_name = alias or sdist.name
     module = install_module(destination, install_name)
@@ -230,9 +274,12 @@ def plan_install(
 
     for path in sorted(placed):
         planned = _classify(project, staging, path, placed[path], lock, module, force)
+        content: bytes | None = placed[path]
+        if merge and planned.action == CONFLICT and previous is not None and planned.path in previous.files:
+            planned, content = _merge_edited(project, staging, path, placed[path], previous)
         plan.files.append(planned)
-        if planned.action in (CREATE, UPDATE):
-            staging.write(path, placed[path])
+        if planned.action in (CREATE, UPDATE, MERGED, MERGE_CONFLICT) and content is not None:
+            staging.write(path, content)
 
     if previous is not None:
         new_paths = {project.relative(path) for path in placed}
@@ -246,6 +293,8 @@ def plan_install(
             if sha256_bytes(current) == digest or force:
                 plan.files.append(PlannedFile(relative, DELETE, "dropped upstream"))
                 staging.delete(path)
+            elif merge:
+                plan.files.append(PlannedFile(relative, KEPT, "dropped upstream, edited locally: kept, no longer tracked"))
             else:
                 plan.files.append(PlannedFile(relative, CONFLICT, "dropped upstream but edited locally"))
 
@@ -273,5 +322,21 @@ def plan_install(
         options=options,
         requirements=requirements,
         files={project.relative(path): sha256_bytes(content) for path, content in placed.items()},
+        blobs={project.relative(path): git_blob_id(content) for path, content in placed.items()},
+        conflicts=_still_conflicted(project, staging, placed, previous, plan),
     )
     return plan
+
+
+def _still_conflicted(
+    project: Project, staging: Staging, placed: dict[Path, bytes], previous: LockEntry | None, plan: InstallPlan
+) -> list[str]:
+    """Files written with conflict markers now, and those from an earlier merge whose markers remain."""
+    conflicted = {item.path for item in plan.merge_conflicts}
+    installed = {project.relative(path): path for path in placed}
+    for relative in previous.conflicts if previous is not None else ():
+        path = installed.get(relative)
+        current = staging.read(path) if path is not None else None
+        if current is not None and has_conflict_markers(current):
+            conflicted.add(relative)
+    return sorted(conflicted)

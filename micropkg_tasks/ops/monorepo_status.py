@@ -6,11 +6,19 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from micropkg_tasks.core.lockfile import changed_files, read_lock, sha256_file
+from micropkg_tasks.core.lockfile import changed_files, conflicted_files, read_lock, sha256_file
 from micropkg_tasks.core.monorepo import require_monorepo
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.ops.build import read_inputs
-from micropkg_tasks.ops.sync import IN_SYNC, LOCALLY_EDITED, NOT_INSTALLED, UPSTREAM_MOVED, compare, source_location
+from micropkg_tasks.ops.sync import (
+    CONFLICTED,
+    IN_SYNC,
+    LOCALLY_EDITED,
+    NOT_INSTALLED,
+    UPSTREAM_MOVED,
+    compare,
+    source_location,
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,9 @@ def monorepo_status(root: Path | str | os.PathLike[str] | None = None) -> Monore
                 continue
             changed, missing = changed_files(path, entry)
             edited = tuple(sorted(changed + missing))
-            if edited:
+            if conflicted_files(path, entry):
+                state_name = CONFLICTED
+            elif edited:
                 state_name = LOCALLY_EDITED
             elif _sdist_moved(path, entry.source, entry.sdist_sha256):
                 state_name = UPSTREAM_MOVED

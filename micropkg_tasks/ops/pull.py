@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from micropkg_tasks.core.errors import ConflictError, MicropkgError, UsageError
-from micropkg_tasks.core.lockfile import read_lock, render_lock
+from micropkg_tasks.core.lockfile import fill_missing_blobs, read_lock, render_lock
 from micropkg_tasks.core.manifest import PULL_TABLES, PullEntry, present_table, read_pull_manifest
 from micropkg_tasks.core.param_keys import duplicate_keys
 from micropkg_tasks.core.names import validate_alias, validate_destination_module, validate_env
@@ -25,7 +25,15 @@ from micropkg_tasks.core.sdist_read import SdistContents, SdistLimits, read_sdis
 from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import UNCHANGED, FileChange, apply_changes, project_lock
 from micropkg_tasks.ops.compile_batch import CompileOutcome, compile_projects
-from micropkg_tasks.ops.install_plan import InstallPlan, PlannedFile, install_module, plan_install, target_files
+from micropkg_tasks.ops.install_plan import (
+    MERGE_CONFLICT,
+    InstallPlan,
+    PlannedFile,
+    install_module,
+    plan_install,
+    target_files,
+)
+from micropkg_tasks.ops.merge_base import remember_bases
 from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.sources import PATH, fetch_sdist, location_kind
 
@@ -58,6 +66,11 @@ class PullResult:
     def count(self, action: str) -> int:
         return sum(1 for item in self.files if item.action == action)
 
+    @property
+    def merge_conflicts(self) -> tuple[str, ...]:
+        """Files written with conflict markers by ``--merge``: to be resolved by hand."""
+        return tuple(item.path for item in self.files if item.action == MERGE_CONFLICT)
+
 
 @dataclass(frozen=True)
 class PullBatchResult:
@@ -74,6 +87,10 @@ class PullBatchResult:
     @property
     def unchanged(self) -> bool:
         return not self.changes
+
+    @property
+    def merge_conflicts(self) -> tuple[str, ...]:
+        return tuple(path for result in self.results for path in result.merge_conflicts)
 
 
 @dataclass(frozen=True)
@@ -142,6 +159,7 @@ def _pull_requests(
     lock_timeout: float,
     base: Path | None,
     use_cache: bool,
+    merge: bool = False,
 ) -> PullBatchResult:
     requests = [_validate(request) for request in requests]
     # Fetch and check every archive before taking the lock or touching anything.
@@ -157,7 +175,9 @@ def _pull_requests(
                 env=request.env,
             )
         )
-    return install_sdists(project, items, force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout)
+    return install_sdists(
+        project, items, force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, merge=merge
+    )
 
 
 def _placed(project: Project, item: SdistToInstall) -> dict[Path, bytes]:
@@ -176,11 +196,14 @@ def install_sdists(
     lock_timeout: float = 30.0,
     verb: str = "pull",
     jobs: int | None = None,
+    merge: bool = False,
 ) -> PullBatchResult:
     """Plan every sdist into one staging area and apply the batch as one unit, under the project's lock.
 
     Raises ``ConflictError`` (unless ``dry_run``) when files would be overwritten that the lock
-    does not give us, or that were edited since we installed them.
+    does not give us, or that were edited since we installed them. With ``merge``, edited files
+    are merged three ways instead; files merged with conflicts are written with markers and
+    listed in the result's ``merge_conflicts``.
     """
     # Rewriting imports is the costly part and each sdist's is independent: spread it over the cores.
     placed_files = map_collecting_errors(functools.partial(_placed, project), items, jobs=jobs)
@@ -204,6 +227,7 @@ def install_sdists(
                 env=item.env,
                 force=force,
                 placed=placed,  # type: ignore[arg-type]
+                merge=merge,
             )
             if plan.module in seen:
                 raise UsageError(
@@ -226,10 +250,17 @@ def install_sdists(
 
         # Staging drops writes that change nothing, so an idempotent pull leaves the lock alone.
         staging.write(project.lock_path, render_lock(lock).encode("utf-8"))
+        if staging.changes():
+            # The lock is rewritten anyway: entries from before blob ids were recorded get theirs.
+            fill_missing_blobs(project.root, lock)
+            staging.write(project.lock_path, render_lock(lock).encode("utf-8"))
         changes = staging.changes()
         diff_text = "".join(_unified_diff(project, change, staging) for change in changes) if diff else ""
         if not dry_run and changes:
             apply_changes(project.root, changes)
+    if not dry_run:
+        # What was installed is the base of any later merge: keep it where git is not needed.
+        remember_bases(content for placed in placed_files for content in placed.values())  # type: ignore[union-attr]
 
     applied = not dry_run and bool(changes)
     results = tuple(_result(item, plan, applied=applied, dry_run=dry_run) for item, plan in zip(items, plans))
@@ -326,6 +357,7 @@ def pull(
     limits: SdistLimits | None = None,
     lock_timeout: float = 30.0,
     use_cache: bool = True,
+    merge: bool = False,
 ) -> PullResult:
     """Install the sdist at ``location`` into ``project``.
 
@@ -341,6 +373,7 @@ def pull(
         limits=limits,
         lock_timeout=lock_timeout,
         use_cache=use_cache,
+        merge=merge,
     )
     return batch.results[0]
 
@@ -358,6 +391,7 @@ def pull_batch(
     use_cache: bool = True,
     recompile: bool = False,
     compile_config: Mapping[str, Any] | None = None,
+    merge: bool = False,
 ) -> PullBatchResult:
     """Pull several sdists as one unit: all of them are installed, or none.
 
@@ -377,6 +411,7 @@ def pull_batch(
         lock_timeout=lock_timeout,
         base=base,
         use_cache=use_cache,
+        merge=merge,
     )
     if recompile and batch.applied and batch.requirements_in_changed:
         compiled = compile_projects([resolved.root], invoke_config=compile_config, lock_timeout=lock_timeout)
@@ -395,6 +430,7 @@ def pull_all(
     use_cache: bool = True,
     recompile: bool = False,
     compile_config: Mapping[str, Any] | None = None,
+    merge: bool = False,
 ) -> PullBatchResult:
     """Pull everything listed in the project's pull manifest, as one unit."""
     resolved = as_project(project)
@@ -411,5 +447,5 @@ def pull_all(
     return pull_batch(
         resolved, entries, force=force, dry_run=dry_run, diff=diff, limits=limits,
         lock_timeout=lock_timeout, base=resolved.root, use_cache=use_cache,
-        recompile=recompile, compile_config=compile_config,
+        recompile=recompile, compile_config=compile_config, merge=merge,
     )

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from micropkg_tasks.core.errors import ConflictError, MicropkgError
-from micropkg_tasks.core.lockfile import Lock, changed_files, read_lock
+from micropkg_tasks.core.lockfile import Lock, changed_files, conflicted_files, read_lock
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, require_monorepo, select_shared
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.core.sdist_read import read_sdist
 from micropkg_tasks.core.transaction import CONFLICT, UNCHANGED
 from micropkg_tasks.ops.compile_batch import CompileOutcome, compile_projects
-from micropkg_tasks.ops.install_plan import PlannedFile
+from micropkg_tasks.ops.install_plan import MERGE_CONFLICT, PlannedFile
 from micropkg_tasks.ops.build import PackageInputs, build_from_inputs, read_inputs
 from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.pull import SdistToInstall, install_sdists
@@ -31,6 +31,7 @@ IN_SYNC = "in sync"
 UPSTREAM_MOVED = "upstream moved"
 NOT_INSTALLED = "not installed"
 LOCALLY_EDITED = "locally edited"
+CONFLICTED = "conflicted"  # a --merge left conflict markers that are still there
 UNREADABLE = "lock unreadable"
 
 EXIT_IN_SYNC = 0
@@ -48,6 +49,9 @@ class TargetState:
     source: str  # the source project, relative to the monorepo root
     state: str
     edited: tuple[str, ...] = ()  # files that differ from the lock (or are missing)
+    # How the installed copy compares with its source, whatever was edited locally:
+    # "in sync", "upstream moved" or "not installed".
+    upstream: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,12 +81,12 @@ class SyncResult:
     def exit_code(self) -> int:
         states = {state.state for target in self.targets for state in target.states}
         if self.check:
-            if LOCALLY_EDITED in states:
+            if states & {LOCALLY_EDITED, CONFLICTED}:
                 return EXIT_LOCALLY_EDITED
             if UNREADABLE in states:
                 return 1
             return EXIT_UPSTREAM_MOVED if states - {IN_SYNC} else EXIT_IN_SYNC
-        failed = any(t.outcome in ("refused", "failed") for t in self.targets) or any(c.error for c in self.compiled)
+        failed = any(t.outcome in ("refused", "failed", MERGE_CONFLICT) for t in self.targets) or any(c.error for c in self.compiled)
         return 1 if failed else 0
 
     @property
@@ -102,14 +106,18 @@ def compare(monorepo: Monorepo, entry: SharedEntry, target_root: Path, module: s
     """The state of one target, from hashes alone: nothing is built."""
     edited = _edited_files(target_root, lock, module)
     installed = lock.entries.get(module)
-    if edited:
-        state = LOCALLY_EDITED
-    elif installed is None:
-        state = NOT_INSTALLED
+    if installed is None:
+        upstream = NOT_INSTALLED
     elif installed.source_sha256 != digest:
-        state = UPSTREAM_MOVED
+        upstream = UPSTREAM_MOVED
     else:
-        state = IN_SYNC
+        upstream = IN_SYNC
+    if installed is not None and conflicted_files(target_root, installed):
+        state = CONFLICTED
+    elif edited:
+        state = LOCALLY_EDITED
+    else:
+        state = upstream
     return TargetState(
         project=monorepo.relative(target_root),
         module=module,
@@ -117,6 +125,7 @@ def compare(monorepo: Monorepo, entry: SharedEntry, target_root: Path, module: s
         source=monorepo.relative(entry.source),
         state=state,
         edited=edited,
+        upstream=upstream,
     )
 
 
@@ -144,6 +153,7 @@ class _TargetJob:
     diff: bool
     lock_timeout: float
     inner_jobs: int | None  # 1 when targets already run in parallel processes
+    merge: bool = False
 
 
 def _sync_target(job: _TargetJob) -> TargetSync:
@@ -156,7 +166,7 @@ def _sync_target(job: _TargetJob) -> TargetSync:
         ]
         batch = install_sdists(
             project, items, force=job.force, dry_run=job.dry_run, diff=job.diff, lock_timeout=job.lock_timeout,
-            verb="sync", jobs=job.inner_jobs,
+            verb="sync", jobs=job.inner_jobs, merge=job.merge,
         )
     except ConflictError as exc:
         return TargetSync(shown, job.states, "refused", error=str(exc), details=tuple(exc.details))
@@ -169,6 +179,14 @@ def _sync_target(job: _TargetJob) -> TargetSync:
         return TargetSync(
             shown, job.states, "would refuse", files=files, details=conflicts, diff=batch.diff,
             error=f"{len(conflicts)} file(s) were edited locally (use --force to overwrite them)",
+        )
+    merge_conflicts = tuple(f for f in files if f.action == MERGE_CONFLICT)
+    if merge_conflicts and not job.dry_run:
+        return TargetSync(
+            shown, job.states, MERGE_CONFLICT, files=files, diff=batch.diff,
+            details=tuple(f"{f.path} ({f.reason})" for f in merge_conflicts),
+            error=f"{len(merge_conflicts)} file(s) merged with conflicts: resolve the markers by hand",
+            requirements_in_changed=batch.requirements_in_changed,
         )
     if job.dry_run:
         outcome = "would update" if batch.changes else IN_SYNC
@@ -203,8 +221,12 @@ def sync_shared(
     recompile: bool = False,
     compile_config: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    merge: bool = False,
 ) -> SyncResult:
     """Bring every target of every shared micro-package in step with its source.
+
+    With ``merge``, files edited in a target are merged three ways with upstream's
+    changes instead of refusing the target (see ``install_sdists``).
 
     ``check`` writes nothing and reports each target's state (see ``SyncResult.exit_code``).
     ``root`` is the monorepo root, or any folder below it (default: the current folder).
@@ -271,7 +293,10 @@ def sync_shared(
             for e, _ in stale
         )
         jobs_to_run.append(
-            _TargetJob(target_root, states, installs, force, dry_run or check, diff, lock_timeout, inner_jobs=None)
+            _TargetJob(
+                target_root, states, installs, force, dry_run or check, diff, lock_timeout, inner_jobs=None,
+                merge=merge,
+            )
         )
     if len(jobs_to_run) > 1:
         jobs_to_run = [replace(job, inner_jobs=1) for job in jobs_to_run]
