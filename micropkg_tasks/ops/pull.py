@@ -18,7 +18,6 @@ from typing import Any, Mapping, Sequence
 from micropkg_tasks.core.errors import ConflictError, MicropkgError, UsageError
 from micropkg_tasks.core.lockfile import fill_missing_blobs, read_lock, render_lock
 from micropkg_tasks.core.manifest import PULL_TABLES, PullEntry, present_table, read_pull_manifest
-from micropkg_tasks.core.param_keys import duplicate_keys
 from micropkg_tasks.core.names import validate_alias, validate_destination_module, validate_env
 from micropkg_tasks.core.project import Project, as_project
 from micropkg_tasks.core.sdist_read import SdistContents, SdistLimits, read_sdist
@@ -35,6 +34,7 @@ from micropkg_tasks.ops.install_plan import (
 )
 from micropkg_tasks.ops.merge_base import remember_bases
 from micropkg_tasks.ops.parallel import map_collecting_errors
+from micropkg_tasks.ops.parameter_clashes import refuse_duplicate_parameter_keys
 from micropkg_tasks.ops.sources import PATH, fetch_sdist, location_kind
 
 
@@ -237,8 +237,13 @@ def install_sdists(
             seen[plan.module] = item.location
             plans.append(plan)
 
-        _refuse_duplicate_parameter_keys(
-            project, staging, items, placed_files, plans, force=force, dry_run=dry_run, verb=verb
+        refuse_duplicate_parameter_keys(
+            project,
+            staging,
+            [(item.env, placed, plan) for item, placed, plan in zip(items, placed_files, plans)],  # type: ignore[misc]
+            force=force,
+            dry_run=dry_run,
+            verb=verb,
         )
         conflicts = [f"{c.path} ({c.reason})" for plan in plans for c in plan.conflicts]
         if conflicts and not dry_run:
@@ -274,55 +279,6 @@ def install_sdists(
         applied=applied,
         dry_run=dry_run,
     )
-
-
-def _refuse_duplicate_parameter_keys(
-    project: Project,
-    staging: Staging,
-    items: Sequence[SdistToInstall],
-    placed_files: Sequence[Any],
-    plans: Sequence[InstallPlan],
-    *,
-    force: bool,
-    dry_run: bool,
-    verb: str,
-) -> None:
-    """Kedro refuses to load an env whose parameter files define a top-level key twice; refuse
-    the pull that would cause it, before anything is written. ``--force`` (or a dry run) warns."""
-    for env in sorted({item.env for item in items}):
-        env_dir = project.env_dir(env)
-        incoming: dict[str, InstallPlan] = {}
-        for item, placed, plan in zip(items, placed_files, plans):
-            if item.env == env:
-                for path in placed:
-                    if path.is_relative_to(env_dir):
-                        incoming[path.relative_to(env_dir).as_posix()] = plan
-        if not incoming:
-            continue
-        candidates = {p for p in env_dir.rglob("*") if p.is_file()} if env_dir.is_dir() else set()
-        candidates |= {env_dir / relative for relative in incoming}
-        files = {}
-        for path in candidates:
-            content = staging.read(path)
-            if content is not None:
-                files[path.relative_to(env_dir).as_posix()] = content
-        duplicates = duplicate_keys(files, {relative: plan.module for relative, plan in incoming.items()})
-        if not duplicates:
-            continue
-        shown = project.relative(env_dir)
-        lines = [
-            f"top-level key {d.key!r} in {shown}/{d.incoming} is also defined in {shown}/{d.existing}"
-            for d in duplicates
-        ]
-        if not (force or dry_run):
-            raise ConflictError(
-                f"{verb} refused: {len(duplicates)} top-level parameter key(s) would be defined twice in {shown}, "
-                "which Kedro refuses to load; nothing was written (rename the keys, pull with another --env, "
-                "or use --force to pull anyway)",
-                details=lines,
-            )
-        for duplicate, line in zip(duplicates, lines):
-            incoming[duplicate.incoming].warnings.append(f"{line}; Kedro will refuse to load {shown}")
 
 
 def _result(item: SdistToInstall, plan: InstallPlan, *, applied: bool, dry_run: bool) -> PullResult:
