@@ -139,6 +139,19 @@ def test_memory_upload_is_atomic_and_fetch_reads_it_back(memory_root):
     assert (fetched.data, fetched.location, fetched.kind) == (SDIST, target, URL)
 
 
+def test_remote_sdist_is_left_alone_when_identical_and_reported_when_overwritten(memory_root):
+    from micropkg_tasks.ops.destinations import write_artifact_once
+
+    folder = f"{memory_root}/micropkgs"
+    assert write_artifact_once(folder, NAME, SDIST) == (f"{folder}/{NAME}", "created")
+    fs = fsspec.filesystem("memory")
+    stamp = fs.info(f"{folder}/{NAME}")["created"]
+    assert write_artifact_once(folder, NAME, SDIST) == (f"{folder}/{NAME}", "unchanged")
+    assert fs.info(f"{folder}/{NAME}")["created"] == stamp  # not written again
+    assert write_artifact_once(folder, NAME, SDIST + b"x") == (f"{folder}/{NAME}", "overwritten")
+    assert fs.cat_file(f"{folder}/{NAME}") == SDIST + b"x"
+
+
 def test_file_url_upload_and_fetch(tmp_path):
     url = f"file://{tmp_path}/out/dist"
     target = write_artifact(url, NAME, SDIST)
