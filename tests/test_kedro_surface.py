@@ -308,6 +308,9 @@ def test_empty_manifests_with_all_are_nothing_to_do(run, source, target):
         (["package", "pipelines.data_cleaning", "utils.text"],
          "error: give several modules as one comma-separated argument: micropkg package "
          "pipelines.data_cleaning,utils.text (a bare word after the module is read as another task)\n"),
+        (["package", "-d", "out", "pipelines.data_cleaning", "-e", "base", "-q", "utils.text"],
+         "error: give several modules as one comma-separated argument: micropkg package "
+         "pipelines.data_cleaning,utils.text (a bare word after the module is read as another task)\n"),
         (["pull", "a-0.1.tar.gz", "b-0.1.tar.gz"],
          "error: pull takes one location per run ('b-0.1.tar.gz' was read as another task); pull each sdist "
          "separately, or list them in [tool.kedro.micropkg.pull] and run pull --all\n"),

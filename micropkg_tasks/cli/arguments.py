@@ -9,12 +9,11 @@ also marks it as given, with an empty value the task then ignores.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping
 
 from invoke import Task
 from invoke.exceptions import ParseError
-from invoke.parser import Argument
+from invoke.parser import Argument, ParserContext
 
 
 class _FillingFlag(Argument):
@@ -102,23 +101,45 @@ NEEDS = {
     "pull": "a location (an sdist path, fsspec URL or name==version), or --all to pull every entry of "
     "[tool.kedro.micropkg.pull]",
 }
-_UNKNOWN_WORD = re.compile(r"^No idea what '(?P<word>[^-'][^']*)' is!$")
 
 
-def usage_sentence(exc: ParseError, binary: str) -> str | None:
+def _second_bare_word(tokens: list[str], context: ParserContext) -> str | None:
+    """The bare word after the task's positional argument, skipping the task's flags and their
+    values: the word Invoke then took for a task name it does not know."""
+    if context.name not in tokens:
+        return None
+    bare = []
+    wants_value = False
+    for token in tokens[tokens.index(context.name) + 1:]:
+        if wants_value:
+            wants_value = False
+        elif token.startswith("-"):
+            # The flags lexicon resolves short aliases (-e) only through ``in`` and ``[]``.
+            flag = context.flags[token] if token in context.flags else None
+            wants_value = flag is not None and flag.takes_value and not flag.optional
+        else:
+            bare.append(token)
+            if len(bare) == 2:
+                return token
+    return None
+
+
+def usage_sentence(exc: ParseError, binary: str, tokens: list[str]) -> str | None:
     """One sentence for the parse errors a Kedro user meets first with package and pull:
-    no module and no ``--all``, and several modules separated by spaces. None for any other."""
+    no module and no ``--all``, and several modules separated by spaces. None for any other.
+
+    ``tokens`` are the arguments after Invoke's core options, as the parser saw them.
+    """
     context = exc.context
     if context is None or context.name not in NEEDS:
         return None
     if context.missing_positional_args:
         return f"{context.name} needs {NEEDS[context.name]}"
-    extra = _UNKNOWN_WORD.match(str(exc))
-    if extra is None:
-        return None
-    word = extra.group("word")
+    word = _second_bare_word(tokens, context)
+    given = context.args["module" if context.name == "package" else "location"].value
+    if word is None or not given or given.startswith("-"):
+        return None  # an unknown option took the positional's place: Invoke's own message says so
     if context.name == "package":
-        given = context.args["module"].value or "MODULE"
         return (
             f"give several modules as one comma-separated argument: "
             f"{binary} package {given},{word} (a bare word after the module is read as another task)"

@@ -26,7 +26,7 @@ class MicropkgProgram(Program):
         try:
             super().parse_tasks()
         except ParseError as exc:
-            sentence = usage_sentence(exc, self.binary or "micropkg")
+            sentence = usage_sentence(exc, self.binary or "micropkg", list(self.core.unparsed))
             raise Exit(f"error: {sentence}" if sentence else str(exc), code=EXIT_USAGE) from None
 
     def parse_collection(self) -> None:
