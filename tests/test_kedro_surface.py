@@ -357,7 +357,8 @@ def test_packaging_over_an_existing_sdist_says_unchanged_or_warns_that_it_overwr
     nodes = source / "src/core/pipelines/data_cleaning/nodes.py"
     nodes.write_text(nodes.read_text() + "\n# edited\n")
     changed = _ok(run(["package", "pipelines.data_cleaning"], source))
-    assert changed.stderr == f"warning: {sdist} already existed with different bytes and was overwritten\n"
+    assert changed.stderr == f"warning: dist/{CLEANING} already existed with different bytes and was overwritten\n"
+    assert "(unchanged" not in changed.stdout
     assert b"# edited" in _members(sdist)["data_cleaning-0.3.0/data_cleaning/nodes.py"]
 
 

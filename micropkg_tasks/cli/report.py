@@ -6,6 +6,7 @@ from typing import Sequence
 
 from micropkg_tasks.cli.output import err, is_verbose, out, shown_path, warn
 from micropkg_tasks.core.transaction import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE
+from micropkg_tasks.ops.destinations import OVERWRITTEN, UNCHANGED as ARTIFACT_UNCHANGED
 from micropkg_tasks.ops.install_plan import KEPT, MERGE_CONFLICT, MERGED
 from micropkg_tasks.ops.package import PackageBatchResult, PackageResult
 from micropkg_tasks.ops.pull import PullBatchResult, PullResult
@@ -29,7 +30,7 @@ def package_batch(batch: PackageBatchResult) -> None:
 
 
 def package_result(result: PackageResult) -> None:
-    unchanged = " (unchanged: the same bytes were already there)" if result.artifact == "unchanged" else ""
+    unchanged = " (unchanged: the same bytes were already there)" if result.artifact == ARTIFACT_UNCHANGED else ""
     out(f"packaged {result.module_path} -> {shown_path(result.path)}{unchanged}")
     out(f"  version {result.version} (from {result.version_source})")
     out(
@@ -40,6 +41,8 @@ def package_result(result: PackageResult) -> None:
         warn(str(reference))
     for message in result.warnings:
         warn(message)
+    if result.artifact == OVERWRITTEN:
+        warn(f"{shown_path(result.path)} already existed with different bytes and was overwritten")
 
 
 def _pull_line(result: PullResult) -> str:

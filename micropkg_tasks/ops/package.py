@@ -18,7 +18,7 @@ from micropkg_tasks.core.fs_args import load_fs_args
 from micropkg_tasks.core.manifest import PACKAGE_TABLES, PackageEntry, is_url, present_table, read_package_manifest
 from micropkg_tasks.core.project import Project, as_project
 from micropkg_tasks.ops.build import BuiltSdist, PackageResult, build_package, validated_inputs
-from micropkg_tasks.ops.destinations import OVERWRITTEN, write_artifact_once
+from micropkg_tasks.ops.destinations import write_artifact_once
 from micropkg_tasks.ops.parallel import map_collecting_errors
 
 
@@ -55,11 +55,7 @@ def package(
 def _write(target: str, built: BuiltSdist, fs_args: str | None) -> PackageResult:
     """Write the sdist and say whether it was new, replaced different bytes, or was already there."""
     path, state = write_artifact_once(target, built.filename, built.data, fs_args=fs_args)
-    result = replace(built.result, path=path, artifact=state)
-    if state == OVERWRITTEN:
-        warning = f"{path} already existed with different bytes and was overwritten"
-        result = replace(result, warnings=(*result.warnings, warning))
-    return result
+    return replace(built.result, path=path, artifact=state)
 
 
 def _build_entry(project: Project, entry: PackageEntry) -> BuiltSdist:
