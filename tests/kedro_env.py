@@ -5,7 +5,7 @@ own venv. The ``kedro_bin`` session fixture builds (once, then reuses) a venv
 holding ``kedro==0.19.15`` and yields its ``bin`` folder; ``run_kedro`` runs a
 ``kedro`` command from it. ``kedro1_bin`` does the same for the newest Kedro
 1.x, with our runtime dependencies and pytest beside it, so that the Kedro
-plugin (``micropkg_tasks.kedro_plugin``) can run there from a ``--target``
+plugin (``micropkg_tasks.cli.kedro_plugin``) can run there from a ``--target``
 install of this checkout (see ``install_plugin``). The 1.x venv is rebuilt
 when our dependency list changes, or when it is older than ``KEDRO1_MAX_AGE``,
 so it follows new Kedro 1.x releases.
