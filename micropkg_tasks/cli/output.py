@@ -15,12 +15,14 @@ import logging
 import os
 import shutil
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from invoke.exceptions import Exit
 
 from micropkg_tasks.core.errors import MicropkgError
+from micropkg_tasks.core.redaction import redact_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,13 +50,44 @@ def is_verbose() -> bool:
 
 
 def err(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(redact_text(message), file=sys.stderr, flush=True)
 
 
 def out(message: str = "") -> None:
     """A result line on stdout; ``--quiet`` keeps only errors and warnings."""
     if not _Verbosity.quiet:
-        print(message, flush=True)
+        print(redact_text(message), flush=True)
+
+
+class RedactingFilter(logging.Filter):
+    """Passes every log record through the one redaction, traceback included, so ``--debug``
+    shows what libraries log (fsspec's URLs, request headers) without their secrets."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a library's bad format string: show it unformatted rather than fail
+            message = str(record.msg)
+        record.msg, record.args = redact_text(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.exc_info = None
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
+        return True
+
+
+_REDACTING_FILTER = RedactingFilter()
+
+
+def install_log_redaction() -> None:
+    """Put the redacting filter on the root logger's handlers, where ``--debug`` sends every
+    library's records (fsspec, aiohttp, botocore propagate to it)."""
+    for handler in logging.getLogger().handlers:
+        if _REDACTING_FILTER not in handler.filters:
+            handler.addFilter(_REDACTING_FILTER)
 
 
 def live_output() -> bool:
@@ -78,7 +111,7 @@ class Progress:
         line = f"[{self.count}] {message}"
         if self.live:
             width = shutil.get_terminal_size((80, 20)).columns - 1
-            sys.stderr.write("\r\x1b[K" + line[:width])
+            sys.stderr.write("\r\x1b[K" + redact_text(line)[:width])
             sys.stderr.flush()
         else:
             err(line)
@@ -127,6 +160,7 @@ def reports_errors(task_body: F) -> F:
     @functools.wraps(task_body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         configure(quiet=kwargs.get("quiet", False), verbose=kwargs.get("verbose", False))
+        install_log_redaction()
         try:
             return task_body(*args, **kwargs)
         except MicropkgError as exc:
@@ -145,7 +179,8 @@ def reports_errors(task_body: F) -> F:
             raise Exit(code=0) from None
         except Exception as exc:
             if debug_enabled():
-                raise
+                err(traceback.format_exc().rstrip())  # through err(), so the traceback is redacted too
+                raise Exit(code=1) from None
             err(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
             raise Exit(code=1) from None
 

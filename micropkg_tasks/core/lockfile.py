@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, read_file_bytes
 from micropkg_tasks.core.errors import ProjectError
 from micropkg_tasks.core.merge import git_blob_id, has_conflict_markers
 from micropkg_tasks.core.project import read_toml, tomlkit_to_plain
@@ -30,7 +31,7 @@ def sha256_bytes(data: bytes) -> str:
 def sha256_file(path: Path) -> str | None:
     """The file's digest, or None if it does not exist."""
     try:
-        return sha256_bytes(path.read_bytes())
+        return sha256_bytes(read_file_bytes(path, limit=MAX_SDIST_BYTES))
     except FileNotFoundError:
         return None
 
@@ -69,9 +70,9 @@ def conflicted_files(root: Path, entry: LockEntry) -> tuple[str, ...]:
     conflicted = []
     for relative in sorted(entry.conflicts):
         try:
-            data = (root / relative).read_bytes()
-        except OSError:
-            continue  # deleted since: whatever it is now, it holds no markers
+            data = read_file_bytes(root / relative, limit=MAX_SDIST_BYTES)
+        except (OSError, ProjectError):
+            continue  # deleted since, or no regular file: whatever it is now, it holds no markers
         if has_conflict_markers(data):
             conflicted.append(relative)
     return tuple(conflicted)
@@ -156,7 +157,17 @@ def read_lock(path: Path) -> Lock:
 
 
 def _q(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """A TOML basic string. JSON's escaping leaves DEL and other non-printable characters raw,
+    which TOML forbids, so those are escaped too: whatever reaches the lock, it stays readable."""
+    if any(0xD800 <= ord(char) <= 0xDFFF for char in value):
+        raise ProjectError(f"cannot record {ascii(value)} in the lock: it is not valid Unicode text")
+    text = json.dumps(value, ensure_ascii=False)
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() else (f"\\u{ord(char):04x}" if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
+        for char in text
+    )
 
 
 def render_lock(lock: Lock) -> str:
@@ -194,8 +205,8 @@ def fill_missing_blobs(root: Path, lock: Lock) -> None:
             if relative in entry.blobs:
                 continue
             try:
-                data = (root / relative).read_bytes()
-            except OSError:
-                continue  # missing or unreadable: its installed content is unknown, so no blob id
+                data = read_file_bytes(root / relative, limit=MAX_SDIST_BYTES)
+            except (OSError, ProjectError):
+                continue  # missing, unreadable or no regular file: its installed content is unknown, so no blob id
             if sha256_bytes(data) == digest:
                 entry.blobs[relative] = git_blob_id(data)

@@ -24,7 +24,9 @@ from urllib.parse import urlsplit
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from micropkg_tasks.core.bounded import read_file_bytes
 from micropkg_tasks.core.errors import ProjectError
+from micropkg_tasks.core.redaction import redact_urls_in
 
 # Names pip would treat as a local archive rather than a project name; packaging
 # accepts them as names, but they would never resolve from an index.
@@ -152,16 +154,8 @@ def _split_options(text: str) -> tuple[str, str]:
 
 
 def _redact(text: str) -> str:
-    """Hide ``user:password@`` in any URL, so index credentials never reach messages (SPEC §8)."""
-    pieces = text.split("://")
-    for index in range(1, len(pieces)):
-        piece = pieces[index]
-        # The authority ends at the first '/' or whitespace; userinfo is whatever precedes its last '@'.
-        end = next((i for i, char in enumerate(piece) if char == "/" or char.isspace()), len(piece))
-        authority = piece[:end]
-        if "@" in authority:
-            pieces[index] = "***@" + authority.rsplit("@", 1)[1] + piece[end:]
-    return "://".join(pieces)
+    """Hide credentials in any URL, so index credentials never reach messages (SPEC §8)."""
+    return redact_urls_in(text)
 
 
 def _invalid_reason(text: str) -> str | None:
@@ -281,8 +275,10 @@ def read_requirements_file(
             return read_requirements_file(found, display=shown, includes_within=root, _seen=_seen | {here})
 
     try:
-        data = Path(path).read_bytes()
+        data = read_file_bytes(path, display=name)
     except FileNotFoundError:
+        if Path(path).is_symlink():  # never drop what a dangling link was meant to list, silently
+            raise ProjectError(f"{name} is a symlink to a missing file; remove it or fix its target") from None
         return ParsedRequirements((), ())
     except OSError as exc:
         raise ProjectError(f"{name}: cannot read requirements file ({exc.strerror or exc})") from exc

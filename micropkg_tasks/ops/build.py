@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from micropkg_tasks.core.errors import MicropkgError, UsageError
+from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, parsing, read_file_bytes
+from micropkg_tasks.core.errors import MicropkgError, ProjectError, UsageError
 from micropkg_tasks.core.lockfile import sha256_bytes
 from micropkg_tasks.core.names import shadows_stdlib, validate_alias, validate_env, validate_module_path
-from micropkg_tasks.core.params import rename_for_alias, select_parameter_files
+from micropkg_tasks.core.params import rename_for_alias, select_parameter_files, skipped_symlinks
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.requirements import read_requirements_file
 from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
@@ -95,8 +96,21 @@ def _collect(folder: Path, project: Project) -> tuple[dict[str, bytes], list[str
             if path.is_symlink():
                 warnings.append(f"{project.relative(path)}: symlink skipped")
                 continue
-            files[path.relative_to(folder).as_posix()] = path.read_bytes()
+            files[path.relative_to(folder).as_posix()] = read_input(path, project)
     return files, warnings
+
+
+def read_input(path: Path, project: Project) -> bytes:
+    """One file to package: a regular file of bounded size, or one clear sentence."""
+    shown = project.relative(path)
+    try:
+        return read_file_bytes(path, display=shown, limit=MAX_SDIST_BYTES)
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise ProjectError(f"{shown} is a symlink to a missing file; remove it or fix its target") from None
+        raise ProjectError(f"{shown} disappeared while it was being read") from None
+    except OSError as exc:
+        raise ProjectError(f"{shown} cannot be read: {exc.strerror or type(exc).__name__}") from None
 
 
 def _package_depth(relative: str) -> int:
@@ -209,16 +223,18 @@ def read_inputs(
     tests_dir = project.module_tests_dir(module_path)
     tests, test_warnings = _collect(tests_dir, project)
     env_dir = project.env_dir(env)
-    selected, refused = select_parameter_files(env_dir, module_path.rsplit(".", 1)[-1])
-    config = {relative: (env_dir / relative).read_bytes() for relative in selected}
+    short_name = module_path.rsplit(".", 1)[-1]
+    selected, refused = select_parameter_files(env_dir, short_name)
+    config = {relative: read_input(env_dir / relative, project) for relative in selected}
     notes = [f"{project.relative(env_dir / r)}: catalog and credentials files are never packaged" for r in refused]
+    notes += [f"{project.relative(env_dir / r)}: symlink skipped" for r in skipped_symlinks(env_dir, short_name)]
     if not any(content.strip() for relative, content in code.items() if relative.endswith(".py")):
         # Kedro packaged these too; a new micro-package is often a skeleton at first.
         notes.append(f"micro-package {module_path!r} has no Python code yet: every .py file in "
                      f"{project.relative(module_dir)} is empty; packaged anyway")
     if not selected and env != "base":
         base_dir = project.env_dir("base")
-        in_base, _ = select_parameter_files(base_dir, module_path.rsplit(".", 1)[-1])
+        in_base, _ = select_parameter_files(base_dir, short_name)
         if in_base:
             notes.append(
                 f"{project.relative(env_dir)} has no parameter files for {module_path!r}, but "
@@ -239,10 +255,12 @@ def _imports_of(files: dict[str, bytes], name: str, shown_root: Path, project: P
         if not relative.endswith(".py") or name.encode() not in content:
             continue
         try:
-            tree = ast.parse(content)
+            with parsing(project.relative(shown_root / relative), "read its imports"):
+                tree = ast.parse(content)
+                nodes = list(ast.walk(tree))
         except SyntaxError:
             continue  # the rewriter reports syntax errors with their location
-        for node in ast.walk(tree):
+        for node in nodes:
             modules = []
             if isinstance(node, ast.Import):
                 modules = [alias.name for alias in node.names]

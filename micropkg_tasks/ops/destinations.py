@@ -28,21 +28,22 @@ def write_artifact_once(
     """
     if is_url(destination):
         from micropkg_tasks.core.fs_args import redact_url
-        from micropkg_tasks.ops.remote import read_existing
+        from micropkg_tasks.ops.remote import holds_same_bytes
 
-        previous = read_existing(destination, filename, fs_args=fs_args)
+        same = holds_same_bytes(destination, filename, data, fs_args=fs_args)
         shown = redact_url(f"{destination.rstrip('/')}/{filename}")
     else:
         target = Path(destination) / filename
         try:
-            previous = target.read_bytes() if target.is_file() else None
+            # A file of another size is different without being read.
+            same = None if not target.is_file() else target.stat().st_size == len(data) and target.read_bytes() == data
         except OSError as exc:
             raise MicropkgError(f"could not read {target}: {exc.strerror or exc}") from None
         shown = str(target)
-    if previous == data:
+    if same:
         return shown, UNCHANGED
     path = write_artifact(destination, filename, data, fs_args=fs_args)
-    return path, CREATED if previous is None else OVERWRITTEN
+    return path, CREATED if same is None else OVERWRITTEN
 
 
 def write_artifact(destination: str, filename: str, data: bytes, *, fs_args: str | None = None) -> str:

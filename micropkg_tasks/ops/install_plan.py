@@ -9,6 +9,7 @@ and ``micropkg.lock``, and stages the result in a ``Staging`` overlay.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from micropkg_tasks.core.merge import git_blob_id, has_conflict_markers, is_text
 from micropkg_tasks.core.params import rename_for_alias
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.requirements import merge_requirements
+from micropkg_tasks.core.bounded import parsing
 from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
+from micropkg_tasks.core.rewrite_splice import SplicedRewrites
 from micropkg_tasks.core.sdist_read import SdistContents
 from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE
@@ -74,7 +77,8 @@ def _top_level_names(files: dict[str, bytes]) -> frozenset[str]:
     init = files.get("__init__.py")
     if init:
         try:
-            tree = ast.parse(init)
+            with parsing("__init__.py of the pulled micro-package", "read its names"):
+                tree = ast.parse(init)
         except SyntaxError:
             tree = ast.Module(body=[], type_ignores=[])
         for node in tree.body:
@@ -87,7 +91,11 @@ def _top_level_names(files: dict[str, bytes]) -> frozenset[str]:
     return frozenset(names)
 
 
-def _rewrite_files(files: dict[str, bytes], moves: list[ModuleMove], shown_prefix: str) -> dict[str, bytes]:
+# Installing one sdist into many projects (sync-shared) rewrites its files once per process.
+_SPLICED = SplicedRewrites()
+
+
+def _rewrite_files(files: Mapping[str, bytes], moves: list[ModuleMove], shown_prefix: str) -> dict[str, bytes]:
     out = {}
     for relative, content in files.items():
         if relative.endswith(".py"):
@@ -107,17 +115,33 @@ def target_files(
     """Every file the sdist installs, at its project path, with imports rewritten back."""
     package_files = sdist.package_files()
     test_files = sdist.test_files()
-    moves = [
-        ModuleMove(sdist.name, f"{project.package_name}.{module}", string_roots=_top_level_names(package_files)),
-        ModuleMove("tests", f"tests.{module}", string_roots=_top_level_names(test_files)),
-    ]
+    code_roots, test_roots = _top_level_names(package_files), _top_level_names(test_files)
+
+    def rewrite_for(shown_prefix: str) -> Callable[[Mapping[str, bytes], str], dict[str, bytes]]:
+        def rewrite(files: Mapping[str, bytes], package_name: str) -> dict[str, bytes]:
+            moves = [
+                ModuleMove(sdist.name, f"{package_name}.{module}", string_roots=code_roots),
+                ModuleMove("tests", f"tests.{module}", string_roots=test_roots),
+            ]
+            return _rewrite_files(files, moves, shown_prefix)
+
+        return rewrite
+
     code_dir = project.module_dir(module)
     tests_dir = project.module_tests_dir(module)
     env_dir = project.env_dir(env)
     placed: dict[Path, bytes] = {}
-    for relative, content in _rewrite_files(package_files, moves, f"{sdist.root}/{sdist.name}/").items():
+    code = _SPLICED.rewrite(
+        (sdist.sha256, sdist.name, module, "code"), package_files, rewrite_for(f"{sdist.root}/{sdist.name}/"),
+        project.package_name,
+    )
+    for relative, content in code.items():
         placed[code_dir / relative] = content
-    for relative, content in _rewrite_files(test_files, moves, f"{sdist.root}/tests/").items():
+    tests = _SPLICED.rewrite(
+        (sdist.sha256, sdist.name, module, "tests"), test_files, rewrite_for(f"{sdist.root}/tests/"),
+        project.package_name,
+    )
+    for relative, content in tests.items():
         placed[tests_dir / relative] = content
     for relative, content in sdist.config_files().items():
         target = env_dir / rename_for_alias(relative, sdist.name, install_name)

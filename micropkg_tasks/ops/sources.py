@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, read_file_bytes
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.fs_args import redact_url
 from micropkg_tasks.core.manifest import is_requirement_spec, is_url
@@ -78,6 +79,7 @@ def fetch_sdist(
 
         return FetchedSdist(location, fetch_bytes(path.resolve().as_uri(), fs_args=fs_args, use_cache=False), PATH)
     try:
-        return FetchedSdist(location, path.read_bytes(), PATH)
+        data = read_file_bytes(path, display=location, limit=MAX_SDIST_BYTES, error=MicropkgError)
+        return FetchedSdist(location, data, PATH)
     except OSError as exc:
         raise MicropkgError(f"could not read {location}: {exc.strerror or exc}") from None

@@ -33,6 +33,7 @@ NOT_INSTALLED = "not installed"
 LOCALLY_EDITED = "locally edited"
 CONFLICTED = "conflicted"  # a --merge left conflict markers that are still there
 UNREADABLE = "lock unreadable"
+SOURCE_UNREADABLE = "source unreadable"
 
 EXIT_IN_SYNC = 0
 EXIT_UPSTREAM_MOVED = 1
@@ -83,7 +84,7 @@ class SyncResult:
         if self.check:
             if states & {LOCALLY_EDITED, CONFLICTED}:
                 return EXIT_LOCALLY_EDITED
-            if UNREADABLE in states:
+            if UNREADABLE in states or SOURCE_UNREADABLE in states:
                 return 1
             return EXIT_UPSTREAM_MOVED if states - {IN_SYNC} else EXIT_IN_SYNC
         failed = any(t.outcome in ("refused", "failed", MERGE_CONFLICT) for t in self.targets) or any(c.error for c in self.compiled)
@@ -236,10 +237,15 @@ def sync_shared(
     entries = select_shared(monorepo, only)
 
     # 1. Hash every source and compare with each target's lock: no building yet.
-    inputs = {
-        entry.index: read_inputs(load_project(entry.source), entry.micropkg, entry.alias, entry.env, for_distribution=False)
-        for entry in entries
-    }
+    # A source that cannot be read fails its own targets, never the other entries.
+    inputs: dict[int, PackageInputs | MicropkgError] = {}
+    for entry in entries:
+        try:
+            inputs[entry.index] = read_inputs(
+                load_project(entry.source), entry.micropkg, entry.alias, entry.env, for_distribution=False
+            )
+        except MicropkgError as exc:
+            inputs[entry.index] = exc
     locks: dict[Path, Lock | MicropkgError] = {}
     per_target: dict[Path, list[tuple[SharedEntry, TargetState]]] = {}
     for entry in entries:
@@ -250,11 +256,18 @@ def sync_shared(
                 except MicropkgError as exc:  # one unreadable target must not stop the others
                     locks[target.project] = exc
             lock = locks[target.project]
-            if isinstance(lock, MicropkgError):
+            source_inputs = inputs[entry.index]
+            if isinstance(lock, MicropkgError) or isinstance(source_inputs, MicropkgError):
                 state = TargetState(monorepo.relative(target.project), target.module, entry.micropkg,
-                                    monorepo.relative(entry.source), UNREADABLE)
+                                    monorepo.relative(entry.source),
+                                    UNREADABLE if isinstance(lock, MicropkgError) else SOURCE_UNREADABLE)
             else:
-                state = compare(monorepo, entry, target.project, target.module, inputs[entry.index].digest, lock)
+                try:
+                    state = compare(monorepo, entry, target.project, target.module, source_inputs.digest, lock)
+                except MicropkgError as exc:  # an installed file that cannot be hashed
+                    locks[target.project] = exc
+                    state = TargetState(monorepo.relative(target.project), target.module, entry.micropkg,
+                                        monorepo.relative(entry.source), UNREADABLE)
             per_target.setdefault(target.project, []).append((entry, state))
 
     # 2. Build each shared micro-package that some target needs, once.
@@ -264,13 +277,16 @@ def sync_shared(
     by_index = {entry.index: entry for entry in entries}
     for index in needed:
         _say(progress, f"packaging {by_index[index].micropkg} from {monorepo.relative(by_index[index].source)}")
-    built = dict(zip(needed, map_collecting_errors(
-        _build, [(by_index[i].source, inputs[i]) for i in needed], jobs=jobs
+    buildable = [i for i in needed if not isinstance(inputs[i], MicropkgError)]
+    built: dict[int, bytes | MicropkgError] = dict(zip(buildable, map_collecting_errors(
+        _build, [(by_index[i].source, inputs[i]) for i in buildable], jobs=jobs
     )))
+    built.update({i: error for i, error in inputs.items() if isinstance(error, MicropkgError)})
 
     # 3. Install into each target that needs it, each target as one transaction.
     results: list[TargetSync] = []
     jobs_to_run: list[_TargetJob] = []
+    source_errors: dict[Path, str] = {}
     for target_root in sorted(per_target):
         pairs = per_target[target_root]
         states = tuple(state for _, state in pairs)
@@ -284,10 +300,12 @@ def sync_shared(
             continue
         broken = [built[e.index] for e, _ in stale if isinstance(built[e.index], MicropkgError)]
         if broken:
-            error = broken[0]
-            assert isinstance(error, MicropkgError)
-            results.append(TargetSync(states[0].project, states, "failed", error=f"source: {error}"))
-            continue
+            # The target fails, but the entries whose source is fine are still installed.
+            source_errors[target_root] = f"source: {broken[0]}"
+            stale = [(e, s) for e, s in stale if not isinstance(built[e.index], MicropkgError)]
+            if not stale:
+                results.append(TargetSync(states[0].project, states, "failed", error=source_errors[target_root]))
+                continue
         installs = tuple(
             _Install(built[e.index], source_location(e, target_root), e.alias, e.destination, e.env)  # type: ignore[arg-type]
             for e, _ in stale
@@ -305,12 +323,25 @@ def sync_shared(
     for job, outcome in zip(jobs_to_run, map_collecting_errors(_sync_target, jobs_to_run, jobs=jobs)):
         if isinstance(outcome, MicropkgError):
             outcome = TargetSync(job.states[0].project, job.states, "failed", error=str(outcome))
+        if job.root in source_errors:
+            done = f"its other shared micro-packages: {outcome.outcome}" + (
+                f" ({len(outcome.files)} files)" if outcome.files else ""
+            )
+            error = "; ".join(filter(None, (source_errors[job.root], outcome.error or done)))
+            outcome = replace(outcome, outcome="failed", error=error)
         results.append(outcome)
     results.sort(key=lambda target: target.project)
-    warnings = monorepo.warnings + tuple(w for i in inputs.values() for w in i.warnings)
+    warnings = monorepo.warnings + tuple(
+        w for i in inputs.values() if not isinstance(i, MicropkgError) for w in i.warnings
+    )
     compiled: tuple[CompileOutcome, ...] = ()
     if recompile and not (check or dry_run):
-        changed = [monorepo.root / t.project for t in results if t.outcome == "updated" and t.requirements_in_changed]
+        # requirements_in_changed is only set once a target's transaction committed, also for a
+        # target that failed on another entry's source after its own entries were installed.
+        changed = [
+            monorepo.root / t.project for t in results
+            if t.requirements_in_changed and t.outcome in ("updated", "failed")
+        ]
         compiled = compile_projects(
             changed, invoke_config=compile_config, lock_timeout=lock_timeout,
             shown={path: monorepo.relative(path) for path in changed},
