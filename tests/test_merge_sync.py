@@ -247,6 +247,7 @@ def test_binary_files_never_merge_and_refuse_the_update(tmp_path, monkeypatch):
     installed = consumer / "src/consumer/blob/data.bin"
     installed.write_bytes(b"\x00\x01\x02 local\n")
     (producer / "src/producer/pipelines/blob/data.bin").write_bytes(b"\x00\x01\x02 upstream v2\n")
+    (producer / "src/producer/__init__.py").write_text('__version__ = "0.2"\n')  # a new release
     second = package(producer, "pipelines.blob", destination=str(tmp_path / "v2"))
     before = snapshot_tree(consumer)
     result = run_micropkg(["pull", str(second.path), "--merge", "--no-compile"], consumer)
@@ -272,6 +273,7 @@ def test_pull_merge_keeps_local_edits_in_a_single_project(tmp_path):
     values = consumer / "src/consumer/tallies/values.py"
     edit(values, "VALUE_2 = 2\n", "VALUE_2 = 200  # ours\n")
     edit(producer / "src/producer/pipelines/tallies/values.py", "VALUE_29 = 29\n", "VALUE_29 = 2900\n")
+    (producer / "src/producer/__init__.py").write_text('__version__ = "0.2"\n')  # a new release
     second = package(producer, "pipelines.tallies", destination=str(tmp_path / "v2"))
 
     result = run_micropkg(["pull", str(second.path), "--merge", "--no-compile"], consumer)

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.manifest import is_url
-from micropkg_tasks.core.monorepo import find_monorepo_root
+from micropkg_tasks.core.monorepo import Monorepo, find_monorepo_root, require_monorepo
 from micropkg_tasks.core.project import Project, find_project_root, load_project
 from micropkg_tasks.ops.compile_batch import CompileOutcome
 from micropkg_tasks.ops.compile_batch import failed as failed_compiles
@@ -88,6 +88,28 @@ def use_monorepo(all_projects: bool) -> bool:
     except MicropkgError:
         return monorepo is not None
     return monorepo is not None and project in monorepo.parents
+
+
+def scope(project: str | None, monorepo: bool, *, task: str) -> Project | Monorepo:
+    """What a task acts on: one project (``--project DIR``, or the project around the current
+    folder) or every project of the monorepo (``--monorepo``, or run from the monorepo root)."""
+    if project and monorepo:
+        raise UsageError(f"{task}: give --project or --monorepo, not both")
+    if project:
+        return project_from(project)
+    if use_monorepo(monorepo):
+        return require_monorepo()
+    return project_from(None)
+
+
+def one_project_only(where: Project | Monorepo, what: str) -> Project:
+    """A task form that cannot apply to a whole monorepo says why, and how to narrow it."""
+    if isinstance(where, Monorepo):
+        raise UsageError(
+            f"{what} acts on one project, and {where.root} is a monorepo root; run it inside a project "
+            "or give --project DIR"
+        )
+    return where
 
 
 def compile_config(c: Any) -> Any:

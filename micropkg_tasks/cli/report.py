@@ -11,11 +11,12 @@ from micropkg_tasks.ops.install_plan import KEPT, MERGE_CONFLICT, MERGED
 from micropkg_tasks.ops.package import PackageBatchResult, PackageResult
 from micropkg_tasks.ops.pull import PullBatchResult, PullResult
 from micropkg_tasks.ops.compile_batch import CompileOutcome
+from micropkg_tasks.ops.monorepo_package import MonorepoPackageResult
 from micropkg_tasks.ops.monorepo_status import MonorepoStatus
 from micropkg_tasks.ops.prerelease import PrereleaseReport
 from micropkg_tasks.ops.pull_all import PullAllResult
 from micropkg_tasks.ops.status import ProjectStatus
-from micropkg_tasks.ops.sync import SyncResult
+from micropkg_tasks.ops.sync import OTHER_SOURCE, SyncResult, TargetSync
 
 
 def _plural(count: int, word: str) -> str:
@@ -58,6 +59,33 @@ def _pull_line(result: PullResult) -> str:
     return f"{verb} {result.location} ({result.name} {result.version}) -> {result.module}: {counts or 'no files'}"
 
 
+def package_projects(result: MonorepoPackageResult) -> None:
+    """``package --all`` at the root: each project's sdists under its name, or why it has none."""
+    for item in result.projects:
+        if item.skipped:
+            out(f"{item.project}: no package manifest, skipped")
+        elif item.error:
+            err(f"{item.project}: failed: {item.error}")
+            for line in item.details:
+                err(f"  {line}")
+        elif item.batch is not None:
+            out(f"{item.project}:")
+            for packaged in item.batch.results:
+                package_result(packaged)
+
+
+def _requirement_lines(result: PullResult) -> None:
+    """Every requirement added, removed, overlapping or impossible, for every micro-package."""
+    if result.requirements_added:
+        out(f"  requirements added: {', '.join(result.requirements_added)}")
+    if result.requirements_removed:
+        out(f"  requirements removed: {', '.join(result.requirements_removed)}")
+    for line in result.requirements_overlaps:
+        out(f"  requirement overlap: {line}")
+    for line in result.requirements_conflicts:
+        err(f"  requirement conflict: {line}")
+
+
 def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
     if batch.empty_manifest and not batch.results:
         out(f"nothing to pull: {batch.empty_manifest} lists no sdists")
@@ -69,10 +97,9 @@ def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
             if show_files or item.action == DELETE or item.action in _MERGE_ACTIONS:
                 reason = f" ({item.reason})" if item.reason else ""
                 out(f"  {item.action:<9} {item.path}{reason}")
-        if result.requirements_added:
-            out(f"  requirements added: {', '.join(result.requirements_added)}")
-        if result.requirements_removed:
-            out(f"  requirements removed: {', '.join(result.requirements_removed)}")
+        _requirement_lines(result)
+        if result.refused:
+            err(f"  {'would be refused' if result.dry_run else 'refused'}: {result.refused}")
         for message in result.warnings:
             warn(message)
     if batch.diff:
@@ -129,8 +156,21 @@ def _sync_check(result: SyncResult) -> None:
                 out(f"  {item.action:<9} {item.path}")
         if target.outcome == "failed":
             err(f"{target.project}: failed: {target.error}")
+    if any(state.state == OTHER_SOURCE for target in result.targets for state in target.states):
+        err("a copy installed from another source has two owners: remove one of them, or switch it with "
+            "sync-shared --force")
     verdict = {0: "everything is in sync", 1: "upstream moved: run sync-shared", 3: "targets were edited locally"}
     out(verdict[result.exit_code])
+
+
+def _sync_requirements(target: TargetSync) -> None:
+    """Every requirement a sync added, removed or overlapped, for every target, as pull reports them."""
+    for line in target.requirements_added:
+        out(f"  requirement added: {line}")
+    for line in target.requirements_removed:
+        out(f"  requirement removed: {line}")
+    for line in target.requirements_overlaps:
+        out(f"  requirement overlap: {line}")
 
 
 def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
@@ -146,10 +186,15 @@ def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
                 if verbose_files or item.action in _MERGE_ACTIONS:
                     reason = f" ({item.reason})" if item.reason and item.action in _MERGE_ACTIONS else ""
                     out(f"  {item.action:<9} {item.path}{reason}")
+            for line in target.refused:
+                err(f"  {'would be refused' if result.dry_run else 'refused'}: {line}")
+            for line in target.details:
+                err(f"    {line}")
         else:
             err(f"{target.project}: {target.outcome}: {target.error}")
             for line in target.details:
                 err(f"  {line}")
+        _sync_requirements(target)
         if target.diff:
             out(target.diff.rstrip("\n"))
     for message in result.warnings:
@@ -157,14 +202,20 @@ def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
     if result.check:
         return
     not_synced = [t.project for t in result.targets if t.outcome in ("refused", "failed")]
+    partly = [
+        f"{t.project} ({', '.join(line.split(':', 1)[0] for line in t.refused)})"
+        for t in result.targets if t.refused and t.outcome not in ("refused", "failed")
+    ]
     conflicted = [t.project for t in result.targets if t.outcome == MERGE_CONFLICT]
     if result.dry_run:
         out("dry run: nothing was written")
-    elif not_synced or conflicted:
+    elif not_synced or conflicted or partly:
         if conflicted:
             err(f"{_plural(len(conflicted), 'project')} merged with conflicts to resolve by hand: {', '.join(conflicted)}")
         if not_synced:
             err(f"{_plural(len(not_synced), 'project')} not synced: {', '.join(not_synced)}")
+        if partly:
+            err(f"{_plural(len(partly), 'project')} synced except refused micro-packages: {', '.join(partly)}")
     else:
         changed = result.changed_projects
         out(f"synced {_plural(len(changed), 'project')}" if changed else "everything was already in sync: nothing was written")

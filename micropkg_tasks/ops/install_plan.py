@@ -25,6 +25,7 @@ from micropkg_tasks.core.rewrite_splice import SplicedRewrites
 from micropkg_tasks.core.sdist_read import SdistContents
 from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE
+from micropkg_tasks.ops.sources import SIBLING, location_kind, source_identity
 from micropkg_tasks.ops.merge_base import find_base
 
 # With --merge, a file both edited locally and changed upstream is not a conflict but one of:
@@ -47,9 +48,11 @@ class InstallPlan:
     files: list[PlannedFile] = field(default_factory=list)
     requirements_added: list[str] = field(default_factory=list)
     requirements_present: list[str] = field(default_factory=list)
-    requirements_conflicts: list[str] = field(default_factory=list)
+    requirements_conflicts: list[str] = field(default_factory=list)  # lines that cannot both hold: refused
+    requirements_overlaps: list[str] = field(default_factory=list)  # same name, both kept: pip-compile intersects
     requirements_removed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    refusal: str = ""  # why this micro-package may not be installed at all (another owner), if it may not
 
     @property
     def conflicts(self) -> list[PlannedFile]:
@@ -235,11 +238,41 @@ def _requirements(
     plan.requirements_present = list(merged.already_present)
     plan.requirements_removed = list(merged.removed)
     plan.requirements_conflicts = [
-        f"{c.name}: project has '{c.existing}', {module} asks for '{c.incoming}'" for c in merged.conflicts
+        f"{c.name}: requirements.in has '{c.existing}', {module} needs '{c.incoming}', and no version satisfies both"
+        for c in merged.conflicts
+    ]
+    plan.requirements_overlaps = [
+        f"{c.name}: requirements.in has '{c.existing}'; '{c.incoming}' added for {module} (pip-compile intersects them)"
+        for c in merged.overlaps
     ]
     if merged.changed or staging.read(path) is None:
         staging.write(path, merged.text.encode("utf-8"))
     return sorted(set(merged.added) | (previously_ours & still_wanted))
+
+
+def _other_owner(project: Project, previous: LockEntry, sdist: SdistContents, location: str) -> str:
+    """Why installing ``sdist`` from ``location`` over ``previous`` would take the copy from its owner, or "".
+
+    One owner per installed copy: another source (a synced copy and an sdist, say)
+    must not silently replace it, and neither may a different build carrying the
+    same version, which could be older content under an unchanged number.
+    """
+    installed_from = source_identity(previous.source, previous.name, project.root)
+    if installed_from != source_identity(location, sdist.name, project.root):
+        return (
+            f"{previous.module} was installed from {previous.source}, not from {location}; "
+            "use --force to switch it to the new source"
+        )
+    if (
+        previous.version == sdist.version
+        and previous.sdist_sha256 != sdist.sha256
+        and location_kind(location, project.root) != SIBLING  # built from live source: its content moves on
+    ):
+        return (
+            f"{location} is a different build of {previous.module} {sdist.version} than the one installed "
+            f"from {previous.source} (same version, other content); use --force to replace it"
+        )
+    return ""
 
 
 def _merge_edited(
@@ -295,6 +328,10 @@ def plan_install(
     if placed is None:
         placed = target_files(project, sdist, module=module, env=env, install_name=install_name)
     previous = lock.entries.get(module)
+    if previous is not None and not force:
+        plan.refusal = _other_owner(project, previous, sdist, location)
+        if plan.refusal:
+            return plan  # nothing staged: this micro-package is left exactly as it is
 
     for path in sorted(placed):
         planned = _classify(project, staging, path, placed[path], lock, module, force)
@@ -327,8 +364,6 @@ def plan_install(
         staging.write(init, b"")
 
     requirements = _requirements(project, staging, sdist, module, lock, plan)
-    if plan.requirements_conflicts:
-        plan.warnings += [f"requirement conflict: {text}" for text in plan.requirements_conflicts]
 
     options = {"env": env}
     if alias:

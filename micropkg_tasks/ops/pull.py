@@ -35,7 +35,7 @@ from micropkg_tasks.ops.install_plan import (
 from micropkg_tasks.ops.merge_base import remember_bases
 from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.parameter_clashes import refuse_duplicate_parameter_keys
-from micropkg_tasks.ops.sources import PATH, fetch_sdist, location_kind
+from micropkg_tasks.ops.sources import PATH, SIBLING, fetch_sdist, location_kind, split_sibling
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,13 @@ class PullResult:
     warnings: tuple[str, ...] = ()
     applied: bool = False
     dry_run: bool = False
+    requirements_overlaps: tuple[str, ...] = ()
+    refused: str = ""  # why this micro-package was (or would be) left as it was, if it was
 
     @property
     def unchanged(self) -> bool:
         """True when the project already held exactly this: nothing was (or would be) written."""
-        return all(item.action == UNCHANGED for item in self.files) and not (
+        return not self.refused and all(item.action == UNCHANGED for item in self.files) and not (
             self.requirements_added or self.requirements_removed
         )
 
@@ -126,7 +128,11 @@ def _validate(request: _Request) -> _Request:
 def recorded_location(project: Project, location: str, base: Path | None) -> str:
     """How a location is recorded in the lock: local paths relative to the project root (so
     the lock means the same on every checkout), URLs and package specs as given."""
-    if location_kind(location, base or Path.cwd()) != PATH:
+    kind = location_kind(location, base or Path.cwd())
+    if kind == SIBLING:
+        folder, module = split_sibling(location)  # type: ignore[misc]
+        return f"{recorded_location(project, folder, base)}#{module}"
+    if kind != PATH:
         return location
     path = Path(location)
     if not path.is_absolute():
@@ -165,7 +171,10 @@ def _pull_requests(
     # Fetch and check every archive before taking the lock or touching anything.
     items = []
     for request in requests:
-        data = fetch_sdist(request.location, fs_args=request.fs_args, base=base, use_cache=use_cache)
+        data = fetch_sdist(
+            request.location, fs_args=request.fs_args, base=base, use_cache=use_cache, alias=request.alias,
+            env=request.env,
+        )
         items.append(
             SdistToInstall(
                 sdist=read_sdist(data.data, source=data.location, limits=limits),
@@ -186,6 +195,52 @@ def _placed(project: Project, item: SdistToInstall) -> dict[Path, bytes]:
     return target_files(project, item.sdist, module=module, env=item.env, install_name=install_name)
 
 
+def _plan_batch(
+    project: Project, items: Sequence[SdistToInstall], placed_files: Sequence[Any], chosen: Sequence[int], force: bool,
+    merge: bool,
+) -> tuple[Staging, Any, dict[int, InstallPlan]]:
+    """Plan the chosen sdists, in order, into one fresh staging area and a fresh copy of the lock."""
+    staging = Staging(project.root)
+    lock = read_lock(project.lock_path)
+    plans: dict[int, InstallPlan] = {}
+    seen: dict[str, str] = {}
+    for index in chosen:
+        item = items[index]
+        plan = plan_install(
+            project,
+            staging,
+            lock,
+            item.sdist,
+            location=item.location,
+            alias=item.alias,
+            destination=item.destination,
+            env=item.env,
+            force=force,
+            placed=placed_files[index],
+            merge=merge,
+        )
+        if plan.module in seen:
+            raise UsageError(
+                f"{item.location} and {seen[plan.module]} would both install "
+                f"{plan.module}; give one of them an alias or destination"
+            )
+        seen[plan.module] = item.location
+        plans[index] = plan
+    return staging, lock, plans
+
+
+def _refusal(plan: InstallPlan) -> str:
+    """Why this one micro-package cannot be installed as planned, or ""."""
+    if plan.refusal:
+        return plan.refusal
+    if plan.conflicts:
+        return (
+            f"{len(plan.conflicts)} file(s) would be overwritten that micropkg does not own or that were edited "
+            "(use --force to overwrite them)"
+        )
+    return ""
+
+
 def install_sdists(
     project: Project,
     items: Sequence[SdistToInstall],
@@ -196,62 +251,63 @@ def install_sdists(
     lock_timeout: float = 30.0,
     verb: str = "pull",
     jobs: int | None = None,
+    each_alone: bool = False,
     merge: bool = False,
 ) -> PullBatchResult:
     """Plan every sdist into one staging area and apply the batch as one unit, under the project's lock.
 
-    Raises ``ConflictError`` (unless ``dry_run``) when files would be overwritten that the lock
-    does not give us, or that were edited since we installed them. With ``merge``, edited files
-    are merged three ways instead; files merged with conflicts are written with markers and
-    listed in the result's ``merge_conflicts``.
+    Raises ``ConflictError`` (unless ``dry_run``) when requirements cannot both hold, when a
+    copy would be taken from its owner (another source, or another build of the same
+    version), or when files would be overwritten that the lock does not give us, or that
+    were edited since we installed them. With ``each_alone`` every micro-package is its
+    own unit instead: one that is refused for its owner or its files is left as it was
+    (and reported in its result's ``refused``), and the others are still installed. With
+    ``merge``, edited files are merged three ways instead; files merged with conflicts are
+    written with markers and listed in the result's ``merge_conflicts``.
     """
     # Rewriting imports is the costly part and each sdist's is independent: spread it over the cores.
     placed_files = map_collecting_errors(functools.partial(_placed, project), items, jobs=jobs)
     for placed in placed_files:
         if isinstance(placed, MicropkgError):
             raise placed
+    refused: dict[int, tuple[InstallPlan, str]] = {}
     with project_lock(project.root, timeout=lock_timeout):
-        staging = Staging(project.root)
-        lock = read_lock(project.lock_path)
-        plans: list[InstallPlan] = []
-        seen: dict[str, str] = {}
-        for item, placed in zip(items, placed_files):
-            plan = plan_install(
+        chosen = list(range(len(items)))
+        while True:
+            staging, lock, plans = _plan_batch(project, items, placed_files, chosen, force, merge)
+            impossible = [line for plan in plans.values() for line in plan.requirements_conflicts]
+            if impossible and not dry_run:
+                raise ConflictError(
+                    f"{verb} refused: {len(impossible)} requirement(s) cannot hold together with requirements.in; "
+                    "nothing was written",
+                    details=impossible,
+                )
+            refuse_duplicate_parameter_keys(
                 project,
                 staging,
-                lock,
-                item.sdist,
-                location=item.location,
-                alias=item.alias,
-                destination=item.destination,
-                env=item.env,
+                [(items[i].env, placed_files[i], plans[i]) for i in chosen],  # type: ignore[misc]
                 force=force,
-                placed=placed,  # type: ignore[arg-type]
-                merge=merge,
+                dry_run=dry_run,
+                verb=verb,
             )
-            if plan.module in seen:
-                raise UsageError(
-                    f"{item.location} and {seen[plan.module]} would both install "
-                    f"{plan.module}; give one of them an alias or destination"
+            blocked = {index: _refusal(plan) for index, plan in plans.items() if _refusal(plan)}
+            if not blocked or dry_run:
+                break
+            if not each_alone:
+                details = [plans[i].refusal for i in blocked if plans[i].refusal]
+                details += [f"{c.path} ({c.reason})" for i in blocked for c in plans[i].conflicts]
+                files = sum(len(plans[i].conflicts) for i in blocked)
+                reason = (
+                    f"{len(blocked)} installed cop(ies) came from another source or build; nothing was written "
+                    "(use --force to switch the source)"
+                    if not files
+                    else f"{files} file(s) would be overwritten that micropkg does not own or that were edited; "
+                    "nothing was written (use --force to overwrite them)"
                 )
-            seen[plan.module] = item.location
-            plans.append(plan)
-
-        refuse_duplicate_parameter_keys(
-            project,
-            staging,
-            [(item.env, placed, plan) for item, placed, plan in zip(items, placed_files, plans)],  # type: ignore[misc]
-            force=force,
-            dry_run=dry_run,
-            verb=verb,
-        )
-        conflicts = [f"{c.path} ({c.reason})" for plan in plans for c in plan.conflicts]
-        if conflicts and not dry_run:
-            raise ConflictError(
-                f"{verb} refused: {len(conflicts)} file(s) would be overwritten that micropkg does not own "
-                "or that were edited; nothing was written (use --force to overwrite them)",
-                details=conflicts,
-            )
+                raise ConflictError(f"{verb} refused: {reason}", details=details)
+            # Each micro-package is its own unit: plan the others again without the refused ones.
+            refused.update({index: (plans[index], why) for index, why in blocked.items()})
+            chosen = [index for index in chosen if index not in blocked]
 
         # Staging drops writes that change nothing, so an idempotent pull leaves the lock alone.
         staging.write(project.lock_path, render_lock(lock).encode("utf-8"))
@@ -265,13 +321,22 @@ def install_sdists(
             apply_changes(project.root, changes)
     if not dry_run:
         # What was installed is the base of any later merge: keep it where git is not needed.
-        remember_bases(content for placed in placed_files for content in placed.values())  # type: ignore[union-attr]
+        installed = [placed_files[index] for index in chosen]
+        remember_bases(content for placed in installed for content in placed.values())  # type: ignore[union-attr]
 
     applied = not dry_run and bool(changes)
-    results = tuple(_result(item, plan, applied=applied, dry_run=dry_run) for item, plan in zip(items, plans))
+    results = []
+    for index, item in enumerate(items):
+        if index in refused:
+            plan, why = refused[index]
+            results.append(replace(_result(item, plan, applied=False, dry_run=dry_run), refused=why))
+        else:
+            plan = plans[index]
+            result = _result(item, plan, applied=applied, dry_run=dry_run)
+            results.append(replace(result, refused=_refusal(plan)) if dry_run else result)
     changed_paths = tuple(project.relative(change.path) for change in changes)
     return PullBatchResult(
-        results=results,
+        results=tuple(results),
         changes=changed_paths,
         diff=diff_text,
         lock_changed=project.relative(project.lock_path) in changed_paths,
@@ -296,6 +361,7 @@ def _result(item: SdistToInstall, plan: InstallPlan, *, applied: bool, dry_run: 
         warnings=tuple(plan.warnings),
         applied=applied,
         dry_run=dry_run,
+        requirements_overlaps=tuple(plan.requirements_overlaps),
     )
 
 

@@ -21,11 +21,12 @@ from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, require_monorepo
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.core.sdist_read import read_sdist
 from micropkg_tasks.core.transaction import CONFLICT, UNCHANGED
-from micropkg_tasks.ops.compile_batch import CompileOutcome, compile_projects
+from micropkg_tasks.ops.compile_batch import CompileOutcome, activity_of, compile_projects
 from micropkg_tasks.ops.install_plan import MERGE_CONFLICT, PlannedFile
 from micropkg_tasks.ops.build import PackageInputs, build_from_inputs, read_inputs
 from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.pull import SdistToInstall, install_sdists
+from micropkg_tasks.ops.sources import source_identity
 
 IN_SYNC = "in sync"
 UPSTREAM_MOVED = "upstream moved"
@@ -33,6 +34,7 @@ NOT_INSTALLED = "not installed"
 LOCALLY_EDITED = "locally edited"
 CONFLICTED = "conflicted"  # a --merge left conflict markers that are still there
 UNREADABLE = "lock unreadable"
+OTHER_SOURCE = "installed from another source"
 SOURCE_UNREADABLE = "source unreadable"
 
 EXIT_IN_SYNC = 0
@@ -67,6 +69,10 @@ class TargetSync:
     details: tuple[str, ...] = ()
     diff: str = ""
     requirements_in_changed: bool = False
+    refused: tuple[str, ...] = ()  # micro-packages left as they were ("<module>: <why>"); the others still synced
+    requirements_added: tuple[str, ...] = ()  # "<module>: <requirement>", for every micro-package installed
+    requirements_overlaps: tuple[str, ...] = ()  # same name listed with another specifier: both kept
+    requirements_removed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,8 +93,8 @@ class SyncResult:
             if UNREADABLE in states or SOURCE_UNREADABLE in states:
                 return 1
             return EXIT_UPSTREAM_MOVED if states - {IN_SYNC} else EXIT_IN_SYNC
-        failed = any(t.outcome in ("refused", "failed", MERGE_CONFLICT) for t in self.targets) or any(c.error for c in self.compiled)
-        return 1 if failed else 0
+        failed = any(t.outcome in ("refused", "failed", MERGE_CONFLICT) or t.refused for t in self.targets)
+        return 1 if failed or any(c.error for c in self.compiled) else 0
 
     @property
     def changed_projects(self) -> tuple[str, ...]:
@@ -109,6 +115,11 @@ def compare(monorepo: Monorepo, entry: SharedEntry, target_root: Path, module: s
     installed = lock.entries.get(module)
     if installed is None:
         upstream = NOT_INSTALLED
+    elif source_identity(installed.source, installed.name, target_root) != source_identity(
+        source_location(entry, target_root), installed.name, target_root
+    ):
+        # One owner per copy: sync-shared would refuse it, so it is never "in sync".
+        upstream = OTHER_SOURCE
     elif installed.source_sha256 != digest:
         upstream = UPSTREAM_MOVED
     else:
@@ -167,7 +178,7 @@ def _sync_target(job: _TargetJob) -> TargetSync:
         ]
         batch = install_sdists(
             project, items, force=job.force, dry_run=job.dry_run, diff=job.diff, lock_timeout=job.lock_timeout,
-            verb="sync", jobs=job.inner_jobs, merge=job.merge,
+            verb="sync", jobs=job.inner_jobs, each_alone=True, merge=job.merge,
         )
     except ConflictError as exc:
         return TargetSync(shown, job.states, "refused", error=str(exc), details=tuple(exc.details))
@@ -175,11 +186,18 @@ def _sync_target(job: _TargetJob) -> TargetSync:
         return TargetSync(shown, job.states, "failed", error=str(exc), details=tuple(exc.details))
     files = tuple(f for result in batch.results for f in result.files if f.action != UNCHANGED)
     conflicts = tuple(f"{f.path} ({f.reason})" for f in files if f.action == CONFLICT)
-    if job.dry_run and conflicts:
-        # A real run would refuse this target: say so rather than call it in sync.
+    refused = tuple(f"{result.module}: {result.refused}" for result in batch.results if result.refused)
+    requirements = dict(
+        requirements_added=tuple(f"{r.module}: {line}" for r in batch.results for line in r.requirements_added),
+        requirements_overlaps=tuple(line for r in batch.results for line in r.requirements_overlaps),
+        requirements_removed=tuple(f"{r.module}: {line}" for r in batch.results for line in r.requirements_removed),
+    )
+    if refused and not batch.changes:
+        # Nothing else to do here: the target is refused as a whole, as a real run would.
+        verb = "would refuse" if job.dry_run else "refused"
         return TargetSync(
-            shown, job.states, "would refuse", files=files, details=conflicts, diff=batch.diff,
-            error=f"{len(conflicts)} file(s) were edited locally (use --force to overwrite them)",
+            shown, job.states, verb, files=files, details=conflicts, diff=batch.diff, refused=refused,
+            error="; ".join(refused), **requirements,
         )
     merge_conflicts = tuple(f for f in files if f.action == MERGE_CONFLICT)
     if merge_conflicts and not job.dry_run:
@@ -187,15 +205,15 @@ def _sync_target(job: _TargetJob) -> TargetSync:
             shown, job.states, MERGE_CONFLICT, files=files, diff=batch.diff,
             details=tuple(f"{f.path} ({f.reason})" for f in merge_conflicts),
             error=f"{len(merge_conflicts)} file(s) merged with conflicts: resolve the markers by hand",
-            requirements_in_changed=batch.requirements_in_changed,
+            requirements_in_changed=batch.requirements_in_changed, refused=refused, **requirements,
         )
     if job.dry_run:
         outcome = "would update" if batch.changes else IN_SYNC
     else:
         outcome = "updated" if batch.changes else IN_SYNC
     return TargetSync(
-        shown, job.states, outcome, files=files, diff=batch.diff,
-        requirements_in_changed=batch.requirements_in_changed,
+        shown, job.states, outcome, files=files, diff=batch.diff, details=conflicts, refused=refused,
+        requirements_in_changed=batch.requirements_in_changed, **requirements,
     )
 
 
@@ -344,7 +362,7 @@ def sync_shared(
         ]
         compiled = compile_projects(
             changed, invoke_config=compile_config, lock_timeout=lock_timeout,
-            shown={path: monorepo.relative(path) for path in changed},
+            shown={path: monorepo.relative(path) for path in changed}, jobs=jobs, activity=activity_of(progress),
         )
     return SyncResult(
         str(monorepo.root), tuple(results), check=check, dry_run=dry_run, warnings=warnings, compiled=compiled
