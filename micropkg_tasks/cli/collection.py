@@ -281,7 +281,7 @@ def sync_shared(
     "monorepo": MONOREPO_HELP,
     "json": JSON_HELP,
     **VERBOSITY_HELP,
-}, auto_shortflags=False)
+}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
 @reports_errors
 def recover(c, project=None, all_projects=False, monorepo=False, json=False, quiet=False, verbose=False):
     """Finish runs that were killed part-way: roll each project back to before (or forward to after) them."""
