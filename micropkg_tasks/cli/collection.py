@@ -63,6 +63,8 @@ PACKAGE_HELP = {
     "fs-args": "YAML file of fsspec arguments for a remote destination.",
     "project": PROJECT_HELP,
     "jobs": "Parallel build processes (default: one per core).",
+    "with-deps": "Comma-separated module paths to treat as micro-packages too: imports of them are recorded "
+    "as dependencies (the manifest's and shared entries' micro-packages always are).",
     "json": JSON_HELP,
 }
 
@@ -74,7 +76,7 @@ PACKAGE_HELP = {
 @reports_errors
 def package(
     c, module=None, all=False, alias=None, destination=None, env="base", fs_args=None,
-    project=None, jobs=None, json=False, quiet=False, verbose=False,
+    project=None, jobs=None, with_deps=None, json=False, quiet=False, verbose=False,
 ):
     """Package micro-packages as Kedro-compatible sdists (<name>-<version>.tar.gz)."""
     if module in HELP_FLAGS:
@@ -90,7 +92,7 @@ def package(
         with Progress(enabled=not json) as progress:
             batch = package_all(
                 resolved, jobs=workers or None, destination=cli_path(destination), fs_args=cli_path(fs_args),
-                progress=progress,
+                progress=progress, with_deps=split_list(with_deps or ""),
             )
     else:
         if alias and len(modules) > 1:
@@ -98,7 +100,7 @@ def package(
         entries = [
             PackageEntry(name, alias, cli_path(destination), env, cli_path(fs_args)) for name in modules
         ]
-        batch = package_entries(resolved, entries, jobs=workers or None)
+        batch = package_entries(resolved, entries, jobs=workers or None, with_deps=split_list(with_deps or ""))
     if json:
         print_json(batch)
     else:
@@ -118,6 +120,8 @@ PULL_HELP = {
     "fs-args": "YAML file of fsspec arguments for a remote location.",
     "no-cache": "Always download remote sdists, bypassing the local cache.",
     "no-compile": "Do not compile requirements.in into requirements.txt afterwards.",
+    "with-deps": "Also fetch micro-packages the sdists import that the project lacks, from next to them "
+    "(same folder, bucket, index or sibling project), and install them in the same unit.",
     "project": PROJECT_HELP,
     "json": JSON_HELP,
 }
@@ -130,8 +134,8 @@ PULL_HELP = {
 @reports_errors
 def pull(
     c, location=None, all=False, alias=None, destination=None, env="base", force=False,
-    dry_run=False, diff=False, fs_args=None, no_cache=False, no_compile=False, project=None, json=False,
-    quiet=False, verbose=False,
+    dry_run=False, diff=False, fs_args=None, no_cache=False, no_compile=False, with_deps=False, project=None,
+    json=False, quiet=False, verbose=False,
 ):
     """Install micro-package sdists into the project, safely and as one unit."""
     if location in HELP_FLAGS:
@@ -151,13 +155,14 @@ def pull(
             raise UsageError("--alias, --destination, --env and --fs-args come from the manifest with --all")
         batch = pull_manifest(
             resolved, force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
-            use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c),
+            use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c), with_deps=with_deps,
         )
     else:
         entry = PullEntry(location, alias, destination, env, cli_path(fs_args))
         batch = pull_batch(
             resolved, [entry], force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
             base=Path.cwd(), use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c),
+            with_deps=with_deps,
         )
     if json:
         print_json(batch)

@@ -46,6 +46,8 @@ def _pull_line(result: PullResult) -> str:
 def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
     for result in batch.results:
         out(_pull_line(result))
+        if result.dependency_of:
+            out(f"  installed as a dependency of {result.dependency_of}")
         if show_files:
             for item in result.files:
                 reason = f" ({item.reason})" if item.reason else ""

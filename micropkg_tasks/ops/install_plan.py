@@ -9,15 +9,18 @@ and ``micropkg.lock``, and stages the result in a ``Staging`` overlay.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.lockfile import Lock, LockEntry, sha256_bytes
 from micropkg_tasks.core.params import rename_for_alias
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.requirements import merge_requirements
+from micropkg_tasks.core.restore import restore
 from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
+from micropkg_tasks.core.rewrite_strings import is_dotted
 from micropkg_tasks.core.sdist_read import SdistContents
 from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE
@@ -76,7 +79,42 @@ def _top_level_names(files: dict[str, bytes]) -> frozenset[str]:
     return frozenset(names)
 
 
-def _rewrite_files(files: dict[str, bytes], moves: list[ModuleMove], shown_prefix: str) -> dict[str, bytes]:
+@dataclass(frozen=True)
+class _ExactRestore:
+    """How to pull an sdist of ours exactly: its restore records, and full-path moves from the
+    source project's names to the target's (identity moves left out)."""
+
+    records: Mapping[str, Any]
+    moves: tuple[ModuleMove, ...]
+    key_prefix: str = ""
+
+    def rewrite(self, relative: str, packaged: str, filename: str) -> str | None:
+        key = f"{self.key_prefix}{relative}"
+        original = restore(packaged, self.records[key]) if key in self.records else packaged
+        if original is None:
+            return None  # the file was changed after packaging: the ordinary rules apply
+        return rewrite_module(original, self.moves, filename=filename).code if self.moves else original
+
+
+def _exact_restore(
+    project: Project, sdist: SdistContents, module: str, dependency_moves: Sequence[ModuleMove]
+) -> _ExactRestore | None:
+    records, source_module, source_project = (sdist.micropkg.get(k) for k in ("restore", "module", "project"))
+    if not (isinstance(records, Mapping) and isinstance(source_module, str) and isinstance(source_project, str)):
+        return None  # Kedro's sdists, and ours from before restore records: today's rules
+    if not (is_dotted(source_module) and is_dotted(source_project)):
+        return None
+    moves = [
+        ModuleMove(f"{source_project}.{source_module}", f"{project.package_name}.{module}"),
+        ModuleMove(f"tests.{source_module}", f"tests.{module}"),
+        *dependency_moves,
+    ]
+    return _ExactRestore(records, tuple(move for move in moves if move.old != move.new))
+
+
+def _rewrite_files(
+    files: dict[str, bytes], moves: list[ModuleMove], shown_prefix: str, exact: _ExactRestore | None = None
+) -> dict[str, bytes]:
     out = {}
     for relative, content in files.items():
         if relative.endswith(".py"):
@@ -84,29 +122,47 @@ def _rewrite_files(files: dict[str, bytes], moves: list[ModuleMove], shown_prefi
                 source = content.decode("utf-8")
             except UnicodeDecodeError:
                 raise MicropkgError(f"{shown_prefix}{relative} in the sdist is not valid UTF-8 Python source") from None
-            result = rewrite_module(source, moves, filename=f"{shown_prefix}{relative}")
-            content = result.code.encode("utf-8") if result.changed else content
+            restored = exact.rewrite(relative, source, f"{shown_prefix}{relative}") if exact else None
+            if restored is not None:
+                content = restored.encode("utf-8")
+            else:
+                result = rewrite_module(source, moves, filename=f"{shown_prefix}{relative}")
+                content = result.code.encode("utf-8") if result.changed else content
         out[relative] = content
     return out
 
 
 def target_files(
-    project: Project, sdist: SdistContents, *, module: str, env: str, install_name: str
+    project: Project,
+    sdist: SdistContents,
+    *,
+    module: str,
+    env: str,
+    install_name: str,
+    dependency_moves: Sequence[ModuleMove] = (),
 ) -> dict[Path, bytes]:
-    """Every file the sdist installs, at its project path, with imports rewritten back."""
+    """Every file the sdist installs, at its project path, with imports rewritten back.
+
+    ``dependency_moves`` point the micro-packages it depends on at where the target has them.
+    Our own sdists are restored exactly from their records; others follow the rules of SPEC §4.
+    """
     package_files = sdist.package_files()
     test_files = sdist.test_files()
     moves = [
         ModuleMove(sdist.name, f"{project.package_name}.{module}", string_roots=_top_level_names(package_files)),
         ModuleMove("tests", f"tests.{module}", string_roots=_top_level_names(test_files)),
+        *dependency_moves,
     ]
+    exact = _exact_restore(project, sdist, module, dependency_moves)
+    code_exact = replace(exact, key_prefix=f"{sdist.name}/") if exact else None
+    tests_exact = replace(exact, key_prefix="tests/") if exact else None
     code_dir = project.module_dir(module)
     tests_dir = project.module_tests_dir(module)
     env_dir = project.env_dir(env)
     placed: dict[Path, bytes] = {}
-    for relative, content in _rewrite_files(package_files, moves, f"{sdist.root}/{sdist.name}/").items():
+    for relative, content in _rewrite_files(package_files, moves, f"{sdist.root}/{sdist.name}/", code_exact).items():
         placed[code_dir / relative] = content
-    for relative, content in _rewrite_files(test_files, moves, f"{sdist.root}/tests/").items():
+    for relative, content in _rewrite_files(test_files, moves, f"{sdist.root}/tests/", tests_exact).items():
         placed[tests_dir / relative] = content
     for relative, content in sdist.config_files().items():
         target = env_dir / rename_for_alias(relative, sdist.name, install_name)

@@ -13,19 +13,29 @@ import functools
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from micropkg_tasks.core.errors import ConflictError, MicropkgError, UsageError
 from micropkg_tasks.core.lockfile import read_lock, render_lock
 from micropkg_tasks.core.manifest import PullEntry, read_pull_manifest
+from micropkg_tasks.core.micropkg_deps import Dependency
 from micropkg_tasks.core.names import validate_alias, validate_destination_module, validate_env
 from micropkg_tasks.core.project import Project, as_project
+from micropkg_tasks.core.rewrite import ModuleMove
 from micropkg_tasks.core.sdist_read import SdistContents, SdistLimits, read_sdist
 from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import UNCHANGED, FileChange, apply_changes, project_lock
 from micropkg_tasks.ops.compile_batch import CompileOutcome, compile_projects
 from micropkg_tasks.ops.install_plan import InstallPlan, PlannedFile, install_module, plan_install, target_files
 from micropkg_tasks.ops.parallel import map_collecting_errors
+from micropkg_tasks.ops.pull_deps import (
+    FetchedFrom,
+    fetch_missing_dependencies,
+    origin_of,
+    refuse_missing,
+    resolve_dependencies,
+    sibling_location,
+)
 from micropkg_tasks.ops.sources import PATH, fetch_sdist, location_kind
 
 
@@ -46,6 +56,8 @@ class PullResult:
     warnings: tuple[str, ...] = ()
     applied: bool = False
     dry_run: bool = False
+    depends_on: tuple[str, ...] = ()  # installed modules of the micro-packages it imports
+    dependency_of: str | None = None  # installed only because this micro-package imports it
 
     @property
     def unchanged(self) -> bool:
@@ -92,6 +104,7 @@ class SdistToInstall:
     alias: str | None = None
     destination: str | None = None
     env: str = "base"
+    dependency_of: str | None = None  # set when fetched only because that micro-package imports it
 
 
 def _validate(request: _Request) -> None:
@@ -138,29 +151,49 @@ def _pull_requests(
     lock_timeout: float,
     base: Path | None,
     use_cache: bool,
+    with_deps: bool = False,
 ) -> PullBatchResult:
     for request in requests:
         _validate(request)
     # Fetch and check every archive before taking the lock or touching anything.
-    items = []
+    items: list[SdistToInstall] = []
+    fetched_from: dict[int, FetchedFrom] = {}
     for request in requests:
         data = fetch_sdist(request.location, fs_args=request.fs_args, base=base, use_cache=use_cache)
-        items.append(
-            SdistToInstall(
-                sdist=read_sdist(data.data, source=data.location, limits=limits),
-                location=recorded_location(project, data.location, base),
-                alias=request.alias,
-                destination=request.destination,
-                env=request.env,
-            )
+        item = SdistToInstall(
+            sdist=read_sdist(data.data, source=data.location, limits=limits),
+            location=recorded_location(project, data.location, base),
+            alias=request.alias,
+            destination=request.destination,
+            env=request.env,
         )
-    return install_sdists(project, items, force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout)
+        fetched_from[id(item)] = FetchedFrom(request.location, data.kind, request.fs_args, request.env)
+        items.append(item)
+    if with_deps:
+
+        def fetch(location: str, origin: FetchedFrom) -> tuple[SdistContents, str, str]:
+            data = fetch_sdist(location, fs_args=origin.fs_args, base=base, use_cache=use_cache)
+            sdist = read_sdist(data.data, source=data.location, limits=limits)
+            return sdist, recorded_location(project, data.location, base), data.kind
+
+        items += fetch_missing_dependencies(project, items, fetched_from, fetch)
+
+    def hint(item: SdistToInstall, dependency: Dependency) -> str | None:
+        origin = fetched_from.get(id(item))
+        return sibling_location(origin.location, origin.kind, dependency) if origin else None
+
+    return install_sdists(
+        project, items, force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, dependency_hint=hint
+    )
 
 
-def _placed(project: Project, item: SdistToInstall) -> dict[Path, bytes]:
+def _placed(project: Project, job: tuple[SdistToInstall, tuple[ModuleMove, ...]]) -> dict[Path, bytes]:
+    item, dependency_moves = job
     install_name = item.alias or item.sdist.name
     module = install_module(item.destination, install_name)
-    return target_files(project, item.sdist, module=module, env=item.env, install_name=install_name)
+    return target_files(
+        project, item.sdist, module=module, env=item.env, install_name=install_name, dependency_moves=dependency_moves
+    )
 
 
 def install_sdists(
@@ -173,14 +206,21 @@ def install_sdists(
     lock_timeout: float = 30.0,
     verb: str = "pull",
     jobs: int | None = None,
+    dependency_hint: Callable[[SdistToInstall, Dependency], str | None] | None = None,
 ) -> PullBatchResult:
     """Plan every sdist into one staging area and apply the batch as one unit, under the project's lock.
 
     Raises ``ConflictError`` (unless ``dry_run``) when files would be overwritten that the lock
-    does not give us, or that were edited since we installed them.
+    does not give us, or that were edited since we installed them. A micro-package dependency that
+    neither the batch nor the project has stops the batch first (``dependency_hint`` says where
+    it could be fetched from).
     """
+    dependencies = resolve_dependencies(project.package_name, read_lock(project.lock_path), items)
+    refuse_missing(dependencies.missing, dependency_hint or (lambda item, dependency: None), verb)
     # Rewriting imports is the costly part and each sdist's is independent: spread it over the cores.
-    placed_files = map_collecting_errors(functools.partial(_placed, project), items, jobs=jobs)
+    placed_files = map_collecting_errors(
+        functools.partial(_placed, project), list(zip(items, dependencies.moves)), jobs=jobs
+    )
     for placed in placed_files:
         if isinstance(placed, MicropkgError):
             raise placed
@@ -189,7 +229,7 @@ def install_sdists(
         lock = read_lock(project.lock_path)
         plans: list[InstallPlan] = []
         seen: dict[str, str] = {}
-        for item, placed in zip(items, placed_files):
+        for position, (item, placed) in enumerate(zip(items, placed_files)):
             plan = plan_install(
                 project,
                 staging,
@@ -208,6 +248,10 @@ def install_sdists(
                     f"{plan.module}; give one of them an alias or destination"
                 )
             seen[plan.module] = item.location
+            entry = lock.entries[plan.module]
+            entry.origin = origin_of(item.sdist)
+            entry.depends_on = dependencies.depends_on[position]
+            plan.warnings += dependencies.warnings[position]
             plans.append(plan)
 
         conflicts = [f"{c.path} ({c.reason})" for plan in plans for c in plan.conflicts]
@@ -226,7 +270,10 @@ def install_sdists(
             apply_changes(project.root, changes)
 
     applied = not dry_run and bool(changes)
-    results = tuple(_result(item, plan, applied=applied, dry_run=dry_run) for item, plan in zip(items, plans))
+    results = tuple(
+        _result(item, plan, applied=applied, dry_run=dry_run, lock_depends_on=depends_on)
+        for item, plan, depends_on in zip(items, plans, dependencies.depends_on)
+    )
     changed_paths = tuple(project.relative(change.path) for change in changes)
     return PullBatchResult(
         results=results,
@@ -239,7 +286,9 @@ def install_sdists(
     )
 
 
-def _result(item: SdistToInstall, plan: InstallPlan, *, applied: bool, dry_run: bool) -> PullResult:
+def _result(
+    item: SdistToInstall, plan: InstallPlan, *, applied: bool, dry_run: bool, lock_depends_on: Sequence[str] = ()
+) -> PullResult:
     return PullResult(
         location=plan.location,
         module=plan.module,
@@ -254,6 +303,8 @@ def _result(item: SdistToInstall, plan: InstallPlan, *, applied: bool, dry_run: 
         warnings=tuple(plan.warnings),
         applied=applied,
         dry_run=dry_run,
+        depends_on=tuple(lock_depends_on),
+        dependency_of=item.dependency_of,
     )
 
 
@@ -271,6 +322,7 @@ def pull(
     limits: SdistLimits | None = None,
     lock_timeout: float = 30.0,
     use_cache: bool = True,
+    with_deps: bool = False,
 ) -> PullResult:
     """Install the sdist at ``location`` into ``project``.
 
@@ -286,6 +338,7 @@ def pull(
         limits=limits,
         lock_timeout=lock_timeout,
         use_cache=use_cache,
+        with_deps=with_deps,
     )
     return batch.results[0]
 
@@ -303,8 +356,12 @@ def pull_batch(
     use_cache: bool = True,
     recompile: bool = False,
     compile_config: Mapping[str, Any] | None = None,
+    with_deps: bool = False,
 ) -> PullBatchResult:
     """Pull several sdists as one unit: all of them are installed, or none.
+
+    With ``with_deps``, micro-packages they import that the project lacks are fetched from
+    next to them and installed in the same unit.
 
     Relative local locations resolve against ``base`` (default: the current folder).
     With ``recompile``, a changed ``requirements.in`` is compiled once afterwards
@@ -322,6 +379,7 @@ def pull_batch(
         lock_timeout=lock_timeout,
         base=base,
         use_cache=use_cache,
+        with_deps=with_deps,
     )
     if recompile and batch.applied and batch.requirements_in_changed:
         compiled = compile_projects([resolved.root], invoke_config=compile_config, lock_timeout=lock_timeout)
@@ -340,6 +398,7 @@ def pull_all(
     use_cache: bool = True,
     recompile: bool = False,
     compile_config: Mapping[str, Any] | None = None,
+    with_deps: bool = False,
 ) -> PullBatchResult:
     """Pull everything listed in the project's pull manifest, as one unit."""
     resolved = as_project(project)
@@ -352,5 +411,5 @@ def pull_all(
     return pull_batch(
         resolved, entries, force=force, dry_run=dry_run, diff=diff, limits=limits,
         lock_timeout=lock_timeout, base=resolved.root, use_cache=use_cache,
-        recompile=recompile, compile_config=compile_config,
+        recompile=recompile, compile_config=compile_config, with_deps=with_deps,
     )

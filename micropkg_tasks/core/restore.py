@@ -1,0 +1,55 @@
+"""An exact way back for the files our own sdists carry (SPEC §4 round trip).
+
+Packaging shortens references (``pkg.pipelines.x.nodes`` becomes ``x.nodes``);
+a pull cannot tell a shortened string from one that was short in the source,
+and several import forms package to the same text. So packaging records, per
+file, the lines it changed and what they were. Pull puts those lines back,
+giving the source file exactly, and then moves references from the source
+project's names to the target's, full path to full path, which has no
+ambiguity. The record carries the sha256 of the packaged file: a file edited
+inside the sdist afterwards is pulled by the ordinary rules instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from typing import Any, Mapping
+
+
+def _lines(text: str) -> list[str]:
+    """Lines with their ``\\n``; joining them gives ``text`` back (other line breaks stay inside)."""
+    parts = text.split("\n")
+    return [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def record_edits(original: str, packaged: str) -> dict[str, Any]:
+    """What turns ``packaged`` back into ``original``: replaced line ranges of ``packaged``."""
+    old, new = _lines(original), _lines(packaged)
+    matcher = difflib.SequenceMatcher(None, new, old, autojunk=False)
+    edits = [
+        {"line": i1, "count": i2 - i1, "text": "".join(old[j1:j2])}
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+        if tag != "equal"
+    ]
+    return {"sha256": hashlib.sha256(packaged.encode("utf-8")).hexdigest(), "edits": edits}
+
+
+def restore(packaged: str, record: Mapping[str, Any]) -> str | None:
+    """The source text recorded for ``packaged``; None when the record does not fit it."""
+    if not isinstance(record, Mapping) or record.get("sha256") != hashlib.sha256(packaged.encode("utf-8")).hexdigest():
+        return None
+    edits = record.get("edits")
+    if not isinstance(edits, list):
+        return None
+    lines = _lines(packaged)
+    for edit in sorted(edits, key=lambda e: e.get("line", -1) if isinstance(e, Mapping) else -1, reverse=True):
+        if not isinstance(edit, Mapping):
+            return None
+        start, count, text = edit.get("line"), edit.get("count"), edit.get("text")
+        if not (isinstance(start, int) and isinstance(count, int) and isinstance(text, str)):
+            return None
+        if start < 0 or count < 0 or start + count > len(lines):
+            return None
+        lines[start : start + count] = [text] if text else []
+    return "".join(lines)
