@@ -1,0 +1,278 @@
+"""Micro-packages that use other micro-packages: recorded at package time, resolved on pull."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from micropkg_tasks.core.lockfile import read_lock
+from tests.conftest import kedro_project
+from tests.helpers import build_file_tree, read_tree, snapshot_tree
+
+MANIFEST = '\n[tool.kedro.micropkg.package]\n"pipelines.p0" = {}\n"utils.cleaning" = {}\n'
+
+CORE_FILES = {
+    "src/core_pkg/utils/__init__.py": "",
+    "src/core_pkg/utils/cleaning/__init__.py": '__version__ = "0.3"\n\nfrom core_pkg.utils.cleaning.ops import clean\n',
+    "src/core_pkg/utils/cleaning/ops.py": "def clean(text):\n    return text.strip()\n",
+    "tests/utils/__init__.py": "",
+    "tests/utils/cleaning/__init__.py": "",
+    "tests/utils/cleaning/test_ops.py": (
+        "from core_pkg.utils.cleaning.ops import clean\n\n\ndef test_clean():\n    assert clean(' a ') == 'a'\n"
+    ),
+    "src/core_pkg/pipelines/p0/__init__.py": '__version__ = "0.2"\n',
+    "src/core_pkg/pipelines/p0/helpers.py": (
+        "from core_pkg.utils.cleaning import clean\n\n\ndef tidy(text):\n    return clean(text).upper()\n"
+    ),
+    "tests/pipelines/__init__.py": "",
+    "tests/pipelines/p0/__init__.py": "",
+    "tests/pipelines/p0/test_helpers.py": (
+        "from core_pkg.pipelines.p0.helpers import tidy\n\n\ndef test_tidy():\n    assert tidy(' a ') == 'A'\n"
+    ),
+}
+
+
+def run_pytest(project: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=project, capture_output=True, text=True, timeout=180,
+        env={"PYTHONPATH": str(project / "src"), "PATH": "/usr/bin:/bin"},
+    )
+
+
+def sdist_metadata(path: Path) -> dict:
+    with tarfile.open(path) as archive:
+        root = path.name[: -len(".tar.gz")]
+        member = archive.extractfile(f"{root}/pyproject.toml")
+        assert member is not None
+        return tomllib.loads(member.read().decode())["tool"]["micropkg"]
+
+
+@pytest.fixture
+def core(tmp_path) -> Path:
+    return kedro_project(tmp_path / "core", "core_pkg", pyproject_extra=MANIFEST, extra=CORE_FILES)
+
+
+@pytest.fixture
+def dist(core, cli) -> Path:
+    result = cli(["package", "--all"], core)
+    assert result.exit_code == 0, result.stderr
+    return core / "dist"
+
+
+# -- 1: package --all records the dependency -----------------------------------------------------
+
+
+def test_package_all_records_the_dependency_without_warning(core, cli):
+    result = cli(["package", "--all"], core)
+    assert result.exit_code == 0, result.stderr
+    assert "helpers.py" not in result.stderr and "outside the micro-package" not in result.stderr
+    recorded = sdist_metadata(core / "dist/p0-0.2.tar.gz")
+    [dependency] = recorded["dependencies"]
+    assert dependency["module"] == "utils.cleaning"
+    assert dependency["name"] == "cleaning"
+    assert dependency["version"] == "0.3"
+    # The content hash is the one the dependency's own sdist records for its sources.
+    assert dependency["sha256"] == sdist_metadata(core / "dist/cleaning-0.3.tar.gz")["source-sha256"]
+    # The reference itself stays as it is, so other tools can still pull the sdist.
+    with tarfile.open(core / "dist/p0-0.2.tar.gz") as archive:
+        helpers = archive.extractfile("p0-0.2/p0/helpers.py").read().decode()  # type: ignore[union-attr]
+    assert helpers.startswith("from core_pkg.utils.cleaning import clean\n")
+
+
+def test_alias_of_a_dependency_is_its_recorded_sdist_name(tmp_path, cli):
+    manifest = '\n[tool.kedro.micropkg.package]\n"pipelines.p0" = {}\n"utils.cleaning" = {alias = "clean_utils"}\n'
+    core = kedro_project(tmp_path / "core", "core_pkg", pyproject_extra=manifest, extra=CORE_FILES)
+    assert cli(["package", "--all"], core).exit_code == 0
+    [dependency] = sdist_metadata(core / "dist/p0-0.2.tar.gz")["dependencies"]
+    assert (dependency["module"], dependency["name"]) == ("utils.cleaning", "clean_utils")
+
+
+def test_import_of_a_package_that_is_not_a_micro_package_stays_a_warning_with_file_and_line(core, cli):
+    build_file_tree(core, {
+        "src/core_pkg/settings.py": "LEVEL = 1\n",
+        "src/core_pkg/pipelines/p0/uses_settings.py": "import os\nfrom core_pkg.settings import LEVEL\n",
+    })
+    result = cli(["package", "pipelines.p0"], core)
+    assert result.exit_code == 0, result.stderr
+    assert "src/core_pkg/pipelines/p0/uses_settings.py:2" in result.stderr
+    assert "core_pkg.settings" in result.stderr
+    assert "helpers.py" not in result.stderr
+
+
+def test_with_deps_makes_an_unlisted_package_a_dependency(tmp_path, cli):
+    core = kedro_project(tmp_path / "core", "core_pkg", extra=CORE_FILES)
+    plain = cli(["package", "pipelines.p0"], core)
+    assert "helpers.py:1" in plain.stderr  # not a micro-package of this project: a warning
+    assert "dependencies" not in sdist_metadata(core / "dist/p0-0.2.tar.gz")
+    result = cli(["package", "pipelines.p0", "--with-deps", "utils.cleaning"], core)
+    assert result.exit_code == 0, result.stderr
+    assert "helpers.py" not in result.stderr
+    assert sdist_metadata(core / "dist/p0-0.2.tar.gz")["dependencies"][0]["module"] == "utils.cleaning"
+
+
+# -- 2: pull refuses a missing dependency; --with-deps fetches it from the same dist/ ------------
+
+
+def test_pull_without_the_dependency_is_refused_and_changes_nothing(dist, tmp_path, cli):
+    target = kedro_project(tmp_path / "target", "target_pkg")
+    before = snapshot_tree(target)
+    result = cli(["pull", str(dist / "p0-0.2.tar.gz"), "--no-compile"], target)
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert "utils.cleaning" in result.stderr and "0.3" in result.stderr
+    assert f"micropkg pull {dist / 'cleaning-0.3.tar.gz'} --destination utils" in result.stderr
+    assert "--with-deps" in result.stderr
+    assert snapshot_tree(target) == before
+
+
+def test_pull_with_deps_installs_both_and_points_the_import_at_the_target(dist, tmp_path, cli):
+    target = kedro_project(tmp_path / "target", "target_pkg")
+    result = cli(["pull", str(dist / "p0-0.2.tar.gz"), "--destination", "pipelines", "--with-deps", "--no-compile"],
+                 target)
+    assert result.exit_code == 0, result.stderr
+    assert "installed as a dependency of pipelines.p0" in result.stdout
+    helpers = (target / "src/target_pkg/pipelines/p0/helpers.py").read_text()
+    assert helpers.startswith("from target_pkg.utils.cleaning import clean\n")
+    assert (target / "src/target_pkg/utils/cleaning/ops.py").is_file()
+    lock = read_lock(target / "micropkg.lock")
+    assert lock.entries["pipelines.p0"].depends_on == ["utils.cleaning"]
+    assert lock.entries["utils.cleaning"].origin == "core_pkg#utils.cleaning"
+    tests = run_pytest(target)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "2 passed" in tests.stdout
+
+
+def test_with_deps_names_the_missing_sibling_sdist_and_writes_nothing(dist, tmp_path, cli):
+    (dist / "cleaning-0.3.tar.gz").unlink()
+    target = kedro_project(tmp_path / "target", "target_pkg")
+    before = snapshot_tree(target)
+    result = cli(["pull", str(dist / "p0-0.2.tar.gz"), "--with-deps", "--no-compile"], target)
+    assert result.exit_code != 0
+    assert "utils.cleaning" in result.stderr and "cleaning-0.3.tar.gz" in result.stderr
+    assert snapshot_tree(target) == before
+
+
+# -- 3: the dependency installed elsewhere, under an alias ---------------------------------------
+
+
+def test_dependency_under_another_destination_and_alias(dist, tmp_path, cli):
+    target = kedro_project(tmp_path / "target", "target_pkg")
+    first = cli(["pull", str(dist / "cleaning-0.3.tar.gz"), "--destination", "shared", "--alias", "clean_utils",
+                 "--no-compile"], target)
+    assert first.exit_code == 0, first.stderr
+    second = cli(["pull", str(dist / "p0-0.2.tar.gz"), "--destination", "pipelines", "--no-compile"], target)
+    assert second.exit_code == 0, second.stderr
+    helpers = (target / "src/target_pkg/pipelines/p0/helpers.py").read_text()
+    assert helpers.startswith("from target_pkg.shared.clean_utils import clean\n")
+    tests = run_pytest(target)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "2 passed" in tests.stdout
+
+
+def test_dependency_installed_at_another_version_is_a_warning(dist, core, tmp_path, cli):
+    target = kedro_project(tmp_path / "target", "target_pkg")
+    assert cli(["pull", str(dist / "cleaning-0.3.tar.gz"), "--destination", "utils", "--no-compile"],
+               target).exit_code == 0
+    (core / "src/core_pkg/utils/cleaning/__init__.py").write_text(
+        '__version__ = "0.4"\n\nfrom core_pkg.utils.cleaning.ops import clean\n'
+    )
+    assert cli(["package", "--all"], core).exit_code == 0
+    result = cli(["pull", str(dist / "p0-0.2.tar.gz"), "--no-compile"], target)
+    assert result.exit_code == 0, result.stderr
+    assert "utils.cleaning 0.4" in result.stderr and "0.3" in result.stderr
+
+
+# -- 6: cycles are refused -----------------------------------------------------------------------
+
+
+def test_import_cycle_between_micro_packages_is_refused_naming_both(tmp_path, cli):
+    manifest = '\n[tool.kedro.micropkg.package]\n"pipelines.a" = {}\n"pipelines.b" = {}\n'
+    project = kedro_project(tmp_path / "cyc", "cyc_pkg", pyproject_extra=manifest, extra={
+        "src/cyc_pkg/pipelines/a/__init__.py": "from cyc_pkg.pipelines.b import g\n\ndef f():\n    return g\n",
+        "src/cyc_pkg/pipelines/b/__init__.py": "def g():\n    from cyc_pkg.pipelines.a import f\n    return f\n",
+    })
+    before = snapshot_tree(project)
+    result = cli(["package", "--all"], project)
+    assert result.exit_code != 0
+    assert "pipelines.a -> pipelines.b -> pipelines.a" in result.stderr
+    assert "pipelines.b -> pipelines.a -> pipelines.b" in result.stderr
+    assert snapshot_tree(project) == before
+
+
+# -- 8: our own sdists come back exactly ---------------------------------------------------------
+
+P3_MODULE = '''"""Module docstring naming fixture_pkg.pipelines.p3.nodes stays."""
+import fixture_pkg.pipelines.p3
+import fixture_pkg.pipelines.p3 as whole
+from fixture_pkg.pipelines import p3 as also_whole
+from fixture_pkg.pipelines.p3 import nodes
+
+SHORT = "p3.nodes"
+LONG = "fixture_pkg.pipelines.p3.nodes"
+ROOT = "fixture_pkg.pipelines.p3"
+NAMESPACE = "p3"
+CALL = fixture_pkg.pipelines.p3.nodes.run
+
+
+def both():
+    return "p3.nodes", "fixture_pkg.pipelines.p3.nodes", whole, also_whole, nodes
+'''
+
+
+def test_package_then_pull_under_the_same_name_and_path_is_byte_identical(tmp_path, cli):
+    manifest = '\n[tool.kedro.micropkg.package]\n"pipelines.p3" = {}\n'
+    files = {
+        "src/fixture_pkg/pipelines/p3/__init__.py": "",
+        "src/fixture_pkg/pipelines/p3/nodes.py": "def run():\n    return 1\n",
+        "src/fixture_pkg/pipelines/p3/names.py": P3_MODULE,
+        "tests/pipelines/__init__.py": "",
+        "tests/pipelines/p3/__init__.py": "",
+        "tests/pipelines/p3/test_names.py": (
+            "from fixture_pkg.pipelines.p3 import names\n\n\ndef test_short():\n"
+            '    assert names.SHORT == "p3.nodes"\n    assert names.CALL() == 1\n'
+        ),
+    }
+    source = kedro_project(tmp_path / "source", "fixture_pkg", pyproject_extra=manifest, extra=files)
+    assert cli(["package", "--all"], source).exit_code == 0
+    target = kedro_project(tmp_path / "target", "fixture_pkg")
+    result = cli(["pull", str(source / "dist/p3-0.1.tar.gz"), "--destination", "pipelines", "--no-compile"], target)
+    assert result.exit_code == 0, result.stderr
+    original, pulled = read_tree(source), read_tree(target)
+    for folder in ("src/fixture_pkg/pipelines/p3/", "tests/pipelines/p3/"):
+        assert {k: v for k, v in pulled.items() if k.startswith(folder)} == {
+            k: v for k, v in original.items() if k.startswith(folder)
+        }
+    tests = run_pytest(target)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+
+
+def test_pull_under_another_name_moves_full_paths_and_leaves_short_strings(tmp_path, cli):
+    manifest = '\n[tool.kedro.micropkg.package]\n"pipelines.p3" = {}\n'
+    files = {
+        "src/fixture_pkg/pipelines/p3/__init__.py": "",
+        "src/fixture_pkg/pipelines/p3/nodes.py": "def run():\n    return 1\n",
+        "src/fixture_pkg/pipelines/p3/names.py": P3_MODULE,
+    }
+    source = kedro_project(tmp_path / "source", "fixture_pkg", pyproject_extra=manifest, extra=files)
+    assert cli(["package", "--all"], source).exit_code == 0
+    target = kedro_project(tmp_path / "target", "other_pkg")
+    result = cli(["pull", str(source / "dist/p3-0.1.tar.gz"), "--alias", "steps", "--no-compile"], target)
+    assert result.exit_code == 0, result.stderr
+    text = (target / "src/other_pkg/steps/names.py").read_text()
+    assert 'SHORT = "p3.nodes"' in text
+    assert 'LONG = "other_pkg.steps.nodes"' in text
+    assert "from other_pkg.steps import nodes" in text
+    assert "fixture_pkg" not in text.split('"""', 2)[2]  # only the docstring keeps the old name
+
+
+def test_edited_file_inside_our_sdist_falls_back_to_the_ordinary_rules(tmp_path):
+    from micropkg_tasks.core.restore import record_edits, restore
+
+    record = record_edits('X = "pkg.p3.nodes"\n', 'X = "p3.nodes"\n')
+    assert restore('X = "p3.nodes"\n', record) == 'X = "pkg.p3.nodes"\n'
+    assert restore('X = "p3.nodes"  # edited\n', record) is None
