@@ -276,3 +276,57 @@ def test_edited_file_inside_our_sdist_falls_back_to_the_ordinary_rules(tmp_path)
     record = record_edits('X = "pkg.p3.nodes"\n', 'X = "p3.nodes"\n')
     assert restore('X = "p3.nodes"\n', record) == 'X = "pkg.p3.nodes"\n'
     assert restore('X = "p3.nodes"  # edited\n', record) is None
+
+
+# -- 4: sync-shared installs the closure ---------------------------------------------------------
+
+MONOREPO_ROOT = (
+    '[tool.micropkg.monorepo]\nprojects = ["projects/*"]\n\n'
+    '[[tool.micropkg.shared]]\nmicropkg = "pipelines.p0"\nsource = "projects/core"\ntargets = ["projects/app"]\n'
+)
+
+
+@pytest.fixture
+def deps_monorepo(tmp_path) -> Path:
+    root = build_file_tree(tmp_path / "mono", {"pyproject.toml": MONOREPO_ROOT})
+    kedro_project(root / "projects/core", "core_pkg", pyproject_extra=MANIFEST, extra=CORE_FILES)
+    kedro_project(root / "projects/app", "app_pkg")
+    return root
+
+
+def test_sync_shared_installs_the_dependency_and_checks_it(deps_monorepo, cli):
+    app = deps_monorepo / "projects/app"
+    result = cli(["sync-shared", "--no-compile"], deps_monorepo)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "utils.cleaning not installed, installed as a dependency of pipelines.p0" in result.stdout
+    helpers = (app / "src/app_pkg/pipelines/p0/helpers.py").read_text()
+    assert helpers.startswith("from app_pkg.utils.cleaning import clean\n")
+    tests = run_pytest(app)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "2 passed" in tests.stdout
+    assert cli(["sync-shared", "--check"], deps_monorepo).exit_code == 0
+
+    ops = deps_monorepo / "projects/core/src/core_pkg/utils/cleaning/ops.py"
+    ops.write_text("def clean(text):\n    return text.strip(' ')\n")
+    before = snapshot_tree(app)
+    check = cli(["sync-shared", "--check"], deps_monorepo)
+    assert check.exit_code == 1, check.stdout + check.stderr
+    assert "utils.cleaning" in check.stdout and "upstream moved (a dependency of pipelines.p0)" in check.stdout
+    assert snapshot_tree(app) == before
+    assert cli(["sync-shared", "--no-compile"], deps_monorepo).exit_code == 0
+    assert "text.strip(' ')" in (app / "src/app_pkg/utils/cleaning/ops.py").read_text()
+
+
+def test_a_shared_entry_for_the_dependency_decides_where_it_goes(deps_monorepo, cli):
+    config = deps_monorepo / "pyproject.toml"
+    config.write_text(config.read_text() + (
+        '\n[[tool.micropkg.shared]]\nmicropkg = "utils.cleaning"\nsource = "projects/core"\n'
+        'targets = ["projects/app"]\ndestination = "shared"\nalias = "clean_utils"\n'
+    ))
+    result = cli(["sync-shared", "--no-compile"], deps_monorepo)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    app = deps_monorepo / "projects/app"
+    assert not (app / "src/app_pkg/utils").exists()
+    helpers = (app / "src/app_pkg/pipelines/p0/helpers.py").read_text()
+    assert helpers.startswith("from app_pkg.shared.clean_utils import clean\n")
+    assert run_pytest(app).returncode == 0

@@ -94,7 +94,8 @@ def _table(rows: list[tuple[str, ...]]) -> None:
 def _sync_check(result: SyncResult) -> None:
     for target in result.targets:
         for state in target.states:
-            out(f"{target.project}: {state.module} (from {state.source}#{state.micropkg}): {state.state}")
+            needed = f" (a dependency of {state.dependency_of})" if state.dependency_of else ""
+            out(f"{target.project}: {state.module} (from {state.source}#{state.micropkg}): {state.state}{needed}")
             for path in state.edited:
                 out(f"  edited    {path}")
         for item in target.files:
@@ -110,7 +111,10 @@ def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
     if result.check:
         _sync_check(result)
     for target in result.targets if not result.check else ():
-        stale = ", ".join(f"{s.module} {s.state}" for s in target.states if s.state != "in sync")
+        stale = ", ".join(
+            f"{s.module} {s.state}" + (f", installed as a dependency of {s.dependency_of}" if s.dependency_of else "")
+            for s in target.states if s.state != "in sync"
+        )
         if target.outcome == "in sync":
             out(f"{target.project}: in sync")
         elif target.outcome in ("updated", "would update"):

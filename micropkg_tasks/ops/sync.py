@@ -26,6 +26,7 @@ from micropkg_tasks.ops.install_plan import PlannedFile
 from micropkg_tasks.ops.build import PackageInputs, build_from_inputs, read_inputs
 from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.pull import SdistToInstall, install_sdists
+from micropkg_tasks.ops.sync_deps import dependency_entries
 
 IN_SYNC = "in sync"
 UPSTREAM_MOVED = "upstream moved"
@@ -48,6 +49,7 @@ class TargetState:
     source: str  # the source project, relative to the monorepo root
     state: str
     edited: tuple[str, ...] = ()  # files that differ from the lock (or are missing)
+    dependency_of: str = ""  # set for a copy synced only because these shared micro-packages import it
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,11 @@ def sync_shared(
         entry.index: read_inputs(load_project(entry.source), entry.micropkg, entry.alias, entry.env, for_distribution=False)
         for entry in entries
     }
+    # What the shared micro-packages import goes along, as entries of its own.
+    closure = dependency_entries(monorepo, entries, inputs)
+    for extra in closure.entries:
+        inputs[extra.index] = read_inputs(load_project(extra.source), extra.micropkg, None, extra.env, for_distribution=False)
+    entries = (*entries, *closure.entries)
     locks: dict[Path, Lock | MicropkgError] = {}
     per_target: dict[Path, list[tuple[SharedEntry, TargetState]]] = {}
     for entry in entries:
@@ -233,6 +240,9 @@ def sync_shared(
                                     monorepo.relative(entry.source), UNREADABLE)
             else:
                 state = compare(monorepo, entry, target.project, target.module, inputs[entry.index].digest, lock)
+            needed_by = closure.dependents.get((entry.index, target.project))
+            if needed_by:
+                state = replace(state, dependency_of=", ".join(needed_by))
             per_target.setdefault(target.project, []).append((entry, state))
 
     # 2. Build each shared micro-package that some target needs, once.
