@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tarfile
@@ -330,3 +331,37 @@ def test_a_shared_entry_for_the_dependency_decides_where_it_goes(deps_monorepo, 
     helpers = (app / "src/app_pkg/pipelines/p0/helpers.py").read_text()
     assert helpers.startswith("from app_pkg.shared.clean_utils import clean\n")
     assert run_pytest(app).returncode == 0
+
+
+# -- 5: prerelease pulls each sdist with its dependencies ----------------------------------------
+
+
+def test_prerelease_round_trip_passes_with_the_dependency(deps_monorepo, cli):
+    assert cli(["sync-shared", "--no-compile"], deps_monorepo).exit_code == 0
+    result = cli(["prerelease", "--json"], deps_monorepo)
+    report = json.loads(result.stdout)
+    checks = {(c["project"], c["check"]): c for c in report["checks"]}
+    assert result.exit_code == 0, [c for c in report["checks"] if c["status"] != "pass"]
+    assert report["ok"] is True
+    assert checks[("projects/core", "round-trip")]["reason"].endswith("tests passed for 2")
+    assert checks[("projects/app", "in sync")]["status"] == "pass"
+
+
+def test_prerelease_round_trip_still_fails_on_a_sibling_that_is_not_a_micro_package(tmp_path, cli):
+    project = kedro_project(tmp_path / "solo", "core_pkg", pyproject_extra=MANIFEST, extra={
+        **CORE_FILES,
+        "src/core_pkg/settings.py": "LEVEL = 1\n",
+        "src/core_pkg/pipelines/p0/uses_settings.py": "from core_pkg.settings import LEVEL\n",
+        "tests/pipelines/p0/test_settings.py": (
+            "from core_pkg.pipelines.p0.uses_settings import LEVEL\n\n\ndef test_level():\n    assert LEVEL == 1\n"
+        ),
+    })
+    packaged = cli(["package", "pipelines.p0"], project)
+    assert "src/core_pkg/pipelines/p0/uses_settings.py:1" in packaged.stderr
+    result = cli(["prerelease", "--json"], project)
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    [round_trip] = [c for c in report["checks"] if c["check"] == "round-trip"]
+    assert round_trip["status"] == "fail"
+    assert round_trip["details"][0].startswith("pipelines.p0:")
+    assert any("uses_settings.py:1" in line for line in round_trip["details"])
