@@ -365,3 +365,27 @@ def test_prerelease_round_trip_still_fails_on_a_sibling_that_is_not_a_micro_pack
     assert round_trip["status"] == "fail"
     assert round_trip["details"][0].startswith("pipelines.p0:")
     assert any("uses_settings.py:1" in line for line in round_trip["details"])
+
+
+# -- status: what each installed micro-package depends on and what needs it ----------------------
+
+
+def test_status_and_json_show_dependencies_both_ways(dist, tmp_path, cli):
+    target = kedro_project(tmp_path / "target", "target_pkg")
+    assert cli(["pull", str(dist / "p0-0.2.tar.gz"), "--with-deps", "--no-compile"], target).exit_code == 0
+    shown = cli(["status"], target)
+    assert shown.exit_code == 0, shown.stderr
+    assert "p0 depends on utils.cleaning" in shown.stdout
+    assert "utils.cleaning is needed by p0" in shown.stdout
+    report = json.loads(cli(["status", "--json"], target).stdout)
+    by_module = {package["module"]: package for package in report["packages"]}
+    assert by_module["p0"]["depends_on"] == ["utils.cleaning"] and by_module["p0"]["needed_by"] == []
+    assert by_module["utils.cleaning"]["needed_by"] == ["p0"]
+
+
+def test_monorepo_status_json_shows_dependencies(deps_monorepo, cli):
+    assert cli(["sync-shared", "--no-compile"], deps_monorepo).exit_code == 0
+    report = json.loads(cli(["status", "--json"], deps_monorepo).stdout)
+    rows = {(row["project"], row["module"]): row for row in report["rows"]}
+    assert rows[("projects/app", "pipelines.p0")]["depends_on"] == ["utils.cleaning"]
+    assert rows[("projects/app", "utils.cleaning")]["needed_by"] == ["pipelines.p0"]

@@ -79,6 +79,10 @@ def project_status(report: ProjectStatus) -> None:
     rows += [(p.module, p.version, p.state, p.source) for p in report.packages]
     _table(rows)
     for package in report.packages:
+        if package.depends_on:
+            out(f"  {package.module} depends on {', '.join(package.depends_on)}")
+        if package.needed_by:
+            out(f"  {package.module} is needed by {', '.join(package.needed_by)}")
         for path in package.edited:
             out(f"  edited:  {path}")
         for path in package.missing:
@@ -163,6 +167,10 @@ def monorepo_status(report: MonorepoStatus) -> None:
     rows += [(r.project, r.module, r.version, r.state, r.source) for r in report.rows]
     _table(rows)
     for row in report.rows:
+        if row.depends_on:
+            out(f"  {row.project}: {row.module} depends on {', '.join(row.depends_on)}")
+        if row.needed_by:
+            out(f"  {row.project}: {row.module} is needed by {', '.join(row.needed_by)}")
         for path in row.edited:
             out(f"  {row.project}: edited: {path}")
 

@@ -21,6 +21,8 @@ class StatusRow:
     source: str
     state: str
     edited: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()  # installed micro-packages it imports
+    needed_by: tuple[str, ...] = ()  # installed micro-packages that import it
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ def monorepo_status(root: Path | str | os.PathLike[str] | None = None) -> Monore
             shared = shared_at.get((path, module))
             if shared is not None:
                 state = compare(monorepo, shared, path, module, digests[shared.index], lock)
-                rows.append(StatusRow(shown, module, entry.version, entry.source, state.state, state.edited))
+                rows.append(StatusRow(shown, module, entry.version, entry.source, state.state, state.edited,
+                                      tuple(entry.depends_on), tuple(lock.dependents_of(module))))
                 continue
             changed, missing = changed_files(path, entry)
             edited = tuple(sorted(changed + missing))
@@ -72,7 +75,8 @@ def monorepo_status(root: Path | str | os.PathLike[str] | None = None) -> Monore
                 state_name = UPSTREAM_MOVED
             else:
                 state_name = IN_SYNC
-            rows.append(StatusRow(shown, module, entry.version, entry.source, state_name, edited))
+            rows.append(StatusRow(shown, module, entry.version, entry.source, state_name, edited,
+                                  tuple(entry.depends_on), tuple(lock.dependents_of(module))))
         for (target, module), shared in sorted(shared_at.items(), key=lambda item: (str(item[0][0]), item[0][1])):
             if target == path and module not in lock.entries:
                 rows.append(StatusRow(shown, module, "-", source_location(shared, path), NOT_INSTALLED))

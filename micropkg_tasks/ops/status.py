@@ -21,6 +21,8 @@ class InstalledStatus:
     state: str
     edited: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()  # installed micro-packages it imports
+    needed_by: tuple[str, ...] = ()  # installed micro-packages that import it
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ def status(project: Project | str | os.PathLike[str]) -> ProjectStatus:
                 state=LOCALLY_EDITED if edited or missing else IN_SYNC,
                 edited=edited,
                 missing=missing,
+                depends_on=tuple(entry.depends_on),
+                needed_by=tuple(lock.dependents_of(module)),
             )
         )
     return ProjectStatus(str(resolved.root), tuple(packages))
