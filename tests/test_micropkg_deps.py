@@ -389,3 +389,9 @@ def test_monorepo_status_json_shows_dependencies(deps_monorepo, cli):
     rows = {(row["project"], row["module"]): row for row in report["rows"]}
     assert rows[("projects/app", "pipelines.p0")]["depends_on"] == ["utils.cleaning"]
     assert rows[("projects/app", "utils.cleaning")]["needed_by"] == ["pipelines.p0"]
+    ops = deps_monorepo / "projects/core/src/core_pkg/utils/cleaning/ops.py"
+    ops.write_text("def clean(text):\n    return text.strip(' ')\n")
+    moved = json.loads(cli(["status", "--json"], deps_monorepo).stdout)
+    states = {(row["project"], row["module"]): row["state"] for row in moved["rows"]}
+    assert states[("projects/app", "utils.cleaning")] == "upstream moved"
+    assert states[("projects/app", "pipelines.p0")] == "in sync"

@@ -10,6 +10,7 @@ from micropkg_tasks.core.lockfile import changed_files, read_lock, sha256_file
 from micropkg_tasks.core.monorepo import require_monorepo
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.ops.build import read_inputs
+from micropkg_tasks.ops.sync_deps import dependency_entries
 from micropkg_tasks.ops.sync import IN_SYNC, LOCALLY_EDITED, NOT_INSTALLED, UPSTREAM_MOVED, compare, source_location
 
 
@@ -47,13 +48,16 @@ def _sdist_moved(project_root: Path, source: str, recorded_sha: str) -> bool:
 def monorepo_status(root: Path | str | os.PathLike[str] | None = None) -> MonorepoStatus:
     """One row per installed micro-package in every project, plus shared copies not installed yet."""
     monorepo = require_monorepo(root)
-    digests = {
-        entry.index: read_inputs(
-            load_project(entry.source), entry.micropkg, entry.alias, entry.env, for_distribution=False
-        ).digest
+    inputs = {
+        entry.index: read_inputs(load_project(entry.source), entry.micropkg, entry.alias, entry.env, for_distribution=False)
         for entry in monorepo.shared
     }
-    shared_at = {(t.project, t.module): entry for entry in monorepo.shared for t in entry.targets}
+    # Dependencies that sync-shared installs along with the shared entries are shared copies too.
+    closure = dependency_entries(monorepo, monorepo.shared, inputs).entries
+    for extra in closure:
+        inputs[extra.index] = read_inputs(load_project(extra.source), extra.micropkg, None, extra.env, for_distribution=False)
+    digests = {index: found.digest for index, found in inputs.items()}
+    shared_at = {(t.project, t.module): entry for entry in (*monorepo.shared, *closure) for t in entry.targets}
     rows = []
     for path in monorepo.projects:
         project = load_project(path)
