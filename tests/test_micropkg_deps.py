@@ -14,6 +14,7 @@ import pytest
 from micropkg_tasks.core.lockfile import read_lock
 from tests.conftest import kedro_project
 from tests.helpers import build_file_tree, read_tree, snapshot_tree
+from tests.servers import moto_s3, pip_env, pypi_server  # noqa: F401 (fixtures)
 
 MANIFEST = '\n[tool.kedro.micropkg.package]\n"pipelines.p0" = {}\n"utils.cleaning" = {}\n'
 
@@ -52,6 +53,32 @@ def sdist_metadata(path: Path) -> dict:
         member = archive.extractfile(f"{root}/pyproject.toml")
         assert member is not None
         return tomllib.loads(member.read().decode())["tool"]["micropkg"]
+
+
+@pytest.fixture
+def s3(moto_s3, tmp_path, monkeypatch):  # noqa: F811
+    """A fresh bucket on the moto server and fs-args whose key and secret come from the environment."""
+    import os
+    import uuid
+
+    import fsspec
+
+    for name, value in {
+        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1",
+        "TEST_S3_KEY": "AKIAMICROPKGTEST", "TEST_S3_SECRET": "s3-secret-" + uuid.uuid4().hex,
+        "MICROPKG_CACHE_DIR": str(tmp_path / "micropkg-cache"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    bucket = f"bucket-{uuid.uuid4().hex[:12]}"
+    fsspec.filesystem(
+        "s3", key="AKIAMICROPKGTEST", secret="x", client_kwargs={"endpoint_url": moto_s3.endpoint},
+        skip_instance_cache=True,
+    ).mkdir(bucket)
+    text = "key: ${TEST_S3_KEY}\nsecret: ${TEST_S3_SECRET}\n" f"client_kwargs:\n  endpoint_url: {moto_s3.endpoint}\n"
+    return {"bucket": bucket, "yaml": text, "secret": os.environ["TEST_S3_SECRET"]}
 
 
 @pytest.fixture
@@ -395,3 +422,38 @@ def test_monorepo_status_json_shows_dependencies(deps_monorepo, cli):
     states = {(row["project"], row["module"]): row["state"] for row in moved["rows"]}
     assert states[("projects/app", "utils.cleaning")] == "upstream moved"
     assert states[("projects/app", "pipelines.p0")] == "in sync"
+
+
+# -- 2 (other locations): --with-deps looks in the same index and the same bucket ----------------
+
+
+def test_with_deps_fetches_from_the_same_index(pip_env, dist, tmp_path, cli):
+    for sdist in dist.iterdir():
+        pip_env.add(sdist.name, sdist.read_bytes())
+    target = kedro_project(tmp_path / "target", "target_pkg")
+    refused = cli(["pull", "p0==0.2", "--no-compile"], target)
+    assert refused.exit_code == 1
+    assert "`micropkg pull cleaning==0.3 --destination utils`" in refused.stderr
+    result = cli(["pull", "p0==0.2", "--with-deps", "--no-compile"], target)
+    assert result.exit_code == 0, result.stderr
+    lock = read_lock(target / "micropkg.lock")
+    assert lock.entries["utils.cleaning"].source == "cleaning==0.3"
+    assert (target / "src/target_pkg/p0/helpers.py").read_text().startswith(
+        "from target_pkg.utils.cleaning import clean\n"
+    )
+    assert run_pytest(target).returncode == 0
+
+
+def test_with_deps_fetches_from_the_same_bucket(s3, core, tmp_path, cli):
+    fs_args = tmp_path / "s3.yml"
+    fs_args.write_text(s3["yaml"])
+    prefix = f"s3://{s3['bucket']}/micropkgs"
+    packaged = cli(["package", "--all", "--destination", prefix, "--fs-args", str(fs_args)], core)
+    assert packaged.exit_code == 0, packaged.stderr
+    target = kedro_project(tmp_path / "target", "target_pkg")
+    result = cli(["pull", f"{prefix}/p0-0.2.tar.gz", "--fs-args", str(fs_args), "--with-deps", "--no-compile"],
+                 target)
+    assert result.exit_code == 0, result.stderr
+    assert read_lock(target / "micropkg.lock").entries["utils.cleaning"].source == f"{prefix}/cleaning-0.3.tar.gz"
+    assert s3["secret"] not in result.stdout + result.stderr
+    assert run_pytest(target).returncode == 0
