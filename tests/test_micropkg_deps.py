@@ -252,9 +252,18 @@ def both():
 '''
 
 
+P3_MORE = """from fixture_pkg.pipelines import p3, other
+import fixture_pkg.pipelines.p3.nodes
+
+VALUE = (p3, other, fixture_pkg.pipelines.p3.nodes.run)
+"""
+
+
 def test_package_then_pull_under_the_same_name_and_path_is_byte_identical(tmp_path, cli):
     manifest = '\n[tool.kedro.micropkg.package]\n"pipelines.p3" = {}\n'
     files = {
+        "src/fixture_pkg/pipelines/other.py": "",
+        "src/fixture_pkg/pipelines/p3/more.py": P3_MORE,
         "src/fixture_pkg/pipelines/p3/__init__.py": "",
         "src/fixture_pkg/pipelines/p3/nodes.py": "def run():\n    return 1\n",
         "src/fixture_pkg/pipelines/p3/names.py": P3_MODULE,
