@@ -3,8 +3,9 @@
     python3 dev.py demo            # from the repository root (sets up .venv first)
     python examples/demo.py [DIR]  # with micropkg-tasks already installed
 
-Steps: ``package --all`` in ``projects/core`` and a look inside one sdist;
-``pull-all`` at the monorepo root (each project's pull manifest); a check that
+Steps: ``package --all`` at the monorepo root (every project's package manifest)
+and a look inside one sdist; ``pull --all`` at the root (each project's pull
+manifest, whose ``../core#<module>`` entries are packaged from source); a check that
 the shared copies are in step with their source; an edit upstream, caught by
 ``sync-shared --check`` and fixed by ``sync-shared``; ``status`` for the whole
 monorepo; the pulled tests run under pytest where they landed; and the
@@ -59,8 +60,8 @@ def main(argv: list[str]) -> int:
     print(f"scratch copy: {monorepo}")
     projects = monorepo / "projects"
 
-    step("package every micro-package listed in projects/core/pyproject.toml")
-    micropkg(["package", "--all"], projects / "core")
+    step("package --all from the root: every project's [tool.kedro.micropkg.package] manifest")
+    micropkg(["package", "--all"], monorepo)
 
     sdist = projects / "core" / "dist" / "data_cleaning-0.3.0.tar.gz"
     step(f"inside {sdist.name}")
@@ -69,10 +70,10 @@ def main(argv: list[str]) -> int:
             if member.isfile():
                 print(f"  {member.name}")
 
-    step("pull-all: every project's [tool.kedro.micropkg.pull] manifest, from the monorepo root")
-    micropkg(["pull-all"], monorepo)
+    step("pull --all from the root: every project's [tool.kedro.micropkg.pull] manifest")
+    micropkg(["pull", "--all"], monorepo)
 
-    step("pull-all again: nothing changes")
+    step("pull-all (the same thing) again: nothing changes")
     micropkg(["pull-all"], monorepo)
 
     step("sync-shared: install [[tool.micropkg.shared]] from source into every target")

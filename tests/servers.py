@@ -262,3 +262,147 @@ def pip_env(monkeypatch: pytest.MonkeyPatch, pypi_server: PypiServer, tmp_path: 
     monkeypatch.setenv("PIP_CACHE_DIR", str(tmp_path / "pip-cache"))
     monkeypatch.setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
     return pypi_server
+
+
+# -- a private package index behind HTTP basic auth -------------------------------------------------
+
+
+@dataclass
+class BasicAuthIndex:
+    """A PEP 503 index at ``<base>/simple/`` whose pages *and* files need basic auth, like a
+    private index (devpi, Artifactory, a CodeArtifact proxy). ``json_pages`` makes project pages
+    answer as PEP 691 JSON with ``json_body`` as the body, so a malformed one can be served.
+    ``/huge/<n>`` answers with ``n`` bytes of zeros and a matching Content-Length, written in
+    chunks; ``/undeclared/<n>`` the same without Content-Length; ``sent`` counts the bytes
+    actually written for each."""
+
+    base: str
+    user: str
+    password: str
+    files: dict[str, bytes] = field(default_factory=dict)
+    json_body: bytes | None = None
+    redirect_host: str | None = None  # set: file links answer 302 to /foreign/ on this host name
+    foreign_auth: list[str | None] = field(default_factory=list)  # Authorization seen on /foreign/
+    sent: dict[str, int] = field(default_factory=dict)
+    unauthorised: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def index_url(self) -> str:
+        """The index URL with the credentials in it, as users put it in PIP_INDEX_URL."""
+        host = self.base.partition("://")[2]
+        return f"http://{self.user}:{self.password}@{host}/simple/"
+
+    def add(self, filename: str, data: bytes) -> None:
+        with self.lock:
+            self.files[filename] = data
+
+
+def _basic_index_handler(state: BasicAuthIndex) -> type[BaseHTTPRequestHandler]:
+    import base64
+    import hashlib
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _reply(self, status: int, body: bytes = b"", content_type: str = "text/html") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _huge(self, size: int, *, declared: bool = True) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/gzip")
+            if declared:
+                self.send_header("Content-Length", str(size))
+            else:  # the body ends when the connection closes: its size is unknown beforehand
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            chunk = b"\0" * (1024 * 1024)
+            written = 0
+            try:
+                while written < size:
+                    piece = chunk[: min(len(chunk), size - written)]
+                    self.wfile.write(piece)
+                    written += len(piece)
+                    with state.lock:
+                        state.sent[self.path] = written
+            except OSError:  # the client stopped reading: that is what the test wants
+                pass
+
+        def _serve(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path.startswith("/huge/"):
+                return self._huge(int(path.rsplit("/", 1)[1]))
+            if path.startswith("/undeclared/"):
+                return self._huge(int(path.rsplit("/", 1)[1]), declared=False)
+            if path.startswith("/foreign/"):  # another origin: serves anyone, records what it was sent
+                with state.lock:
+                    state.foreign_auth.append(self.headers.get("Authorization"))
+                    data = state.files.get(path[len("/foreign/"):])
+                return self._reply(200, data, "application/gzip") if data is not None else self._reply(404)
+            token = base64.b64encode(f"{state.user}:{state.password}".encode()).decode()
+            if self.headers.get("Authorization") != f"Basic {token}":
+                with state.lock:
+                    state.unauthorised.append(path)
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="index"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            with state.lock:
+                files = dict(state.files)
+                json_body = state.json_body
+            if path.startswith("/simple/"):
+                name = path[len("/simple/"):].strip("/")
+                if json_body is not None:
+                    return self._reply(200, json_body, "application/vnd.pypi.simple.v1+json")
+                links = "".join(
+                    f'<a href="/packages/{filename}#sha256={hashlib.sha256(data).hexdigest()}">{filename}</a>'
+                    for filename, data in sorted(files.items())
+                    if filename.replace("-", "_").lower().startswith(name.replace("-", "_"))
+                )
+                return self._reply(200, f"<html><body>{links}</body></html>".encode())
+            if path.startswith("/packages/") and path[len("/packages/"):] in files:
+                if state.redirect_host:
+                    port = self.server.server_address[1]
+                    self.send_response(302)
+                    self.send_header("Location", f"http://{state.redirect_host}:{port}/foreign/{path[10:]}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                return self._reply(200, files[path[len("/packages/"):]], "application/gzip")
+            return self._reply(404, b"not found\n")
+
+        do_GET = _serve
+        do_HEAD = _serve
+
+    return Handler
+
+
+@pytest.fixture
+def basic_auth_index() -> Iterator[BasicAuthIndex]:
+    import secrets
+
+    state = BasicAuthIndex(base="", user="ci-bot", password="pw_" + secrets.token_hex(12))
+    server = _QuietServer(("127.0.0.1", 0), _basic_index_handler(state))
+    state.base = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        wait_until_up(state.base + "/")
+        state.unauthorised.clear()  # the start-up probe carried no credentials
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

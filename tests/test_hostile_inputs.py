@@ -18,6 +18,7 @@ corpus; its size is the figure given in ``docs/reliability.md``.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tarfile
 import unicodedata
@@ -553,6 +554,108 @@ def _(ws):
 def _(ws):
     files = {**sdist_files(), "data_cleaning/config/parameters_cleaning.yml": b"other: 1\n"}
     return pull_sdist(ws, archive(files, ROOT), options=("--alias", "cleaning"))
+
+
+# -- metadata, nesting, special files and sizes: input that must not crash, hang or poison the lock ----
+
+
+def micropkg_with_init(ws: Path, init: str) -> tuple[Path, list[str]]:
+    extra = {**MICROPKG, "src/spaceflights/pipelines/x/__init__.py": init}
+    return project(ws, extra=extra), ["package", "pipelines.x"]
+
+
+@case("archive-metadata-delete-character-poisons-the-lock", 1, "containing the control or invisible character '\\x7f'")
+def _(ws):
+    # JSON escaping leaves DEL raw, and TOML forbids it: the lock written afterwards could not be read.
+    return pull_sdist(ws, valid_sdist(micropkg={"module": "pipelines.data_cleaning", "source-sha256": "ab\x7fcd"}))
+
+
+@case("archive-metadata-terminal-escape", 1, "containing the control or invisible character '\\x1b'")
+def _(ws):
+    return pull_sdist(ws, valid_sdist(micropkg={"module": "\x1b]0;owned\x07pipelines.data_cleaning"}))
+
+
+@case("archive-metadata-requirement-too-long", 1, "more than the 2000 allowed")
+def _(ws):
+    return pull_sdist(ws, valid_sdist(requires=("pandas>=" + ".".join(["1"] * 1100),)))
+
+
+@case("archive-metadata-tool-value-too-long", 1, "more than the 1000 allowed")
+def _(ws):
+    return pull_sdist(ws, valid_sdist(micropkg={"module": "pipelines.data_cleaning", "note": "n" * 5000}))
+
+
+@case("archive-member-name-longer-than-the-os-allows", 1, "longer than the 255 bytes file systems allow")
+def _(ws):
+    return pull_sdist(ws, with_members(file_member(f"{PKG}/{'a' * 300}.py", "x = 1\n")))
+
+
+@case("archive-pyproject-deeply-nested-toml", 1, "pyproject.toml' is nested too deeply to parse safely")
+def _(ws):
+    files = sdist_files()
+    files["pyproject.toml"] += b"\n[tool.deep]\nx = " + b"[" * 100_000 + b"]" * 100_000 + b"\n"
+    return pull_sdist(ws, archive(files, ROOT))
+
+
+@case("project-pyproject-deeply-nested-toml", 1, "pyproject.toml")
+def _(ws):
+    # tomlkit refuses this itself (newer versions) or recurses until our guard stops it (older ones).
+    return project(ws, pyproject_extra="\nx = " + "[" * 100_000 + "]" * 100_000 + "\n"), ["package", "--all"]
+
+
+@case("project-init-attribute-chain-1500-long", 1, "__init__.py is nested too deeply")
+def _(ws):
+    return micropkg_with_init(ws, "import spaceflights.pipelines.x\ny = spaceflights.pipelines.x" + ".b" * 1500 + "\n")
+
+
+@case("project-init-binary-operation-10000-long", 1, "__init__.py is nested too deeply")
+def _(ws):
+    return micropkg_with_init(ws, "y = " + " + ".join(["1"] * 10_000) + "\n")
+
+
+@case("project-init-deep-unary-minus", 1, "__init__.py is nested too deeply")
+def _(ws):
+    return micropkg_with_init(ws, "y = " + "-" * 100_000 + "1\n")
+
+
+@case("project-pulled-module-deeply-nested", 1, "nodes.py is nested too deeply to rewrite its imports")
+def _(ws):
+    files = sdist_files()
+    files["data_cleaning/nodes.py"] = ("import data_cleaning\ny = data_cleaning" + ".b" * 1500 + "\n").encode()
+    return pull_sdist(ws, archive(files, ROOT))
+
+
+@case("project-lock-is-a-fifo", 1, "micropkg.lock is a FIFO (named pipe), not a regular file")
+def _(ws):
+    root = project(ws)
+    os.mkfifo(root / "micropkg.lock")  # reading it would block forever
+    return pull_sdist(ws, valid_sdist(), target=root)
+
+
+@case("project-pull-location-is-dev-zero", 1, "/dev/zero is a character device, not a regular file")
+def _(ws):
+    return project(ws), ["pull", "/dev/zero", "--no-compile"]
+
+
+@case("project-pull-location-is-file-url-of-dev-zero", 1, "file:///dev/zero is not a regular file")
+def _(ws):
+    return project(ws), ["pull", "file:///dev/zero", "--no-compile"]
+
+
+@case("project-micropkg-requirements-dangling-symlink", 1, "requirements.txt is a symlink to a missing file")
+def _(ws):
+    root, argv = package_requirements(ws, "pandas\n")
+    requirements = root / "src/spaceflights/pipelines/x/requirements.txt"
+    requirements.unlink()
+    requirements.symlink_to(ws / "gone.txt")  # its requirements must not vanish from the sdist silently
+    return root, argv
+
+
+@case("project-micropkg-file-is-a-fifo", 1, "pipelines/x/data.bin is a FIFO (named pipe), not a regular file")
+def _(ws):
+    root = project(ws, extra=MICROPKG)
+    os.mkfifo(root / "src/spaceflights/pipelines/x/data.bin")
+    return root, ["package", "pipelines.x"]
 
 
 # -- the test -----------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from micropkg_tasks.core.monorepo import (
     select_shared,
 )
 from tests.conftest import kedro_project, run_micropkg
+from tests.helpers import snapshot_tree
 
 MONOREPO_TABLE = '[tool.micropkg.monorepo]\nprojects = ["projects/*"]\n'
 
@@ -124,21 +125,27 @@ def test_destination_and_env_keys_and_a_top_level_micro_package(monorepo):
 # -- project globs ---------------------------------------------------------------------------------
 
 
-def test_several_globs_folders_without_a_project_are_skipped_and_empty_globs_warn(monorepo):
+def test_several_globs_are_merged_and_folders_without_a_project_are_skipped(monorepo):
     kedro_project(monorepo / "libs/geo", "geo")
     (monorepo / "projects/docs").mkdir()  # a folder, but not a project
     (monorepo / "projects/docs/index.md").write_text("# docs\n")
     write_config(
         monorepo,
-        head='[tool.micropkg.monorepo]\nprojects = ["projects/*", "libs/*", "projects/core", "apps/*"]\n',
+        head='[tool.micropkg.monorepo]\nprojects = ["projects/*", "libs/*", "projects/core"]\n',
     )
     model = load_monorepo(monorepo)
     assert [model.relative(p) for p in model.projects] == [
         "libs/geo", "projects/churn", "projects/core", "projects/forecast",
     ]
-    assert len(model.warnings) == 1
-    assert "'apps/*' matches no project" in model.warnings[0]
-    assert str(model.config_path) in model.warnings[0]
+    assert model.warnings == ()
+
+
+def test_a_glob_that_matches_no_project_is_a_usage_error_naming_the_file_and_the_glob(monorepo):
+    path = write_config(monorepo, head='[tool.micropkg.monorepo]\nprojects = ["projects/*", "apps/*"]\n')
+    with pytest.raises(UsageError) as caught:
+        load_monorepo(monorepo)
+    assert str(path) in str(caught.value)
+    assert "projects glob 'apps/*' matches no project" in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -211,7 +218,7 @@ def _error(monorepo: Path, entries: str) -> tuple[MicropkgError, Path]:
         ),
         pytest.param(
             shared("pipelines.data_cleaning", "projects/missing"),
-            "[[tool.micropkg.shared]] #2 (pipelines.data_cleaning) source 'projects/missing' is not a project",
+            "[[tool.micropkg.shared]] #2 (pipelines.data_cleaning) source 'projects/missing' does not exist",
             id="source-missing",
         ),
         pytest.param(
@@ -315,6 +322,38 @@ def test_the_cli_reports_a_validation_error_in_one_line_with_exit_1(monorepo, ta
         "(no pyproject.toml with a package_name)"
     )
     assert sorted(p.relative_to(monorepo).as_posix() for p in monorepo.rglob("*")) == before
+
+
+HONEST_CHECK_TASKS = [
+    ["sync-shared", "--check"], ["sync-shared"], ["status"], ["pull-all"], ["pull", "--all"], ["package", "--all"],
+    ["compile-reqs"], ["prerelease"],
+]
+
+
+def _config_for(case: str) -> tuple[str, str, str]:
+    """(head, shared entries, what the one-sentence error must say) for each dishonest config."""
+    head = '[tool.micropkg.monorepo]\nprojects = ["projects/*"]\n'
+    if case == "typo-glob":
+        return '[tool.micropkg.monorepo]\nprojects = ["project/*"]\n', "", "projects glob 'project/*' matches no project"
+    if case == "missing-source":
+        return head, shared("utils.io", "projects/nowhere"), "source 'projects/nowhere' does not exist"
+    if case == "missing-target":
+        return head, shared("utils.io", "projects/core", targets=["projects/churm"]), "target 'projects/churm' does not exist"
+    return head, shared("utils.io", "projects/core", targets=[]), "no project receives it"
+
+
+@pytest.mark.parametrize("case", ["typo-glob", "missing-source", "missing-target", "no-target"])
+@pytest.mark.parametrize("task", HONEST_CHECK_TASKS, ids=lambda task: " ".join(task))
+def test_a_config_that_cannot_see_exits_2_with_one_sentence_under_every_task(monorepo, task, case):
+    head, entries, expected = _config_for(case)
+    path = write_config(monorepo, entries, head=head)
+    before = snapshot_tree(monorepo)
+    result = run_micropkg(task, monorepo)
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"error: {path.resolve()}")
+    assert expected in result.stderr
+    assert "in sync" not in result.stdout
+    assert snapshot_tree(monorepo) == before
 
 
 # -- --only ----------------------------------------------------------------------------------------

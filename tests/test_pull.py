@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -323,7 +324,11 @@ def test_dry_run_with_diff_writes_nothing(monorepo, tmp_path, cli):
     nodes.write_text(nodes.read_text().replace("Remove the given keys", "Drop the given keys"))
     newer = package(core, "pipelines.data_cleaning", destination=tmp_path / "v2").path
     before = snapshot_tree(project)
-    result = cli(["pull", newer, "--destination", "pipelines", "--dry-run", "--diff"], project)
+    # The same version with other content: a real pull would refuse it, and the dry run says so.
+    refused = cli(["pull", newer, "--destination", "pipelines", "--dry-run"], project)
+    assert refused.exit_code == 0, refused.stderr
+    assert "different build of pipelines.data_cleaning 0.3.0" in refused.stderr
+    result = cli(["pull", newer, "--destination", "pipelines", "--dry-run", "--diff", "--force"], project)
     assert result.exit_code == 0, result.stderr
     assert "update    src/spaceflights/pipelines/data_cleaning/nodes.py" in result.stdout
     assert "unchanged src/spaceflights/pipelines/data_cleaning/pipeline.py" in result.stdout
@@ -344,9 +349,9 @@ def test_dry_run_shows_conflicts_without_failing(core_sdists, tmp_path, cli):
 # -- acceptance 6: requirements ---------------------------------------------------------------------
 
 
-def _sdist_with_requires(tmp_path: Path, name: str, requires: list[str]) -> str:
-    path = tmp_path / f"{name}-0.1.tar.gz"
-    path.write_bytes(hostile_archives.valid_sdist(name, "0.1", requires))
+def _sdist_with_requires(tmp_path: Path, name: str, requires: list[str], version: str = "0.1") -> str:
+    path = tmp_path / f"{name}-{version}.tar.gz"
+    path.write_bytes(hostile_archives.valid_sdist(name, version, requires))
     return str(path)
 
 
@@ -356,7 +361,7 @@ def test_requirements_in_is_created_from_requirements_txt_and_merged(tmp_path):
     sdist = _sdist_with_requires(
         tmp_path,
         "data_cleaning",
-        ["pyyaml>=6.0", "Requests[socks]>=2.31", "numpy==2.0", 'tomli>=2; python_version < "3.11"', "s3fs[boto3]>=2023"],
+        ["pyyaml>=6.0", "Requests[socks]>=2.31", "numpy>=1.20", 'tomli>=2; python_version < "3.11"', "s3fs[boto3]>=2023"],
     )
     result = pull(project, sdist)
     assert (project / "requirements.in").read_text() == (
@@ -364,24 +369,45 @@ def test_requirements_in_is_created_from_requirements_txt_and_merged(tmp_path):
         "requests[socks]>=2.31\n"
         "numpy==1.26\n"
         "# Added by micropkg-tasks for data_cleaning\n"
+        "numpy>=1.20\n"
         'tomli>=2; python_version < "3.11"\n'
         "s3fs[boto3]>=2023\n"
     )
     assert (project / "requirements.txt").read_text() == "PyYAML>=6.0\nrequests[socks]>=2.31\nnumpy==1.26\n"
-    assert result.requirements_conflicts == ("numpy: project has 'numpy==1.26', data_cleaning asks for 'numpy==2.0'",)
+    assert result.requirements_conflicts == ()
+    assert result.requirements_overlaps == (
+        "numpy: requirements.in has 'numpy==1.26'; 'numpy>=1.20' added for data_cleaning (pip-compile intersects them)",
+    )
     entry = read_lock(project / "micropkg.lock").entries["data_cleaning"]
-    assert entry.requirements == ['s3fs[boto3]>=2023', 'tomli>=2; python_version < "3.11"']
+    assert entry.requirements == ["numpy>=1.20", 's3fs[boto3]>=2023', 'tomli>=2; python_version < "3.11"']
 
 
-def test_conflicting_pin_is_reported_on_the_command_line(tmp_path, cli):
+def test_requirements_that_cannot_both_hold_refuse_the_pull_naming_both_lines(tmp_path, cli):
     project = kedro_project(tmp_path / "target")
     (project / "requirements.txt").write_text("numpy==1.26\n")
+    before = snapshot_tree(project)
     result = cli(["pull", _sdist_with_requires(tmp_path, "data_cleaning", ["numpy>=2"]), "--no-compile"], project)
-    assert result.exit_code == 0
-    assert (
-        "warning: requirement conflict: numpy: project has 'numpy==1.26', data_cleaning asks for 'numpy>=2'"
-        in result.stderr
-    )
+    assert result.exit_code == 1
+    assert "pull refused: 1 requirement(s) cannot hold together with requirements.in" in result.stderr
+    assert "numpy: requirements.in has 'numpy==1.26', data_cleaning needs 'numpy>=2'" in result.stderr
+    assert snapshot_tree(project) == before
+
+
+def test_an_overlapping_requirement_is_added_and_reported_on_the_command_line(tmp_path, cli):
+    project = kedro_project(tmp_path / "target")
+    (project / "requirements.txt").write_text("pandas\n")
+    result = cli(["pull", _sdist_with_requires(tmp_path, "data_cleaning", ["pandas>=2"]), "--no-compile"], project)
+    assert result.exit_code == 0, result.stderr
+    assert "requirements added: pandas>=2" in result.stdout
+    assert "requirement overlap: pandas: requirements.in has 'pandas'; 'pandas>=2' added for data_cleaning" in result.stdout
+    assert (project / "requirements.in").read_text() == "pandas\n# Added by micropkg-tasks for data_cleaning\npandas>=2\n"
+    (tmp_path / "again").mkdir()
+    as_json = cli(["pull", _sdist_with_requires(tmp_path / "again", "other", ["pandas>=2.1"]), "--no-compile", "--json"],
+                  project)
+    assert as_json.exit_code == 0, as_json.stderr
+    [pulled] = json.loads(as_json.stdout)["results"]
+    assert pulled["requirements_added"] == ["pandas>=2.1"]
+    assert [line.split(";")[0] for line in pulled["requirements_overlaps"]] == ["pandas: requirements.in has 'pandas'"]
 
 
 def test_requirements_dropped_upstream_are_removed_if_ours(tmp_path):
@@ -391,7 +417,7 @@ def test_requirements_dropped_upstream_are_removed_if_ours(tmp_path):
     (tmp_path / "b").mkdir()
     pull(project, _sdist_with_requires(tmp_path / "a", "data_cleaning", ["attrs>=23", "pyyaml>=6.0"]))
     assert "attrs>=23" in (project / "requirements.in").read_text()
-    result = pull(project, _sdist_with_requires(tmp_path / "b", "data_cleaning", ["pyyaml>=6.0"]))
+    result = pull(project, _sdist_with_requires(tmp_path / "b", "data_cleaning", ["pyyaml>=6.0"], version="0.2"))
     assert result.requirements_removed == ("attrs>=23",)
     assert (project / "requirements.in").read_text() == "pyyaml>=6.0\n"  # the user's own line stays
 
@@ -414,14 +440,18 @@ def test_pull_all_from_manifest_is_one_unit(monorepo, core_sdists, cli):
     assert result.exit_code == 0, result.stderr
     lock = read_lock(forecast / "micropkg.lock")
     assert sorted(lock.entries) == ["pipelines.cleaning", "utils.io"]
-    assert lock.entries["utils.io"].source == "../core/dist/io_utils-0.2.0.tar.gz"
-    assert lock.entries["utils.io"].options == {"alias": "io", "destination": "utils", "env": "base"}
+    assert lock.entries["utils.io"].source == "../core#utils.io"  # a sibling source, packaged in memory
+    assert lock.entries["utils.io"].options == {"destination": "utils", "env": "base"}
     tests = run_pytest(forecast, "src/tests")
     assert tests.returncode == 0, tests.stdout + tests.stderr
 
 
 def test_pull_all_with_one_bad_entry_writes_nothing(monorepo, core_sdists, cli):
     forecast = monorepo / "projects/forecast"
+    pyproject = forecast / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('"../core#utils.io" = {', '"../core/dist/io_utils-0.2.0.tar.gz" = {alias = "io", ')
+    )
     (core_sdists["utils.io"]).write_bytes(hostile_archives.dotdot_member())
     before = snapshot_tree(forecast)
     result = cli(["pull", "--all", "--no-compile"], forecast)
@@ -459,8 +489,13 @@ def test_lock_file_is_sorted_and_stable(core_sdists, tmp_path):
     text = (project / "micropkg.lock").read_text()
     assert text.endswith("\n") and not text.endswith("\n\n")
     assert text.index('[micropkg."pipelines.data_cleaning"]') < text.index('[micropkg."utils.io_helpers"]')
-    file_lines = [line for line in text.splitlines() if line.startswith('"src/')]
-    assert file_lines == sorted(file_lines)
+    # Within every files, blobs and options table, keys come sorted.
+    tables = [table for table in text.split("\n\n") if table.startswith("[") and table.split("]")[0].endswith(
+        (".files", ".blobs", ".options"))]
+    assert len(tables) == 6
+    for table in tables:
+        keys = [line.split(" = ", 1)[0] for line in table.splitlines()[1:]]
+        assert keys == sorted(keys)
     entry = read_lock(project / "micropkg.lock").entries["utils.io_helpers"]
     assert entry.sdist_sha256 and entry.version == "0.2.0" and entry.name == "io_utils"
     # The consumer's requirements.txt already had pyyaml, so this pull added nothing it owns.

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from micropkg_tasks.core.errors import ProjectError
+from micropkg_tasks.core.specifiers import can_both_hold
 from micropkg_tasks.core.requirements import (
     MergeResult,
     ParsedRequirements,
@@ -280,13 +282,49 @@ def test_same_marker_written_differently_matches() -> None:
     assert result.already_present == ('pandas>=2; python_version >= "3.10"',)
 
 
-def test_extras_subset_is_present_but_superset_conflicts() -> None:
+def test_extras_subset_is_present_but_superset_is_added_as_an_overlap() -> None:
     existing = "s3fs[boto3,Other]>=2023\n"
     subset = merge(existing, ["s3fs[boto3]>=2023", "s3fs"])
     assert (subset.text, subset.already_present) == (existing, ("s3fs[boto3]>=2023", "s3fs"))
     superset = merge("s3fs>=2023\n", ["s3fs[boto3]>=2023"])
-    assert superset.text == "s3fs>=2023\n"
-    assert superset.conflicts == (RequirementConflict("s3fs", "s3fs>=2023", "s3fs[boto3]>=2023"),)
+    assert superset.text == f"s3fs>=2023\n{HEADER}\ns3fs[boto3]>=2023\n"
+    assert superset.overlaps == (RequirementConflict("s3fs", "s3fs>=2023", "s3fs[boto3]>=2023"),)
+    assert superset.conflicts == ()
+
+
+def test_a_stricter_requirement_is_added_under_the_header_and_reported_as_an_overlap() -> None:
+    result = merge("pandas\nkedro~=0.19\n", ["pandas>=2"])
+    assert result.text == f"pandas\nkedro~=0.19\n{HEADER}\npandas>=2\n"
+    assert result.added == ("pandas>=2",)
+    assert result.overlaps == (RequirementConflict("pandas", "pandas", "pandas>=2"),)
+    assert result.conflicts == ()
+    again = merge(result.text, ["pandas>=2"])
+    assert not again.changed
+    assert again.overlaps == ()
+
+
+@pytest.mark.parametrize(
+    ("existing", "incoming"),
+    [("pyyaml>=6.0", "pyyaml<6"), ("numpy==1.26", "numpy>=2"), ("foo~=1.4.2", "foo>=1.5"), ("x==1.*", "x>=2")],
+)
+def test_requirements_that_cannot_both_hold_are_conflicts_and_not_added(existing: str, incoming: str) -> None:
+    result = merge(f"{existing}\n", [incoming])
+    assert result.text == f"{existing}\n"
+    assert result.conflicts == (RequirementConflict(_name(incoming), existing, str(Requirement(incoming))),)
+    assert result.added == ()
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [("pandas", "pandas>=2"), ("a>=1,<2", "a>1.5"), ("a!=1.0", "a<=1.0"), ("a~=1.4.2", "a<1.4.3"), ("a==1.*", "a>1.9"),
+     ("a>1.0", "a<1.0.1"), ("a===weird", "a>=1")],
+)
+def test_requirements_that_can_both_hold(left: str, right: str) -> None:
+    assert can_both_hold(Requirement(left), Requirement(right))
+
+
+def _name(text: str) -> str:
+    return Requirement(text).name
 
 
 def test_different_url_conflicts() -> None:
@@ -300,10 +338,18 @@ def test_different_url_conflicts() -> None:
 
 def test_incoming_duplicates_are_collapsed() -> None:
     result = merge("", ["requests>=2", "Requests>=2", "requests >= 2", "requests<3"])
-    assert result.text == f"{HEADER}\nrequests>=2\n"
-    assert result.added == ("requests>=2",)
-    assert result.already_present == ()
-    assert result.conflicts == (RequirementConflict("requests", "requests>=2", "requests<3"),)
+    assert result.text == f"{HEADER}\nrequests>=2\nrequests<3\n"
+    assert result.added == ("requests>=2", "requests<3")
+    assert (result.already_present, result.overlaps, result.conflicts) == ((), (), ())
+
+
+def test_merging_many_lines_keeps_every_line_and_reports_each_overlap() -> None:
+    existing = "".join(f"pkg{i}>=1\n" for i in range(3000))
+    incoming = [f"pkg{i}>=1" for i in range(0, 3000, 2)] + [f"pkg{i}<5" for i in range(1, 3000, 2)]
+    result = merge(existing, incoming)
+    assert len(result.already_present) == 1500
+    assert len(result.overlaps) == len(result.added) == 1500
+    assert result.text == existing + HEADER + "\n" + "".join(f"pkg{i}<5\n" for i in range(1, 3000, 2))
 
 
 def test_merge_is_idempotent() -> None:

@@ -109,6 +109,7 @@ def test_sync_installs_every_shared_package_and_its_tests_pass_in_each_target(mo
     assert result.stdout.splitlines() == [
         "projects/churn: updated 16 files (pipelines.data_cleaning not installed, utils.io not installed)",
         "projects/forecast: updated 17 files (pipelines.cleaning not installed, utils.io not installed)",
+        "  requirement added: utils.io: pyyaml>=6.0",
         "synced 2 projects",
     ]
     for project, modules in INSTALLED.items():
@@ -299,8 +300,8 @@ def test_local_edit_exits_3_on_check_stops_that_target_only_and_force_overwrites
     assert check.exit_code == 3, check.stdout
     lines = check.stdout.splitlines()
     assert (
-        "projects/churn: pipelines.data_cleaning (from projects/core#pipelines.data_cleaning): locally edited"
-        in lines
+        "projects/churn: pipelines.data_cleaning (from projects/core#pipelines.data_cleaning): locally edited; "
+        "upstream moved" in lines
     )
     assert "  edited    src/churn/pipelines/data_cleaning/nodes.py" in lines
     assert "projects/forecast: pipelines.cleaning (from projects/core#pipelines.data_cleaning): upstream moved" in lines
@@ -314,7 +315,10 @@ def test_local_edit_exits_3_on_check_stops_that_target_only_and_force_overwrites
     refused = sync_cli(monorepo)
 
     assert refused.exit_code == 1
-    assert "projects/churn: refused: sync refused: 1 file(s) would be overwritten" in refused.stderr
+    assert (
+        "projects/churn: refused: pipelines.data_cleaning: 1 file(s) would be overwritten that micropkg does not own "
+        "or that were edited (use --force to overwrite them)" in refused.stderr
+    )
     assert "  src/churn/pipelines/data_cleaning/nodes.py (edited since pipelines.data_cleaning installed it)" in (
         refused.stderr.splitlines()
     )
@@ -631,12 +635,11 @@ def test_status_lists_micro_packages_pulled_from_sdists_too(monorepo):
 def break_manifest(project: Path) -> None:
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text()
-    assert "data_cleaning-0.3.0.tar.gz" in text
-    pyproject.write_text(text.replace("data_cleaning-0.3.0.tar.gz", "data_cleaning-9.9.9.tar.gz"))
+    assert "../core#pipelines.data_cleaning" in text
+    pyproject.write_text(text.replace("../core#pipelines.data_cleaning", "../core#pipelines.data_mangling"))
 
 
 def test_pull_all_collects_a_broken_project_and_pulls_the_others(monorepo):
-    package_all(monorepo / CORE)  # the sdists the example's pull manifests point at
     break_manifest(monorepo / CHURN)  # first in order: the others must still be pulled
     churn_before = snapshot_tree(monorepo / CHURN)
 
@@ -646,12 +649,10 @@ def test_pull_all_collects_a_broken_project_and_pulls_the_others(monorepo):
     out = result.stdout.splitlines()
     assert "projects/core: no pull manifest, skipped" in out
     assert "projects/forecast:" in out
-    assert (
-        "pulled ../core/dist/data_cleaning-0.3.0.tar.gz (data_cleaning 0.3.0) -> pipelines.cleaning: 9 created" in out
-    )
-    assert "pulled ../core/dist/io_utils-0.2.0.tar.gz (io_utils 0.2.0) -> utils.io: 8 created" in out
+    assert "pulled ../core#pipelines.data_cleaning (cleaning 0.3.0) -> pipelines.cleaning: 9 created" in out
+    assert "pulled ../core#utils.io (io 0.2.0) -> utils.io: 8 created" in out
     err = result.stderr
-    assert "projects/churn: failed: sdist " in err and "data_cleaning-9.9.9.tar.gz does not exist" in err
+    assert "projects/churn: failed: micro-package 'pipelines.data_mangling' does not exist" in err
     assert err.splitlines()[-1] == "error: 1 project(s) failed: projects/churn"
     assert snapshot_tree(monorepo / CHURN) == churn_before
     assert (monorepo / FORECAST / "src/forecast/utils/io/readers.py").is_file()
@@ -660,13 +661,12 @@ def test_pull_all_collects_a_broken_project_and_pulls_the_others(monorepo):
 
 
 def test_pull_all_function_reports_per_project_results_serially_too(monorepo):
-    package_all(monorepo / CORE)
     break_manifest(monorepo / CHURN)
 
     result = pull_all_projects(monorepo, jobs=1)
 
     assert [p.project for p in result.failed] == [CHURN]
-    assert "data_cleaning-9.9.9.tar.gz does not exist" in result.failed[0].error
+    assert "'pipelines.data_mangling' does not exist" in result.failed[0].error
     assert result.changed_projects == (FORECAST,)
     rows = {p.project: p for p in result.projects}
     assert rows[CORE].skipped
@@ -674,7 +674,7 @@ def test_pull_all_function_reports_per_project_results_serially_too(monorepo):
 
     # Fixed, a second run pulls churn and leaves forecast as it is.
     (monorepo / CHURN / "pyproject.toml").write_text(
-        (monorepo / CHURN / "pyproject.toml").read_text().replace("9.9.9", "0.3.0")
+        (monorepo / CHURN / "pyproject.toml").read_text().replace("data_mangling", "data_cleaning")
     )
     forecast_before = snapshot_tree(monorepo / FORECAST)
     again = pull_all_projects(monorepo, jobs=1)
@@ -683,11 +683,10 @@ def test_pull_all_function_reports_per_project_results_serially_too(monorepo):
 
 
 def test_pull_all_dry_run_writes_nothing(monorepo):
-    package_all(monorepo / CORE)
     before = snapshot_tree(monorepo)
     result = run_micropkg(["pull-all", "--dry-run", *no_compile()], monorepo / "projects")
     assert result.exit_code == 0, result.stderr
-    assert "would pull ../core/dist/io_utils-0.2.0.tar.gz" in result.stdout
+    assert "would pull ../core#utils.io" in result.stdout
     assert snapshot_tree(monorepo) == before
 
 

@@ -21,23 +21,25 @@ from micropkg_tasks.cli.options import (
     cli_path,
     compile_config,
     fail_on_compile_errors,
+    fail_on_merge_conflicts,
     monorepo_setting,
     number,
     not_an_option,
-    project_from,
+    one_project_only,
+    scope,
     split_list,
-    use_monorepo,
     whole_number,
 )
 from micropkg_tasks.cli.output import Progress, is_verbose, print_json, reports_errors, shown_path
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.manifest import PackageEntry, PullEntry
-from micropkg_tasks.core.monorepo import require_monorepo
+from micropkg_tasks.core.monorepo import Monorepo, require_monorepo
 from micropkg_tasks.core.sdist_read import SdistLimits
 from micropkg_tasks.ops.compile_batch import compile_projects
 from micropkg_tasks.ops.package import package_all, package_entries
 from micropkg_tasks.ops.pull import pull_all as pull_manifest
 from micropkg_tasks.ops.pull import pull_batch
+from micropkg_tasks.ops.monorepo_package import package_projects
 from micropkg_tasks.ops.monorepo_status import monorepo_status
 from micropkg_tasks.ops.prerelease import prerelease as prerelease_operation
 from micropkg_tasks.ops.pull_all import pull_all_projects
@@ -45,6 +47,7 @@ from micropkg_tasks.ops.status import status as project_status
 from micropkg_tasks.ops.sync import sync_shared as sync_shared_operation
 
 PROJECT_HELP = "Project folder (default: the project containing the current folder)."
+MONOREPO_HELP = "Act on every project of the monorepo (the default when run from the monorepo root)."
 JSON_HELP = "Print the results as JSON."
 
 VERBOSITY_HELP = {
@@ -62,6 +65,7 @@ PACKAGE_HELP = {
     "env": "Config env to take parameters from (default: base).",
     "fs-args": "YAML file of fsspec arguments for a remote destination.",
     "project": PROJECT_HELP,
+    "monorepo": MONOREPO_HELP + " Only with --all.",
     "jobs": "Parallel build processes (default: one per core).",
     "with-deps": "Comma-separated module paths to treat as micro-packages too: imports of them are recorded "
     "as dependencies (the manifest's and shared entries' micro-packages always are).",
@@ -76,15 +80,30 @@ PACKAGE_HELP = {
 @reports_errors
 def package(
     c, module=None, all=False, alias=None, destination=None, env="base", fs_args=None,
-    project=None, jobs=None, with_deps=None, json=False, quiet=False, verbose=False,
+    project=None, monorepo=False, jobs=None, with_deps=None, json=False, quiet=False, verbose=False,
 ):
     """Package micro-packages as Kedro-compatible sdists (<name>-<version>.tar.gz)."""
     if module in HELP_FLAGS:
         return show_task_help("package")
-    resolved = project_from(project)
     modules = split_list(module or "")
     if all == bool(modules):
         raise UsageError("give a module path (or a comma-separated list) or --all, not both and not neither")
+    where = scope(project, monorepo, task="package")
+    if isinstance(where, Monorepo):
+        if not all:
+            one_project_only(where, "package MODULE")
+        if alias or env != "base":
+            raise UsageError("--alias and --env come from the manifest with --all")
+        with Progress(enabled=not json) as progress:
+            every = package_projects(
+                where, jobs=whole_number("jobs", jobs) or monorepo_setting(c, "jobs") or None,
+                destination=cli_path(destination), fs_args=cli_path(fs_args), progress=progress,
+            )
+        print_json(every) if json else report.package_projects(every)
+        if every.failed:
+            raise MicropkgError(f"{len(every.failed)} project(s) failed: " + ", ".join(p.project for p in every.failed))
+        return
+    resolved = where
     workers = int(whole_number("jobs", jobs) or number(c, resolved, "jobs"))
     if all:
         if alias or env != "base":
@@ -115,6 +134,8 @@ PULL_HELP = {
     "destination": "Dotted module path inside the project package to install under, e.g. pipelines.",
     "env": "Config env to install parameters into (default: base).",
     "force": "Overwrite files that micropkg does not own or that were edited.",
+    "merge": "Merge local edits with upstream's changes three ways instead of refusing; conflicts are "
+    "written with markers (exit 1).",
     "dry-run": "Show the plan (create / update / delete / unchanged / conflict) and write nothing.",
     "diff": "With --dry-run (or alone), also show unified diffs.",
     "fs-args": "YAML file of fsspec arguments for a remote location.",
@@ -123,6 +144,8 @@ PULL_HELP = {
     "with-deps": "Also fetch micro-packages the sdists import that the project lacks, from next to them "
     "(same folder, bucket, index or sibling project), and install them in the same unit.",
     "project": PROJECT_HELP,
+    "monorepo": MONOREPO_HELP + " Only with --all (the same as pull-all).",
+    "jobs": "With --monorepo: projects pulled in parallel (default: one per core).",
     "json": JSON_HELP,
 }
 
@@ -135,19 +158,32 @@ PULL_HELP = {
 def pull(
     c, location=None, all=False, alias=None, destination=None, env="base", force=False,
     dry_run=False, diff=False, fs_args=None, no_cache=False, no_compile=False, with_deps=False, project=None,
-    json=False, quiet=False, verbose=False,
+    monorepo=False, jobs=None, json=False, quiet=False, verbose=False, merge=False,
 ):
     """Install micro-package sdists into the project, safely and as one unit."""
     if location in HELP_FLAGS:
         return show_task_help("pull")
-    resolved = project_from(project)
+    if all == bool(location):
+        raise UsageError("give a location or --all, not both and not neither")
+    where = scope(project, monorepo, task="pull")
+    if isinstance(where, Monorepo):
+        if not all:
+            one_project_only(where, "pull LOCATION")
+        if alias or destination or env != "base" or fs_args or merge:
+            raise UsageError(
+                "--alias, --destination, --env and --fs-args come from the manifest with --all, and --merge "
+                "needs one project; give --project DIR"
+            )
+        return _pull_every_project(
+            c, where, force=force, dry_run=dry_run, diff=diff, no_cache=no_cache, no_compile=no_compile, jobs=jobs,
+            json=json,
+        )
+    resolved = where
     limits = SdistLimits(
         max_total_bytes=int(number(c, resolved, "max_unpacked_mb") * 1024 * 1024),
         max_members=int(number(c, resolved, "max_members")),
     )
     timeout = number(c, resolved, "lock_timeout")
-    if all == bool(location):
-        raise UsageError("give a location or --all, not both and not neither")
     if location:
         not_an_option(location)
     if all:
@@ -155,14 +191,15 @@ def pull(
             raise UsageError("--alias, --destination, --env and --fs-args come from the manifest with --all")
         batch = pull_manifest(
             resolved, force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
-            use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c), with_deps=with_deps,
+            use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c), merge=merge,
+            with_deps=with_deps,
         )
     else:
         entry = PullEntry(location, alias, destination, env, cli_path(fs_args))
         batch = pull_batch(
             resolved, [entry], force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
             base=Path.cwd(), use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c),
-            with_deps=with_deps,
+            merge=merge, with_deps=with_deps,
         )
     if json:
         print_json(batch)
@@ -170,22 +207,25 @@ def pull(
         report.pull_batch(batch, show_files=dry_run or verbose)
         report.compile_outcomes(batch.compiled, verbose=verbose)
     fail_on_compile_errors(batch.compiled)
+    fail_on_merge_conflicts(batch.merge_conflicts, dry_run=dry_run)
 
 
 @task(help={
     "project": PROJECT_HELP,
     "all-projects": "Show every project of the monorepo, even from inside one project.",
+    "monorepo": MONOREPO_HELP,
     "json": "Print the status as JSON.",
     **VERBOSITY_HELP,
 }, auto_shortflags=False)
 @reports_errors
-def status(c, project=None, all_projects=False, json=False, quiet=False, verbose=False):
+def status(c, project=None, all_projects=False, monorepo=False, json=False, quiet=False, verbose=False):
     """List installed micro-packages and their state: in sync, upstream moved, or locally edited."""
-    if project is None and use_monorepo(all_projects):
-        result: Any = monorepo_status()
+    where = scope(project, all_projects or monorepo, task="status")
+    if isinstance(where, Monorepo):
+        result: Any = monorepo_status(where.root)
         show = report.monorepo_status
     else:
-        result = project_status(project_from(project))
+        result = project_status(where)
         show = report.project_status
     if json:
         print_json(result)
@@ -199,6 +239,8 @@ SYNC_HELP = {
     "dry-run": "Show what would change and write nothing.",
     "diff": "Also show unified diffs.",
     "force": "Overwrite local edits in targets.",
+    "merge": "Merge local edits in targets with upstream's changes three ways; conflicts are written "
+    "with markers (exit 1).",
     "only": "Only the shared micro-package with this module path, name or alias.",
     "jobs": "Parallel processes (default: one per core).",
     "root": "Monorepo root (default: found from the current folder).",
@@ -211,7 +253,7 @@ SYNC_HELP = {
 @reports_errors
 def sync_shared(
     c, check=False, dry_run=False, diff=False, force=False, only=None, jobs=None, root=None, no_compile=False,
-    json=False, quiet=False, verbose=False,
+    json=False, quiet=False, verbose=False, merge=False,
 ):
     """Install every [[tool.micropkg.shared]] micro-package from its source into its targets."""
     with Progress(enabled=not json) as progress:
@@ -219,7 +261,7 @@ def sync_shared(
             cli_path(root), check=check, dry_run=dry_run, diff=diff, force=force, only=only,
             jobs=whole_number("jobs", jobs) or None,
             lock_timeout=float(monorepo_setting(c, "lock_timeout")),
-            recompile=not no_compile, compile_config=compile_config(c), progress=progress,
+            recompile=not no_compile, compile_config=compile_config(c), progress=progress, merge=merge,
         )
     if json:
         print_json(result)
@@ -230,22 +272,15 @@ def sync_shared(
         raise Exit(code=result.exit_code)
 
 
-PULL_ALL_HELP = {key: PULL_HELP[key] for key in ("force", "dry-run", "diff", "no-cache", "no-compile", "json")}
-PULL_ALL_HELP.update({key: SYNC_HELP[key] for key in ("jobs", "root")})
-
-
-@task(help={**PULL_ALL_HELP, **VERBOSITY_HELP}, auto_shortflags=False)
-@reports_errors
-def pull_all(
-    c, force=False, dry_run=False, diff=False, no_cache=False, no_compile=False, jobs=None, root=None, json=False,
-    quiet=False, verbose=False,
-):
-    """Run pull --all in every project of the monorepo; one failing project does not stop the others."""
+def _pull_every_project(
+    c: Any, where: Monorepo, *, force: bool, dry_run: bool, diff: bool, no_cache: bool, no_compile: bool,
+    jobs: str | int | None, json: bool,
+) -> None:
+    """``pull --all`` at the root and ``pull-all``: every project's manifest, one report."""
     with Progress(enabled=not json) as progress:
         result = pull_all_projects(
-            cli_path(root), force=force, dry_run=dry_run, diff=diff, jobs=whole_number("jobs", jobs) or None,
-            use_cache=not no_cache,
-            lock_timeout=float(monorepo_setting(c, "lock_timeout")),
+            where.root, force=force, dry_run=dry_run, diff=diff, jobs=whole_number("jobs", jobs) or None,
+            use_cache=not no_cache, lock_timeout=float(monorepo_setting(c, "lock_timeout")),
             recompile=not no_compile, compile_config=compile_config(c), progress=progress,
         )
     if json:
@@ -260,9 +295,28 @@ def pull_all(
         )
 
 
+PULL_ALL_HELP = {key: PULL_HELP[key] for key in ("force", "dry-run", "diff", "no-cache", "no-compile", "json")}
+PULL_ALL_HELP.update({key: SYNC_HELP[key] for key in ("jobs", "root")})
+
+
+@task(help={**PULL_ALL_HELP, **VERBOSITY_HELP}, auto_shortflags=False)
+@reports_errors
+def pull_all(
+    c, force=False, dry_run=False, diff=False, no_cache=False, no_compile=False, jobs=None, root=None, json=False,
+    quiet=False, verbose=False,
+):
+    """Run pull --all in every project of the monorepo; one failing project does not stop the others."""
+    _pull_every_project(
+        c, require_monorepo(cli_path(root)), force=force, dry_run=dry_run, diff=diff, no_cache=no_cache,
+        no_compile=no_compile, jobs=jobs, json=json,
+    )
+
+
 COMPILE_HELP = {
     "project": PROJECT_HELP,
     "all-projects": "Compile every project of the monorepo.",
+    "monorepo": MONOREPO_HELP,
+    "jobs": "Projects compiled in parallel (default: one per core).",
     "upgrade": "Let pip-compile upgrade pins (pip-compile --upgrade).",
     "force": "Compile even if requirements.in has not changed since the last compile.",
     "json": JSON_HELP,
@@ -272,22 +326,22 @@ COMPILE_HELP = {
 @task(help={**COMPILE_HELP, **VERBOSITY_HELP}, auto_shortflags=False)
 @reports_errors
 def compile_reqs(
-    c, project=None, all_projects=False, upgrade=False, force=False, json=False, quiet=False, verbose=False,
+    c, project=None, all_projects=False, monorepo=False, upgrade=False, force=False, jobs=None, json=False,
+    quiet=False, verbose=False,
 ):
     """Compile requirements.in into requirements.txt with pip-tools (skipped when unchanged)."""
-    if all_projects:
-        if project:
-            raise UsageError("give --project or --all-projects, not both")
-        monorepo = require_monorepo()
-        roots = list(monorepo.projects)
-        shown = {path: monorepo.relative(path) for path in roots}
+    where = scope(project, all_projects or monorepo, task="compile-reqs")
+    if isinstance(where, Monorepo):
+        roots = list(where.projects)
+        shown = {path: where.relative(path) for path in roots}
     else:
-        resolved = project_from(project)
-        roots, shown = [resolved.root], {resolved.root: shown_path(str(resolved.root))}
-    outcomes = compile_projects(
-        roots, invoke_config=compile_config(c), upgrade=upgrade, force=force,
-        lock_timeout=float(monorepo_setting(c, "lock_timeout")), shown=shown,
-    )
+        roots, shown = [where.root], {where.root: shown_path(str(where.root))}
+    with Progress(enabled=not json) as progress:
+        outcomes = compile_projects(
+            roots, invoke_config=compile_config(c), upgrade=upgrade, force=force,
+            lock_timeout=float(monorepo_setting(c, "lock_timeout")), shown=shown,
+            jobs=whole_number("jobs", jobs) or monorepo_setting(c, "jobs") or None, activity=progress,
+        )
     if json:
         print_json(outcomes)
     else:
@@ -297,6 +351,7 @@ def compile_reqs(
 
 PRERELEASE_HELP = {
     "project": "Check only this project (default: every project of the monorepo, or the current project).",
+    "monorepo": MONOREPO_HELP,
     "keep-going": "Run every check even after one fails.",
     "json": "Print the report as JSON (the schema is docs/prerelease.schema.json).",
     **VERBOSITY_HELP,
@@ -305,12 +360,14 @@ PRERELEASE_HELP = {
 
 @task(help=PRERELEASE_HELP, auto_shortflags=False)
 @reports_errors
-def prerelease(c, project=None, keep_going=False, json=False, quiet=False, verbose=False):
+def prerelease(c, project=None, monorepo=False, keep_going=False, json=False, quiet=False, verbose=False):
     """Check that every micro-package builds reproducibly, installs, pulls and passes its tests, and nothing drifted."""
+    where = scope(project, monorepo, task="prerelease")
     with Progress(enabled=not json) as progress:
-        result = prerelease_operation(
-            projects=[cli_path(project)] if project else None, keep_going=keep_going, progress=progress
-        )
+        if isinstance(where, Monorepo):
+            result = prerelease_operation(where.root, keep_going=keep_going, progress=progress)
+        else:
+            result = prerelease_operation(projects=[where.root], keep_going=keep_going, progress=progress)
     if json:
         print_json(result)
     else:

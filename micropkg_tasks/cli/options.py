@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.manifest import is_url
-from micropkg_tasks.core.monorepo import find_monorepo_root
+from micropkg_tasks.core.monorepo import Monorepo, find_monorepo_root, require_monorepo
 from micropkg_tasks.core.project import Project, find_project_root, load_project
 from micropkg_tasks.ops.compile_batch import CompileOutcome
 from micropkg_tasks.ops.compile_batch import failed as failed_compiles
@@ -90,6 +90,28 @@ def use_monorepo(all_projects: bool) -> bool:
     return monorepo is not None and project in monorepo.parents
 
 
+def scope(project: str | None, monorepo: bool, *, task: str) -> Project | Monorepo:
+    """What a task acts on: one project (``--project DIR``, or the project around the current
+    folder) or every project of the monorepo (``--monorepo``, or run from the monorepo root)."""
+    if project and monorepo:
+        raise UsageError(f"{task}: give --project or --monorepo, not both")
+    if project:
+        return project_from(project)
+    if use_monorepo(monorepo):
+        return require_monorepo()
+    return project_from(None)
+
+
+def one_project_only(where: Project | Monorepo, what: str) -> Project:
+    """A task form that cannot apply to a whole monorepo says why, and how to narrow it."""
+    if isinstance(where, Monorepo):
+        raise UsageError(
+            f"{what} acts on one project, and {where.root} is a monorepo root; run it inside a project "
+            "or give --project DIR"
+        )
+    return where
+
+
 def compile_config(c: Any) -> Any:
     config = c.config.get("micropkg", {}) if hasattr(c, "config") else {}
     return config.get("compile") or None
@@ -102,6 +124,16 @@ def fail_on_compile_errors(outcomes: Sequence[CompileOutcome]) -> None:
         raise MicropkgError(
             f"requirements could not be compiled in {', '.join(f.project for f in failures)}; "
             "requirements.txt was kept as it was"
+        )
+
+
+def fail_on_merge_conflicts(paths: Sequence[str], *, dry_run: bool) -> None:
+    if paths and not dry_run:
+        # The merged files were written and listed above; this says what is left to do.
+        raise MicropkgError(
+            f"{len(paths)} file(s) were merged with conflicts: resolve the marked regions by hand "
+            "(micropkg status shows them as conflicted until the markers are gone)",
+            details=list(paths),
         )
 
 

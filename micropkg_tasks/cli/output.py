@@ -15,12 +15,16 @@ import logging
 import os
 import shutil
 import sys
+import threading
+import time
+import traceback
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from invoke.exceptions import Exit
 
 from micropkg_tasks.core.errors import MicropkgError
+from micropkg_tasks.core.redaction import redact_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,13 +52,44 @@ def is_verbose() -> bool:
 
 
 def err(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(redact_text(message), file=sys.stderr, flush=True)
 
 
 def out(message: str = "") -> None:
     """A result line on stdout; ``--quiet`` keeps only errors and warnings."""
     if not _Verbosity.quiet:
-        print(message, flush=True)
+        print(redact_text(message), flush=True)
+
+
+class RedactingFilter(logging.Filter):
+    """Passes every log record through the one redaction, traceback included, so ``--debug``
+    shows what libraries log (fsspec's URLs, request headers) without their secrets."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a library's bad format string: show it unformatted rather than fail
+            message = str(record.msg)
+        record.msg, record.args = redact_text(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.exc_info = None
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
+        return True
+
+
+_REDACTING_FILTER = RedactingFilter()
+
+
+def install_log_redaction() -> None:
+    """Put the redacting filter on the root logger's handlers, where ``--debug`` sends every
+    library's records (fsspec, aiohttp, botocore propagate to it)."""
+    for handler in logging.getLogger().handlers:
+        if _REDACTING_FILTER not in handler.filters:
+            handler.addFilter(_REDACTING_FILTER)
 
 
 def live_output() -> bool:
@@ -64,35 +99,107 @@ def live_output() -> bool:
 
 class Progress:
     """Progress for long batches: one redrawn line on a terminal, plain lines when piped or
-    under ``CI=true``, nothing with ``--quiet`` (or with ``--json``, whose stdout is data)."""
+    under ``CI=true``, nothing with ``--quiet`` (or with ``--json``, whose stdout is data).
+
+    Long steps that run side by side (compiles) ``begin`` and ``end``: on a terminal each
+    running one has its own live line with its elapsed time, redrawn every second; when
+    piped, a line says when each starts and, every ``still_every`` seconds, that it still runs.
+    """
+
+    still_every = 30.0
 
     def __init__(self, *, enabled: bool = True) -> None:
         self.enabled = enabled and not _Verbosity.quiet
         self.live = live_output()
         self.count = 0
+        self._message = ""
+        self._active: dict[str, float] = {}  # label -> monotonic start
+        self._said_still: dict[str, float] = {}
+        self._drawn = 0  # lines of the live block now on screen
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def __call__(self, message: str) -> None:
         if not self.enabled:
             return
-        self.count += 1
-        line = f"[{self.count}] {message}"
-        if self.live:
-            width = shutil.get_terminal_size((80, 20)).columns - 1
-            sys.stderr.write("\r\x1b[K" + line[:width])
-            sys.stderr.flush()
+        with self._lock:
+            self.count += 1
+            line = f"[{self.count}] {message}"
+            if self.live:
+                self._message = line
+                self._draw()
+            else:
+                err(line)
+
+    def begin(self, label: str) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            self._active[label] = time.monotonic()
+            if not self.live:
+                self.count += 1
+                err(f"[{self.count}] {label}")
+            else:
+                self._draw()
+            if self._ticker is None:
+                self._ticker = threading.Thread(target=self._tick, name="micropkg-progress", daemon=True)
+                self._ticker.start()
+
+    def end(self, label: str) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            self._active.pop(label, None)
+            self._said_still.pop(label, None)
+            if self.live:
+                self._draw()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            with self._lock:
+                if self.live:
+                    self._draw()
+                    continue
+                now = time.monotonic()
+                for label, started in self._active.items():
+                    if now - self._said_still.get(label, started) >= self.still_every:
+                        self._said_still[label] = now
+                        err(f"    still {label} ({now - started:.0f} s)")
+
+    def _draw(self) -> None:
+        """Redraw the live block: the last message, then one line per running step with its elapsed time."""
+        width = shutil.get_terminal_size((80, 20)).columns - 1
+        now = time.monotonic()
+        lines = [self._message] if self._message else []
+        lines += [f"  {label} ({now - started:.0f} s)" for label, started in self._active.items()]
+        self._erase()
+        sys.stderr.write("\n".join(redact_text(line)[:width] for line in lines))
+        sys.stderr.flush()
+        self._drawn = len(lines)
+
+    def _erase(self) -> None:
+        if self._drawn > 1:
+            sys.stderr.write("\r" + "\x1b[1A" * (self._drawn - 1) + "\x1b[J")
         else:
-            err(line)
+            sys.stderr.write("\r\x1b[K")
+        self._drawn = 0
 
     def close(self) -> None:
-        if self.enabled and self.live and self.count:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=2)
+        if self.enabled and self.live:
+            with self._lock:
+                if self._drawn or self.count:
+                    self._erase()
+                    sys.stderr.flush()
 
     def __enter__(self) -> "Progress":
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        # Clear the live line even when the batch fails, so the error is printed on a clean line.
+        # Clear the live block even when the batch fails, so the error is printed on a clean line.
         self.close()
 
 
@@ -127,6 +234,7 @@ def reports_errors(task_body: F) -> F:
     @functools.wraps(task_body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         configure(quiet=kwargs.get("quiet", False), verbose=kwargs.get("verbose", False))
+        install_log_redaction()
         try:
             return task_body(*args, **kwargs)
         except MicropkgError as exc:
@@ -145,7 +253,8 @@ def reports_errors(task_body: F) -> F:
             raise Exit(code=0) from None
         except Exception as exc:
             if debug_enabled():
-                raise
+                err(traceback.format_exc().rstrip())  # through err(), so the traceback is redacted too
+                raise Exit(code=1) from None
             err(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
             raise Exit(code=1) from None
 

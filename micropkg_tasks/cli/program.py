@@ -9,7 +9,9 @@ from invoke.exceptions import Exit, ParseError
 
 from micropkg_tasks._version import __version__
 from micropkg_tasks.cli.collection import make_collection
+from micropkg_tasks.cli.output import install_log_redaction
 from micropkg_tasks.core.errors import EXIT_USAGE
+from micropkg_tasks.core.redaction import redact_text
 
 
 class MicropkgProgram(Program):
@@ -19,13 +21,21 @@ class MicropkgProgram(Program):
         try:
             super().parse_core_args()
         except ParseError as exc:
-            raise Exit(str(exc), code=EXIT_USAGE) from None
+            raise Exit(redact_text(str(exc)), code=EXIT_USAGE) from None
+
+    def parse_core(self, argv: list[str] | None) -> None:
+        install_log_redaction()  # INVOKE_DEBUG=1 set logging up when invoke was imported
+        try:
+            super().parse_core(argv)
+        finally:
+            # ``--debug`` has just set up logging: from here on every record is redacted.
+            install_log_redaction()
 
     def parse_tasks(self) -> None:
         try:
             super().parse_tasks()
         except ParseError as exc:
-            raise Exit(str(exc), code=EXIT_USAGE) from None
+            raise Exit(redact_text(str(exc)), code=EXIT_USAGE) from None
 
     def parse_collection(self) -> None:
         super().parse_collection()

@@ -6,14 +6,16 @@ from typing import Sequence
 
 from micropkg_tasks.cli.output import err, is_verbose, out, shown_path, warn
 from micropkg_tasks.core.transaction import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE
+from micropkg_tasks.ops.install_plan import KEPT, MERGE_CONFLICT, MERGED
 from micropkg_tasks.ops.package import PackageResult
 from micropkg_tasks.ops.pull import PullBatchResult, PullResult
 from micropkg_tasks.ops.compile_batch import CompileOutcome
+from micropkg_tasks.ops.monorepo_package import MonorepoPackageResult
 from micropkg_tasks.ops.monorepo_status import MonorepoStatus
 from micropkg_tasks.ops.prerelease import PrereleaseReport
 from micropkg_tasks.ops.pull_all import PullAllResult
 from micropkg_tasks.ops.status import ProjectStatus
-from micropkg_tasks.ops.sync import SyncResult
+from micropkg_tasks.ops.sync import OTHER_SOURCE, SyncResult, TargetSync
 
 
 def _plural(count: int, word: str) -> str:
@@ -36,11 +38,41 @@ def package_result(result: PackageResult) -> None:
 def _pull_line(result: PullResult) -> str:
     counts = ", ".join(
         f"{result.count(action)} {label}"
-        for action, label in ((CREATE, "created"), (UPDATE, "updated"), (DELETE, "deleted"), (UNCHANGED, "unchanged"))
+        for action, label in (
+            (CREATE, "created"), (UPDATE, "updated"), (MERGED, "merged"), (MERGE_CONFLICT, "merged with conflicts"),
+            (KEPT, "kept"), (DELETE, "deleted"), (UNCHANGED, "unchanged"),
+        )
         if result.count(action)
     )
     verb = "would pull" if result.dry_run else "pulled"
     return f"{verb} {result.location} ({result.name} {result.version}) -> {result.module}: {counts or 'no files'}"
+
+
+def package_projects(result: MonorepoPackageResult) -> None:
+    """``package --all`` at the root: each project's sdists under its name, or why it has none."""
+    for item in result.projects:
+        if item.skipped:
+            out(f"{item.project}: no package manifest, skipped")
+        elif item.error:
+            err(f"{item.project}: failed: {item.error}")
+            for line in item.details:
+                err(f"  {line}")
+        elif item.batch is not None:
+            out(f"{item.project}:")
+            for packaged in item.batch.results:
+                package_result(packaged)
+
+
+def _requirement_lines(result: PullResult) -> None:
+    """Every requirement added, removed, overlapping or impossible, for every micro-package."""
+    if result.requirements_added:
+        out(f"  requirements added: {', '.join(result.requirements_added)}")
+    if result.requirements_removed:
+        out(f"  requirements removed: {', '.join(result.requirements_removed)}")
+    for line in result.requirements_overlaps:
+        out(f"  requirement overlap: {line}")
+    for line in result.requirements_conflicts:
+        err(f"  requirement conflict: {line}")
 
 
 def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
@@ -48,14 +80,14 @@ def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
         out(_pull_line(result))
         if result.dependency_of:
             out(f"  installed as a dependency of {result.dependency_of}")
-        if show_files:
-            for item in result.files:
+        for item in result.files:
+            # What a merge did to local edits is always said, not only with --verbose.
+            if show_files or item.action in _MERGE_ACTIONS:
                 reason = f" ({item.reason})" if item.reason else ""
                 out(f"  {item.action:<9} {item.path}{reason}")
-        if result.requirements_added:
-            out(f"  requirements added: {', '.join(result.requirements_added)}")
-        if result.requirements_removed:
-            out(f"  requirements removed: {', '.join(result.requirements_removed)}")
+        _requirement_lines(result)
+        if result.refused:
+            err(f"  {'would be refused' if result.dry_run else 'refused'}: {result.refused}")
         for message in result.warnings:
             warn(message)
     if batch.diff:
@@ -69,6 +101,9 @@ def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
         out("already up to date: nothing was written")
     else:
         out(f"wrote {_plural(len(batch.changes), 'file')}")
+
+
+_MERGE_ACTIONS = (MERGED, MERGE_CONFLICT, KEPT)
 
 
 def project_status(report: ProjectStatus) -> None:
@@ -87,6 +122,8 @@ def project_status(report: ProjectStatus) -> None:
             out(f"  edited:  {path}")
         for path in package.missing:
             out(f"  missing: {path}")
+        for path in package.conflicted:
+            out(f"  conflict markers: {path}")
 
 
 def _table(rows: list[tuple[str, ...]]) -> None:
@@ -95,11 +132,16 @@ def _table(rows: list[tuple[str, ...]]) -> None:
         out("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
 
 
+_UPSTREAM_WORDS = {"in sync": "; in sync with upstream", "upstream moved": "; upstream moved"}
+
+
 def _sync_check(result: SyncResult) -> None:
     for target in result.targets:
         for state in target.states:
+            # Local edits do not hide whether upstream moved: both are said.
+            upstream = _UPSTREAM_WORDS.get(state.upstream, "") if state.upstream != state.state else ""
             needed = f" (a dependency of {state.dependency_of})" if state.dependency_of else ""
-            out(f"{target.project}: {state.module} (from {state.source}#{state.micropkg}): {state.state}{needed}")
+            out(f"{target.project}: {state.module} (from {state.source}#{state.micropkg}): {state.state}{upstream}{needed}")
             for path in state.edited:
                 out(f"  edited    {path}")
         for item in target.files:
@@ -107,8 +149,21 @@ def _sync_check(result: SyncResult) -> None:
                 out(f"  {item.action:<9} {item.path}")
         if target.outcome == "failed":
             err(f"{target.project}: failed: {target.error}")
+    if any(state.state == OTHER_SOURCE for target in result.targets for state in target.states):
+        err("a copy installed from another source has two owners: remove one of them, or switch it with "
+            "sync-shared --force")
     verdict = {0: "everything is in sync", 1: "upstream moved: run sync-shared", 3: "targets were edited locally"}
     out(verdict[result.exit_code])
+
+
+def _sync_requirements(target: TargetSync) -> None:
+    """Every requirement a sync added, removed or overlapped, for every target, as pull reports them."""
+    for line in target.requirements_added:
+        out(f"  requirement added: {line}")
+    for line in target.requirements_removed:
+        out(f"  requirement removed: {line}")
+    for line in target.requirements_overlaps:
+        out(f"  requirement overlap: {line}")
 
 
 def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
@@ -123,13 +178,19 @@ def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
             out(f"{target.project}: in sync")
         elif target.outcome in ("updated", "would update"):
             out(f"{target.project}: {target.outcome} {_plural(len(target.files), 'file')} ({stale})")
-            if verbose_files:
-                for item in target.files:
-                    out(f"  {item.action:<9} {item.path}")
+            for item in target.files:
+                if verbose_files or item.action in _MERGE_ACTIONS:
+                    reason = f" ({item.reason})" if item.reason and item.action in _MERGE_ACTIONS else ""
+                    out(f"  {item.action:<9} {item.path}{reason}")
+            for line in target.refused:
+                err(f"  {'would be refused' if result.dry_run else 'refused'}: {line}")
+            for line in target.details:
+                err(f"    {line}")
         else:
             err(f"{target.project}: {target.outcome}: {target.error}")
             for line in target.details:
                 err(f"  {line}")
+        _sync_requirements(target)
         if target.diff:
             out(target.diff.rstrip("\n"))
     for message in result.warnings:
@@ -137,10 +198,20 @@ def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
     if result.check:
         return
     not_synced = [t.project for t in result.targets if t.outcome in ("refused", "failed")]
+    partly = [
+        f"{t.project} ({', '.join(line.split(':', 1)[0] for line in t.refused)})"
+        for t in result.targets if t.refused and t.outcome not in ("refused", "failed")
+    ]
+    conflicted = [t.project for t in result.targets if t.outcome == MERGE_CONFLICT]
     if result.dry_run:
         out("dry run: nothing was written")
-    elif not_synced:
-        err(f"{_plural(len(not_synced), 'project')} not synced: {', '.join(not_synced)}")
+    elif not_synced or conflicted or partly:
+        if conflicted:
+            err(f"{_plural(len(conflicted), 'project')} merged with conflicts to resolve by hand: {', '.join(conflicted)}")
+        if not_synced:
+            err(f"{_plural(len(not_synced), 'project')} not synced: {', '.join(not_synced)}")
+        if partly:
+            err(f"{_plural(len(partly), 'project')} synced except refused micro-packages: {', '.join(partly)}")
     else:
         changed = result.changed_projects
         out(f"synced {_plural(len(changed), 'project')}" if changed else "everything was already in sync: nothing was written")

@@ -26,6 +26,7 @@ from typing import Any, Mapping, Sequence
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from micropkg_tasks.core.bounded import read_file_bytes
 from micropkg_tasks.core.errors import ProjectError
 from micropkg_tasks.core.fs_args import redact_urls_in as redact
 from micropkg_tasks.core.project import Project
@@ -154,13 +155,13 @@ def inputs_digest(requirements_in: Path) -> str:
     With no includes this is exactly the file's own sha256.
     """
     requirements_in = Path(requirements_in)
-    digest = hashlib.sha256(requirements_in.read_bytes())
+    digest = hashlib.sha256(read_file_bytes(requirements_in))
     seen = {requirements_in.resolve()}
     pending = [requirements_in]
     while pending:
         current = pending.pop(0)
         try:
-            text = current.read_text(encoding="utf-8-sig", errors="replace")
+            text = read_file_bytes(current).decode("utf-8-sig", errors="replace")
         except OSError:
             continue
         for name in _included_files(text):
@@ -170,9 +171,9 @@ def inputs_digest(requirements_in: Path) -> str:
             seen.add(path)
             digest.update(b"\0" + name.encode("utf-8") + b"\0")
             try:
-                digest.update(path.read_bytes())
+                digest.update(read_file_bytes(path))
                 pending.append(path)
-            except OSError:
+            except (OSError, ProjectError):
                 digest.update(b"<missing>")
     return digest.hexdigest()
 

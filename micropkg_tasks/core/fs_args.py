@@ -9,7 +9,8 @@ variable is a usage error that names it.
 Every string value of the file, and every value taken from the environment,
 is treated as a secret: :func:`redact` replaces them in any text we show.
 :func:`redact_url` hides credentials carried by a URL itself (``user:pass@``
-and signature or token query parameters).
+and query values). Both come from :mod:`micropkg_tasks.core.redaction`, which
+also remembers these secrets so that no output sink can show them.
 
 Pure functions only: no fsspec, no network.
 """
@@ -19,22 +20,22 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from micropkg_tasks.core.bounded import parsing, read_file_bytes
 from micropkg_tasks.core.errors import UsageError
+from micropkg_tasks.core.redaction import (  # noqa: F401  (redact_url and redact_urls_in are used through here)
+    MIN_SECRET_LENGTH,
+    redact,
+    redact_url,
+    redact_urls_in,
+    register_secrets,
+)
 
-REDACTED = "***"
-# Strings shorter than this are not treated as secrets: redacting "s3" or "no"
-# would mangle messages and such short values are not credentials anyway.
-MIN_SECRET_LENGTH = 4
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # "token abc", "Bearer abc", "Basic abc": the credential after the scheme is a secret on its own.
 _AUTH_SCHEME = re.compile(r"^\s*(?:token|bearer|basic|digest)\s+(\S+)\s*$", re.IGNORECASE)
-# Query parameters that carry credentials (pre-signed S3/GCS URLs, SAS tokens, API keys).
-_SECRET_QUERY = re.compile(r"signature|sig$|token|secret|password|passwd|credential|api[-_]?key|^key$|^code$", re.I)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ def parse_fs_args(text: str, source: str, environ: Mapping[str, str] | None = No
     import yaml
 
     try:
-        loaded = yaml.safe_load(text)
+        with parsing(source):
+            loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -94,6 +96,7 @@ def parse_fs_args(text: str, source: str, environ: Mapping[str, str] | None = No
         raise UsageError(f"{source} must hold a mapping of filesystem arguments (name: value)")
     args, from_env = expand_env(loaded, source, environ)
     secrets = secret_values(args) | {value for value in from_env if len(value) >= MIN_SECRET_LENGTH}
+    register_secrets(secrets)
     return FsArgs(args, frozenset(secrets), source)
 
 
@@ -103,7 +106,7 @@ def load_fs_args(path: str | os.PathLike[str] | None, environ: Mapping[str, str]
         return FsArgs()
     source = f"fs-args file {path}"
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_file_bytes(path, display=source, error=UsageError).decode("utf-8")
     except FileNotFoundError:
         raise UsageError(f"{source} does not exist") from None
     except IsADirectoryError:
@@ -127,46 +130,6 @@ def secret_values(args: Any) -> set[str]:
     if isinstance(args, (list, tuple)):
         return {s for item in args for s in secret_values(item)}
     return set()
-
-
-def redact(text: str, secrets: frozenset[str] | set[str]) -> str:
-    """``text`` with every secret (longest first) replaced by ``***``."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-def redact_url(location: str) -> str:
-    """Hide credentials a URL carries itself: ``https://user:pass@host/x?sig=...`` ->
-    ``https://***@host/x?sig=***``. Anything that is not a URL is returned as it is."""
-    if "://" not in location:
-        return location
-    try:
-        parts = urlsplit(location)
-    except ValueError:
-        return location
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(_SECRET_QUERY.search(name) for name, _ in pairs):
-            query = urlencode(
-                [(name, REDACTED if _SECRET_QUERY.search(name) else value) for name, value in pairs], safe="*"
-            )
-    if netloc == parts.netloc and query == parts.query:
-        return location
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
-
-
-def redact_urls_in(text: str) -> str:
-    """``text`` with :func:`redact_url` applied to every URL inside it."""
-    return _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text)
 
 
 def protocol_of(url: str) -> str:

@@ -3,7 +3,8 @@
 The file is TOML, written in sorted order with a trailing newline so that it
 diffs cleanly in review. Each entry records the installed module path, where
 it came from, the version and sha256 of the sdist, the options, the
-requirements the pull added, and every installed file with its sha256.
+requirements the pull added, and every installed file with its sha256 and its
+git blob id (so a three-way merge can recover the installed content from git).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, read_file_bytes
 from micropkg_tasks.core.errors import ProjectError
+from micropkg_tasks.core.merge import git_blob_id, has_conflict_markers
 from micropkg_tasks.core.project import read_toml, tomlkit_to_plain
 
 LOCK_FORMAT = 1
@@ -28,7 +31,7 @@ def sha256_bytes(data: bytes) -> str:
 def sha256_file(path: Path) -> str | None:
     """The file's digest, or None if it does not exist."""
     try:
-        return sha256_bytes(path.read_bytes())
+        return sha256_bytes(read_file_bytes(path, limit=MAX_SDIST_BYTES))
     except FileNotFoundError:
         return None
 
@@ -44,6 +47,10 @@ class LockEntry:
     options: dict[str, str] = field(default_factory=dict)
     requirements: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # project-relative path -> sha256
+    # project-relative path -> git blob id of the content as installed: the merge base.
+    blobs: dict[str, str] = field(default_factory=dict)
+    # files written with merge conflict markers, "conflicted" until the markers are gone
+    conflicts: list[str] = field(default_factory=list)
     origin: str | None = None  # "<source package>#<module path>" from our sdists: the same for every build
     depends_on: list[str] = field(default_factory=list)  # installed modules of the micro-packages it imports
 
@@ -58,6 +65,19 @@ def changed_files(root: Path, entry: LockEntry) -> tuple[tuple[str, ...], tuple[
         elif actual != digest:
             edited.append(relative)
     return tuple(edited), tuple(missing)
+
+
+def conflicted_files(root: Path, entry: LockEntry) -> tuple[str, ...]:
+    """The entry's files that a ``--merge`` wrote with conflict markers and that still have them."""
+    conflicted = []
+    for relative in sorted(entry.conflicts):
+        try:
+            data = read_file_bytes(root / relative, limit=MAX_SDIST_BYTES)
+        except (OSError, ProjectError):
+            continue  # deleted since, or no regular file: whatever it is now, it holds no markers
+        if has_conflict_markers(data):
+            conflicted.append(relative)
+    return tuple(conflicted)
 
 
 @dataclass
@@ -115,6 +135,13 @@ def parse_lock(data: Mapping[str, Any], *, display: str) -> Lock:
         depends_on = raw.get("depends-on", [])
         if not isinstance(depends_on, list) or not all(isinstance(d, str) for d in depends_on):
             raise ProjectError(f"{where}: 'depends-on' must be a list of strings")
+        files = _string_map(where, raw, "files")
+        conflicts = raw.get("conflicts", [])
+        if not isinstance(conflicts, list) or not all(isinstance(c, str) and c in files for c in conflicts):
+            raise ProjectError(f"{where}: 'conflicts' must be a list of paths listed under 'files'")
+        blobs = _string_map(where, raw, "blobs")
+        if not set(blobs) <= set(files):
+            raise ProjectError(f"{where}: 'blobs' names a path that is not listed under 'files'")
         entries[str(module)] = LockEntry(
             module=str(module),
             name=str(_string(where, raw, "name")),
@@ -124,7 +151,9 @@ def parse_lock(data: Mapping[str, Any], *, display: str) -> Lock:
             source_sha256=_string(where, raw, "source-sha256", optional=True),
             options=_string_map(where, raw, "options"),
             requirements=[str(r) for r in requirements],
-            files=_string_map(where, raw, "files"),
+            files=files,
+            blobs=blobs,
+            conflicts=[str(c) for c in conflicts],
             origin=_string(where, raw, "origin", optional=True),
             depends_on=[str(d) for d in depends_on],
         )
@@ -139,7 +168,17 @@ def read_lock(path: Path) -> Lock:
 
 
 def _q(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """A TOML basic string. JSON's escaping leaves DEL and other non-printable characters raw,
+    which TOML forbids, so those are escaped too: whatever reaches the lock, it stays readable."""
+    if any(0xD800 <= ord(char) <= 0xDFFF for char in value):
+        raise ProjectError(f"cannot record {ascii(value)} in the lock: it is not valid Unicode text")
+    text = json.dumps(value, ensure_ascii=False)
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() else (f"\\u{ord(char):04x}" if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
+        for char in text
+    )
 
 
 def render_lock(lock: Lock) -> str:
@@ -161,8 +200,28 @@ def render_lock(lock: Lock) -> str:
             out.append(f"depends-on = [{', '.join(_q(d) for d in sorted(entry.depends_on))}]\n")
         requirements = ", ".join(_q(r) for r in sorted(entry.requirements))
         out.append(f"requirements = [{requirements}]\n")
+        if entry.conflicts:
+            out.append(f"conflicts = [{', '.join(_q(c) for c in sorted(entry.conflicts))}]\n")
         out.append(f"\n[{head}.options]\n")
         out.extend(f"{key} = {_q(value)}\n" for key, value in sorted(entry.options.items()))
         out.append(f"\n[{head}.files]\n")
         out.extend(f"{_q(path)} = {_q(digest)}\n" for path, digest in sorted(entry.files.items()))
+        if entry.blobs:
+            out.append(f"\n[{head}.blobs]\n")
+            out.extend(f"{_q(path)} = {_q(blob)}\n" for path, blob in sorted(entry.blobs.items()))
     return "".join(out)
+
+
+def fill_missing_blobs(root: Path, lock: Lock) -> None:
+    """Give entries written before blob ids were recorded theirs, from the files that are still
+    exactly as installed (an edited file's installed content is not known, so it gets none)."""
+    for entry in lock.entries.values():
+        for relative, digest in entry.files.items():
+            if relative in entry.blobs:
+                continue
+            try:
+                data = read_file_bytes(root / relative, limit=MAX_SDIST_BYTES)
+            except (OSError, ProjectError):
+                continue  # missing, unreadable or no regular file: its installed content is unknown, so no blob id
+            if sha256_bytes(data) == digest:
+                entry.blobs[relative] = git_blob_id(data)

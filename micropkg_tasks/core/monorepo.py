@@ -132,7 +132,10 @@ def _project_globs(root: Path, config_path: Path, monorepo: Mapping[str, Any]) -
         matches = [path for path in sorted(root.glob(pattern)) if path.is_dir()]
         projects = [path.resolve() for path in matches if is_project_dir(path)]
         if not projects:
-            warnings.append(f"{where}: projects glob {pattern!r} matches no project")
+            # A typo here would quietly shrink the monorepo, and every check would pass on what is left.
+            raise UsageError(
+                f"{where}: projects glob {pattern!r} matches no project; correct the glob or remove it"
+            )
         found.update(projects)
     return sorted(found), warnings
 
@@ -152,6 +155,8 @@ def _project_at(root: Path, relative: str, label: str, role: str) -> Path:
     path = (root / relative).resolve()
     if not _inside(root, path):
         raise ProjectError(f"{label} {role} {relative!r} is outside the monorepo")
+    if not path.exists():
+        raise UsageError(f"{label} {role} {relative!r} does not exist; correct the path or remove it")
     if not is_project_dir(path):
         raise ProjectError(f"{label} {role} {relative!r} is not a project (no pyproject.toml with a package_name)")
     return path
@@ -189,12 +194,17 @@ def _shared_entry(
         repeated = sorted({t for t in raw_targets if raw_targets.count(t) > 1})
         if repeated:
             raise ProjectError(f"{label} lists target {repeated[0]!r} more than once")
+    if not target_paths:
+        raise UsageError(
+            f"{label}: no project receives it ({'targets is empty' if raw_targets is not None else 'no other project'}"
+            "); list a target project in 'targets' or remove the entry"
+        )
     if source in target_paths:
         raise ProjectError(f"{label}: {source.relative_to(root).as_posix()} is both the source and a target")
     source_project = load_project(source)
     module_dir = source_project.module_dir(micropkg)
     if not (module_dir / "__init__.py").is_file():
-        raise ProjectError(
+        raise UsageError(
             f"{label}: micro-package {micropkg!r} does not exist in {source.relative_to(root).as_posix()} "
             f"({source_project.relative(module_dir)}/__init__.py is missing)"
         )

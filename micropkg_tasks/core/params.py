@@ -46,6 +46,17 @@ def select_parameter_files(env_dir: Path, name: str) -> tuple[list[str], list[st
     return selected, refused
 
 
+def skipped_symlinks(env_dir: Path, name: str) -> list[str]:
+    """Symlinks (dangling or not) that the globs match: never packaged, so callers warn about them."""
+    if not env_dir.is_dir():
+        return []
+    return sorted(
+        "/".join(path.relative_to(env_dir).parts)
+        for path in env_dir.rglob("*")
+        if path.is_symlink() and _matches(path.relative_to(env_dir).parts, name)
+    )
+
+
 def rename_for_alias(relative: str, old: str, new: str) -> str:
     """Rename the file (not its folders) when its name contains the old name, as Kedro does."""
     folder, _, filename = relative.rpartition("/")

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import tomlkit
 from tomlkit.exceptions import ParseError as TomlParseError
 
+from micropkg_tasks.core.bounded import parsing, read_file_text
 from micropkg_tasks.core.errors import NotFoundHereError, ProjectError
 from micropkg_tasks.core.names import is_identifier
 
@@ -28,7 +29,7 @@ def read_toml(path: Path, *, display: str | None = None) -> tomlkit.TOMLDocument
     """Parse a TOML file with tomlkit, turning every failure into one clear sentence."""
     shown = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_file_text(path, display=shown)
     except FileNotFoundError:
         raise ProjectError(f"{shown} does not exist") from None
     except UnicodeDecodeError:
@@ -36,7 +37,8 @@ def read_toml(path: Path, *, display: str | None = None) -> tomlkit.TOMLDocument
     except OSError as exc:
         raise ProjectError(f"{shown} cannot be read: {exc.strerror}") from None
     try:
-        return tomlkit.parse(text)
+        with parsing(shown):
+            return tomlkit.parse(text)
     except TomlParseError as exc:
         raise ProjectError(f"{shown} is not valid TOML: {exc}") from None
 
@@ -119,8 +121,8 @@ def is_project_dir(folder: Path) -> bool:
     if not pyproject.is_file():
         return False
     try:
-        return _project_table(tomlkit.parse(pyproject.read_text(encoding="utf-8"))) is not None
-    except (TomlParseError, UnicodeDecodeError, OSError):
+        return _project_table(tomlkit.parse(read_file_text(pyproject))) is not None
+    except (TomlParseError, UnicodeDecodeError, OSError, ProjectError, RecursionError, MemoryError):
         # A broken pyproject.toml still marks the folder as the project the
         # user meant; load_project will then report exactly what is wrong.
         return True

@@ -23,7 +23,10 @@ from urllib.parse import urlsplit
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from micropkg_tasks.core.bounded import read_file_bytes
 from micropkg_tasks.core.errors import ProjectError
+from micropkg_tasks.core.specifiers import can_both_hold
+from micropkg_tasks.core.redaction import redact_urls_in
 
 # Names pip would treat as a local archive rather than a project name; packaging
 # accepts them as names, but they would never resolve from an index.
@@ -42,7 +45,11 @@ class ParsedRequirements:
 
 @dataclass(frozen=True)
 class RequirementConflict:
-    """An incoming requirement that disagrees with a line already in ``requirements.in``."""
+    """An incoming requirement that meets a line already in ``requirements.in`` with the same name.
+
+    Used both for overlaps (both lines can hold: the incoming one is added and
+    pip-compile intersects them) and for conflicts (they cannot both hold).
+    """
 
     name: str
     existing: str
@@ -56,8 +63,9 @@ class MergeResult:
     text: str
     added: tuple[str, ...]
     already_present: tuple[str, ...]
-    conflicts: tuple[RequirementConflict, ...]
+    conflicts: tuple[RequirementConflict, ...]  # cannot both hold: the incoming line was not added
     removed: tuple[str, ...]
+    overlaps: tuple[RequirementConflict, ...] = ()  # both can hold: the incoming line was added too
     # The input text, kept so ``changed`` needs no argument; not part of the public contract.
     original_text: str = field(default="", repr=False)
 
@@ -151,16 +159,8 @@ def _split_options(text: str) -> tuple[str, str]:
 
 
 def _redact(text: str) -> str:
-    """Hide ``user:password@`` in any URL, so index credentials never reach messages (SPEC §8)."""
-    pieces = text.split("://")
-    for index in range(1, len(pieces)):
-        piece = pieces[index]
-        # The authority ends at the first '/' or whitespace; userinfo is whatever precedes its last '@'.
-        end = next((i for i, char in enumerate(piece) if char == "/" or char.isspace()), len(piece))
-        authority = piece[:end]
-        if "@" in authority:
-            pieces[index] = "***@" + authority.rsplit("@", 1)[1] + piece[end:]
-    return "://".join(pieces)
+    """Hide credentials in any URL, so index credentials never reach messages (SPEC §8)."""
+    return redact_urls_in(text)
 
 
 def _invalid_reason(text: str) -> str | None:
@@ -230,8 +230,10 @@ def read_requirements_file(path: Path, *, display: str | None = None) -> ParsedR
     """
     name = display if display is not None else str(path)
     try:
-        data = Path(path).read_bytes()
+        data = read_file_bytes(path, display=name)
     except FileNotFoundError:
+        if Path(path).is_symlink():  # never drop what a dangling link was meant to list, silently
+            raise ProjectError(f"{name} is a symlink to a missing file; remove it or fix its target") from None
         return ParsedRequirements((), ())
     except OSError as exc:
         raise ProjectError(f"{name}: cannot read requirements file ({exc.strerror or exc})") from exc
@@ -262,14 +264,9 @@ def _extras(requirement: Requirement) -> frozenset[str]:
     return frozenset(canonicalize_name(extra) for extra in requirement.extras)
 
 
-def _same(left: Requirement, right: Requirement) -> bool:
-    """Equal as requirements: name, specifiers, extras, marker and URL."""
-    return (
-        _key(left) == _key(right)
-        and left.specifier == right.specifier
-        and _extras(left) == _extras(right)
-        and left.url == right.url
-    )
+def _signature(requirement: Requirement) -> tuple[object, ...]:
+    """What makes two requirements equal: name, marker, specifiers (as a set), extras and URL."""
+    return (_key(requirement), frozenset(requirement.specifier), _extras(requirement), requirement.url)
 
 
 def _satisfied_by(incoming: Requirement, existing: Requirement) -> bool:
@@ -313,15 +310,23 @@ def merge_requirements(
 ) -> MergeResult:
     """Merge ``incoming`` requirements into the text of a ``requirements.in``.
 
-    Existing lines are kept verbatim. Matching is by canonical name and marker.
-    A match that already covers the incoming requirement is reported in
-    ``already_present``; any other match is a :class:`RequirementConflict`
-    and nothing is appended for it. New requirements go at the end under
-    ``# Added by micropkg-tasks for <origin>`` (reusing that block when it
-    exists). ``remove`` lists requirements this origin added earlier and that
-    are no longer wanted; matching lines are deleted unless also incoming, and
-    the origin's header goes when nothing remains under it. When nothing
-    changes, the text is returned untouched.
+    Existing lines are kept verbatim. Matching is by canonical name and marker:
+
+    * a match that already covers the incoming requirement is reported in
+      ``already_present`` (identical lines are never repeated);
+    * a match it can hold together with (``pandas`` and ``pandas>=2``) is an
+      overlap: the incoming line is added too, and reported in ``overlaps``;
+      pip-compile intersects the two;
+    * a match it cannot hold together with (``pyyaml<6`` and ``pyyaml>=6.0``)
+      is a :class:`RequirementConflict` and nothing is appended for it; the
+      caller refuses the change.
+
+    New requirements go at the end under ``# Added by micropkg-tasks for <origin>``
+    (reusing that block when it exists). ``remove`` lists requirements this origin
+    added earlier and that are no longer wanted; matching lines are deleted unless
+    also incoming, and the origin's header goes when nothing remains under it.
+    When nothing changes, the text is returned untouched. Runs in time linear in
+    the number of lines.
     """
     lines = _physical_lines(existing_text)
     # New lines follow the file's own line ending so CRLF files stay consistent.
@@ -330,42 +335,57 @@ def merge_requirements(
     entries = _existing_entries(lines)
     incoming_reqs = [_parse_exact(text, origin=origin) for text in incoming]
 
-    # Removals first, so an updated pin (remove old, add new) replaces the line instead of conflicting.
+    # Removals first, so an updated pin (remove old, add new) replaces the line instead of overlapping.
+    by_signature: dict[tuple[object, ...], list[_Entry]] = {}
+    for entry in entries if remove else ():
+        by_signature.setdefault(_signature(entry.requirement), []).append(entry)
+    still_incoming = {_signature(req) for req in incoming_reqs} if remove else set()
     deleted: set[int] = set()
-    removed: list[str] = []
+    removed: dict[str, None] = {}
     for text in remove:
         target = _parse_exact(text, origin=origin)
-        if any(_same(target, req) for req in incoming_reqs):
+        signature = _signature(target)
+        if signature in still_incoming:
             continue
-        hits = [entry for entry in entries if _same(target, entry.requirement)]
+        hits = by_signature.get(signature, [])
         for entry in hits:
             deleted.update(entry.line.indices)
-        if hits and str(target) not in removed:
-            removed.append(str(target))
+        if hits:
+            removed.setdefault(str(target))
     entries = [entry for entry in entries if not deleted.intersection(entry.line.indices)]
 
     # Merge one at a time; requirements added in this call count as existing, which collapses duplicates.
-    known: list[tuple[Requirement, str, bool]] = [(e.requirement, e.written, False) for e in entries]
+    known: dict[tuple[str, str], list[tuple[Requirement, str, bool]]] = {}
+    for entry in entries:
+        known.setdefault(_key(entry.requirement), []).append((entry.requirement, entry.written, False))
     added: list[str] = []
-    present: list[str] = []
-    conflicts: list[RequirementConflict] = []
+    present: dict[str, None] = {}
+    conflicts: dict[RequirementConflict, None] = {}
+    overlaps: dict[RequirementConflict, None] = {}
     for requirement in incoming_reqs:
         normalised = str(requirement)
-        matches = [item for item in known if _key(item[0]) == _key(requirement)]
-        if not matches:
-            known.append((requirement, normalised, True))
-            added.append(normalised)
-        elif any(_satisfied_by(requirement, req) for req, _, _ in matches):
-            if not all(is_new for _, _, is_new in matches) and normalised not in present:
-                present.append(normalised)
-        else:
-            conflict = RequirementConflict(_key(requirement)[0], matches[0][1], normalised)
-            if conflict not in conflicts:
-                conflicts.append(conflict)
+        key = _key(requirement)
+        matches = known.setdefault(key, [])
+        if any(_satisfied_by(requirement, req) for req, _, _ in matches):
+            if not all(is_new for _, _, is_new in matches):
+                present.setdefault(normalised)
+            continue
+        clash = next((written for req, written, _ in matches if not can_both_hold(requirement, req)), None)
+        if clash is not None:
+            conflicts.setdefault(RequirementConflict(key[0], clash, normalised))
+            continue
+        listed = next((written for _, written, is_new in matches if not is_new), None)
+        if listed is not None:
+            overlaps.setdefault(RequirementConflict(key[0], listed, normalised))
+        matches.append((requirement, normalised, True))
+        added.append(normalised)
 
     output = _rebuild(lines, deleted, added, header, eol)
     text = existing_text if output is None else output
-    return MergeResult(text, tuple(added), tuple(present), tuple(conflicts), tuple(removed), existing_text)
+    return MergeResult(
+        text, tuple(added), tuple(present), tuple(conflicts), tuple(removed),
+        overlaps=tuple(overlaps), original_text=existing_text,
+    )
 
 
 def _rebuild(lines: list[str], deleted: set[int], added: list[str], header: str, eol: str) -> str | None:
@@ -397,6 +417,20 @@ def _rebuild(lines: list[str], deleted: set[int], added: list[str], header: str,
     return "\n".join(out) + "\n" if out else ""
 
 
+def _has_requirement(lines: list[str]) -> bool:
+    """Whether any of ``lines`` is a requirement; stops at the first one, so a long block costs one parse."""
+    for logical in _logical_lines(lines):
+        line = _strip_inline_comment(logical.text)
+        if not line or line.startswith("-"):
+            continue
+        try:
+            Requirement(_split_options(line)[0])
+        except InvalidRequirement:
+            continue
+        return True
+    return False
+
+
 def _drop_empty_headers(lines: list[str], header: str) -> list[str]:
     """Remove this origin's headers that no longer have a requirement under them."""
     result: list[str] = []
@@ -407,7 +441,7 @@ def _drop_empty_headers(lines: list[str], header: str) -> list[str]:
                 if not following.strip() or following.strip().startswith(HEADER_PREFIX):
                     break
                 block.append(following)
-            if not _existing_entries(block):
+            if not _has_requirement(block):
                 continue
         result.append(line)
     return result

@@ -14,7 +14,13 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 from typing import Any, Mapping
+
+# The records travel as a member of their own next to PKG-INFO: source lines hold tabs, line
+# breaks and any length, which [tool.micropkg] values must not.
+RESTORE_MEMBER = "micropkg-restore.json"
+_FORMAT = 1
 
 
 def _lines(text: str) -> list[str]:
@@ -53,3 +59,21 @@ def restore(packaged: str, record: Mapping[str, Any]) -> str | None:
             return None
         lines[start : start + count] = [text] if text else []
     return "".join(lines)
+
+
+def render_records(records: Mapping[str, Any]) -> bytes:
+    """The member's bytes: sorted keys, so the same records give the same bytes."""
+    document = {"format": _FORMAT, "files": records}
+    return (json.dumps(document, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")
+
+
+def parse_records(data: bytes) -> Mapping[str, Any] | None:
+    """The records per file, or None when the member is not records we wrote."""
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(document, dict) or document.get("format") != _FORMAT:
+        return None
+    files = document.get("files")
+    return files if isinstance(files, dict) else None

@@ -39,6 +39,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from micropkg_tasks.core.bounded import MAX_PARSED_BYTES, MIB, parsing
+from micropkg_tasks.core.errors import ProjectError
 from micropkg_tasks.core.rewrite_strings import (
     MoveTable,
     OutsideReference,
@@ -94,17 +96,61 @@ def rewrite_module(
     table = MoveTable(moves)
     if not might_need_work(source, table, project_package, package_depth):
         return RewriteResult(source, False, ())
+    if len(source) > MAX_PARSED_BYTES:
+        raise ProjectError(f"{filename} is larger than {MAX_PARSED_BYTES // MIB} MiB, too large to rewrite its imports")
     # A UTF-8 byte order mark is valid at the start of a file but not inside
     # source text handed to a parser; set it aside and put it back unchanged.
     bom = "\ufeff" if source.startswith("\ufeff") else ""
     text = source[len(bom) :]
-    tree = parse_ast(text, filename)
-    outside, hot, chain_roots = scan(tree, table, project_package, package_depth)
-    code = source
-    if hot:
-        # libcst is imported only here: most files need no rewriting, and importing
-        # it costs more than the rest of a small command's start-up.
-        from micropkg_tasks.core.rewrite_cst import rewrite_statements
+    # libcst drops the final line break of a file whose lines end in a lone CR (old
+    # Mac style). With no LF anywhere, CR <-> LF is a one-to-one mapping (Python reads
+    # every CR as a line break, even inside strings), so rewrite the LF form instead.
+    cr_only = "\r" in text and "\n" not in text
+    if cr_only:
+        text = text.replace("\r", "\n")
+    with parsing(filename, "rewrite its imports"):
+        tree = parse_ast(text, filename)
+        outside, hot, chain_roots = scan(tree, table, project_package, package_depth)
+        code = text
+        if hot:
+            # libcst is imported only here: most files need no rewriting, and importing
+            # it costs more than the rest of a small command's start-up.
+            from micropkg_tasks.core.rewrite_cst import rewrite_statements
 
-        code = bom + rewrite_statements(text, hot, len(tree.body), table, chain_roots, filename)
+            code = rewrite_statements(text, hot, len(tree.body), table, chain_roots, filename)
+    if cr_only:
+        code = code.replace("\n", "\r")
+    code = bom + code
+    if code != source:
+        _check_layout_kept(source, code, filename)
     return RewriteResult(code, code != source, tuple(outside))
+
+
+def _line_endings(text: str) -> tuple[str, ...]:
+    """The kinds of line break in ``text`` ("\\r\\n", lone "\\r", lone "\\n")."""
+    crlf = text.count("\r\n")
+    kinds = {"\r\n": crlf, "\r": text.count("\r") - crlf, "\n": text.count("\n") - crlf}
+    return tuple(kind for kind, count in kinds.items() if count)
+
+
+def _ending(text: str) -> str:
+    for suffix in ("\r\n", "\r", "\n"):
+        if text.endswith(suffix):
+            return suffix
+    return ""
+
+
+def _check_layout_kept(source: str, code: str, filename: str) -> None:
+    """Refuse, rather than alter silently, a rewrite that changed anything but import text:
+    no new kind of line break, the same final line break, the same form feeds and BOM."""
+    kept = (
+        set(_line_endings(code)) <= set(_line_endings(source))
+        and _ending(code) == _ending(source)
+        and code.count("\f") == source.count("\f")
+        and code.startswith("\ufeff") == source.startswith("\ufeff")
+    )
+    if not kept:
+        raise ProjectError(
+            f"{filename}: rewriting its imports would change its line breaks or form feeds, "
+            "so it is refused (save it with LF or CRLF line endings)"
+        )

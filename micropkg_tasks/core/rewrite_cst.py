@@ -6,6 +6,8 @@ when some file really has references to rewrite.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import libcst as cst
 
 from micropkg_tasks.core.errors import ProjectError

@@ -50,10 +50,18 @@ DEFAULT_MAX_MEMBERS = 10_000
 _HEADER_ROOM_PER_MEMBER = 4096
 _STREAM_SLACK = 1024 * 1024
 _CHUNK = 1024 * 1024
+MAX_NAME_BYTES = 255  # one path component (NAME_MAX on Linux, macOS and Windows file systems)
+MAX_PATH_BYTES = 1024  # a whole member name, below PATH_MAX once installed in a project
 _REGULAR_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _DIST_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 _EGG_REQUIRES = re.compile(r"^[^/]+\.egg-info/requires\.txt$")
+# Metadata reaches the lock and the screen, so it is bounded: far above any real package.
+MAX_NAME_LENGTH = 200
+MAX_VERSION_LENGTH = 100
+MAX_REQUIREMENT_LENGTH = 2000
+MAX_REQUIREMENTS = 1000
+MAX_TOOL_VALUE_LENGTH = 1000
 
 
 @dataclass(frozen=True)
@@ -189,6 +197,10 @@ _NAME_RULES: tuple[tuple[Callable[[str], bool], str], ...] = (
     (lambda name: ".." in name.split("/"), "has a '..' path component"),
     (lambda name: "" in name.split("/"), "has an empty path component"),
     (lambda name: "." in name.split("/"), "has a '.' path component"),
+    # Longer names cannot be written on common file systems; refuse them before any plan is made.
+    (lambda name: any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in name.split("/")),
+     f"has a path component longer than the {MAX_NAME_BYTES} bytes file systems allow"),
+    (lambda name: len(name.encode("utf-8")) > MAX_PATH_BYTES, f"is longer than {MAX_PATH_BYTES} bytes"),
 )
 _SPECIAL_TYPES = {
     tarfile.CHRTYPE: "is a character device",
@@ -368,6 +380,31 @@ def _find_package(source: str, root: str, files: Mapping[str, bytes], folders: s
     return name
 
 
+def _check_text(source: str, member: str, what: str, value: str, limit: int) -> None:
+    """Metadata text must be printable (no control characters) and of bounded length."""
+    if len(value) > limit:
+        raise _fail(source, f"member {_q(member)} gives a {what} of {len(value)} characters, more than the "
+                    f"{limit} allowed")
+    if not value.isprintable():
+        bad = next(char for char in value if not char.isprintable())
+        raise _fail(source, f"member {_q(member)} gives a {what} containing the control or invisible "
+                    f"character {ascii(bad)}")
+
+
+def _check_tool_table(source: str, member: str, table: Any, depth: int = 0) -> None:
+    """Every key and string in the sdist's [tool.micropkg] table passes :func:`_check_text`."""
+    if depth > 8:
+        raise _fail(source, f"member {_q(member)} has a [tool.micropkg] table nested too deeply")
+    items = table.items() if isinstance(table, dict) else enumerate(table) if isinstance(table, list) else ()
+    for key, value in items:
+        if isinstance(key, str):
+            _check_text(source, member, "[tool.micropkg] key", key, MAX_TOOL_VALUE_LENGTH)
+        if isinstance(value, str):
+            _check_text(source, member, "[tool.micropkg] value", value, MAX_TOOL_VALUE_LENGTH)
+        elif isinstance(value, (dict, list)):
+            _check_tool_table(source, member, value, depth + 1)
+
+
 def _text(source: str, member: str, data: bytes) -> str:
     try:
         return data.decode("utf-8")
@@ -393,6 +430,8 @@ def _read_metadata(
             doc = _parse_toml(_text(source, member, files["pyproject.toml"]))
         except ValueError as exc:
             raise _fail(source, f"member {_q(member)} is not valid TOML ({exc})") from None
+        except (RecursionError, MemoryError):
+            raise _fail(source, f"member {_q(member)} is nested too deeply to parse safely") from None
         project = doc.get("project", {})
         tool = doc.get("tool", {})
         table = tool.get("micropkg", {}) if isinstance(tool, dict) else {}
@@ -433,7 +472,13 @@ def _read_metadata(
         Version(version)
     except InvalidVersion:
         raise _fail(source, f"member {_q(origin['version'])} gives an invalid version {_q(version)}") from None
+    _check_text(source, origin["name"], "package name", dist_name, MAX_NAME_LENGTH)
+    _check_text(source, origin["version"], "version", version, MAX_VERSION_LENGTH)
     requires = tuple(req.strip() for req in values.get("dependencies", []) if req.strip())
+    if len(requires) > MAX_REQUIREMENTS:
+        raise _fail(source, f"member {_q(origin['dependencies'])} lists {len(requires)} requirements, more "
+                    f"than the {MAX_REQUIREMENTS} a micro-package may have")
+    _check_tool_table(source, f"{root}/pyproject.toml", micropkg)
     for req in requires:
         # Requirements end up in requirements.in; a line like "--index-url ..."
         # or one with a line break would inject pip options there.
@@ -444,4 +489,6 @@ def _read_metadata(
         except InvalidRequirement:
             raise _fail(source, f"member {_q(origin['dependencies'])} lists an invalid requirement "
                         f"{_q(req)}") from None
+    for req in requires:
+        _check_text(source, origin["dependencies"], "requirement", req, MAX_REQUIREMENT_LENGTH)
     return dist_name, version, requires, micropkg

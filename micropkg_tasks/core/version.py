@@ -12,6 +12,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from micropkg_tasks.core.bounded import parsing, read_file_bytes
 from micropkg_tasks.core.errors import ProjectError
 from micropkg_tasks.core.project import Project
 
@@ -31,7 +32,8 @@ def read_dunder_version(path: Path) -> tuple[str | None, str | None]:
     usable literal (missing file, no assignment, or a computed value).
     """
     try:
-        tree = ast.parse(path.read_bytes(), filename=str(path))
+        with parsing(str(path), "read its __version__"):
+            tree = ast.parse(read_file_bytes(path), filename=str(path))
     except FileNotFoundError:
         return None, "no such file"
     except SyntaxError as exc:

@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from micropkg_tasks.core.errors import MicropkgError, UsageError
+from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, parsing, read_file_bytes
+from micropkg_tasks.core.errors import MicropkgError, ProjectError, UsageError
 from micropkg_tasks.core.lockfile import sha256_bytes
 from micropkg_tasks.core.micropkg_deps import Dependency, dependencies_table
 from micropkg_tasks.core.names import shadows_stdlib, validate_alias, validate_env, validate_module_path
-from micropkg_tasks.core.params import rename_for_alias, select_parameter_files
+from micropkg_tasks.core.params import rename_for_alias, select_parameter_files, skipped_symlinks
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.requirements import read_requirements_file
-from micropkg_tasks.core.restore import record_edits
+from micropkg_tasks.core.restore import RESTORE_MEMBER, record_edits, render_records
 from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
 from micropkg_tasks.core.sdist_write import SdistSpec, build_sdist_bytes, sdist_filename
 from micropkg_tasks.core.version import resolve_version
@@ -98,8 +99,21 @@ def _collect(folder: Path, project: Project) -> tuple[dict[str, bytes], list[str
             if path.is_symlink():
                 warnings.append(f"{project.relative(path)}: symlink skipped")
                 continue
-            files[path.relative_to(folder).as_posix()] = path.read_bytes()
+            files[path.relative_to(folder).as_posix()] = read_input(path, project)
     return files, warnings
+
+
+def read_input(path: Path, project: Project) -> bytes:
+    """One file to package: a regular file of bounded size, or one clear sentence."""
+    shown = project.relative(path)
+    try:
+        return read_file_bytes(path, display=shown, limit=MAX_SDIST_BYTES)
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise ProjectError(f"{shown} is a symlink to a missing file; remove it or fix its target") from None
+        raise ProjectError(f"{shown} disappeared while it was being read") from None
+    except OSError as exc:
+        raise ProjectError(f"{shown} cannot be read: {exc.strerror or type(exc).__name__}") from None
 
 
 def _package_depth(relative: str) -> int:
@@ -214,9 +228,11 @@ def read_inputs(
     tests_dir = project.module_tests_dir(module_path)
     tests, test_warnings = _collect(tests_dir, project)
     env_dir = project.env_dir(env)
-    selected, refused = select_parameter_files(env_dir, module_path.rsplit(".", 1)[-1])
-    config = {relative: (env_dir / relative).read_bytes() for relative in selected}
+    short_name = module_path.rsplit(".", 1)[-1]
+    selected, refused = select_parameter_files(env_dir, short_name)
+    config = {relative: read_input(env_dir / relative, project) for relative in selected}
     notes = [f"{project.relative(env_dir / r)}: catalog and credentials files are never packaged" for r in refused]
+    notes += [f"{project.relative(env_dir / r)}: symlink skipped" for r in skipped_symlinks(env_dir, short_name)]
     return PackageInputs(
         module_path, name, alias, env, module_dir, tests_dir, code, tests, config,
         tuple(warnings + test_warnings + notes),
@@ -231,10 +247,12 @@ def _imports_of(files: dict[str, bytes], name: str, shown_root: Path, project: P
         if not relative.endswith(".py") or name.encode() not in content:
             continue
         try:
-            tree = ast.parse(content)
+            with parsing(project.relative(shown_root / relative), "read its imports"):
+                tree = ast.parse(content)
+                nodes = list(ast.walk(tree))
         except SyntaxError:
             continue  # the rewriter reports syntax errors with their location
-        for node in ast.walk(tree):
+        for node in nodes:
             modules = []
             if isinstance(node, ast.Import):
                 modules = [alias.name for alias in node.names]
@@ -299,6 +317,9 @@ def build_from_inputs(
     files.update(
         {f"{name}/config/{rename_for_alias(rel, old_name, name)}": content for rel, content in inputs.config.items()}
     )
+    files[RESTORE_MEMBER] = render_records(
+        {**_restore_records(inputs.code, code, f"{name}/"), **_restore_records(inputs.tests, tests, "tests/")}
+    )
     source_sha = inputs.digest
     spec = SdistSpec(
         name=name,
@@ -309,7 +330,7 @@ def build_from_inputs(
             "module": inputs.module_path,
             "project": project.package_name,
             "source-sha256": source_sha,
-            "restore": {**_restore_records(inputs.code, code, f"{name}/"), **_restore_records(inputs.tests, tests, "tests/")},
+            "restore": RESTORE_MEMBER,
             "dependencies": dependencies_table(analysis.dependencies),
         },
     )

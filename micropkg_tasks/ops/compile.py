@@ -40,6 +40,7 @@ from micropkg_tasks.core.compile_settings import (
     read_marker,
     with_marker,
 )
+from micropkg_tasks.core.bounded import read_file_bytes
 from micropkg_tasks.core.errors import MicropkgError, ProjectError
 from micropkg_tasks.core.fs_args import redact_urls_in as redact
 from micropkg_tasks.core.project import Project, as_project
@@ -84,7 +85,7 @@ def requirements_current(project: Project | str | os.PathLike[str], *, settings:
     if not settings.enabled or not resolved.requirements_in.is_file():
         return True
     try:
-        text = resolved.requirements_txt.read_text(encoding="utf-8", errors="replace")
+        text = read_file_bytes(resolved.requirements_txt).decode("utf-8", errors="replace")
     except FileNotFoundError:
         return False
     return read_marker(text) == (inputs_digest(resolved.requirements_in), options_fingerprint(settings))
@@ -304,7 +305,7 @@ def compile_requirements(
         digest = inputs_digest(source)
         fingerprint = options_fingerprint(settings)
         try:
-            old_bytes: bytes | None = target.read_bytes()
+            old_bytes: bytes | None = read_file_bytes(target)
         except FileNotFoundError:
             old_bytes = None
         old_text = old_bytes.decode("utf-8", errors="replace") if old_bytes is not None else ""

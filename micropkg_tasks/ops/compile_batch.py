@@ -7,15 +7,17 @@ last change, and never while that project's lock is held.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 from micropkg_tasks.core.compile_settings import CompileSettings, compile_settings
 from micropkg_tasks.core.errors import MicropkgError
 from micropkg_tasks.core.monorepo import monorepo_settings
 from micropkg_tasks.core.project import Project, load_project
 from micropkg_tasks.ops.compile import CompileResult, compile_requirements
+from micropkg_tasks.ops.parallel import worker_count
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,42 @@ class CompileOutcome:
     details: tuple[str, ...] = ()
 
 
+@runtime_checkable
+class Activity(Protocol):
+    """Told when each compile starts and ends, so a long compile never looks frozen."""
+
+    def begin(self, label: str) -> None: ...
+
+    def end(self, label: str) -> None: ...
+
+
 def settings_for(project: Project, invoke_config: Mapping[str, Any] | None = None) -> CompileSettings:
     """Project settings over the monorepo's over the invoke config's (``micropkg.compile``)."""
     shared, path = monorepo_settings(project.root)
     return compile_settings(project, monorepo=shared, invoke_config=invoke_config, monorepo_path=path)
+
+
+def _compile_one(
+    root: Path, label: str, *, invoke_config: Mapping[str, Any] | None, upgrade: bool, force: bool,
+    lock_timeout: float, activity: Activity | None,
+) -> CompileOutcome:
+    if activity is not None:
+        activity.begin(f"compiling {label}")
+    try:
+        project = load_project(root)
+        result = compile_requirements(
+            project,
+            upgrade=upgrade,
+            force=force,
+            settings=settings_for(project, invoke_config),
+            lock_timeout=lock_timeout,
+        )
+    except MicropkgError as exc:
+        return CompileOutcome(label, error=str(exc), details=tuple(exc.details))
+    finally:
+        if activity is not None:
+            activity.end(f"compiling {label}")
+    return CompileOutcome(label, result=result)
 
 
 def compile_projects(
@@ -42,25 +76,34 @@ def compile_projects(
     force: bool = False,
     lock_timeout: float = 30.0,
     shown: Mapping[Path, str] | None = None,
+    jobs: int | None = None,
+    activity: Activity | None = None,
 ) -> tuple[CompileOutcome, ...]:
-    """Compile each project once, in order; a failure is recorded and the others still run."""
-    outcomes = []
-    for root in dict.fromkeys(Path(r) for r in roots):
-        label = (shown or {}).get(root, str(root))
-        try:
-            project = load_project(root)
-            result = compile_requirements(
-                project,
-                upgrade=upgrade,
-                force=force,
-                settings=settings_for(project, invoke_config),
-                lock_timeout=lock_timeout,
-            )
-        except MicropkgError as exc:
-            outcomes.append(CompileOutcome(label, error=str(exc), details=tuple(exc.details)))
-            continue
-        outcomes.append(CompileOutcome(label, result=result))
-    return tuple(outcomes)
+    """Compile each project once; a failure is recorded and the others still run.
+
+    Projects are independent, so up to ``jobs`` compile at once (pip-compile runs in
+    its own process; threads only wait for it). Results come back in the order given.
+    ``activity`` hears when each compile begins and ends.
+    """
+    unique = list(dict.fromkeys(Path(r) for r in roots))
+    labels = [(shown or {}).get(root, str(root)) for root in unique]
+
+    def run(pair: tuple[Path, str]) -> CompileOutcome:
+        return _compile_one(
+            pair[0], pair[1], invoke_config=invoke_config, upgrade=upgrade, force=force, lock_timeout=lock_timeout,
+            activity=activity,
+        )
+
+    workers = worker_count(jobs, len(unique))
+    if workers <= 1:
+        return tuple(run(pair) for pair in zip(unique, labels))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return tuple(pool.map(run, zip(unique, labels)))
+
+
+def activity_of(progress: Any) -> Activity | None:
+    """The progress reporter, if it can also show steps that run side by side."""
+    return progress if isinstance(progress, Activity) else None
 
 
 def failed(outcomes: Sequence[CompileOutcome]) -> tuple[CompileOutcome, ...]:

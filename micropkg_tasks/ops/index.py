@@ -28,12 +28,13 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from micropkg_tasks.core.bounded import MAX_SDIST_BYTES
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.fs_args import redact_url, redact_urls_in
 
 DEFAULT_INDEX = "https://pypi.org/simple/"
 TIMEOUT = 60  # seconds per request
-MAX_DOWNLOAD = 256 * 1024 * 1024  # the sdist reader applies the real caps; this bounds memory
+MAX_DOWNLOAD = MAX_SDIST_BYTES  # the sdist reader applies the real caps; this bounds memory
 _ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 
 
@@ -138,7 +139,20 @@ def _open(url: str):
         headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
         netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
         url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-    return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT)
+    opener = urllib.request.build_opener(_SameOriginCredentials)
+    return opener.open(urllib.request.Request(url, headers=headers), timeout=TIMEOUT)
+
+
+class _SameOriginCredentials(urllib.request.HTTPRedirectHandler):
+    """urllib forwards every header on a redirect; index credentials must not follow one to another host."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None:
+            old, target = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(new.full_url)
+            if (old.scheme, old.hostname, old.port) != (target.scheme, target.hostname, target.port):
+                new.remove_header("Authorization")
+        return new
 
 
 def _version_of(filename: str, name: str) -> Version | None:
@@ -204,8 +218,7 @@ def _files_on(index: str, name: str) -> list[IndexFile]:
 def _parse_page(body: bytes, kind: str, final: str, name: str) -> list[IndexFile]:
     entries: list[tuple[str, str, str | None, bool]] = []  # (filename, url, sha256, yanked)
     if "json" in kind:
-        for item in json.loads(body).get("files", []):
-            entries.append((item["filename"], item["url"], item.get("hashes", {}).get("sha256"), bool(item.get("yanked"))))
+        entries = _json_entries(body, final)
     else:
         parser = _Links()
         parser.feed(body.decode("utf-8", "replace"))
@@ -222,12 +235,53 @@ def _parse_page(body: bytes, kind: str, final: str, name: str) -> list[IndexFile
     return files
 
 
-def _download(file: IndexFile, spec: str) -> bytes:
+def _json_entries(body: bytes, page: str) -> list[tuple[str, str, str | None, bool]]:
+    """The files of a PEP 691 JSON project page; anything malformed is one sentence naming the page."""
     try:
-        with _open(file.url) as response:
+        files = json.loads(body).get("files", [])
+        entries = []
+        for item in files:
+            digest = (item.get("hashes") or {}).get("sha256")
+            filename, url = item["filename"], item["url"]
+            if not all(isinstance(value, str) for value in (filename, url)) or not isinstance(digest, (str, type(None))):
+                raise TypeError
+            entries.append((filename, url, digest, bool(item.get("yanked"))))
+        return entries
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        raise MicropkgError(
+            f"the package index page {redact_url(page)} is not valid PEP 691 JSON (a 'files' list of "
+            "objects with 'filename' and 'url')"
+        ) from None
+
+
+def _credentials_for(url: str, indexes: list[str]) -> str:
+    """``url`` with the user info of the configured index on the same host and port, as pip
+    sends index credentials to file links on the index's own host."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is not None or not parts.hostname:
+        return url
+    for index in indexes:
+        index_parts = urllib.parse.urlsplit(index)
+        same_origin = (index_parts.scheme, index_parts.hostname, index_parts.port) == (
+            parts.scheme, parts.hostname, parts.port
+        )
+        if same_origin and index_parts.username is not None:
+            userinfo = index_parts.netloc.rpartition("@")[0]
+            return urllib.parse.urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
+    return url
+
+
+def _download(file: IndexFile, spec: str, indexes: list[str]) -> bytes:
+    try:
+        with _open(_credentials_for(file.url, indexes)) as response:
             data = response.read(MAX_DOWNLOAD + 1)
+    except urllib.error.HTTPError as exc:
+        raise MicropkgError(f"{spec}: could not download {file.filename} from the package index (HTTP {exc.code})") from None
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise MicropkgError(f"{spec}: could not download {file.filename} from the package index ({exc})") from None
+        reason = getattr(exc, "reason", None) or exc
+        raise MicropkgError(
+            f"{spec}: could not download {file.filename} from the package index ({redact_url(str(reason))})"
+        ) from None
     if len(data) > MAX_DOWNLOAD:
         raise MicropkgError(f"{spec}: {file.filename} is larger than {MAX_DOWNLOAD // (1024 * 1024)} MiB")
     if file.sha256 and hashlib.sha256(data).hexdigest() != file.sha256.lower():
@@ -241,7 +295,8 @@ def fetch_from_index(spec: str) -> tuple[str, bytes]:
     name = canonicalize_name(requirement.name)
     exact = any(s.operator in ("==", "===") for s in requirement.specifier)
     candidates: list[IndexFile] = []
-    for index in configured_indexes():
+    indexes = configured_indexes()
+    for index in indexes:
         candidates += _files_on(index, name)
     if not candidates:
         raise MicropkgError(f"{spec}: no distribution named {requirement.name} on the index")
@@ -256,4 +311,4 @@ def fetch_from_index(spec: str) -> tuple[str, bytes]:
             f"{spec}: no sdist of {requirement.name} matching the spec on the index (versions there: {versions})"
         )
     best = max(matching, key=lambda f: f.version)
-    return best.filename, _download(best, spec)
+    return best.filename, _download(best, spec, indexes)

@@ -9,21 +9,32 @@ and ``micropkg.lock``, and stages the result in a ``Staging`` overlay.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
-from micropkg_tasks.core.errors import MicropkgError, UsageError
+from micropkg_tasks.core.errors import MicropkgError, SdistError, UsageError
 from micropkg_tasks.core.lockfile import Lock, LockEntry, sha256_bytes
+from micropkg_tasks.core.merge import git_blob_id, has_conflict_markers, is_text, merge_three
 from micropkg_tasks.core.params import rename_for_alias
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.requirements import merge_requirements
-from micropkg_tasks.core.restore import restore
+from micropkg_tasks.core.bounded import parsing
+from micropkg_tasks.core.restore import RESTORE_MEMBER, parse_records, restore
 from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
+from micropkg_tasks.core.rewrite_splice import SplicedRewrites
 from micropkg_tasks.core.rewrite_strings import is_dotted
 from micropkg_tasks.core.sdist_read import SdistContents
 from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE
+from micropkg_tasks.ops.sources import SIBLING, location_kind, source_identity
+from micropkg_tasks.ops.merge_base import find_base
+
+# With --merge, a file both edited locally and changed upstream is not a conflict but one of:
+MERGED = "merged"  # a clean three-way merge: local edits kept on top of upstream
+MERGE_CONFLICT = "conflicted"  # written with conflict markers, to be resolved by hand
+KEPT = "kept"  # the local state wins and upstream's change is reported, not applied
 
 
 @dataclass(frozen=True)
@@ -40,13 +51,19 @@ class InstallPlan:
     files: list[PlannedFile] = field(default_factory=list)
     requirements_added: list[str] = field(default_factory=list)
     requirements_present: list[str] = field(default_factory=list)
-    requirements_conflicts: list[str] = field(default_factory=list)
+    requirements_conflicts: list[str] = field(default_factory=list)  # lines that cannot both hold: refused
+    requirements_overlaps: list[str] = field(default_factory=list)  # same name, both kept: pip-compile intersects
     requirements_removed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    refusal: str = ""  # why this micro-package may not be installed at all (another owner), if it may not
 
     @property
     def conflicts(self) -> list[PlannedFile]:
         return [item for item in self.files if item.action == CONFLICT]
+
+    @property
+    def merge_conflicts(self) -> list[PlannedFile]:
+        return [item for item in self.files if item.action == MERGE_CONFLICT]
 
 
 def install_module(destination: str | None, name: str) -> str:
@@ -66,7 +83,8 @@ def _top_level_names(files: dict[str, bytes]) -> frozenset[str]:
     init = files.get("__init__.py")
     if init:
         try:
-            tree = ast.parse(init)
+            with parsing("__init__.py of the pulled micro-package", "read its names"):
+                tree = ast.parse(init)
         except SyntaxError:
             tree = ast.Module(body=[], type_ignores=[])
         for node in tree.body:
@@ -77,6 +95,10 @@ def _top_level_names(files: dict[str, bytes]) -> frozenset[str]:
             elif isinstance(node, ast.Assign):
                 names.update(t.id for t in node.targets if isinstance(t, ast.Name))
     return frozenset(names)
+
+
+# Installing one sdist into many projects (sync-shared) rewrites its files once per process.
+_SPLICED = SplicedRewrites()
 
 
 @dataclass(frozen=True)
@@ -96,24 +118,24 @@ class _ExactRestore:
         return rewrite_module(original, self.moves, filename=filename).code if self.moves else original
 
 
-def _exact_restore(
-    project: Project, sdist: SdistContents, module: str, dependency_moves: Sequence[ModuleMove]
-) -> _ExactRestore | None:
-    records, source_module, source_project = (sdist.micropkg.get(k) for k in ("restore", "module", "project"))
-    if not (isinstance(records, Mapping) and isinstance(source_module, str) and isinstance(source_project, str)):
-        return None  # Kedro's sdists, and ours from before restore records: today's rules
+def _restore_source(sdist: SdistContents) -> tuple[Mapping[str, Any], str, str] | None:
+    """``(records, source package, source module path)`` for our sdists; None for Kedro's (today's rules)."""
+    member, source_module, source_project = (sdist.micropkg.get(k) for k in ("restore", "module", "project"))
+    if member != RESTORE_MEMBER or not (isinstance(source_module, str) and isinstance(source_project, str)):
+        return None
     if not (is_dotted(source_module) and is_dotted(source_project)):
         return None
-    moves = [
-        ModuleMove(f"{source_project}.{source_module}", f"{project.package_name}.{module}"),
-        ModuleMove(f"tests.{source_module}", f"tests.{module}"),
-        *dependency_moves,
-    ]
-    return _ExactRestore(records, tuple(move for move in moves if move.old != move.new))
+    records = parse_records(sdist.files.get(RESTORE_MEMBER, b""))
+    if records is None:
+        raise SdistError(
+            f"{sdist.source}: [tool.micropkg] restore names {RESTORE_MEMBER}, but that member is missing or not "
+            "restore records this tool wrote"
+        )
+    return records, source_project, source_module
 
 
 def _rewrite_files(
-    files: dict[str, bytes], moves: list[ModuleMove], shown_prefix: str, exact: _ExactRestore | None = None
+    files: Mapping[str, bytes], moves: list[ModuleMove], shown_prefix: str, exact: _ExactRestore | None = None
 ) -> dict[str, bytes]:
     out = {}
     for relative, content in files.items():
@@ -139,30 +161,56 @@ def target_files(
     module: str,
     env: str,
     install_name: str,
-    dependency_moves: Sequence[ModuleMove] = (),
+    dependencies: Sequence[tuple[str, str]] = (),
 ) -> dict[Path, bytes]:
     """Every file the sdist installs, at its project path, with imports rewritten back.
 
-    ``dependency_moves`` point the micro-packages it depends on at where the target has them.
+    ``dependencies`` are ``(full module path in the source, installed module in the target)``
+    for the micro-packages it imports: their references are pointed at the target's copy.
     Our own sdists are restored exactly from their records; others follow the rules of SPEC §4.
     """
     package_files = sdist.package_files()
     test_files = sdist.test_files()
-    moves = [
-        ModuleMove(sdist.name, f"{project.package_name}.{module}", string_roots=_top_level_names(package_files)),
-        ModuleMove("tests", f"tests.{module}", string_roots=_top_level_names(test_files)),
-        *dependency_moves,
-    ]
-    exact = _exact_restore(project, sdist, module, dependency_moves)
-    code_exact = replace(exact, key_prefix=f"{sdist.name}/") if exact else None
-    tests_exact = replace(exact, key_prefix="tests/") if exact else None
+    code_roots, test_roots = _top_level_names(package_files), _top_level_names(test_files)
+    ours = _restore_source(sdist)
+
+    def rewrite_for(shown_prefix: str, key_prefix: str) -> Callable[[Mapping[str, bytes], str], dict[str, bytes]]:
+        def rewrite(files: Mapping[str, bytes], package_name: str) -> dict[str, bytes]:
+            to_dependencies = [ModuleMove(old, f"{package_name}.{installed}") for old, installed in dependencies]
+            moves = [
+                ModuleMove(sdist.name, f"{package_name}.{module}", string_roots=code_roots),
+                ModuleMove("tests", f"tests.{module}", string_roots=test_roots),
+                *(move for move in to_dependencies if move.old != move.new),
+            ]
+            exact = None
+            if ours is not None:
+                records, source_project, source_module = ours
+                full = [
+                    ModuleMove(f"{source_project}.{source_module}", f"{package_name}.{module}"),
+                    ModuleMove(f"tests.{source_module}", f"tests.{module}"),
+                    *to_dependencies,
+                ]
+                exact = _ExactRestore(records, tuple(m for m in full if m.old != m.new), key_prefix)
+            return _rewrite_files(files, moves, shown_prefix, exact)
+
+        return rewrite
+
+    def rewritten(files: Mapping[str, bytes], shown_prefix: str, key_prefix: str, kind: str) -> dict[str, bytes]:
+        rewrite = rewrite_for(shown_prefix, key_prefix)
+        if ours is not None and ours[1] == project.package_name:
+            # Back under the source project's own name, some moves are no moves at all and are left
+            # out; a placeholder name would turn them into real rewrites, so no splicing here.
+            return rewrite(files, project.package_name)
+        key = (sdist.sha256, sdist.name, module, kind, tuple(dependencies))
+        return _SPLICED.rewrite(key, files, rewrite, project.package_name)
+
     code_dir = project.module_dir(module)
     tests_dir = project.module_tests_dir(module)
     env_dir = project.env_dir(env)
     placed: dict[Path, bytes] = {}
-    for relative, content in _rewrite_files(package_files, moves, f"{sdist.root}/{sdist.name}/", code_exact).items():
+    for relative, content in rewritten(package_files, f"{sdist.root}/{sdist.name}/", f"{sdist.name}/", "code").items():
         placed[code_dir / relative] = content
-    for relative, content in _rewrite_files(test_files, moves, f"{sdist.root}/tests/", tests_exact).items():
+    for relative, content in rewritten(test_files, f"{sdist.root}/tests/", "tests/", "tests").items():
         placed[tests_dir / relative] = content
     for relative, content in sdist.config_files().items():
         target = env_dir / rename_for_alias(relative, sdist.name, install_name)
@@ -201,6 +249,9 @@ def _classify(
         if not force:
             return PlannedFile(relative, CONFLICT, f"installed by {owner.module}")
         del owner.files[relative]
+        owner.blobs.pop(relative, None)
+        if relative in owner.conflicts:
+            owner.conflicts.remove(relative)
         return PlannedFile(relative, UPDATE if current is not None else CREATE, f"taken over from {owner.module} (--force)")
     if current is None:
         if owner is not None and not force:
@@ -253,11 +304,69 @@ def _requirements(
     plan.requirements_present = list(merged.already_present)
     plan.requirements_removed = list(merged.removed)
     plan.requirements_conflicts = [
-        f"{c.name}: project has '{c.existing}', {module} asks for '{c.incoming}'" for c in merged.conflicts
+        f"{c.name}: requirements.in has '{c.existing}', {module} needs '{c.incoming}', and no version satisfies both"
+        for c in merged.conflicts
+    ]
+    plan.requirements_overlaps = [
+        f"{c.name}: requirements.in has '{c.existing}'; '{c.incoming}' added for {module} (pip-compile intersects them)"
+        for c in merged.overlaps
     ]
     if merged.changed or staging.read(path) is None:
         staging.write(path, merged.text.encode("utf-8"))
     return sorted(set(merged.added) | (previously_ours & still_wanted))
+
+
+def _other_owner(project: Project, previous: LockEntry, sdist: SdistContents, location: str) -> str:
+    """Why installing ``sdist`` from ``location`` over ``previous`` would take the copy from its owner, or "".
+
+    One owner per installed copy: another source (a synced copy and an sdist, say)
+    must not silently replace it, and neither may a different build carrying the
+    same version, which could be older content under an unchanged number.
+    """
+    installed_from = source_identity(previous.source, previous.name, project.root)
+    if installed_from != source_identity(location, sdist.name, project.root):
+        return (
+            f"{previous.module} was installed from {previous.source}, not from {location}; "
+            "use --force to switch it to the new source"
+        )
+    if (
+        previous.version == sdist.version
+        and previous.sdist_sha256 != sdist.sha256
+        and location_kind(location, project.root) != SIBLING  # built from live source: its content moves on
+    ):
+        return (
+            f"{location} is a different build of {previous.module} {sdist.version} than the one installed "
+            f"from {previous.source} (same version, other content); use --force to replace it"
+        )
+    return ""
+
+
+def _merge_edited(
+    project: Project, staging: Staging, path: Path, upstream: bytes, previous: LockEntry
+) -> tuple[PlannedFile, bytes | None]:
+    """--merge for a file this micro-package installed and someone changed since: what to do,
+    and the content to write (None: leave the file as it is)."""
+    relative = project.relative(path)
+    installed = previous.files[relative]
+    local = staging.read(path)
+    if local is None:
+        changed = "changed" if sha256_bytes(upstream) != installed else "unchanged"
+        return PlannedFile(relative, KEPT, f"deleted locally, {changed} upstream: left deleted"), None
+    if sha256_bytes(upstream) == installed:
+        return PlannedFile(relative, KEPT, "edited locally, unchanged upstream: local edits kept"), None
+    base = find_base(project.root, previous.blobs.get(relative), installed)
+    if base is None:
+        raise MicropkgError(
+            f"cannot merge {relative}: the content it was installed with is neither in git nor in the local "
+            "store of installed files; use --force to take upstream's version, or merge it by hand",
+        )
+    if not (is_text(base) and is_text(local) and is_text(upstream)):
+        return PlannedFile(relative, CONFLICT, "binary file edited locally and changed upstream: cannot merge"), None
+    merged = merge_three(base, local, upstream)
+    if merged.conflicts:
+        regions = f"{merged.conflicts} conflict{'s' if merged.conflicts > 1 else ''}"
+        return PlannedFile(relative, MERGE_CONFLICT, f"{regions} marked in the file"), merged.content
+    return PlannedFile(relative, MERGED, "local edits kept on top of upstream's"), merged.content
 
 
 def plan_install(
@@ -272,10 +381,12 @@ def plan_install(
     env: str,
     force: bool,
     placed: dict[Path, bytes] | None = None,
+    merge: bool = False,
 ) -> InstallPlan:
     """Stage the installation of ``sdist`` and record the new lock entry in ``lock``.
 
     ``placed`` is ``target_files(...)`` computed ahead (in parallel, for a batch).
+    With ``merge``, files edited locally are merged three ways instead of refused.
     """
     install_name = alias or sdist.name
     module = install_module(destination, install_name)
@@ -283,12 +394,19 @@ def plan_install(
     if placed is None:
         placed = target_files(project, sdist, module=module, env=env, install_name=install_name)
     previous = lock.entries.get(module)
+    if previous is not None and not force:
+        plan.refusal = _other_owner(project, previous, sdist, location)
+        if plan.refusal:
+            return plan  # nothing staged: this micro-package is left exactly as it is
 
     for path in sorted(placed):
         planned = _classify(project, staging, path, placed[path], lock, module, force)
+        content: bytes | None = placed[path]
+        if merge and planned.action == CONFLICT and previous is not None and planned.path in previous.files:
+            planned, content = _merge_edited(project, staging, path, placed[path], previous)
         plan.files.append(planned)
-        if planned.action in (CREATE, UPDATE):
-            staging.write(path, placed[path])
+        if planned.action in (CREATE, UPDATE, MERGED, MERGE_CONFLICT) and content is not None:
+            staging.write(path, content)
 
     if previous is not None:
         new_paths = {project.relative(path) for path in placed}
@@ -302,6 +420,8 @@ def plan_install(
             if sha256_bytes(current) == digest or force:
                 plan.files.append(PlannedFile(relative, DELETE, "dropped upstream"))
                 staging.delete(path)
+            elif merge:
+                plan.files.append(PlannedFile(relative, KEPT, "dropped upstream, edited locally: kept, no longer tracked"))
             else:
                 plan.files.append(PlannedFile(relative, CONFLICT, "dropped upstream but edited locally"))
 
@@ -310,8 +430,6 @@ def plan_install(
         staging.write(init, b"")
 
     requirements = _requirements(project, staging, sdist, module, lock, plan)
-    if plan.requirements_conflicts:
-        plan.warnings += [f"requirement conflict: {text}" for text in plan.requirements_conflicts]
 
     options = {"env": env}
     if alias:
@@ -329,5 +447,21 @@ def plan_install(
         options=options,
         requirements=requirements,
         files={project.relative(path): sha256_bytes(content) for path, content in placed.items()},
+        blobs={project.relative(path): git_blob_id(content) for path, content in placed.items()},
+        conflicts=_still_conflicted(project, staging, placed, previous, plan),
     )
     return plan
+
+
+def _still_conflicted(
+    project: Project, staging: Staging, placed: dict[Path, bytes], previous: LockEntry | None, plan: InstallPlan
+) -> list[str]:
+    """Files written with conflict markers now, and those from an earlier merge whose markers remain."""
+    conflicted = {item.path for item in plan.merge_conflicts}
+    installed = {project.relative(path): path for path in placed}
+    for relative in previous.conflicts if previous is not None else ():
+        path = installed.get(relative)
+        current = staging.read(path) if path is not None else None
+        if current is not None and has_conflict_markers(current):
+            conflicted.add(relative)
+    return sorted(conflicted)

@@ -6,12 +6,22 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from micropkg_tasks.core.lockfile import changed_files, read_lock, sha256_file
+from micropkg_tasks.core.errors import MicropkgError
+from micropkg_tasks.core.lockfile import LockEntry, changed_files, conflicted_files, read_lock, sha256_file
 from micropkg_tasks.core.monorepo import require_monorepo
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.ops.build import read_inputs
+from micropkg_tasks.ops.sources import split_sibling
+from micropkg_tasks.ops.sync import (
+    CONFLICTED,
+    IN_SYNC,
+    LOCALLY_EDITED,
+    NOT_INSTALLED,
+    UPSTREAM_MOVED,
+    compare,
+    source_location,
+)
 from micropkg_tasks.ops.sync_deps import dependency_entries
-from micropkg_tasks.ops.sync import IN_SYNC, LOCALLY_EDITED, NOT_INSTALLED, UPSTREAM_MOVED, compare, source_location
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,17 @@ class MonorepoStatus:
     @property
     def clean(self) -> bool:
         return all(row.state == IN_SYNC for row in self.rows)
+
+
+def _sibling_moved(project_root: Path, entry: LockEntry) -> bool:
+    """For a sibling source (``../core#pipelines.x``): do that project's files now differ from what was pulled?"""
+    folder, module = split_sibling(entry.source)  # type: ignore[misc]
+    try:
+        source = load_project(Path(os.path.normpath(project_root / folder)))
+        inputs = read_inputs(source, module, None, entry.options.get("env", "base"), for_distribution=False)
+    except MicropkgError:
+        return True  # the source is gone or broken: what was pulled no longer matches it
+    return inputs.digest != entry.source_sha256
 
 
 def _sdist_moved(project_root: Path, source: str, recorded_sha: str) -> bool:
@@ -73,8 +94,12 @@ def monorepo_status(root: Path | str | os.PathLike[str] | None = None) -> Monore
                 continue
             changed, missing = changed_files(path, entry)
             edited = tuple(sorted(changed + missing))
-            if edited:
+            if conflicted_files(path, entry):
+                state_name = CONFLICTED
+            elif edited:
                 state_name = LOCALLY_EDITED
+            elif split_sibling(entry.source) is not None and _sibling_moved(path, entry):
+                state_name = UPSTREAM_MOVED
             elif _sdist_moved(path, entry.source, entry.sdist_sha256):
                 state_name = UPSTREAM_MOVED
             else:

@@ -18,6 +18,8 @@ Checks, per project (SPEC §11):
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -92,6 +94,51 @@ def _run(command: list[str], *, cwd: Path, env: dict[str, str] | None = None) ->
         raise CheckFailed(f"{' '.join(command[2:4])} took longer than {SUBPROCESS_TIMEOUT} s") from None
 
 
+_MISSING_MODULE = re.compile(r"No module named '?([\w.]+)'?")
+
+
+def project_interpreter(project: Project) -> tuple[str, str]:
+    """The Python that runs a project's code, and where that choice came from.
+
+    ``[tool.micropkg.prerelease] python`` (a path, relative to the project, or a command
+    on PATH) wins; then the project's own ``.venv``; then the Python running micropkg.
+    """
+    settings = project.settings.get("prerelease", {})
+    configured = settings.get("python") if isinstance(settings, dict) else None
+    where = f"{project.pyproject_path} [tool.micropkg.prerelease] python"
+    if configured is not None:
+        if not isinstance(configured, str) or not configured.strip():
+            raise UsageError(f"{where} must be a path to a Python interpreter, got {configured!r}")
+        candidate = Path(configured).expanduser()
+        if not candidate.is_absolute() and ("/" in configured or os.sep in configured):
+            candidate = project.root / candidate
+        found = str(candidate) if candidate.is_absolute() or candidate.exists() else shutil.which(configured)
+        if found is None or not Path(found).is_file():
+            raise UsageError(f"{where} is {configured!r}, which does not exist; give the path to the project's Python")
+        return found, where
+    for venv_python in (project.root / ".venv/bin/python", project.root / ".venv/Scripts/python.exe"):
+        if venv_python.is_file():
+            return str(venv_python), f"the project's {project.relative(venv_python)}"
+    return sys.executable, "the Python running micropkg"
+
+
+def _missing_module(python: str, output: str, package_name: str) -> str | None:
+    """One sentence when a run failed because ``python`` lacks a dependency, else None.
+
+    A missing module of the project's own package is not a dependency: the sdist is not
+    self-contained, and the ordinary failure says so.
+    """
+    if "ModuleNotFoundError" not in output and "No module named" not in output:
+        return None
+    found = _MISSING_MODULE.search(output)
+    if found is None or found.group(1).split(".")[0] == package_name:
+        return None
+    return (
+        f"module {found.group(1)!r} is not installed in {python}; install it there, or point "
+        "[tool.micropkg.prerelease] python at the interpreter that has the project's dependencies"
+    )
+
+
 class _ProjectChecks:
     """The six checks for one project; the sdists built by the first are reused by the next two."""
 
@@ -101,6 +148,7 @@ class _ProjectChecks:
         self.scratch = scratch
         self.sync = sync
         self.built: list[tuple[str, BuiltSdist]] = []
+        self.python, self.python_source = project_interpreter(project)
 
     def reproducible(self) -> str:
         entries = read_package_manifest(self.project)
@@ -152,9 +200,13 @@ class _ProjectChecks:
             install_sdists(scratch_project, [item, *self._dependencies(scratch_project, item)])
             env = {**os.environ, "PYTHONPATH": str(scratch_project.source_dir)}
             imported = _run(
-                [sys.executable, "-c", f"import {scratch_project.package_name}.{fresh}"], cwd=copy, env=env
+                [self.python, "-c", f"import {scratch_project.package_name}.{fresh}"], cwd=copy, env=env
             )
             if imported.returncode != 0:
+                missing = _missing_module(self.python, imported.stderr, scratch_project.package_name)
+                if missing:
+                    failures.append(f"{module} does not import: {missing}")
+                    continue
                 failures.append(f"{module}: import failed: {(_tail(imported.stderr, 1) or ['no output'])[-1]}")
                 continue
             tests = scratch_project.module_tests_dir(fresh)
@@ -162,15 +214,21 @@ class _ProjectChecks:
                 continue
             ran += 1
             result = _run(
-                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests.relative_to(copy))],
+                [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests.relative_to(copy))],
                 cwd=copy, env=env,
             )
             if result.returncode != 0:
+                missing = _missing_module(self.python, result.stdout + result.stderr, scratch_project.package_name)
+                if missing:
+                    failures.append(f"{module}: packaged tests cannot run: {missing}")
+                    continue
                 failures.append(f"{module}: packaged tests failed")
                 failures += [f"  {line}" for line in _tail(result.stdout, 15)]
+        if len(failures) == 1 and " is not installed in " in failures[0]:
+            raise CheckFailed(failures[0])  # one missing dependency: the sentence says it all
         if failures:
             raise CheckFailed("pulled sdists do not import or their tests fail", failures)
-        return f"{len(self.built)} pulled under fresh names; tests passed for {ran}"
+        return f"{len(self.built)} pulled under fresh names; tests passed for {ran} (with {self.python_source})"
 
     def _dependencies(self, scratch: Project, item: SdistToInstall) -> list[SdistToInstall]:
         """The micro-packages ``item`` imports, from this run's builds (or built now), at their source paths."""

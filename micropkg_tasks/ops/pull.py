@@ -16,19 +16,27 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from micropkg_tasks.core.errors import ConflictError, MicropkgError, UsageError
-from micropkg_tasks.core.lockfile import read_lock, render_lock
+from micropkg_tasks.core.lockfile import fill_missing_blobs, read_lock, render_lock
 from micropkg_tasks.core.manifest import PullEntry, read_pull_manifest
 from micropkg_tasks.core.micropkg_deps import Dependency
 from micropkg_tasks.core.names import validate_alias, validate_destination_module, validate_env
 from micropkg_tasks.core.project import Project, as_project
-from micropkg_tasks.core.rewrite import ModuleMove
 from micropkg_tasks.core.sdist_read import SdistContents, SdistLimits, read_sdist
 from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import UNCHANGED, FileChange, apply_changes, project_lock
 from micropkg_tasks.ops.compile_batch import CompileOutcome, compile_projects
-from micropkg_tasks.ops.install_plan import InstallPlan, PlannedFile, install_module, plan_install, target_files
+from micropkg_tasks.ops.install_plan import (
+    MERGE_CONFLICT,
+    InstallPlan,
+    PlannedFile,
+    install_module,
+    plan_install,
+    target_files,
+)
+from micropkg_tasks.ops.merge_base import remember_bases
 from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.pull_deps import (
+    DependencyResolution,
     FetchedFrom,
     fetch_missing_dependencies,
     origin_of,
@@ -36,7 +44,7 @@ from micropkg_tasks.ops.pull_deps import (
     resolve_dependencies,
     sibling_location,
 )
-from micropkg_tasks.ops.sources import PATH, fetch_sdist, location_kind
+from micropkg_tasks.ops.sources import PATH, SIBLING, fetch_sdist, location_kind, split_sibling
 
 
 @dataclass(frozen=True)
@@ -56,18 +64,25 @@ class PullResult:
     warnings: tuple[str, ...] = ()
     applied: bool = False
     dry_run: bool = False
+    requirements_overlaps: tuple[str, ...] = ()
+    refused: str = ""  # why this micro-package was (or would be) left as it was, if it was
     depends_on: tuple[str, ...] = ()  # installed modules of the micro-packages it imports
     dependency_of: str | None = None  # installed only because this micro-package imports it
 
     @property
     def unchanged(self) -> bool:
         """True when the project already held exactly this: nothing was (or would be) written."""
-        return all(item.action == UNCHANGED for item in self.files) and not (
+        return not self.refused and all(item.action == UNCHANGED for item in self.files) and not (
             self.requirements_added or self.requirements_removed
         )
 
     def count(self, action: str) -> int:
         return sum(1 for item in self.files if item.action == action)
+
+    @property
+    def merge_conflicts(self) -> tuple[str, ...]:
+        """Files written with conflict markers by ``--merge``: to be resolved by hand."""
+        return tuple(item.path for item in self.files if item.action == MERGE_CONFLICT)
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,10 @@ class PullBatchResult:
     @property
     def unchanged(self) -> bool:
         return not self.changes
+
+    @property
+    def merge_conflicts(self) -> tuple[str, ...]:
+        return tuple(path for result in self.results for path in result.merge_conflicts)
 
 
 @dataclass(frozen=True)
@@ -118,7 +137,11 @@ def _validate(request: _Request) -> None:
 def recorded_location(project: Project, location: str, base: Path | None) -> str:
     """How a location is recorded in the lock: local paths relative to the project root (so
     the lock means the same on every checkout), URLs and package specs as given."""
-    if location_kind(location, base or Path.cwd()) != PATH:
+    kind = location_kind(location, base or Path.cwd())
+    if kind == SIBLING:
+        folder, module = split_sibling(location)  # type: ignore[misc]
+        return f"{recorded_location(project, folder, base)}#{module}"
+    if kind != PATH:
         return location
     path = Path(location)
     if not path.is_absolute():
@@ -151,6 +174,7 @@ def _pull_requests(
     lock_timeout: float,
     base: Path | None,
     use_cache: bool,
+    merge: bool = False,
     with_deps: bool = False,
 ) -> PullBatchResult:
     for request in requests:
@@ -159,7 +183,10 @@ def _pull_requests(
     items: list[SdistToInstall] = []
     fetched_from: dict[int, FetchedFrom] = {}
     for request in requests:
-        data = fetch_sdist(request.location, fs_args=request.fs_args, base=base, use_cache=use_cache)
+        data = fetch_sdist(
+            request.location, fs_args=request.fs_args, base=base, use_cache=use_cache, alias=request.alias,
+            env=request.env,
+        )
         item = SdistToInstall(
             sdist=read_sdist(data.data, source=data.location, limits=limits),
             location=recorded_location(project, data.location, base),
@@ -172,7 +199,7 @@ def _pull_requests(
     if with_deps:
 
         def fetch(location: str, origin: FetchedFrom) -> tuple[SdistContents, str, str]:
-            data = fetch_sdist(location, fs_args=origin.fs_args, base=base, use_cache=use_cache)
+            data = fetch_sdist(location, fs_args=origin.fs_args, base=base, use_cache=use_cache, env=origin.env)
             sdist = read_sdist(data.data, source=data.location, limits=limits)
             return sdist, recorded_location(project, data.location, base), data.kind
 
@@ -183,17 +210,68 @@ def _pull_requests(
         return sibling_location(origin.location, origin.kind, dependency) if origin else None
 
     return install_sdists(
-        project, items, force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, dependency_hint=hint
+        project, items, force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, merge=merge,
+        dependency_hint=hint,
     )
 
 
-def _placed(project: Project, job: tuple[SdistToInstall, tuple[ModuleMove, ...]]) -> dict[Path, bytes]:
-    item, dependency_moves = job
+def _placed(project: Project, job: tuple[SdistToInstall, tuple[tuple[str, str], ...]]) -> dict[Path, bytes]:
+    item, dependencies = job
     install_name = item.alias or item.sdist.name
     module = install_module(item.destination, install_name)
     return target_files(
-        project, item.sdist, module=module, env=item.env, install_name=install_name, dependency_moves=dependency_moves
+        project, item.sdist, module=module, env=item.env, install_name=install_name, dependencies=dependencies
     )
+
+
+def _plan_batch(
+    project: Project, items: Sequence[SdistToInstall], placed_files: Sequence[Any], chosen: Sequence[int], force: bool,
+    merge: bool, dependencies: DependencyResolution,
+) -> tuple[Staging, Any, dict[int, InstallPlan]]:
+    """Plan the chosen sdists, in order, into one fresh staging area and a fresh copy of the lock."""
+    staging = Staging(project.root)
+    lock = read_lock(project.lock_path)
+    plans: dict[int, InstallPlan] = {}
+    seen: dict[str, str] = {}
+    for index in chosen:
+        item = items[index]
+        plan = plan_install(
+            project,
+            staging,
+            lock,
+            item.sdist,
+            location=item.location,
+            alias=item.alias,
+            destination=item.destination,
+            env=item.env,
+            force=force,
+            placed=placed_files[index],
+            merge=merge,
+        )
+        if plan.module in seen:
+            raise UsageError(
+                f"{item.location} and {seen[plan.module]} would both install "
+                f"{plan.module}; give one of them an alias or destination"
+            )
+        seen[plan.module] = item.location
+        entry = lock.entries[plan.module]
+        entry.origin = origin_of(item.sdist)
+        entry.depends_on = dependencies.depends_on[index]
+        plan.warnings += dependencies.warnings[index]
+        plans[index] = plan
+    return staging, lock, plans
+
+
+def _refusal(plan: InstallPlan) -> str:
+    """Why this one micro-package cannot be installed as planned, or ""."""
+    if plan.refusal:
+        return plan.refusal
+    if plan.conflicts:
+        return (
+            f"{len(plan.conflicts)} file(s) would be overwritten that micropkg does not own or that were edited "
+            "(use --force to overwrite them)"
+        )
+    return ""
 
 
 def install_sdists(
@@ -206,77 +284,94 @@ def install_sdists(
     lock_timeout: float = 30.0,
     verb: str = "pull",
     jobs: int | None = None,
+    each_alone: bool = False,
+    merge: bool = False,
     dependency_hint: Callable[[SdistToInstall, Dependency], str | None] | None = None,
 ) -> PullBatchResult:
     """Plan every sdist into one staging area and apply the batch as one unit, under the project's lock.
 
-    Raises ``ConflictError`` (unless ``dry_run``) when files would be overwritten that the lock
-    does not give us, or that were edited since we installed them. A micro-package dependency that
-    neither the batch nor the project has stops the batch first (``dependency_hint`` says where
-    it could be fetched from).
+    Raises ``ConflictError`` (unless ``dry_run``) when requirements cannot both hold, when a
+    copy would be taken from its owner (another source, or another build of the same
+    version), or when files would be overwritten that the lock does not give us, or that
+    were edited since we installed them. With ``each_alone`` every micro-package is its
+    own unit instead: one that is refused for its owner or its files is left as it was
+    (and reported in its result's ``refused``), and the others are still installed. With
+    ``merge``, edited files are merged three ways instead; files merged with conflicts are
+    written with markers and listed in the result's ``merge_conflicts``.
+    A micro-package dependency that neither the batch nor the project has stops the batch
+    first (``dependency_hint`` says where it could be fetched from).
     """
     dependencies = resolve_dependencies(project.package_name, read_lock(project.lock_path), items)
     refuse_missing(dependencies.missing, dependency_hint or (lambda item, dependency: None), verb)
     # Rewriting imports is the costly part and each sdist's is independent: spread it over the cores.
     placed_files = map_collecting_errors(
-        functools.partial(_placed, project), list(zip(items, dependencies.moves)), jobs=jobs
+        functools.partial(_placed, project), list(zip(items, dependencies.references)), jobs=jobs
     )
     for placed in placed_files:
         if isinstance(placed, MicropkgError):
             raise placed
+    refused: dict[int, tuple[InstallPlan, str]] = {}
     with project_lock(project.root, timeout=lock_timeout):
-        staging = Staging(project.root)
-        lock = read_lock(project.lock_path)
-        plans: list[InstallPlan] = []
-        seen: dict[str, str] = {}
-        for position, (item, placed) in enumerate(zip(items, placed_files)):
-            plan = plan_install(
-                project,
-                staging,
-                lock,
-                item.sdist,
-                location=item.location,
-                alias=item.alias,
-                destination=item.destination,
-                env=item.env,
-                force=force,
-                placed=placed,  # type: ignore[arg-type]
-            )
-            if plan.module in seen:
-                raise UsageError(
-                    f"{item.location} and {seen[plan.module]} would both install "
-                    f"{plan.module}; give one of them an alias or destination"
+        chosen = list(range(len(items)))
+        while True:
+            staging, lock, plans = _plan_batch(project, items, placed_files, chosen, force, merge, dependencies)
+            impossible = [line for plan in plans.values() for line in plan.requirements_conflicts]
+            if impossible and not dry_run:
+                raise ConflictError(
+                    f"{verb} refused: {len(impossible)} requirement(s) cannot hold together with requirements.in; "
+                    "nothing was written",
+                    details=impossible,
                 )
-            seen[plan.module] = item.location
-            entry = lock.entries[plan.module]
-            entry.origin = origin_of(item.sdist)
-            entry.depends_on = dependencies.depends_on[position]
-            plan.warnings += dependencies.warnings[position]
-            plans.append(plan)
-
-        conflicts = [f"{c.path} ({c.reason})" for plan in plans for c in plan.conflicts]
-        if conflicts and not dry_run:
-            raise ConflictError(
-                f"{verb} refused: {len(conflicts)} file(s) would be overwritten that micropkg does not own "
-                "or that were edited; nothing was written (use --force to overwrite them)",
-                details=conflicts,
-            )
+            blocked = {index: _refusal(plan) for index, plan in plans.items() if _refusal(plan)}
+            if not blocked or dry_run:
+                break
+            if not each_alone:
+                details = [plans[i].refusal for i in blocked if plans[i].refusal]
+                details += [f"{c.path} ({c.reason})" for i in blocked for c in plans[i].conflicts]
+                files = sum(len(plans[i].conflicts) for i in blocked)
+                reason = (
+                    f"{len(blocked)} installed cop(ies) came from another source or build; nothing was written "
+                    "(use --force to switch the source)"
+                    if not files
+                    else f"{files} file(s) would be overwritten that micropkg does not own or that were edited; "
+                    "nothing was written (use --force to overwrite them)"
+                )
+                raise ConflictError(f"{verb} refused: {reason}", details=details)
+            # Each micro-package is its own unit: plan the others again without the refused ones.
+            refused.update({index: (plans[index], why) for index, why in blocked.items()})
+            chosen = [index for index in chosen if index not in blocked]
 
         # Staging drops writes that change nothing, so an idempotent pull leaves the lock alone.
         staging.write(project.lock_path, render_lock(lock).encode("utf-8"))
+        if staging.changes():
+            # The lock is rewritten anyway: entries from before blob ids were recorded get theirs.
+            fill_missing_blobs(project.root, lock)
+            staging.write(project.lock_path, render_lock(lock).encode("utf-8"))
         changes = staging.changes()
         diff_text = "".join(_unified_diff(project, change, staging) for change in changes) if diff else ""
         if not dry_run and changes:
             apply_changes(project.root, changes)
+    if not dry_run:
+        # What was installed is the base of any later merge: keep it where git is not needed.
+        installed = [placed_files[index] for index in chosen]
+        remember_bases(content for placed in installed for content in placed.values())  # type: ignore[union-attr]
 
     applied = not dry_run and bool(changes)
-    results = tuple(
-        _result(item, plan, applied=applied, dry_run=dry_run, lock_depends_on=depends_on)
-        for item, plan, depends_on in zip(items, plans, dependencies.depends_on)
-    )
+    results = []
+    for index, item in enumerate(items):
+        if index in refused:
+            plan, why = refused[index]
+            results.append(replace(_result(item, plan, applied=False, dry_run=dry_run), refused=why))
+        else:
+            plan = plans[index]
+            result = replace(
+                _result(item, plan, applied=applied, dry_run=dry_run),
+                depends_on=tuple(dependencies.depends_on[index]), dependency_of=item.dependency_of,
+            )
+            results.append(replace(result, refused=_refusal(plan)) if dry_run else result)
     changed_paths = tuple(project.relative(change.path) for change in changes)
     return PullBatchResult(
-        results=results,
+        results=tuple(results),
         changes=changed_paths,
         diff=diff_text,
         lock_changed=project.relative(project.lock_path) in changed_paths,
@@ -303,8 +398,7 @@ def _result(
         warnings=tuple(plan.warnings),
         applied=applied,
         dry_run=dry_run,
-        depends_on=tuple(lock_depends_on),
-        dependency_of=item.dependency_of,
+        requirements_overlaps=tuple(plan.requirements_overlaps),
     )
 
 
@@ -322,6 +416,7 @@ def pull(
     limits: SdistLimits | None = None,
     lock_timeout: float = 30.0,
     use_cache: bool = True,
+    merge: bool = False,
     with_deps: bool = False,
 ) -> PullResult:
     """Install the sdist at ``location`` into ``project``.
@@ -338,6 +433,7 @@ def pull(
         limits=limits,
         lock_timeout=lock_timeout,
         use_cache=use_cache,
+        merge=merge,
         with_deps=with_deps,
     )
     return batch.results[0]
@@ -356,6 +452,7 @@ def pull_batch(
     use_cache: bool = True,
     recompile: bool = False,
     compile_config: Mapping[str, Any] | None = None,
+    merge: bool = False,
     with_deps: bool = False,
 ) -> PullBatchResult:
     """Pull several sdists as one unit: all of them are installed, or none.
@@ -379,6 +476,7 @@ def pull_batch(
         lock_timeout=lock_timeout,
         base=base,
         use_cache=use_cache,
+        merge=merge,
         with_deps=with_deps,
     )
     if recompile and batch.applied and batch.requirements_in_changed:
@@ -398,6 +496,7 @@ def pull_all(
     use_cache: bool = True,
     recompile: bool = False,
     compile_config: Mapping[str, Any] | None = None,
+    merge: bool = False,
     with_deps: bool = False,
 ) -> PullBatchResult:
     """Pull everything listed in the project's pull manifest, as one unit."""
@@ -411,5 +510,5 @@ def pull_all(
     return pull_batch(
         resolved, entries, force=force, dry_run=dry_run, diff=diff, limits=limits,
         lock_timeout=lock_timeout, base=resolved.root, use_cache=use_cache,
-        recompile=recompile, compile_config=compile_config, with_deps=with_deps,
+        recompile=recompile, compile_config=compile_config, merge=merge, with_deps=with_deps,
     )

@@ -16,7 +16,7 @@ from micropkg_tasks.core.errors import MicropkgError
 from micropkg_tasks.core.manifest import read_pull_manifest
 from micropkg_tasks.core.monorepo import require_monorepo
 from micropkg_tasks.core.project import load_project
-from micropkg_tasks.ops.compile_batch import CompileOutcome, compile_projects
+from micropkg_tasks.ops.compile_batch import CompileOutcome, activity_of, compile_projects
 from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.pull import PullBatchResult, pull_all
 
@@ -100,6 +100,6 @@ def pull_all_projects(
         ]
         compiled = compile_projects(
             changed, invoke_config=compile_config, lock_timeout=lock_timeout,
-            shown={path: monorepo.relative(path) for path in changed},
+            shown={path: monorepo.relative(path) for path in changed}, jobs=jobs, activity=activity_of(progress),
         )
     return PullAllResult(str(monorepo.root), ordered, compiled)

@@ -19,7 +19,6 @@ from micropkg_tasks.core.errors import MicropkgError
 from micropkg_tasks.core.lockfile import Lock, read_lock
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.micropkg_deps import Dependency, recorded_dependencies
-from micropkg_tasks.core.rewrite import ModuleMove
 from micropkg_tasks.core.sdist_read import SdistContents
 from micropkg_tasks.core.sdist_write import sdist_filename
 from micropkg_tasks.ops.install_plan import install_module
@@ -75,9 +74,10 @@ def find_installed(dependency: Dependency, copies: Sequence[_Copy]) -> _Copy | N
 
 @dataclass
 class DependencyResolution:
-    """Per batch item: the moves for its dependency references, what it depends on, and warnings."""
+    """Per batch item: where its dependency references go, what it depends on, and warnings."""
 
-    moves: list[tuple[ModuleMove, ...]] = field(default_factory=list)
+    # (full module path in the source project, installed module in the target) per dependency
+    references: list[tuple[tuple[str, str], ...]] = field(default_factory=list)
     depends_on: list[list[str]] = field(default_factory=list)
     warnings: list[list[str]] = field(default_factory=list)
     missing: list[tuple["SdistToInstall", Dependency]] = field(default_factory=list)
@@ -93,14 +93,14 @@ def resolve_dependencies(project_package: str, lock: Lock, items: Sequence["Sdis
             if found is None:
                 resolution.missing.append((item, dependency))
                 continue
-            moves.append(ModuleMove(f"{dependency.project}.{dependency.module}", f"{project_package}.{found.module}"))
+            moves.append((f"{dependency.project}.{dependency.module}", found.module))
             depends_on.append(found.module)
             if found.version != dependency.version:
                 warnings.append(
                     f"{installed_module(item)} was packaged with {dependency.module} {dependency.version}; "
                     f"this project has it as {found.module} at version {found.version}"
                 )
-        resolution.moves.append(tuple(moves))
+        resolution.references.append(tuple(moves))
         resolution.depends_on.append(sorted(set(depends_on)))
         resolution.warnings.append(warnings)
     return resolution

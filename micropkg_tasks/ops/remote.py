@@ -16,6 +16,7 @@ import re
 import uuid
 from typing import Any
 
+from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, too_large
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.fs_args import FsArgs, load_fs_args, protocol_of, redact_url, redact_urls_in
 from micropkg_tasks.ops.cache import SdistCache, cache_key, fingerprint
@@ -31,6 +32,7 @@ S3FS_RETRIES = 3
 # aiohttp.ClientTimeout fields for http(s):// unless the fs-args set client_kwargs.timeout (seconds).
 DEFAULT_HTTP_TIMEOUT: dict[str, float] = {"total": 300, "connect": 10, "sock_read": 60}
 
+_READ_CHUNK = 1024 * 1024
 _S3_PROTOCOLS = frozenset({"s3", "s3a"})
 _HTTP_PROTOCOLS = frozenset({"http", "https"})
 # Reading these is as cheap as reading the cache, so they skip it.
@@ -174,20 +176,54 @@ def fetch_bytes(url: str, *, fs_args: str | None = None, use_cache: bool = True)
     key = cache_key(url, _endpoint(loaded.args))
     print_: str | None = None
     try:
+        info = fs.info(url)
+        if info.get("type") == "directory":
+            raise IsADirectoryError(url)
+        _check_size(url, info)
         if cache is not None:
-            info = fs.info(url)
-            if info.get("type") == "directory":
-                raise IsADirectoryError(url)
             print_ = fingerprint(info)
             hit = cache.lookup(key, print_)
             if hit is not None:
                 return hit
-        data = bytes(fs.cat_file(url))
+        data = _read_capped(fs, url, info)
+    except MicropkgError:
+        raise
     except Exception as exc:  # network stacks raise many types; all become one clear line
         raise MicropkgError(describe_error(url, exc, loaded)) from None
     if cache is not None:
         cache.store(key, print_, data)
     return data
+
+
+def _check_size(url: str, info: dict[str, Any]) -> None:
+    """Refuse before reading anything what is too large or is no regular file (``file:///dev/zero``)."""
+    size = info.get("size")
+    if isinstance(size, int) and size > MAX_SDIST_BYTES:
+        raise MicropkgError(too_large(redact_url(url), MAX_SDIST_BYTES))
+    if info.get("type") not in ("file", None):
+        raise MicropkgError(f"{redact_url(url)} is not a regular file ({info.get('type')}); refusing to read it")
+
+
+def _read_capped(fs: Any, url: str, info: dict[str, Any]) -> bytes:
+    """The object's bytes; when its size is not known beforehand, read it in chunks and stop
+    one byte past the cap, so an endless or lying source never fills memory."""
+    if isinstance(info.get("size"), int):
+        data = bytes(fs.cat_file(url))
+        if len(data) > MAX_SDIST_BYTES:
+            raise MicropkgError(too_large(redact_url(url), MAX_SDIST_BYTES))
+        return data
+    chunks: list[bytes] = []
+    total = 0
+    with fs.open(url, "rb") as handle:
+        while total <= MAX_SDIST_BYTES:
+            chunk = handle.read(min(_READ_CHUNK, MAX_SDIST_BYTES + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    if total > MAX_SDIST_BYTES:
+        raise MicropkgError(too_large(redact_url(url), MAX_SDIST_BYTES))
+    return b"".join(chunks)
 
 
 def upload_atomically(destination: str, filename: str, data: bytes, *, fs_args: str | None = None) -> str:

@@ -1,6 +1,6 @@
 """Where the bytes of an sdist come from: the one seam between pull and storage.
 
-A location is one of three kinds:
+A location is one of four kinds:
 
 - ``path``: a local file (``dist/x-0.1.tar.gz``), relative to ``base``;
 - ``url``: any fsspec URL (``s3://``, ``https://``, ``gs://``, ``file://``,
@@ -14,14 +14,19 @@ Pull only ever sees the bytes and a location that is safe to display and record.
 
 from __future__ import annotations
 
+import os
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
+from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, read_file_bytes
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.fs_args import redact_url
 from micropkg_tasks.core.manifest import is_requirement_spec, is_url
 
-PATH, URL, INDEX = "path", "url", "index"
+PATH, URL, INDEX, SIBLING = "path", "url", "index", "sibling"
 
 
 @dataclass(frozen=True)
@@ -31,10 +36,22 @@ class FetchedSdist:
     kind: str = PATH  # "path", "url" or "index"
 
 
+def split_sibling(location: str) -> tuple[str, str] | None:
+    """``../core#pipelines.x`` -> (``../core``, ``pipelines.x``); None for any other location."""
+    if is_url(location) or "#" not in location:
+        return None
+    folder, _, module = location.rpartition("#")
+    if not folder or not module or not all(part.isidentifier() for part in module.split(".")):
+        return None
+    return folder, module
+
+
 def location_kind(location: str, base: Path | None = None) -> str:
     """Which kind of location this is; an existing local file always wins over a package name."""
     if is_url(location):
         return URL
+    if split_sibling(location) is not None:
+        return SIBLING
     if is_requirement_spec(location):
         path = Path(location)
         if not path.is_absolute() and base is not None:
@@ -44,14 +61,59 @@ def location_kind(location: str, base: Path | None = None) -> str:
     return PATH
 
 
+def source_identity(location: str, name: str, base: Path | None = None) -> str:
+    """What makes two locations the same source of a micro-package called ``name``.
+
+    A sibling micro-package is its project folder and module path. Every released
+    sdist of ``name`` (a file, a URL, a package spec) is one source: a newer release
+    may come from another folder or bucket. So a copy synced from a sibling and an
+    sdist of it are two sources; two sdists of the same micro-package are one.
+    """
+    sibling = split_sibling(location)
+    if sibling is not None and location_kind(location, base) == SIBLING:
+        folder, module = sibling
+        return f"{posixpath.normpath(Path(folder).as_posix())}#{module}"
+    return f"sdist:{canonicalize_name(name)}"
+
+
+def _build_sibling(location: str, base: Path | None, alias: str | None, env: str) -> FetchedSdist:
+    from micropkg_tasks.core.project import is_project_dir, load_project
+    from micropkg_tasks.ops.build import build_package
+
+    folder, module = split_sibling(location)  # type: ignore[misc]
+    path = Path(folder)
+    if not path.is_absolute():
+        path = (base or Path.cwd()) / path
+    path = Path(os.path.normpath(path))
+    if not is_project_dir(path):
+        raise UsageError(
+            f"{location}: {folder} is not a project folder (no pyproject.toml with a package_name), "
+            "so its micro-package cannot be packaged"
+        )
+    built = build_package(load_project(path), module, alias, env, for_distribution=False)
+    return FetchedSdist(location, built.data, SIBLING)
+
+
 def fetch_sdist(
-    location: str, *, fs_args: str | None = None, base: Path | None = None, use_cache: bool = True
+    location: str,
+    *,
+    fs_args: str | None = None,
+    base: Path | None = None,
+    use_cache: bool = True,
+    alias: str | None = None,
+    env: str = "base",
 ) -> FetchedSdist:
     """Read the sdist at ``location``; relative paths resolve against ``base`` (default: cwd).
 
     Remote sdists are kept in a local content-addressed cache unless ``use_cache`` is False.
+    A sibling micro-package is packaged in memory, named after ``alias`` and with the
+    parameters of ``env``, exactly as ``sync-shared`` packages it.
     """
     kind = location_kind(location, base)
+    if kind == SIBLING:
+        if fs_args:
+            raise UsageError(f"--fs-args only applies to fsspec URLs; {location} is a sibling project's micro-package")
+        return _build_sibling(location, base, alias, env)
     if kind == URL:
         from micropkg_tasks.ops.remote import fetch_bytes
 
@@ -71,6 +133,7 @@ def fetch_sdist(
     if not path.exists():
         raise UsageError(f"sdist {location} does not exist")
     try:
-        return FetchedSdist(location, path.read_bytes(), PATH)
+        data = read_file_bytes(path, display=location, limit=MAX_SDIST_BYTES, error=MicropkgError)
+        return FetchedSdist(location, data, PATH)
     except OSError as exc:
         raise MicropkgError(f"could not read {location}: {exc.strerror or exc}") from None

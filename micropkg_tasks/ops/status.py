@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from micropkg_tasks.core.lockfile import changed_files, read_lock
+from micropkg_tasks.core.lockfile import changed_files, conflicted_files, read_lock
 from micropkg_tasks.core.project import Project, as_project
 
 IN_SYNC = "in sync"
 LOCALLY_EDITED = "locally edited"
+CONFLICTED = "conflicted"  # a --merge left conflict markers that are still there
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class InstalledStatus:
     state: str
     edited: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
+    conflicted: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()  # installed micro-packages it imports
     needed_by: tuple[str, ...] = ()  # installed micro-packages that import it
 
@@ -43,15 +45,17 @@ def status(project: Project | str | os.PathLike[str]) -> ProjectStatus:
     for module in sorted(lock.entries):
         entry = lock.entries[module]
         edited, missing = changed_files(resolved.root, entry)
+        conflicted = conflicted_files(resolved.root, entry)
         packages.append(
             InstalledStatus(
                 module=module,
                 name=entry.name,
                 source=entry.source,
                 version=entry.version,
-                state=LOCALLY_EDITED if edited or missing else IN_SYNC,
+                state=CONFLICTED if conflicted else LOCALLY_EDITED if edited or missing else IN_SYNC,
                 edited=edited,
                 missing=missing,
+                conflicted=conflicted,
                 depends_on=tuple(entry.depends_on),
                 needed_by=tuple(lock.dependents_of(module)),
             )

@@ -16,23 +16,27 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from micropkg_tasks.core.errors import ConflictError, MicropkgError
-from micropkg_tasks.core.lockfile import Lock, changed_files, read_lock
+from micropkg_tasks.core.lockfile import Lock, changed_files, conflicted_files, read_lock
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, require_monorepo, select_shared
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.core.sdist_read import read_sdist
 from micropkg_tasks.core.transaction import CONFLICT, UNCHANGED
-from micropkg_tasks.ops.compile_batch import CompileOutcome, compile_projects
-from micropkg_tasks.ops.install_plan import PlannedFile
+from micropkg_tasks.ops.compile_batch import CompileOutcome, activity_of, compile_projects
+from micropkg_tasks.ops.install_plan import MERGE_CONFLICT, PlannedFile
 from micropkg_tasks.ops.build import PackageInputs, build_from_inputs, read_inputs
 from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.pull import SdistToInstall, install_sdists
+from micropkg_tasks.ops.sources import source_identity
 from micropkg_tasks.ops.sync_deps import dependency_entries
 
 IN_SYNC = "in sync"
 UPSTREAM_MOVED = "upstream moved"
 NOT_INSTALLED = "not installed"
 LOCALLY_EDITED = "locally edited"
+CONFLICTED = "conflicted"  # a --merge left conflict markers that are still there
 UNREADABLE = "lock unreadable"
+OTHER_SOURCE = "installed from another source"
+SOURCE_UNREADABLE = "source unreadable"
 
 EXIT_IN_SYNC = 0
 EXIT_UPSTREAM_MOVED = 1
@@ -49,6 +53,9 @@ class TargetState:
     source: str  # the source project, relative to the monorepo root
     state: str
     edited: tuple[str, ...] = ()  # files that differ from the lock (or are missing)
+    # How the installed copy compares with its source, whatever was edited locally:
+    # "in sync", "upstream moved" or "not installed".
+    upstream: str = ""
     dependency_of: str = ""  # set for a copy synced only because these shared micro-packages import it
 
 
@@ -64,6 +71,10 @@ class TargetSync:
     details: tuple[str, ...] = ()
     diff: str = ""
     requirements_in_changed: bool = False
+    refused: tuple[str, ...] = ()  # micro-packages left as they were ("<module>: <why>"); the others still synced
+    requirements_added: tuple[str, ...] = ()  # "<module>: <requirement>", for every micro-package installed
+    requirements_overlaps: tuple[str, ...] = ()  # same name listed with another specifier: both kept
+    requirements_removed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,13 +90,13 @@ class SyncResult:
     def exit_code(self) -> int:
         states = {state.state for target in self.targets for state in target.states}
         if self.check:
-            if LOCALLY_EDITED in states:
+            if states & {LOCALLY_EDITED, CONFLICTED}:
                 return EXIT_LOCALLY_EDITED
-            if UNREADABLE in states:
+            if UNREADABLE in states or SOURCE_UNREADABLE in states:
                 return 1
             return EXIT_UPSTREAM_MOVED if states - {IN_SYNC} else EXIT_IN_SYNC
-        failed = any(t.outcome in ("refused", "failed") for t in self.targets) or any(c.error for c in self.compiled)
-        return 1 if failed else 0
+        failed = any(t.outcome in ("refused", "failed", MERGE_CONFLICT) or t.refused for t in self.targets)
+        return 1 if failed or any(c.error for c in self.compiled) else 0
 
     @property
     def changed_projects(self) -> tuple[str, ...]:
@@ -104,14 +115,23 @@ def compare(monorepo: Monorepo, entry: SharedEntry, target_root: Path, module: s
     """The state of one target, from hashes alone: nothing is built."""
     edited = _edited_files(target_root, lock, module)
     installed = lock.entries.get(module)
-    if edited:
-        state = LOCALLY_EDITED
-    elif installed is None:
-        state = NOT_INSTALLED
+    if installed is None:
+        upstream = NOT_INSTALLED
+    elif source_identity(installed.source, installed.name, target_root) != source_identity(
+        source_location(entry, target_root), installed.name, target_root
+    ):
+        # One owner per copy: sync-shared would refuse it, so it is never "in sync".
+        upstream = OTHER_SOURCE
     elif installed.source_sha256 != digest:
-        state = UPSTREAM_MOVED
+        upstream = UPSTREAM_MOVED
     else:
-        state = IN_SYNC
+        upstream = IN_SYNC
+    if installed is not None and conflicted_files(target_root, installed):
+        state = CONFLICTED
+    elif edited:
+        state = LOCALLY_EDITED
+    else:
+        state = upstream
     return TargetState(
         project=monorepo.relative(target_root),
         module=module,
@@ -119,6 +139,7 @@ def compare(monorepo: Monorepo, entry: SharedEntry, target_root: Path, module: s
         source=monorepo.relative(entry.source),
         state=state,
         edited=edited,
+        upstream=upstream,
     )
 
 
@@ -146,6 +167,7 @@ class _TargetJob:
     diff: bool
     lock_timeout: float
     inner_jobs: int | None  # 1 when targets already run in parallel processes
+    merge: bool = False
 
 
 def _sync_target(job: _TargetJob) -> TargetSync:
@@ -158,7 +180,7 @@ def _sync_target(job: _TargetJob) -> TargetSync:
         ]
         batch = install_sdists(
             project, items, force=job.force, dry_run=job.dry_run, diff=job.diff, lock_timeout=job.lock_timeout,
-            verb="sync", jobs=job.inner_jobs,
+            verb="sync", jobs=job.inner_jobs, each_alone=True, merge=job.merge,
         )
     except ConflictError as exc:
         return TargetSync(shown, job.states, "refused", error=str(exc), details=tuple(exc.details))
@@ -166,19 +188,34 @@ def _sync_target(job: _TargetJob) -> TargetSync:
         return TargetSync(shown, job.states, "failed", error=str(exc), details=tuple(exc.details))
     files = tuple(f for result in batch.results for f in result.files if f.action != UNCHANGED)
     conflicts = tuple(f"{f.path} ({f.reason})" for f in files if f.action == CONFLICT)
-    if job.dry_run and conflicts:
-        # A real run would refuse this target: say so rather than call it in sync.
+    refused = tuple(f"{result.module}: {result.refused}" for result in batch.results if result.refused)
+    requirements = dict(
+        requirements_added=tuple(f"{r.module}: {line}" for r in batch.results for line in r.requirements_added),
+        requirements_overlaps=tuple(line for r in batch.results for line in r.requirements_overlaps),
+        requirements_removed=tuple(f"{r.module}: {line}" for r in batch.results for line in r.requirements_removed),
+    )
+    if refused and not batch.changes:
+        # Nothing else to do here: the target is refused as a whole, as a real run would.
+        verb = "would refuse" if job.dry_run else "refused"
         return TargetSync(
-            shown, job.states, "would refuse", files=files, details=conflicts, diff=batch.diff,
-            error=f"{len(conflicts)} file(s) were edited locally (use --force to overwrite them)",
+            shown, job.states, verb, files=files, details=conflicts, diff=batch.diff, refused=refused,
+            error="; ".join(refused), **requirements,
+        )
+    merge_conflicts = tuple(f for f in files if f.action == MERGE_CONFLICT)
+    if merge_conflicts and not job.dry_run:
+        return TargetSync(
+            shown, job.states, MERGE_CONFLICT, files=files, diff=batch.diff,
+            details=tuple(f"{f.path} ({f.reason})" for f in merge_conflicts),
+            error=f"{len(merge_conflicts)} file(s) merged with conflicts: resolve the markers by hand",
+            requirements_in_changed=batch.requirements_in_changed, refused=refused, **requirements,
         )
     if job.dry_run:
         outcome = "would update" if batch.changes else IN_SYNC
     else:
         outcome = "updated" if batch.changes else IN_SYNC
     return TargetSync(
-        shown, job.states, outcome, files=files, diff=batch.diff,
-        requirements_in_changed=batch.requirements_in_changed,
+        shown, job.states, outcome, files=files, diff=batch.diff, details=conflicts, refused=refused,
+        requirements_in_changed=batch.requirements_in_changed, **requirements,
     )
 
 
@@ -205,8 +242,12 @@ def sync_shared(
     recompile: bool = False,
     compile_config: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    merge: bool = False,
 ) -> SyncResult:
     """Bring every target of every shared micro-package in step with its source.
+
+    With ``merge``, files edited in a target are merged three ways with upstream's
+    changes instead of refusing the target (see ``install_sdists``).
 
     ``check`` writes nothing and reports each target's state (see ``SyncResult.exit_code``).
     ``root`` is the monorepo root, or any folder below it (default: the current folder).
@@ -216,14 +257,25 @@ def sync_shared(
     entries = select_shared(monorepo, only)
 
     # 1. Hash every source and compare with each target's lock: no building yet.
-    inputs = {
-        entry.index: read_inputs(load_project(entry.source), entry.micropkg, entry.alias, entry.env, for_distribution=False)
-        for entry in entries
-    }
+    # A source that cannot be read fails its own targets, never the other entries.
+    inputs: dict[int, PackageInputs | MicropkgError] = {}
+    for entry in entries:
+        try:
+            inputs[entry.index] = read_inputs(
+                load_project(entry.source), entry.micropkg, entry.alias, entry.env, for_distribution=False
+            )
+        except MicropkgError as exc:
+            inputs[entry.index] = exc
     # What the shared micro-packages import goes along, as entries of its own.
     closure = dependency_entries(monorepo, entries, inputs)
+    inputs.update(closure.errors)
     for extra in closure.entries:
-        inputs[extra.index] = read_inputs(load_project(extra.source), extra.micropkg, None, extra.env, for_distribution=False)
+        try:
+            inputs[extra.index] = read_inputs(
+                load_project(extra.source), extra.micropkg, None, extra.env, for_distribution=False
+            )
+        except MicropkgError as exc:
+            inputs[extra.index] = exc
     entries = (*entries, *closure.entries)
     locks: dict[Path, Lock | MicropkgError] = {}
     per_target: dict[Path, list[tuple[SharedEntry, TargetState]]] = {}
@@ -235,11 +287,18 @@ def sync_shared(
                 except MicropkgError as exc:  # one unreadable target must not stop the others
                     locks[target.project] = exc
             lock = locks[target.project]
-            if isinstance(lock, MicropkgError):
+            source_inputs = inputs[entry.index]
+            if isinstance(lock, MicropkgError) or isinstance(source_inputs, MicropkgError):
                 state = TargetState(monorepo.relative(target.project), target.module, entry.micropkg,
-                                    monorepo.relative(entry.source), UNREADABLE)
+                                    monorepo.relative(entry.source),
+                                    UNREADABLE if isinstance(lock, MicropkgError) else SOURCE_UNREADABLE)
             else:
-                state = compare(monorepo, entry, target.project, target.module, inputs[entry.index].digest, lock)
+                try:
+                    state = compare(monorepo, entry, target.project, target.module, source_inputs.digest, lock)
+                except MicropkgError as exc:  # an installed file that cannot be hashed
+                    locks[target.project] = exc
+                    state = TargetState(monorepo.relative(target.project), target.module, entry.micropkg,
+                                        monorepo.relative(entry.source), UNREADABLE)
             needed_by = closure.dependents.get((entry.index, target.project))
             if needed_by:
                 state = replace(state, dependency_of=", ".join(needed_by))
@@ -252,13 +311,16 @@ def sync_shared(
     by_index = {entry.index: entry for entry in entries}
     for index in needed:
         _say(progress, f"packaging {by_index[index].micropkg} from {monorepo.relative(by_index[index].source)}")
-    built = dict(zip(needed, map_collecting_errors(
-        _build, [(by_index[i].source, inputs[i]) for i in needed], jobs=jobs
+    buildable = [i for i in needed if not isinstance(inputs[i], MicropkgError)]
+    built: dict[int, bytes | MicropkgError] = dict(zip(buildable, map_collecting_errors(
+        _build, [(by_index[i].source, inputs[i]) for i in buildable], jobs=jobs
     )))
+    built.update({i: error for i, error in inputs.items() if isinstance(error, MicropkgError)})
 
     # 3. Install into each target that needs it, each target as one transaction.
     results: list[TargetSync] = []
     jobs_to_run: list[_TargetJob] = []
+    source_errors: dict[Path, str] = {}
     for target_root in sorted(per_target):
         pairs = per_target[target_root]
         states = tuple(state for _, state in pairs)
@@ -272,16 +334,21 @@ def sync_shared(
             continue
         broken = [built[e.index] for e, _ in stale if isinstance(built[e.index], MicropkgError)]
         if broken:
-            error = broken[0]
-            assert isinstance(error, MicropkgError)
-            results.append(TargetSync(states[0].project, states, "failed", error=f"source: {error}"))
-            continue
+            # The target fails, but the entries whose source is fine are still installed.
+            source_errors[target_root] = f"source: {broken[0]}"
+            stale = [(e, s) for e, s in stale if not isinstance(built[e.index], MicropkgError)]
+            if not stale:
+                results.append(TargetSync(states[0].project, states, "failed", error=source_errors[target_root]))
+                continue
         installs = tuple(
             _Install(built[e.index], source_location(e, target_root), e.alias, e.destination, e.env)  # type: ignore[arg-type]
             for e, _ in stale
         )
         jobs_to_run.append(
-            _TargetJob(target_root, states, installs, force, dry_run or check, diff, lock_timeout, inner_jobs=None)
+            _TargetJob(
+                target_root, states, installs, force, dry_run or check, diff, lock_timeout, inner_jobs=None,
+                merge=merge,
+            )
         )
     if len(jobs_to_run) > 1:
         jobs_to_run = [replace(job, inner_jobs=1) for job in jobs_to_run]
@@ -290,15 +357,28 @@ def sync_shared(
     for job, outcome in zip(jobs_to_run, map_collecting_errors(_sync_target, jobs_to_run, jobs=jobs)):
         if isinstance(outcome, MicropkgError):
             outcome = TargetSync(job.states[0].project, job.states, "failed", error=str(outcome))
+        if job.root in source_errors:
+            done = f"its other shared micro-packages: {outcome.outcome}" + (
+                f" ({len(outcome.files)} files)" if outcome.files else ""
+            )
+            error = "; ".join(filter(None, (source_errors[job.root], outcome.error or done)))
+            outcome = replace(outcome, outcome="failed", error=error)
         results.append(outcome)
     results.sort(key=lambda target: target.project)
-    warnings = monorepo.warnings + tuple(w for i in inputs.values() for w in i.warnings)
+    warnings = monorepo.warnings + tuple(
+        w for i in inputs.values() if not isinstance(i, MicropkgError) for w in i.warnings
+    )
     compiled: tuple[CompileOutcome, ...] = ()
     if recompile and not (check or dry_run):
-        changed = [monorepo.root / t.project for t in results if t.outcome == "updated" and t.requirements_in_changed]
+        # requirements_in_changed is only set once a target's transaction committed, also for a
+        # target that failed on another entry's source after its own entries were installed.
+        changed = [
+            monorepo.root / t.project for t in results
+            if t.requirements_in_changed and t.outcome in ("updated", "failed")
+        ]
         compiled = compile_projects(
             changed, invoke_config=compile_config, lock_timeout=lock_timeout,
-            shown={path: monorepo.relative(path) for path in changed},
+            shown={path: monorepo.relative(path) for path in changed}, jobs=jobs, activity=activity_of(progress),
         )
     return SyncResult(
         str(monorepo.root), tuple(results), check=check, dry_run=dry_run, warnings=warnings, compiled=compiled

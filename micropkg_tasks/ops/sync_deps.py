@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
+
+from micropkg_tasks.core.errors import MicropkgError
 
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, SharedTarget
 from micropkg_tasks.core.project import load_project
@@ -23,6 +25,7 @@ from micropkg_tasks.ops.package_deps import analyse, micropackages_of
 class DependencyEntries:
     entries: tuple[SharedEntry, ...]  # one per (source project, dependency), numbered after the real ones
     dependents: dict[tuple[int, Path], tuple[str, ...]]  # (entry index, target) -> modules that need it there
+    errors: dict[int, MicropkgError]  # shared entries whose dependencies could not be found (a cycle, say)
 
 
 def _closure(source: Path, module: str, inputs: PackageInputs | None) -> list[tuple[str, str]]:
@@ -47,14 +50,27 @@ def _closure(source: Path, module: str, inputs: PackageInputs | None) -> list[tu
 
 
 def dependency_entries(
-    monorepo: Monorepo, entries: Sequence[SharedEntry], inputs: dict[int, PackageInputs]
+    monorepo: Monorepo, entries: Sequence[SharedEntry], inputs: Mapping[int, PackageInputs | MicropkgError]
 ) -> DependencyEntries:
-    """Shared entries for the dependencies of ``entries`` that no real entry brings to a target."""
+    """Shared entries for the dependencies of ``entries`` that no real entry brings to a target.
+
+    An entry whose source cannot be read is skipped (its own targets fail on that); one whose
+    dependencies cannot be worked out is reported in ``errors``, never stopping the others.
+    """
     covered = {(e.source, e.micropkg, t.project) for e in monorepo.shared for t in e.targets}
     wanted: dict[tuple[Path, str], dict[Path, set[str]]] = {}
     envs: dict[tuple[Path, str], str] = {}
+    errors: dict[int, MicropkgError] = {}
     for entry in entries:
-        for dependency, env in _closure(entry.source, entry.micropkg, inputs.get(entry.index)):
+        own = inputs.get(entry.index)
+        if isinstance(own, MicropkgError):
+            continue
+        try:
+            closure = _closure(entry.source, entry.micropkg, own)
+        except MicropkgError as exc:
+            errors[entry.index] = exc
+            continue
+        for dependency, env in closure:
             envs[(entry.source, dependency)] = env
             for target in entry.targets:
                 if (entry.source, dependency, target.project) in covered:
@@ -77,4 +93,4 @@ def dependency_entries(
         for project, needers in targets.items():
             dependents[(next_index, project)] = tuple(sorted(needers))
         next_index += 1
-    return DependencyEntries(tuple(made), dependents)
+    return DependencyEntries(tuple(made), dependents, errors)

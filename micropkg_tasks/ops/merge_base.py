@@ -1,0 +1,88 @@
+"""Where the merge base comes from: the content a file had when it was installed.
+
+The lock records each installed file's git blob id. The base is found, in order:
+
+1. in a local content-addressed store in the user cache, filled on every install
+   (fast, and works without git);
+2. in the git repository holding the project, with ``git cat-file blob <id>``,
+   which works on any clone that committed the install, offline.
+
+Whatever is found is checked against the blob id and the lock's sha256 before
+it is trusted. When neither has it, the merge cannot be done and says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+from micropkg_tasks.core.lockfile import sha256_bytes
+from micropkg_tasks.core.merge import git_blob_id
+from micropkg_tasks.ops.cache import cache_dir
+
+GIT_TIMEOUT = 30  # seconds for one ``git cat-file``
+
+
+def _store_path(blob: str) -> Path:
+    return cache_dir() / "bases" / blob[:2] / blob[2:]
+
+
+def remember_bases(contents: Iterable[bytes]) -> None:
+    """Keep installed contents in the store, so a later merge finds its base without git.
+
+    A store that cannot be written is no store: the install itself has already
+    succeeded, and git may still have the base later."""
+    for data in contents:
+        blob = git_blob_id(data)
+        path = _store_path(blob)
+        if path.exists():
+            continue
+        temporary: str | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+            os.replace(temporary, path)
+        except OSError:
+            if temporary is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+            return
+
+
+def _from_store(blob: str) -> bytes | None:
+    try:
+        return _store_path(blob).read_bytes()
+    except OSError:
+        return None  # not stored (or unreadable): git may still have it
+
+
+def _from_git(project_root: Path, blob: str) -> bytes | None:
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        done = subprocess.run(
+            [git, "-C", str(project_root), "cat-file", "blob", blob],
+            capture_output=True, timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    # Not a repository, or the install was never committed: git does not have it.
+    return done.stdout if done.returncode == 0 else None
+
+
+def find_base(project_root: Path, blob: str | None, sha256: str) -> bytes | None:
+    """The installed content of a file whose lock entry says ``blob`` and ``sha256``, or None."""
+    if not blob:
+        return None
+    for found in (_from_store(blob), _from_git(project_root, blob)):
+        if found is not None and git_blob_id(found) == blob and sha256_bytes(found) == sha256:
+            return found
+    return None

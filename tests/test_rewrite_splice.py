@@ -1,0 +1,122 @@
+"""Rewriting once and splicing each project's package name in gives the same bytes as rewriting
+for each project (core/rewrite_splice.py), on the example monorepo, the benchmark generator's
+projects and hypothesis-generated micro-packages."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import micropkg_tasks.ops.install_plan as install_plan
+from micropkg_tasks import package_all
+from micropkg_tasks.core.project import load_project
+from micropkg_tasks.core.rewrite_splice import PLACEHOLDER, SplicedRewrites
+from micropkg_tasks.core.sdist_read import read_sdist
+from tests.conftest import EXAMPLE_MONOREPO, kedro_project
+from tests.hypothesis_profiles import examples
+from tests.test_properties import NAMES, build_sdist, trees
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from generate import generate_project  # noqa: E402
+
+
+class Direct:
+    """What installing did before splicing: rewrite for the project's own name every time."""
+
+    def rewrite(self, key, files, rewrite, package_name):
+        return rewrite(files, package_name)
+
+
+def placed(project, sdist, module, install_name, splicer) -> dict[Path, bytes]:
+    with mock.patch.object(install_plan, "_SPLICED", splicer):
+        return install_plan.target_files(project, sdist, module=module, env="base", install_name=install_name)
+
+
+def assert_spliced_equals_direct(sdist, projects, module: str, install_name: str) -> int:
+    """Install ``sdist`` into every project both ways; return how many files the rewriter changed."""
+    splicer = SplicedRewrites()
+    rewritten = 0
+    for project in projects:
+        direct = placed(project, sdist, module, install_name, Direct())
+        spliced = placed(project, sdist, module, install_name, splicer)
+        assert spliced == direct, f"{project.package_name}: spliced files differ from a direct rewrite"
+        original = {**sdist.package_files(), **sdist.test_files()}
+        rewritten += sum(1 for content in direct.values() if content not in original.values())
+    return rewritten
+
+
+@pytest.fixture(scope="module")
+def targets(tmp_path_factory) -> list:
+    """Projects whose package names collide with names the sources use, and plain ones."""
+    root = tmp_path_factory.mktemp("targets")
+    names = ["churn", "core", "data_cleaning", "tests", "pipelines", "io_utils", "bench_project", "p00", "a", "x" * 60]
+    return [load_project(kedro_project(root / f"t{index}", name)) for index, name in enumerate(names)]
+
+
+def test_example_monorepo_micropackages(targets, tmp_path):
+    batch = package_all(EXAMPLE_MONOREPO / "projects" / "core", destination=str(tmp_path))
+    assert batch.results
+    for result in batch.results:
+        sdist = read_sdist(Path(result.path).read_bytes(), source=result.path)
+        for destination in ("", "pipelines.", "shared.steps."):
+            module = f"{destination}{sdist.name}"
+            assert assert_spliced_equals_direct(sdist, targets, module, sdist.name) > 0
+
+
+def test_benchmark_generator_projects(targets, tmp_path):
+    generated = generate_project(tmp_path / "source", 4, 12, seed=7)
+    batch = package_all(generated.root, destination=str(tmp_path / "dist"))
+    for result in batch.results:
+        sdist = read_sdist(Path(result.path).read_bytes(), source=result.path)
+        assert assert_spliced_equals_direct(sdist, targets, f"pipelines.{sdist.name}", sdist.name) > 0
+
+
+@settings(max_examples=examples("tree"))
+@given(tree=trees(), names=st.lists(NAMES, min_size=1, max_size=3, unique=True), alias=st.none() | NAMES)
+def test_generated_micropackages(tree, names, alias):
+    with tempfile.TemporaryDirectory(prefix="micropkg-splice-") as folder:
+        workdir = Path(folder)
+        sdist = read_sdist(build_sdist(tree, workdir).read_bytes(), source="generated")
+        # The source project's own name and the names its modules use are the hardest targets.
+        candidates = dict.fromkeys([tree.project, *tree.parents, *names])
+        projects = [load_project(kedro_project(workdir / f"t{i}", name)) for i, name in enumerate(candidates)]
+        install_name = alias or sdist.name
+        module = ".".join((*tree.parents, install_name))
+        assert_spliced_equals_direct(sdist, projects, module, install_name)
+
+
+def test_a_source_that_already_holds_the_placeholder_is_rewritten_directly():
+    calls = []
+
+    def rewrite(files, name):
+        calls.append(name)
+        return {path: content + name.encode() for path, content in files.items()}
+
+    splicer = SplicedRewrites()
+    files = {"a.py": f"X = '{PLACEHOLDER}'\n".encode()}
+    assert splicer.rewrite("k", files, rewrite, "churn") == {"a.py": files["a.py"] + b"churn"}
+    assert calls == ["churn"]
+
+
+def test_each_file_set_is_rewritten_once_and_the_cache_is_bounded():
+    calls = []
+
+    def rewrite(files, name):
+        calls.append(name)
+        return {path: content.replace(b"NAME", name.encode()) for path, content in files.items()}
+
+    splicer = SplicedRewrites(max_entries=2)
+    files = {"a.py": b"import NAME.x\n"}
+    for name in ("alpha", "beta", "gamma"):
+        assert splicer.rewrite("k1", files, rewrite, name) == {"a.py": f"import {name}.x\n".encode()}
+    assert calls == [PLACEHOLDER]
+    splicer.rewrite("k2", files, rewrite, "alpha")
+    splicer.rewrite("k3", files, rewrite, "alpha")  # evicts k1, the least recently used
+    splicer.rewrite("k1", files, rewrite, "alpha")
+    assert calls == [PLACEHOLDER] * 4
