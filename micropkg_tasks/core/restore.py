@@ -15,7 +15,12 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any, Mapping
+
+from micropkg_tasks.core.errors import SdistError
+from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
+from micropkg_tasks.core.rewrite_strings import is_dotted
 
 # The records travel as a member of their own next to PKG-INFO: source lines hold tabs, line
 # breaks and any length, which [tool.micropkg] values must not.
@@ -77,3 +82,42 @@ def parse_records(data: bytes) -> Mapping[str, Any] | None:
         return None
     files = document.get("files")
     return files if isinstance(files, dict) else None
+
+
+@dataclass(frozen=True)
+class ExactRestore:
+    """How to pull an sdist of ours exactly: its restore records, and full-path moves from the
+    source project's names to the target's (identity moves left out)."""
+
+    records: Mapping[str, Any]
+    moves: tuple[ModuleMove, ...]
+    key_prefix: str = ""  # where the files handed to ``rewrite`` sit in the sdist (``<name>/``, ``tests/``)
+
+    def rewrite(self, relative: str, packaged: str, filename: str) -> str | None:
+        """The file as the target gets it; None when it was changed after packaging (ordinary rules apply)."""
+        key = f"{self.key_prefix}{relative}"
+        original = restore(packaged, self.records[key]) if key in self.records else packaged
+        if original is None:
+            return None
+        return rewrite_module(original, self.moves, filename=filename).code if self.moves else original
+
+
+def restore_source(
+    micropkg: Mapping[str, Any], files: Mapping[str, bytes], source: str
+) -> tuple[Mapping[str, Any], str, str] | None:
+    """``(records, source package, source module path)`` for our sdists; None for Kedro's (today's rules).
+
+    ``micropkg`` is the sdist's ``[tool.micropkg]`` and ``files`` its members below the root folder.
+    """
+    member, source_module, source_project = (micropkg.get(k) for k in ("restore", "module", "project"))
+    if member != RESTORE_MEMBER or not (isinstance(source_module, str) and isinstance(source_project, str)):
+        return None
+    if not (is_dotted(source_module) and is_dotted(source_project)):
+        return None
+    records = parse_records(files.get(RESTORE_MEMBER, b""))
+    if records is None:
+        raise SdistError(
+            f"{source}: [tool.micropkg] restore names {RESTORE_MEMBER}, but that member is missing or not "
+            "restore records this tool wrote"
+        )
+    return records, source_project, source_module

@@ -12,19 +12,18 @@ import ast
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-from micropkg_tasks.core.errors import MicropkgError, SdistError, UsageError
+from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.lockfile import Lock, LockEntry, sha256_bytes
 from micropkg_tasks.core.merge import git_blob_id, has_conflict_markers, is_text, merge_three
 from micropkg_tasks.core.params import rename_for_alias
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.requirements import merge_requirements
 from micropkg_tasks.core.bounded import parsing
-from micropkg_tasks.core.restore import RESTORE_MEMBER, parse_records, restore
+from micropkg_tasks.core.restore import ExactRestore, restore_source
 from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
 from micropkg_tasks.core.rewrite_splice import SplicedRewrites
-from micropkg_tasks.core.rewrite_strings import is_dotted
 from micropkg_tasks.core.sdist_read import SdistContents
 from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE
@@ -101,41 +100,8 @@ def _top_level_names(files: dict[str, bytes]) -> frozenset[str]:
 _SPLICED = SplicedRewrites()
 
 
-@dataclass(frozen=True)
-class _ExactRestore:
-    """How to pull an sdist of ours exactly: its restore records, and full-path moves from the
-    source project's names to the target's (identity moves left out)."""
-
-    records: Mapping[str, Any]
-    moves: tuple[ModuleMove, ...]
-    key_prefix: str = ""
-
-    def rewrite(self, relative: str, packaged: str, filename: str) -> str | None:
-        key = f"{self.key_prefix}{relative}"
-        original = restore(packaged, self.records[key]) if key in self.records else packaged
-        if original is None:
-            return None  # the file was changed after packaging: the ordinary rules apply
-        return rewrite_module(original, self.moves, filename=filename).code if self.moves else original
-
-
-def _restore_source(sdist: SdistContents) -> tuple[Mapping[str, Any], str, str] | None:
-    """``(records, source package, source module path)`` for our sdists; None for Kedro's (today's rules)."""
-    member, source_module, source_project = (sdist.micropkg.get(k) for k in ("restore", "module", "project"))
-    if member != RESTORE_MEMBER or not (isinstance(source_module, str) and isinstance(source_project, str)):
-        return None
-    if not (is_dotted(source_module) and is_dotted(source_project)):
-        return None
-    records = parse_records(sdist.files.get(RESTORE_MEMBER, b""))
-    if records is None:
-        raise SdistError(
-            f"{sdist.source}: [tool.micropkg] restore names {RESTORE_MEMBER}, but that member is missing or not "
-            "restore records this tool wrote"
-        )
-    return records, source_project, source_module
-
-
 def _rewrite_files(
-    files: Mapping[str, bytes], moves: list[ModuleMove], shown_prefix: str, exact: _ExactRestore | None = None
+    files: Mapping[str, bytes], moves: list[ModuleMove], shown_prefix: str, exact: ExactRestore | None = None
 ) -> dict[str, bytes]:
     out = {}
     for relative, content in files.items():
@@ -172,7 +138,7 @@ def target_files(
     package_files = sdist.package_files()
     test_files = sdist.test_files()
     code_roots, test_roots = _top_level_names(package_files), _top_level_names(test_files)
-    ours = _restore_source(sdist)
+    ours = restore_source(sdist.micropkg, sdist.files, sdist.source)
 
     def rewrite_for(shown_prefix: str, key_prefix: str) -> Callable[[Mapping[str, bytes], str], dict[str, bytes]]:
         def rewrite(files: Mapping[str, bytes], package_name: str) -> dict[str, bytes]:
@@ -190,7 +156,7 @@ def target_files(
                     ModuleMove(f"tests.{source_module}", f"tests.{module}"),
                     *to_dependencies,
                 ]
-                exact = _ExactRestore(records, tuple(m for m in full if m.old != m.new), key_prefix)
+                exact = ExactRestore(records, tuple(m for m in full if m.old != m.new), key_prefix)
             return _rewrite_files(files, moves, shown_prefix, exact)
 
         return rewrite

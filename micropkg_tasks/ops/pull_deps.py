@@ -83,7 +83,7 @@ class DependencyResolution:
     missing: list[tuple["SdistToInstall", Dependency]] = field(default_factory=list)
 
 
-def resolve_dependencies(project_package: str, lock: Lock, items: Sequence["SdistToInstall"]) -> DependencyResolution:
+def resolve_dependencies(lock: Lock, items: Sequence["SdistToInstall"]) -> DependencyResolution:
     copies = _copies(lock, items)
     resolution = DependencyResolution()
     for item in items:
@@ -161,7 +161,7 @@ def fetch_missing_dependencies(
     lock = read_lock(project.lock_path)
     added: list[SdistToInstall] = []
     while True:
-        missing = resolve_dependencies(project.package_name, lock, [*items, *added]).missing
+        missing = resolve_dependencies(lock, [*items, *added]).missing
         fresh: dict[str, tuple[SdistToInstall, Dependency]] = {}
         for item, dependency in missing:
             fresh.setdefault(dependency.origin, (item, dependency))  # two dependents, one fetch
