@@ -157,7 +157,7 @@ def _(ws):
     return pull_all(ws, "data_cleaning-0.1.tar.gz = {}")
 
 
-@case("manifest-option-wrong-type", 2, "option 'alias' must be a string, got Integer 3")
+@case("manifest-option-wrong-type", 2, "option 'alias' must be a string, got int 3")
 def _(ws):
     return package_all(ws, '"pipelines.x" = {alias = 3}')
 

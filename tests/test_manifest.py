@@ -211,7 +211,7 @@ def test_option_of_the_wrong_type(tmp_path: Path, value: str, shown: str) -> Non
 
     message = usage_error(read_package_manifest, project)
 
-    # The type name comes from tomlkit (Integer, Bool, Array); the key and value are what matter.
+    # The type name is Python's (int, bool, list); the key and value are what matter.
     assert message.startswith(f"{where(project, PACKAGE)} entry 'pipelines.x' option 'alias' must be a string, got ")
     assert message.endswith(f" {shown}")
 
