@@ -466,3 +466,20 @@ def test_with_deps_fetches_from_the_same_bucket(s3, core, tmp_path, cli):
     assert read_lock(target / "micropkg.lock").entries["utils.cleaning"].source == f"{prefix}/cleaning-0.3.tar.gz"
     assert s3["secret"] not in result.stdout + result.stderr
     assert run_pytest(target).returncode == 0
+
+
+def test_with_deps_fetches_from_the_same_sibling_project(tmp_path, cli):
+    root = build_file_tree(tmp_path / "mono", {"pyproject.toml": '[tool.micropkg.monorepo]\nprojects = ["projects/*"]\n'})
+    aliased = MANIFEST.replace('"utils.cleaning" = {}', '"utils.cleaning" = {alias = "clean_utils"}')
+    kedro_project(root / "projects/core", "core_pkg", pyproject_extra=aliased, extra=CORE_FILES)
+    app = kedro_project(root / "projects/app", "app_pkg")
+    before = snapshot_tree(app)
+    refused = cli(["pull", "../core#pipelines.p0", "--no-compile"], app)
+    assert refused.exit_code == 1
+    assert "`micropkg pull ../core#utils.cleaning --destination utils" in refused.stderr
+    assert snapshot_tree(app) == before
+    result = cli(["pull", "../core#pipelines.p0", "--with-deps", "--no-compile"], app)
+    assert result.exit_code == 0, result.stderr
+    assert read_lock(app / "micropkg.lock").entries["utils.cleaning"].source == "../core#utils.cleaning"
+    assert (app / "src/app_pkg/p0/helpers.py").read_text().startswith("from app_pkg.utils.cleaning import clean\n")
+    assert run_pytest(app).returncode == 0

@@ -178,7 +178,8 @@ def fetch_missing_dependencies(
                     f"{dependency.version}, which could not be fetched from {location} ({exc}); nothing was written",
                     details=exc.details,
                 ) from None
-            if sdist.name != dependency.name or origin_of(sdist) not in (None, dependency.origin):
+            fetched_origin = origin_of(sdist)
+            if fetched_origin != dependency.origin and (fetched_origin is not None or sdist.name != dependency.name):
                 raise MicropkgError(
                     f"--with-deps: {location} holds {sdist.name} ({origin_of(sdist) or 'no recorded origin'}), "
                     f"not micro-package {dependency.module} that {installed_module(item)} needs; nothing was written"
