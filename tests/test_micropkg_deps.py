@@ -483,3 +483,39 @@ def test_with_deps_fetches_from_the_same_sibling_project(tmp_path, cli):
     assert read_lock(app / "micropkg.lock").entries["utils.cleaning"].source == "../core#utils.cleaning"
     assert (app / "src/app_pkg/p0/helpers.py").read_text().startswith("from app_pkg.utils.cleaning import clean\n")
     assert run_pytest(app).returncode == 0
+
+
+# -- bad records in an sdist: one clear error, nothing written -----------------------------------
+
+
+def _with_member(sdist: Path, out: Path, member: str, change) -> Path:
+    """A copy of ``sdist`` with one member's text changed by ``change``."""
+    import io
+
+    buffer = io.BytesIO()
+    with tarfile.open(sdist) as source, tarfile.open(fileobj=buffer, mode="w:gz") as target:
+        for info in source.getmembers():
+            data = source.extractfile(info).read() if info.isfile() else None  # type: ignore[union-attr]
+            if info.name.endswith("/" + member):
+                data = change(data.decode()).encode()
+                info.size = len(data)
+            target.addfile(info, io.BytesIO(data) if data is not None else None)
+    out.write_bytes(buffer.getvalue())
+    return out
+
+
+@pytest.mark.parametrize("member, change, expected", [
+    ("pyproject.toml", lambda text: text.replace('name = "cleaning"\n', ""), "[[tool.micropkg.dependencies]]"),
+    ("micropkg-restore.json", lambda text: text[: len(text) // 2], "micropkg-restore.json"),
+])
+def test_broken_records_in_our_sdist_are_one_clear_error(member, change, expected, dist, tmp_path, cli):
+    broken = _with_member(dist / "p0-0.2.tar.gz", tmp_path / "p0-0.2.tar.gz", member, change)
+    target = kedro_project(tmp_path / "target", "target_pkg")
+    assert cli(["pull", str(dist / "cleaning-0.3.tar.gz"), "--destination", "utils", "--no-compile"],
+               target).exit_code == 0
+    before = snapshot_tree(target)
+    result = cli(["pull", str(broken), "--no-compile"], target)
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert expected in result.stderr and "p0-0.2.tar.gz" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot_tree(target) == before
