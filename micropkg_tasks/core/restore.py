@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from micropkg_tasks.core.errors import SdistError
-from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
+from micropkg_tasks.core.rewrite import ModuleMove
 from micropkg_tasks.core.rewrite_strings import is_dotted
 
 # The records travel as a member of their own next to PKG-INFO: source lines hold tabs, line
@@ -93,13 +93,11 @@ class ExactRestore:
     moves: tuple[ModuleMove, ...]
     key_prefix: str = ""  # where the files handed to ``rewrite`` sit in the sdist (``<name>/``, ``tests/``)
 
-    def rewrite(self, relative: str, packaged: str, filename: str) -> str | None:
-        """The file as the target gets it; None when it was changed after packaging (ordinary rules apply)."""
+    def original(self, relative: str, packaged: str) -> str | None:
+        """The file as it was in the source, which ``moves`` then take to the target; None when it
+        was changed after packaging (the ordinary rules apply)."""
         key = f"{self.key_prefix}{relative}"
-        original = restore(packaged, self.records[key]) if key in self.records else packaged
-        if original is None:
-            return None
-        return rewrite_module(original, self.moves, filename=filename).code if self.moves else original
+        return restore(packaged, self.records[key]) if key in self.records else packaged
 
 
 def restore_source(

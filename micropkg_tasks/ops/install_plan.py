@@ -110,9 +110,12 @@ def _rewrite_files(
                 source = content.decode("utf-8")
             except UnicodeDecodeError:
                 raise MicropkgError(f"{shown_prefix}{relative} in the sdist is not valid UTF-8 Python source") from None
-            restored = exact.rewrite(relative, source, f"{shown_prefix}{relative}") if exact else None
-            if restored is not None:
-                content = restored.encode("utf-8")
+            original = exact.original(relative, source) if exact else None
+            if exact is not None and original is not None:
+                # Our own sdist: back to the source text, then full paths to the target's.
+                if exact.moves:
+                    original = rewrite_module(original, list(exact.moves), filename=f"{shown_prefix}{relative}").code
+                content = original.encode("utf-8")
             else:
                 result = rewrite_module(source, moves, filename=f"{shown_prefix}{relative}")
                 content = result.code.encode("utf-8") if result.changed else content
