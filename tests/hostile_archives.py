@@ -85,7 +85,8 @@ def sdist_files(
         "pyproject.toml": tomlkit.dumps(pyproject).encode(),
         f"{name}/__init__.py": b'"""A micro-package."""\n',
         f"{name}/nodes.py": b"def clean(df):\n    return df.dropna()\n",
-        f"{name}/config/parameters_{name}.yml": b"threshold: 3\n",
+        # Keyed by the name, as Kedro projects do: several pulled into one env must not clash.
+        f"{name}/config/parameters_{name}.yml": f"{name}:\n  threshold: 3\n".encode(),
         "tests/__init__.py": b"",
         "tests/test_nodes.py": f"from {name}.nodes import clean\n".encode(),
     }

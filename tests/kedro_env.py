@@ -1,9 +1,14 @@
-"""A real Kedro 0.19 in a separate, cached virtualenv, for the interop tests.
+"""Real Kedro in separate, cached virtualenvs, for the interop tests.
 
 Kedro is never a dependency of micropkg-tasks and is never installed into our
 own venv. The ``kedro_bin`` session fixture builds (once, then reuses) a venv
 holding ``kedro==0.19.15`` and yields its ``bin`` folder; ``run_kedro`` runs a
-``kedro`` command from it.
+``kedro`` command from it. ``kedro1_bin`` does the same for the newest Kedro
+1.x, with our runtime dependencies and pytest beside it, so that the Kedro
+plugin (``micropkg_tasks.cli.kedro_plugin``) can run there from a ``--target``
+install of this checkout (see ``install_plugin``). The 1.x venv is rebuilt
+when our dependency list changes, or when it is older than ``KEDRO1_MAX_AGE``,
+so it follows new Kedro 1.x releases.
 
 Where the venv lives: ``$MICROPKG_TEST_CACHE`` if set, else
 ``$XDG_CACHE_HOME/micropkg-tasks-tests``, else ``~/.cache/micropkg-tasks-tests``;
@@ -39,7 +44,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import pytest
 
@@ -47,7 +52,7 @@ KEDRO_VERSION = "0.19.15"
 MARKER = ".micropkg-kedro-ready"
 
 VENV_TIMEOUT = 120  # seconds for ``python -m venv``
-INSTALL_TIMEOUT = 180  # seconds for ``pip install kedro``
+INSTALL_TIMEOUT = 300  # seconds for ``pip install kedro`` (and, for 1.x, our dependencies)
 LOCK_WAIT = 400  # seconds to wait for another process building the same venv
 COMMAND_TIMEOUT = 180  # default (and maximum) for one kedro command
 
@@ -89,6 +94,22 @@ def venv_dir() -> Path:
     return cache_root() / f"kedro-{KEDRO_VERSION}-py{sys.version_info[0]}.{sys.version_info[1]}"
 
 
+def kedro1_venv_dir() -> Path:
+    return cache_root() / f"kedro-1.x-py{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def our_dependencies() -> list[str]:
+    """The runtime dependencies in this checkout's ``pyproject.toml``."""
+    import tomllib
+
+    data = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    return list(data["project"]["dependencies"])
+
+
+KEDRO1_REQUIREMENT = "kedro>=1,<2"
+KEDRO1_MAX_AGE = 14 * 24 * 3600  # seconds; then the venv is rebuilt with the newest Kedro 1.x
+
+
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for pip and Kedro: see the module docstring."""
     env = {
@@ -128,44 +149,61 @@ def _run(args: Sequence[str], timeout: float, what: str) -> subprocess.Completed
     return result
 
 
-def _kedro_imports(venv: Path) -> bool:
-    """The venv's python runs and imports the pinned Kedro (the base interpreter may have moved)."""
+def installed_kedro_version(venv: Path) -> str | None:
+    """The Kedro version the venv's python imports, or None (the base interpreter may have moved)."""
     python = _bin(venv) / "python"
     if not python.exists():
-        return False
+        return None
     try:
         check = subprocess.run(
             [str(python), "-c", "import kedro; print(kedro.__version__)"],
             env=clean_env(), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
         )
     except (subprocess.TimeoutExpired, OSError):
-        return False
-    return check.returncode == 0 and check.stdout.strip() == KEDRO_VERSION
+        return None
+    return check.stdout.strip() if check.returncode == 0 else None
 
 
-def _is_ready(venv: Path) -> bool:
+def _is_ready(venv: Path, stamp: str, accepts: Callable[[str], bool], max_age: float | None) -> bool:
     marker = venv / MARKER
-    return marker.is_file() and marker.read_text().strip() == KEDRO_VERSION and _kedro_imports(venv)
+    if not (marker.is_file() and marker.read_text().strip() == stamp):
+        return False
+    if max_age is not None and time.time() - marker.stat().st_mtime > max_age:
+        return False
+    version = installed_kedro_version(venv)
+    return version is not None and accepts(version)
 
 
-def _build(venv: Path) -> None:
+def _build(venv: Path, requirements: Sequence[str], stamp: str, accepts: Callable[[str], bool]) -> None:
     if venv.exists():
         shutil.rmtree(venv)
     venv.parent.mkdir(parents=True, exist_ok=True)
     _run([sys.executable, "-m", "venv", str(venv)], VENV_TIMEOUT, "creating the Kedro venv")
     python = str(_bin(venv) / "python")
     _run(
-        [python, "-m", "pip", "install", "--no-input", "--progress-bar", "off", f"kedro=={KEDRO_VERSION}"],
+        [python, "-m", "pip", "install", "--no-input", "--progress-bar", "off", *requirements],
         INSTALL_TIMEOUT,
-        f"pip install kedro=={KEDRO_VERSION}",
+        f"pip install {' '.join(requirements)}",
     )
-    if not _kedro_imports(venv):
-        raise KedroUnavailable(f"kedro=={KEDRO_VERSION} installed but `import kedro` does not report it")
-    (venv / MARKER).write_text(KEDRO_VERSION + "\n")
+    version = installed_kedro_version(venv)
+    if version is None or not accepts(version):
+        raise KedroUnavailable(f"{requirements[0]} installed but `import kedro` reports {version!r}")
+    (venv / MARKER).write_text(stamp + "\n")
 
 
-def ensure_kedro_venv(venv: Path | None = None) -> tuple[Path, float]:
-    """Make (or reuse) the Kedro venv; return its bin folder and the seconds spent building it (0 if reused)."""
+def ensure_kedro_venv(
+    venv: Path | None = None,
+    requirements: Sequence[str] = (f"kedro=={KEDRO_VERSION}",),
+    accepts: Callable[[str], bool] = lambda version: version == KEDRO_VERSION,
+    max_age: float | None = None,
+    stamp: str = KEDRO_VERSION,
+) -> tuple[Path, float]:
+    """Make (or reuse) a Kedro venv; return its bin folder and the seconds spent building it (0 if reused).
+
+    ``requirements`` (Kedro first) are what pip installs; ``stamp`` is written
+    to the marker once they are, so a changed stamp rebuilds the venv.
+    ``accepts`` checks the Kedro version the venv imports.
+    """
     venv = venv or venv_dir()
     try:
         import fcntl
@@ -189,11 +227,11 @@ def ensure_kedro_venv(venv: Path | None = None) -> tuple[Path, float]:
                     ) from None
                 time.sleep(0.5)
         try:
-            if _is_ready(venv):
+            if _is_ready(venv, stamp, accepts, max_age):
                 return _bin(venv), 0.0
             started = time.monotonic()
             try:
-                _build(venv)
+                _build(venv, requirements, stamp, accepts)
             except BaseException:
                 shutil.rmtree(venv, ignore_errors=True)
                 raise
@@ -212,6 +250,47 @@ def kedro_bin() -> Path:
     if seconds:
         sys.stderr.write(f"\n[kedro_env] built {bin_dir.parent} in {seconds:.1f} s\n")
     return bin_dir
+
+
+def ensure_kedro1_venv() -> tuple[Path, float]:
+    """The newest Kedro 1.x, our runtime dependencies and pytest, in their own cached venv."""
+    requirements = (KEDRO1_REQUIREMENT, *our_dependencies(), "pytest")
+    return ensure_kedro_venv(
+        kedro1_venv_dir(),
+        requirements=requirements,
+        stamp=" ".join(requirements),
+        accepts=lambda version: version.split(".")[0] == "1",
+        max_age=KEDRO1_MAX_AGE,
+    )
+
+
+@pytest.fixture(scope="session")
+def kedro1_bin() -> Path:
+    """The bin folder of a cached venv holding the newest Kedro 1.x; skips when it cannot be made."""
+    try:
+        bin_dir, seconds = ensure_kedro1_venv()
+    except KedroUnavailable as exc:
+        pytest.skip(f"no Kedro 1.x venv: {exc}")
+    if seconds:
+        sys.stderr.write(f"\n[kedro_env] built {bin_dir.parent} in {seconds:.1f} s\n")
+    return bin_dir
+
+
+def install_plugin(target: Path) -> Path:
+    """Install this checkout (without dependencies) into ``target``, a folder to put on
+    ``PYTHONPATH``: Kedro finds the plugin's entry point in the dist-info there, and the
+    cached venv stays independent of any one checkout."""
+    root = Path(__file__).resolve().parents[1]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
+    env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+         "--target", str(target), str(root)],
+        env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"installing {root} into {target} failed:\n{result.stdout}\n{result.stderr}")
+    return target
 
 
 def run_kedro(

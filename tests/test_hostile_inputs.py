@@ -689,15 +689,16 @@ def test_the_corpus_has_at_least_forty_cases_in_four_kinds() -> None:
     assert kinds == {"manifest", "requirements", "project", "archive"}
 
 
-def test_a_dash_r_line_in_a_micropkg_requirements_file_is_skipped_with_a_warning_never_followed(tmp_path):
-    """SPEC §3: options such as -r are skipped with a warning when packaging (not refused).
-    The file the line names is never read, so nothing outside the micro-package leaks in."""
+def test_a_dash_r_line_pointing_outside_the_micro_package_is_refused_and_never_read(tmp_path):
+    """A ``-r`` inside the micro-package folder is followed (its file travels in the sdist);
+    one that points outside is an error naming the file and line, and the file it names is
+    never read, so nothing outside the micro-package leaks in."""
     secret = tmp_path / "secret-requirements.txt"
     secret.write_text("leaked-package==1.0\n", encoding="utf-8")
     root, argv = package_requirements(tmp_path, f"-r {secret}\npandas>=2\n")
+    before = snapshot_tree(root)
     result = run_micropkg(argv, root)
-    assert result.exit_code == 0, result.stderr
-    assert "skipped option line '-r " in result.stderr
-    with tarfile.open(root / "dist/x-0.1.tar.gz") as handle:
-        pkg_info = handle.extractfile("x-0.1/PKG-INFO").read().decode()
-    assert "Requires-Dist: pandas>=2" in pkg_info and "leaked" not in pkg_info
+    assert result.exit_code == 1
+    assert f"requirements.txt:1: '-r {secret}' points outside the micro-package folder" in result.stderr
+    assert "leaked" not in result.stdout + result.stderr
+    assert snapshot_tree(root) == before

@@ -262,7 +262,7 @@ def test_package_key_must_be_a_module_path(tmp_path: Path, key: str) -> None:
     )
 
 
-@pytest.mark.parametrize("destination", ["../pipelines", "utils/shared", "utils..shared"])
+@pytest.mark.parametrize("destination", ["../pipelines", "/abs/pipelines", "utils..shared", "utils\\\\shared"])
 def test_pull_destination_must_be_a_module_path(tmp_path: Path, destination: str) -> None:
     project = project_with(tmp_path, f"""
 {PULL}
@@ -270,9 +270,20 @@ def test_pull_destination_must_be_a_module_path(tmp_path: Path, destination: str
 """)
 
     assert usage_error(read_pull_manifest, project) == (
-        f"{where(project, PULL)} 'dist/x-0.1.tar.gz' destination {destination!r} must be a dotted module "
-        "path such as 'pipelines' or 'utils.shared', not a file path"
+        f"{where(project, PULL)} 'dist/x-0.1.tar.gz' destination {destination.replace(chr(92) * 2, chr(92))!r} "
+        "must be a dotted module path such as 'pipelines' or 'utils.shared' (or its folder form "
+        "'utils/shared') inside the project package"
     )
+
+
+@pytest.mark.parametrize("destination", ["utils/shared", "utils/shared/", "./utils/shared"])
+def test_pull_destination_in_folder_form_is_made_dotted(tmp_path: Path, destination: str) -> None:
+    project = project_with(tmp_path, f"""
+{PULL}
+"dist/x-0.1.tar.gz" = {{destination = "{destination}"}}
+""")
+
+    assert [entry.destination for entry in read_pull_manifest(project)] == ["utils.shared"]
 
 
 def test_manifest_that_is_an_array_of_tables_is_an_error(tmp_path: Path) -> None:

@@ -249,8 +249,6 @@ def small_project(tmp_path):
         (["package", "pipelines.x", "--alias", "class"], 2, "--alias 'class' is not a valid Python package name"),
         (["package", "pipelines.nope"], 2,
          "micro-package 'pipelines.nope' does not exist: src/spaceflights/pipelines/nope is not a folder"),
-        (["package", "pipelines.empty"], 2,
-         "micro-package 'pipelines.empty' is empty: src/spaceflights/pipelines/empty has no Python code"),
         (["package", "pipelines.x", "--env", "uat"], 2, "env 'uat' does not exist: conf/uat is not a folder"),
         (["package", "pipelines.x", "--destination", "a_file.txt"], 2, "is a file, not a folder"),
         (["package", "utils.io"], 2, "micro-package name 'io' would shadow the standard library module 'io'"),

@@ -140,7 +140,8 @@ def test_limits_are_configurable(tmp_path):
     [
         (["--alias", "1abc"], "--alias '1abc' is not a valid Python package name"),
         (["--destination", "../outside"], "must be a dotted module path"),
-        (["--destination", "a/b"], "must be a dotted module path"),
+        (["--destination", "/abs/b"], "must be a dotted module path"),
+        (["--destination", "a/../b"], "must be a dotted module path"),
         (["--env", "../prod"], "--env '../prod' must be the name of one folder"),
     ],
 )

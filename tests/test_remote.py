@@ -139,6 +139,19 @@ def test_memory_upload_is_atomic_and_fetch_reads_it_back(memory_root):
     assert (fetched.data, fetched.location, fetched.kind) == (SDIST, target, URL)
 
 
+def test_remote_sdist_is_left_alone_when_identical_and_reported_when_overwritten(memory_root):
+    from micropkg_tasks.ops.destinations import write_artifact_once
+
+    folder = f"{memory_root}/micropkgs"
+    assert write_artifact_once(folder, NAME, SDIST) == (f"{folder}/{NAME}", "created")
+    fs = fsspec.filesystem("memory")
+    stamp = fs.info(f"{folder}/{NAME}")["created"]
+    assert write_artifact_once(folder, NAME, SDIST) == (f"{folder}/{NAME}", "unchanged")
+    assert fs.info(f"{folder}/{NAME}")["created"] == stamp  # not written again
+    assert write_artifact_once(folder, NAME, SDIST + b"x") == (f"{folder}/{NAME}", "overwritten")
+    assert fs.cat_file(f"{folder}/{NAME}") == SDIST + b"x"
+
+
 def test_file_url_upload_and_fetch(tmp_path):
     url = f"file://{tmp_path}/out/dist"
     target = write_artifact(url, NAME, SDIST)
@@ -211,11 +224,12 @@ def test_pull_from_memory_records_location_and_sha_but_never_fs_args(project, me
     assert pull(project, url, fs_args=str(args)).unchanged
 
 
-def test_fs_args_are_refused_for_local_files_and_index_specs(tmp_path):
-    args = str(write_yaml(tmp_path / "fs.yml", "a: 1\n"))
+def test_fs_args_go_to_the_local_filesystem_for_local_files_and_are_refused_for_index_specs(tmp_path):
+    # Kedro 0.19 passed --fs-args to fsspec's local filesystem for a local sdist; so do we.
+    args = str(write_yaml(tmp_path / "fs.yml", "auto_mkdir: true\n"))
     (tmp_path / NAME).write_bytes(SDIST)
-    with pytest.raises(UsageError, match="only applies to fsspec URLs"):
-        fetch_sdist(NAME, base=tmp_path, fs_args=args)
+    fetched = fetch_sdist(NAME, base=tmp_path, fs_args=args)
+    assert (fetched.location, fetched.data) == (NAME, SDIST)
     with pytest.raises(UsageError, match="package index"):
         fetch_sdist("mypkg==0.2", base=tmp_path, fs_args=args)
 

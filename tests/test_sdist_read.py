@@ -114,7 +114,7 @@ def test_helper_views_split_code_config_and_tests() -> None:
         "sub/x.py": b"x = 1\n",
     }
     assert contents.config_files() == {
-        "parameters_data_cleaning.yml": b"threshold: 3\n",
+        "parameters_data_cleaning.yml": b"data_cleaning:\n  threshold: 3\n",
         "parameters/data_cleaning/nested.yml": b"a: 1\n",
     }
     assert contents.test_files() == {"__init__.py": b"", "test_nodes.py": files["tests/test_nodes.py"], "sub/test_x.py": b""}

@@ -15,7 +15,7 @@ from invoke import Collection, Program, task
 from invoke.exceptions import Exit
 
 from micropkg_tasks.cli import report
-from micropkg_tasks.cli.arguments import PositionalOrFlagTask
+from micropkg_tasks.cli.arguments import NEEDS, PositionalOrFlagTask, ShortFlagTask
 from micropkg_tasks.cli.options import (
     DEFAULTS,
     cli_path,
@@ -54,6 +54,10 @@ VERBOSITY_HELP = {
     "quiet": "Print only errors and warnings.",
     "verbose": "Print more: every file, and the commands run.",
 }
+# Every task takes -q/--quiet and -v/--verbose; package and pull also take Kedro 0.19's
+# short flags (kedro micropkg package/pull -e/--env, -a/--all, -d/--destination).
+VERBOSITY_SHORT = {"quiet": "q", "verbose": "v"}
+KEDRO_SHORT = {**VERBOSITY_SHORT, "all": "a", "env": "e", "destination": "d"}
 
 PACKAGE_HELP = {
     "module": "Dotted module path of the micro-package, e.g. pipelines.data_cleaning; "
@@ -75,7 +79,7 @@ PACKAGE_HELP = {
 
 @task(
     klass=PositionalOrFlagTask, positional=["module"], filled_by={"module": "all"},
-    help={**PACKAGE_HELP, **VERBOSITY_HELP}, auto_shortflags=False,
+    help={**PACKAGE_HELP, **VERBOSITY_HELP}, short_flags=KEDRO_SHORT,
 )
 @reports_errors
 def package(
@@ -86,8 +90,10 @@ def package(
     if module in HELP_FLAGS:
         return show_task_help("package")
     modules = split_list(module or "")
-    if all == bool(modules):
-        raise UsageError("give a module path (or a comma-separated list) or --all, not both and not neither")
+    if not all and not modules:
+        raise UsageError(f"package needs {NEEDS['package']}")
+    if all and modules:
+        raise UsageError("give a module path (or a comma-separated list) or --all, not both")
     where = scope(project, monorepo, task="package")
     if isinstance(where, Monorepo):
         if not all:
@@ -123,8 +129,7 @@ def package(
     if json:
         print_json(batch)
     else:
-        for result in batch.results:
-            report.package_result(result)
+        report.package_batch(batch)
 
 
 PULL_HELP = {
@@ -152,7 +157,7 @@ PULL_HELP = {
 
 @task(
     klass=PositionalOrFlagTask, positional=["location"], filled_by={"location": "all"},
-    help={**PULL_HELP, **VERBOSITY_HELP}, auto_shortflags=False,
+    help={**PULL_HELP, **VERBOSITY_HELP}, short_flags=KEDRO_SHORT,
 )
 @reports_errors
 def pull(
@@ -163,8 +168,10 @@ def pull(
     """Install micro-package sdists into the project, safely and as one unit."""
     if location in HELP_FLAGS:
         return show_task_help("pull")
-    if all == bool(location):
-        raise UsageError("give a location or --all, not both and not neither")
+    if not all and not location:
+        raise UsageError(f"pull needs {NEEDS['pull']}")
+    if all and location:
+        raise UsageError("give a location or --all, not both")
     where = scope(project, monorepo, task="pull")
     if isinstance(where, Monorepo):
         if not all:
@@ -216,7 +223,7 @@ def pull(
     "monorepo": MONOREPO_HELP,
     "json": "Print the status as JSON.",
     **VERBOSITY_HELP,
-}, auto_shortflags=False)
+}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
 @reports_errors
 def status(c, project=None, all_projects=False, monorepo=False, json=False, quiet=False, verbose=False):
     """List installed micro-packages and their state: in sync, upstream moved, or locally edited."""
@@ -249,7 +256,7 @@ SYNC_HELP = {
 }
 
 
-@task(help={**SYNC_HELP, **VERBOSITY_HELP}, auto_shortflags=False)
+@task(help={**SYNC_HELP, **VERBOSITY_HELP}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
 @reports_errors
 def sync_shared(
     c, check=False, dry_run=False, diff=False, force=False, only=None, jobs=None, root=None, no_compile=False,
@@ -299,7 +306,7 @@ PULL_ALL_HELP = {key: PULL_HELP[key] for key in ("force", "dry-run", "diff", "no
 PULL_ALL_HELP.update({key: SYNC_HELP[key] for key in ("jobs", "root")})
 
 
-@task(help={**PULL_ALL_HELP, **VERBOSITY_HELP}, auto_shortflags=False)
+@task(help={**PULL_ALL_HELP, **VERBOSITY_HELP}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
 @reports_errors
 def pull_all(
     c, force=False, dry_run=False, diff=False, no_cache=False, no_compile=False, jobs=None, root=None, json=False,
@@ -323,7 +330,7 @@ COMPILE_HELP = {
 }
 
 
-@task(help={**COMPILE_HELP, **VERBOSITY_HELP}, auto_shortflags=False)
+@task(help={**COMPILE_HELP, **VERBOSITY_HELP}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
 @reports_errors
 def compile_reqs(
     c, project=None, all_projects=False, monorepo=False, upgrade=False, force=False, jobs=None, json=False,
@@ -358,7 +365,7 @@ PRERELEASE_HELP = {
 }
 
 
-@task(help=PRERELEASE_HELP, auto_shortflags=False)
+@task(help=PRERELEASE_HELP, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
 @reports_errors
 def prerelease(c, project=None, monorepo=False, keep_going=False, json=False, quiet=False, verbose=False):
     """Check that every micro-package builds reproducibly, installs, pulls and passes its tests, and nothing drifted."""

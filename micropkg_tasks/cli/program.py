@@ -8,6 +8,7 @@ from invoke import Program
 from invoke.exceptions import Exit, ParseError
 
 from micropkg_tasks._version import __version__
+from micropkg_tasks.cli.arguments import usage_sentence
 from micropkg_tasks.cli.collection import make_collection
 from micropkg_tasks.cli.output import install_log_redaction
 from micropkg_tasks.core.errors import EXIT_USAGE
@@ -35,7 +36,8 @@ class MicropkgProgram(Program):
         try:
             super().parse_tasks()
         except ParseError as exc:
-            raise Exit(redact_text(str(exc)), code=EXIT_USAGE) from None
+            sentence = usage_sentence(exc, self.binary or "micropkg", list(self.core.unparsed))
+            raise Exit(f"error: {sentence}" if sentence else redact_text(str(exc)), code=EXIT_USAGE) from None
 
     def parse_collection(self) -> None:
         super().parse_collection()

@@ -6,8 +6,9 @@ from typing import Sequence
 
 from micropkg_tasks.cli.output import err, is_verbose, out, shown_path, warn
 from micropkg_tasks.core.transaction import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE
+from micropkg_tasks.ops.destinations import OVERWRITTEN, UNCHANGED as ARTIFACT_UNCHANGED
 from micropkg_tasks.ops.install_plan import KEPT, MERGE_CONFLICT, MERGED
-from micropkg_tasks.ops.package import PackageResult
+from micropkg_tasks.ops.package import PackageBatchResult, PackageResult
 from micropkg_tasks.ops.pull import PullBatchResult, PullResult
 from micropkg_tasks.ops.compile_batch import CompileOutcome
 from micropkg_tasks.ops.monorepo_package import MonorepoPackageResult
@@ -22,8 +23,16 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def package_batch(batch: PackageBatchResult) -> None:
+    if batch.empty_manifest and not batch.results:
+        out(f"nothing to package: {batch.empty_manifest} lists no micro-packages")
+    for result in batch.results:
+        package_result(result)
+
+
 def package_result(result: PackageResult) -> None:
-    out(f"packaged {result.module_path} -> {shown_path(result.path)}")
+    unchanged = " (unchanged: the same bytes were already there)" if result.artifact == ARTIFACT_UNCHANGED else ""
+    out(f"packaged {result.module_path} -> {shown_path(result.path)}{unchanged}")
     out(f"  version {result.version} (from {result.version_source})")
     out(
         f"  {_plural(result.code_files, 'code file')}, {_plural(result.test_files, 'test file')}, "
@@ -33,6 +42,8 @@ def package_result(result: PackageResult) -> None:
         warn(str(reference))
     for message in result.warnings:
         warn(message)
+    if result.artifact == OVERWRITTEN:
+        warn(f"{shown_path(result.path)} already existed with different bytes and was overwritten")
 
 
 def _pull_line(result: PullResult) -> str:
@@ -76,13 +87,16 @@ def _requirement_lines(result: PullResult) -> None:
 
 
 def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
+    if batch.empty_manifest and not batch.results:
+        out(f"nothing to pull: {batch.empty_manifest} lists no sdists")
+        return
     for result in batch.results:
         out(_pull_line(result))
         if result.dependency_of:
             out(f"  installed as a dependency of {result.dependency_of}")
         for item in result.files:
-            # What a merge did to local edits is always said, not only with --verbose.
-            if show_files or item.action in _MERGE_ACTIONS:
+            # Deleted files and what a merge did to local edits are always said, not only with --verbose.
+            if show_files or item.action == DELETE or item.action in _MERGE_ACTIONS:
                 reason = f" ({item.reason})" if item.reason else ""
                 out(f"  {item.action:<9} {item.path}{reason}")
         _requirement_lines(result)

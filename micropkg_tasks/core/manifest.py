@@ -2,7 +2,8 @@
 
 Keys are module paths (package) or locations (pull); values are the options
 the single command accepts. The legacy ``[tool.kedro.pipeline.*]`` tables are
-read when the new ones are absent.
+read when the new ones are absent, and ``[tool.micropkg.package]`` /
+``[tool.micropkg.pull]`` when neither is there (for Kedro 1.x projects).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from micropkg_tasks.core.names import (
 )
 from micropkg_tasks.core.project import Project, read_toml, table
 
-PACKAGE_TABLES = ("tool.kedro.micropkg.package", "tool.kedro.pipeline.package")
-PULL_TABLES = ("tool.kedro.micropkg.pull", "tool.kedro.pipeline.pull")
+# Kedro 1.x refuses to start when [tool.kedro] holds keys it does not know, so its
+# projects keep the same manifests in [tool.micropkg.package] and [tool.micropkg.pull].
+PACKAGE_TABLES = ("tool.kedro.micropkg.package", "tool.kedro.pipeline.package", "tool.micropkg.package")
+PULL_TABLES = ("tool.kedro.micropkg.pull", "tool.kedro.pipeline.pull", "tool.micropkg.pull")
 
 # Kedro spells the pull option ``fs_args`` in manifests; the SPEC and the CLI say
 # ``fs-args``. Both are accepted and mean the same thing.
@@ -99,6 +102,12 @@ def _read_table(project: Project, names: tuple[str, ...]) -> tuple[str, Mapping[
             )
         return name, found
     return None
+
+
+def present_table(project: Project, tables: tuple[str, ...]) -> str | None:
+    """The name of the first of ``tables`` that the project's ``pyproject.toml`` has, even empty."""
+    found = _read_table(project, tables)
+    return found[0] if found is not None else None
 
 
 def _options(
@@ -180,7 +189,9 @@ def read_pull_manifest(project: Project) -> list[PullEntry]:
     result = []
     for where, key, options in _manifest_entries(project, PULL_TABLES):
         if "destination" in options:
-            validate_destination_module(options["destination"], option=f"{where} {key!r} destination")
+            options["destination"] = validate_destination_module(
+                options["destination"], option=f"{where} {key!r} destination"
+            )
         location = key if is_url(key) or is_requirement_spec(key) else _resolve_local(project, key)
         result.append(
             PullEntry(

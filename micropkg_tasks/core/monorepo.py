@@ -180,7 +180,7 @@ def _shared_entry(
     env = validate_env(_string(raw, "env", label) or "base", option=f"{label} env")
     destination = _string(raw, "destination", label)
     if destination is not None:
-        validate_destination_module(destination, option=f"{label} destination")
+        destination = validate_destination_module(destination, option=f"{label} destination")
     else:
         destination = micropkg.rpartition(".")[0] or None
 

@@ -17,8 +17,13 @@ def is_identifier(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name)
 
 
+MIN_ALIAS_LENGTH = 2  # as Kedro 0.19 required
+
+
 def validate_alias(alias: str, *, option: str = "--alias") -> str:
-    """An alias becomes a package name, so it must be a plain identifier."""
+    """An alias becomes a package name, so it must be a plain identifier of two characters or more."""
+    if is_identifier(alias) and len(alias) < MIN_ALIAS_LENGTH:
+        raise UsageError(f"{option} {alias!r} is too short: a package name needs at least {MIN_ALIAS_LENGTH} characters")
     if not is_identifier(alias):
         raise UsageError(
             f"{option} {alias!r} is not a valid Python package name "
@@ -38,13 +43,18 @@ def validate_module_path(path: str, *, option: str = "module path") -> str:
 
 
 def validate_destination_module(destination: str, *, option: str = "--destination") -> str:
-    """A pull destination is a dotted module path inside the project package."""
-    if "/" in destination or "\\" in destination or ".." in destination:
+    """A pull destination is a dotted module path inside the project package; the folder form
+    Kedro accepted (``pipelines/nested``, ``pipelines/nested/``) is returned in dotted form."""
+    dotted = destination
+    if "/" in destination and not destination.startswith("/") and "\\" not in destination:
+        parts = [part for part in destination.split("/") if part not in ("", ".")]
+        dotted = ".".join(parts)
+    if "/" in dotted or "\\" in dotted or ".." in dotted or not dotted:
         raise UsageError(
             f"{option} {destination!r} must be a dotted module path such as 'pipelines' "
-            "or 'utils.shared', not a file path"
+            "or 'utils.shared' (or its folder form 'utils/shared') inside the project package"
         )
-    return validate_module_path(destination, option=option)
+    return validate_module_path(dotted, option=option)
 
 
 def validate_env(env: str, *, option: str = "--env") -> str:

@@ -15,7 +15,8 @@ comments, then options) so a file behaves here as it does under ``pip install -r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -191,14 +192,33 @@ def _is_absolute_url(url: str) -> bool:
     return len(scheme) > 1
 
 
-def parse_requirements_text(text: str, *, source: str) -> ParsedRequirements:
+def _included_file(line: str) -> str | None:
+    """The file named by ``-r FILE``, ``-rFILE``, ``--requirement FILE`` or ``--requirement=FILE``."""
+    for option in ("--requirement", "-r"):
+        if not line.startswith(option):
+            continue
+        rest = line[len(option):]
+        if rest.startswith("="):
+            rest = rest[1:]
+        elif option == "--requirement" and rest and not rest[0].isspace():
+            return None  # another long option that merely starts with the same letters
+        return rest.strip() or None
+    return None
+
+
+# Reads the file an ``-r`` line names: ``(name as written, where the line is) -> its requirements``.
+IncludeReader = Callable[[str, str], ParsedRequirements]
+
+
+def parse_requirements_text(text: str, *, source: str, include: IncludeReader | None = None) -> ParsedRequirements:
     """Parse ``requirements.txt`` content into normalised PEP 508 strings.
 
     ``source`` names the file in warnings and errors. Blank lines and comments
     are skipped silently, pip option lines and per-requirement options with a
-    warning. Anything else that is not a valid requirement raises
-    :class:`ProjectError` naming ``source`` and the first physical line.
-    Duplicates are kept in file order; merging deals with them.
+    warning. ``-r FILE`` lines are read through ``include`` when one is given,
+    so their requirements are carried too. Anything else that is not a valid
+    requirement raises :class:`ProjectError` naming ``source`` and the first
+    physical line. Duplicates are kept in file order; merging deals with them.
     """
     requirements: list[str] = []
     warnings: list[str] = []
@@ -207,6 +227,12 @@ def parse_requirements_text(text: str, *, source: str) -> ParsedRequirements:
         if not line:
             continue
         where = f"{source}:{logical.lineno}"
+        included = _included_file(line) if include is not None else None
+        if included is not None and include is not None:
+            nested = include(included, where)
+            requirements.extend(nested.requirements)
+            warnings.extend(nested.warnings)
+            continue
         if line.startswith("-"):
             warnings.append(f"{where}: skipped option line '{_redact(line)}'")
             continue
@@ -222,13 +248,38 @@ def parse_requirements_text(text: str, *, source: str) -> ParsedRequirements:
     return ParsedRequirements(tuple(requirements), tuple(warnings))
 
 
-def read_requirements_file(path: Path, *, display: str | None = None) -> ParsedRequirements:
+def read_requirements_file(
+    path: Path, *, display: str | None = None, includes_within: Path | None = None, _seen: frozenset[Path] = frozenset()
+) -> ParsedRequirements:
     """Read and parse a requirements file; a missing file has no requirements.
 
     ``display`` is the name used in messages (for example a path relative to
-    the project), defaulting to ``str(path)``.
+    the project), defaulting to ``str(path)``. With ``includes_within`` (the
+    micro-package folder), ``-r FILE`` lines are followed when FILE lies inside
+    that folder, since it travels in the sdist too, and refused, naming the
+    file and line, when it does not; without it they are skipped with a warning.
     """
     name = display if display is not None else str(path)
+    include: IncludeReader | None = None
+    if includes_within is not None:
+        root = includes_within.resolve()
+        here = Path(path).resolve()
+
+        def include(target: str, where: str) -> ParsedRequirements:
+            found = (here.parent / target).resolve()
+            if not found.is_relative_to(root):
+                raise ProjectError(
+                    f"{where}: '-r {target}' points outside the micro-package folder, so its requirements "
+                    "could not travel with it; copy them into this file or move the file into the folder"
+                )
+            if found in _seen or found == here:
+                raise ProjectError(f"{where}: '-r {target}' includes a file that includes it again")
+            if not found.is_file():
+                raise ProjectError(f"{where}: '-r {target}' names a file that does not exist")
+            # Name the included file the way this one is named (both sit in the micro-package folder).
+            shown = (Path(name).parent / os.path.relpath(found, here.parent)).as_posix()
+            return read_requirements_file(found, display=shown, includes_within=root, _seen=_seen | {here})
+
     try:
         data = read_file_bytes(path, display=name)
     except FileNotFoundError:
@@ -242,7 +293,7 @@ def read_requirements_file(path: Path, *, display: str | None = None) -> ParsedR
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ProjectError(f"{name}: requirements file is not valid UTF-8 (byte {exc.start})") from exc
-    return parse_requirements_text(text, source=name)
+    return parse_requirements_text(text, source=name, include=include)
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ class PackageResult:
     source_sha256: str
     outside_imports: tuple[OutsideImport, ...] = ()
     warnings: tuple[str, ...] = ()
+    artifact: str = ""  # once written: created, overwritten, or unchanged (the same bytes were there)
     dependencies: tuple[Dependency, ...] = ()  # other micro-packages of the project it imports
 
 
@@ -187,8 +188,6 @@ def validated_inputs(
         raise UsageError(f"micro-package {module_path!r} does not exist: {shown} is not a folder")
     if not (module_dir / "__init__.py").is_file():
         raise UsageError(f"micro-package {module_path!r} is not a Python package: {shown}/__init__.py is missing")
-    if not any(path.suffix == ".py" and path.stat().st_size for path in module_dir.rglob("*.py")):
-        raise UsageError(f"micro-package {module_path!r} is empty: {shown} has no Python code")
     env_dir = project.env_dir(env)
     if not env_dir.is_dir() and (project.conf_dir.is_dir() or env != "base"):
         raise UsageError(f"env {env!r} does not exist: {project.relative(env_dir)} is not a folder")
@@ -233,6 +232,19 @@ def read_inputs(
     config = {relative: read_input(env_dir / relative, project) for relative in selected}
     notes = [f"{project.relative(env_dir / r)}: catalog and credentials files are never packaged" for r in refused]
     notes += [f"{project.relative(env_dir / r)}: symlink skipped" for r in skipped_symlinks(env_dir, short_name)]
+    if not any(content.strip() for relative, content in code.items() if relative.endswith(".py")):
+        # Kedro packaged these too; a new micro-package is often a skeleton at first.
+        notes.append(f"micro-package {module_path!r} has no Python code yet: every .py file in "
+                     f"{project.relative(module_dir)} is empty; packaged anyway")
+    if not selected and env != "base":
+        base_dir = project.env_dir("base")
+        in_base, _ = select_parameter_files(base_dir, short_name)
+        if in_base:
+            notes.append(
+                f"{project.relative(env_dir)} has no parameter files for {module_path!r}, but "
+                f"{project.relative(base_dir)} has {', '.join(in_base)}; the sdist carries no parameters "
+                f"(package with --env base to include those)"
+            )
     return PackageInputs(
         module_path, name, alias, env, module_dir, tests_dir, code, tests, config,
         tuple(warnings + test_warnings + notes),
@@ -292,7 +304,9 @@ def build_from_inputs(
         )
     warnings = list(inputs.warnings)
     parsed = read_requirements_file(
-        module_dir / "requirements.txt", display=project.relative(module_dir / "requirements.txt")
+        module_dir / "requirements.txt",
+        display=project.relative(module_dir / "requirements.txt"),
+        includes_within=module_dir,
     )
     warnings += parsed.warnings
     version, notes = resolve_version(project, module_dir)

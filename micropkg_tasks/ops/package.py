@@ -15,10 +15,10 @@ from typing import Callable, Sequence
 
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.fs_args import load_fs_args
-from micropkg_tasks.core.manifest import PackageEntry, is_url, read_package_manifest
+from micropkg_tasks.core.manifest import PACKAGE_TABLES, PackageEntry, is_url, present_table, read_package_manifest
 from micropkg_tasks.core.project import Project, as_project
 from micropkg_tasks.ops.build import BuiltSdist, PackageResult, build_package, validated_inputs
-from micropkg_tasks.ops.destinations import write_artifact
+from micropkg_tasks.ops.destinations import write_artifact_once
 from micropkg_tasks.ops.package_deps import MicropackageSet, micropackages_of
 from micropkg_tasks.ops.parallel import map_collecting_errors
 
@@ -26,6 +26,7 @@ from micropkg_tasks.ops.parallel import map_collecting_errors
 @dataclass(frozen=True)
 class PackageBatchResult:
     results: tuple[PackageResult, ...] = ()
+    empty_manifest: str = ""  # with --all: the manifest table that was there but listed nothing
 
 
 def _check_destination(destination: str | None) -> None:
@@ -52,12 +53,13 @@ def package(
     target = str(destination) if destination is not None else str(resolved.root / "dist")
     _check_destination(target)
     built = build_package(resolved, module_path, alias, env, micropackages=micropackages_of(resolved, with_deps))
-    path = write_artifact(target, built.filename, built.data, fs_args=str(fs_args) if fs_args else None)
-    return _with_path(built.result, path)
+    return _write(target, built, str(fs_args) if fs_args else None)
 
 
-def _with_path(result: PackageResult, path: str) -> PackageResult:
-    return replace(result, path=path)
+def _write(target: str, built: BuiltSdist, fs_args: str | None) -> PackageResult:
+    """Write the sdist and say whether it was new, replaced different bytes, or was already there."""
+    path, state = write_artifact_once(target, built.filename, built.data, fs_args=fs_args)
+    return replace(built.result, path=path, artifact=state)
 
 
 def _build_entry(project: Project, micropackages: MicropackageSet, entry: PackageEntry) -> BuiltSdist:
@@ -118,8 +120,7 @@ def package_entries(
 
     results = []
     for entry, target, sdist in zip(entries, destinations, built):
-        path = write_artifact(target, sdist.filename, sdist.data, fs_args=entry.fs_args)
-        results.append(_with_path(sdist.result, path))
+        results.append(_write(target, sdist, entry.fs_args))
     return PackageBatchResult(results=tuple(results))
 
 
@@ -144,6 +145,10 @@ def package_all(
     elif fs_args is not None:
         entries = [replace(entry, fs_args=fs_args) for entry in entries]
     if not entries:
+        table = present_table(resolved, PACKAGE_TABLES)
+        if table is not None:
+            # Kedro 0.19 treated an empty manifest as "nothing to package", not as a mistake.
+            return PackageBatchResult(empty_manifest=f"[{table}] in {resolved.pyproject_path}")
         raise UsageError(
             f"{resolved.pyproject_path} has no [tool.kedro.micropkg.package] manifest; "
             "list the micro-packages to package there, or name one on the command line"

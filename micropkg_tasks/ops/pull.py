@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from micropkg_tasks.core.errors import ConflictError, MicropkgError, UsageError
 from micropkg_tasks.core.lockfile import fill_missing_blobs, read_lock, render_lock
-from micropkg_tasks.core.manifest import PullEntry, read_pull_manifest
+from micropkg_tasks.core.manifest import PULL_TABLES, PullEntry, present_table, read_pull_manifest
 from micropkg_tasks.core.micropkg_deps import Dependency
 from micropkg_tasks.core.names import validate_alias, validate_destination_module, validate_env
 from micropkg_tasks.core.project import Project, as_project
@@ -35,6 +35,7 @@ from micropkg_tasks.ops.install_plan import (
 )
 from micropkg_tasks.ops.merge_base import remember_bases
 from micropkg_tasks.ops.parallel import map_collecting_errors
+from micropkg_tasks.ops.parameter_clashes import refuse_duplicate_parameter_keys
 from micropkg_tasks.ops.pull_deps import (
     DependencyResolution,
     FetchedFrom,
@@ -95,6 +96,7 @@ class PullBatchResult:
     applied: bool = False
     dry_run: bool = False
     compiled: tuple[CompileOutcome, ...] = ()  # with recompile=True: the one compile this batch needed
+    empty_manifest: str = ""  # with --all: the manifest table that was there but listed nothing
 
     @property
     def unchanged(self) -> bool:
@@ -126,12 +128,14 @@ class SdistToInstall:
     dependency_of: str | None = None  # set when fetched only because that micro-package imports it
 
 
-def _validate(request: _Request) -> None:
+def _validate(request: _Request) -> _Request:
+    """The request with its options checked, and a folder-form destination made dotted."""
     if request.alias is not None:
         validate_alias(request.alias)
-    if request.destination is not None:
-        validate_destination_module(request.destination)
     validate_env(request.env)
+    if request.destination is not None:
+        return replace(request, destination=validate_destination_module(request.destination))
+    return request
 
 
 def recorded_location(project: Project, location: str, base: Path | None) -> str:
@@ -177,8 +181,7 @@ def _pull_requests(
     merge: bool = False,
     with_deps: bool = False,
 ) -> PullBatchResult:
-    for request in requests:
-        _validate(request)
+    requests = [_validate(request) for request in requests]
     # Fetch and check every archive before taking the lock or touching anything.
     items: list[SdistToInstall] = []
     fetched_from: dict[int, FetchedFrom] = {}
@@ -322,6 +325,14 @@ def install_sdists(
                     "nothing was written",
                     details=impossible,
                 )
+            refuse_duplicate_parameter_keys(
+                project,
+                staging,
+                [(items[i].env, placed_files[i], plans[i]) for i in chosen],  # type: ignore[misc]
+                force=force,
+                dry_run=dry_run,
+                verb=verb,
+            )
             blocked = {index: _refusal(plan) for index, plan in plans.items() if _refusal(plan)}
             if not blocked or dry_run:
                 break
@@ -503,6 +514,10 @@ def pull_all(
     resolved = as_project(project)
     entries = read_pull_manifest(resolved)
     if not entries:
+        table = present_table(resolved, PULL_TABLES)
+        if table is not None:
+            # Kedro 0.19 treated an empty manifest as "nothing to pull", not as a mistake.
+            return PullBatchResult(results=(), empty_manifest=f"[{table}] in {resolved.pyproject_path}")
         raise UsageError(
             f"{resolved.pyproject_path} has no [tool.kedro.micropkg.pull] manifest; "
             "list the sdists to pull there, or give a location on the command line"

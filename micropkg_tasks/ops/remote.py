@@ -226,6 +226,23 @@ def _read_capped(fs: Any, url: str, info: dict[str, Any]) -> bytes:
     return b"".join(chunks)
 
 
+def holds_same_bytes(destination: str, filename: str, data: bytes, *, fs_args: str | None = None) -> bool | None:
+    """Whether ``destination/filename`` already holds exactly ``data``; None when nothing is there.
+    An object of another size is different without being read."""
+    loaded = load_fs_args(fs_args)
+    fs = open_filesystem(destination, loaded)
+    target = f"{destination.rstrip('/')}/{filename}"
+    try:
+        if not fs.exists(target):
+            return None
+        size = fs.info(target).get("size")
+        if isinstance(size, int) and size != len(data):
+            return False
+        return bytes(fs.cat_file(target)) == data
+    except Exception as exc:
+        raise MicropkgError(describe_error(target, exc, loaded)) from None
+
+
 def upload_atomically(destination: str, filename: str, data: bytes, *, fs_args: str | None = None) -> str:
     """Write to a temporary key beside the target, then move it into place; return the target URL
     (safe to display)."""

@@ -118,9 +118,11 @@ def fetch_sdist(
         from micropkg_tasks.ops.remote import fetch_bytes
 
         return FetchedSdist(redact_url(location), fetch_bytes(location, fs_args=fs_args, use_cache=use_cache), URL)
-    if fs_args:
-        where = "a package index (pip's own config sets its URL and credentials)" if kind == INDEX else "a local file"
-        raise UsageError(f"--fs-args only applies to fsspec URLs; {location} is {where}")
+    if fs_args and kind == INDEX:
+        raise UsageError(
+            f"--fs-args only applies to files and fsspec URLs; {location} is a package index spec "
+            "(pip's own config sets its URL and credentials)"
+        )
     if kind == INDEX:
         from micropkg_tasks.ops.index import fetch_from_index
 
@@ -132,6 +134,11 @@ def fetch_sdist(
         raise UsageError(f"{location} is a folder, not an sdist (.tar.gz) file")
     if not path.exists():
         raise UsageError(f"sdist {location} does not exist")
+    if fs_args:
+        # As Kedro did: the arguments go to fsspec's local filesystem.
+        from micropkg_tasks.ops.remote import fetch_bytes
+
+        return FetchedSdist(location, fetch_bytes(path.resolve().as_uri(), fs_args=fs_args, use_cache=False), PATH)
     try:
         data = read_file_bytes(path, display=location, limit=MAX_SDIST_BYTES, error=MicropkgError)
         return FetchedSdist(location, data, PATH)
