@@ -550,3 +550,32 @@ def test_round_trip_through_kedros_sdist(kedro_sdist: Path, tmp_path: Path) -> N
     # The dropped requirements.txt lives on as Requires-Dist, merged into requirements.in.
     assert _requirement_lines(after["requirements.in"].decode()) == ["kedro~=0.19.15", "packaging>=23"]
     _run_pulled_tests(project, ORIGIN_TESTS_DIR, passed=ORIGIN_TEST_COUNT)
+
+
+# ============================================================ micro-packages with dependencies
+
+
+def test_kedro_pulls_our_sdist_that_records_a_dependency(kedro_bin: Path, tmp_path: Path) -> None:  # noqa: F811
+    """The dependency lives in our own metadata only: Kedro 0.19 pulls the sdist as before, and
+    the import of the dependency stays as packaging left it."""
+    from tests.test_micropkg_deps import CORE_FILES as DEPS_FILES, MANIFEST as DEPS_MANIFEST
+
+    core = kedro_project(tmp_path / "core", "core_pkg", pyproject_extra=DEPS_MANIFEST, extra=DEPS_FILES)
+    packaged = run_micropkg(["package", "--all"], cwd=core)
+    assert packaged.exit_code == 0, packaged.stdout + packaged.stderr
+    project, before = _fresh_kedro_project(tmp_path / "newproj")
+
+    result = run_kedro(kedro_bin, ["micropkg", "pull", str(core / "dist/p0-0.2.tar.gz")], cwd=project)
+    _check_kedro(result, "kedro micropkg pull p0")
+
+    after = read_tree(project)
+    created, changed, deleted = _tree_changes(before, after)
+    assert created == {
+        "src/newproj/p0/__init__.py",
+        "src/newproj/p0/helpers.py",
+        "tests/p0/__init__.py",
+        "tests/p0/test_helpers.py",
+    }
+    assert changed == set() and deleted == set()
+    assert after["src/newproj/p0/helpers.py"] == DEPS_FILES["src/core_pkg/pipelines/p0/helpers.py"].encode()
+    assert after["tests/p0/test_helpers.py"].decode().startswith("from newproj.p0.helpers import tidy\n")

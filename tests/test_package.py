@@ -56,6 +56,7 @@ def test_sdist_has_the_kedro_layout(monorepo):
     assert set(members(by_name["data_cleaning"])) == {
         "data_cleaning-0.3.0/PKG-INFO",
         "data_cleaning-0.3.0/pyproject.toml",
+        "data_cleaning-0.3.0/micropkg-restore.json",  # our own metadata: how to pull it back exactly
         "data_cleaning-0.3.0/data_cleaning/__init__.py",
         "data_cleaning-0.3.0/data_cleaning/nodes.py",
         "data_cleaning-0.3.0/data_cleaning/pipeline.py",

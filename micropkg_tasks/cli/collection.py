@@ -72,6 +72,8 @@ PACKAGE_HELP = {
     "project": PROJECT_HELP,
     "monorepo": MONOREPO_HELP + " Only with --all.",
     "jobs": "Parallel build processes (default: one per core).",
+    "with-deps": "Comma-separated module paths to treat as micro-packages too: imports of them are recorded "
+    "as dependencies (the manifest's and shared entries' micro-packages always are).",
     "json": JSON_HELP,
 }
 
@@ -83,7 +85,7 @@ PACKAGE_HELP = {
 @reports_errors
 def package(
     c, module=None, all=False, alias=None, destination=None, env="base", fs_args=None,
-    project=None, monorepo=False, jobs=None, json=False, quiet=False, verbose=False,
+    project=None, monorepo=False, jobs=None, with_deps=None, json=False, quiet=False, verbose=False,
 ):
     """Package micro-packages as Kedro-compatible sdists (<name>-<version>.tar.gz)."""
     if module in HELP_FLAGS:
@@ -116,7 +118,7 @@ def package(
         with Progress(enabled=not json) as progress:
             batch = package_all(
                 resolved, jobs=workers or None, destination=cli_path(destination), fs_args=cli_path(fs_args),
-                progress=progress,
+                progress=progress, with_deps=split_list(with_deps or ""),
             )
     else:
         if alias and len(modules) > 1:
@@ -124,7 +126,7 @@ def package(
         entries = [
             PackageEntry(name, alias, cli_path(destination), env, cli_path(fs_args)) for name in modules
         ]
-        batch = package_entries(resolved, entries, jobs=workers or None)
+        batch = package_entries(resolved, entries, jobs=workers or None, with_deps=split_list(with_deps or ""))
     if json:
         print_json(batch)
     else:
@@ -145,6 +147,8 @@ PULL_HELP = {
     "fs-args": "YAML file of fsspec arguments for a remote location.",
     "no-cache": "Always download remote sdists, bypassing the local cache.",
     "no-compile": "Do not compile requirements.in into requirements.txt afterwards.",
+    "with-deps": "Also fetch micro-packages the sdists import that the project lacks, from next to them "
+    "(same folder, bucket, index or sibling project), and install them in the same unit.",
     "project": PROJECT_HELP,
     "monorepo": MONOREPO_HELP + " Only with --all (the same as pull-all).",
     "jobs": "With --monorepo: projects pulled in parallel (default: one per core).",
@@ -159,8 +163,8 @@ PULL_HELP = {
 @reports_errors
 def pull(
     c, location=None, all=False, alias=None, destination=None, env="base", force=False,
-    dry_run=False, diff=False, fs_args=None, no_cache=False, no_compile=False, project=None, monorepo=False,
-    jobs=None, json=False, quiet=False, verbose=False, merge=False,
+    dry_run=False, diff=False, fs_args=None, no_cache=False, no_compile=False, with_deps=False, project=None,
+    monorepo=False, jobs=None, json=False, quiet=False, verbose=False, merge=False,
 ):
     """Install micro-package sdists into the project, safely and as one unit."""
     if location in HELP_FLAGS:
@@ -196,13 +200,14 @@ def pull(
         batch = pull_manifest(
             resolved, force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
             use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c), merge=merge,
+            with_deps=with_deps,
         )
     else:
         entry = PullEntry(location, alias, destination, env, cli_path(fs_args))
         batch = pull_batch(
             resolved, [entry], force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
             base=Path.cwd(), use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c),
-            merge=merge,
+            merge=merge, with_deps=with_deps,
         )
     if json:
         print_json(batch)

@@ -95,6 +95,8 @@ def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
         return
     for result in batch.results:
         out(_pull_line(result))
+        if result.dependency_of:
+            out(f"  installed as a dependency of {result.dependency_of}")
         for item in result.files:
             # Deleted files and what a merge did to local edits are always said, not only with --verbose.
             if show_files or item.action == DELETE or item.action in _MERGE_ACTIONS:
@@ -131,6 +133,10 @@ def project_status(report: ProjectStatus) -> None:
     rows += [(p.module, p.version, p.state, p.source) for p in report.packages]
     _table(rows)
     for package in report.packages:
+        if package.depends_on:
+            out(f"  {package.module} depends on {', '.join(package.depends_on)}")
+        if package.needed_by:
+            out(f"  {package.module} is needed by {', '.join(package.needed_by)}")
         for path in package.edited:
             out(f"  edited:  {path}")
         for path in package.missing:
@@ -153,7 +159,8 @@ def _sync_check(result: SyncResult) -> None:
         for state in target.states:
             # Local edits do not hide whether upstream moved: both are said.
             upstream = _UPSTREAM_WORDS.get(state.upstream, "") if state.upstream != state.state else ""
-            out(f"{target.project}: {state.module} (from {state.source}#{state.micropkg}): {state.state}{upstream}")
+            needed = f" (a dependency of {state.dependency_of})" if state.dependency_of else ""
+            out(f"{target.project}: {state.module} (from {state.source}#{state.micropkg}): {state.state}{upstream}{needed}")
             for path in state.edited:
                 out(f"  edited    {path}")
         for item in target.files:
@@ -182,7 +189,10 @@ def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
     if result.check:
         _sync_check(result)
     for target in result.targets if not result.check else ():
-        stale = ", ".join(f"{s.module} {s.state}" for s in target.states if s.state != "in sync")
+        stale = ", ".join(
+            f"{s.module} {s.state}" + (f", installed as a dependency of {s.dependency_of}" if s.dependency_of else "")
+            for s in target.states if s.state != "in sync"
+        )
         if target.outcome == "in sync":
             out(f"{target.project}: in sync")
         elif target.outcome in ("updated", "would update"):
@@ -247,6 +257,10 @@ def monorepo_status(report: MonorepoStatus) -> None:
     rows += [(r.project, r.module, r.version, r.state, r.source) for r in report.rows]
     _table(rows)
     for row in report.rows:
+        if row.depends_on:
+            out(f"  {row.project}: {row.module} depends on {', '.join(row.depends_on)}")
+        if row.needed_by:
+            out(f"  {row.project}: {row.module} is needed by {', '.join(row.needed_by)}")
         for path in row.edited:
             out(f"  {row.project}: edited: {path}")
 

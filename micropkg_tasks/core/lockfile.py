@@ -52,6 +52,8 @@ class LockEntry:
     blobs: dict[str, str] = field(default_factory=dict)
     # files written with merge conflict markers, "conflicted" until the markers are gone
     conflicts: list[str] = field(default_factory=list)
+    origin: str | None = None  # "<source package>#<module path>" from our sdists: the same for every build
+    depends_on: list[str] = field(default_factory=list)  # installed modules of the micro-packages it imports
 
 
 def changed_files(root: Path, entry: LockEntry) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -91,6 +93,10 @@ class Lock:
 
     def owners_other_than(self, relative: str, module: str) -> list[str]:
         return [key for key, entry in self.entries.items() if key != module and relative in entry.files]
+
+    def dependents_of(self, module: str) -> list[str]:
+        """Installed micro-packages that import ``module``."""
+        return sorted(key for key, entry in self.entries.items() if module in entry.depends_on)
 
     def requirements_of_others(self, module: str) -> set[str]:
         return {req for key, entry in self.entries.items() if key != module for req in entry.requirements}
@@ -157,6 +163,9 @@ def parse_lock(data: Mapping[str, Any], *, display: str) -> Lock:
         requirements = raw.get("requirements", [])
         if not isinstance(requirements, list) or not all(isinstance(r, str) for r in requirements):
             raise ProjectError(f"{where}: 'requirements' must be a list of strings")
+        depends_on = raw.get("depends-on", [])
+        if not isinstance(depends_on, list) or not all(isinstance(d, str) for d in depends_on):
+            raise ProjectError(f"{where}: 'depends-on' must be a list of strings")
         files = _string_map(where, raw, "files")
         conflicts = raw.get("conflicts", [])
         if not isinstance(conflicts, list) or not all(isinstance(c, str) and c in files for c in conflicts):
@@ -176,6 +185,8 @@ def parse_lock(data: Mapping[str, Any], *, display: str) -> Lock:
             files=files,
             blobs=blobs,
             conflicts=[str(c) for c in conflicts],
+            origin=_string(where, raw, "origin", optional=True),
+            depends_on=[str(d) for d in depends_on],
         )
     lock = Lock(entries)
     validate_lock_paths(lock, display=display)
@@ -234,6 +245,10 @@ def render_lock(lock: Lock) -> str:
         out.append(f"sdist-sha256 = {_q(entry.sdist_sha256)}\n")
         if entry.source_sha256:
             out.append(f"source-sha256 = {_q(entry.source_sha256)}\n")
+        if entry.origin:
+            out.append(f"origin = {_q(entry.origin)}\n")
+        if entry.depends_on:
+            out.append(f"depends-on = [{', '.join(_q(d) for d in sorted(entry.depends_on))}]\n")
         requirements = ", ".join(_q(r) for r in sorted(entry.requirements))
         out.append(f"requirements = [{requirements}]\n")
         if entry.conflicts:

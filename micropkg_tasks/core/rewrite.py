@@ -12,9 +12,12 @@ line of every outside reference; only when something must change is the file
 parsed with libcst, a concrete syntax tree that reproduces every byte it does
 not touch, so formatting, comments and docstrings survive exactly.
 
-Relative imports are never rewritten. Package side then pull side gives back
-the original text, with these known asymmetries (all semantically equivalent
-or unavoidable, because the packaged forms coincide):
+Relative imports are never rewritten. Sdists we write are pulled back
+exactly, with no exceptions: packaging records which lines it rewrote, and pull
+puts those back (``core/restore.py``) before moving full paths to full paths.
+For sdists without that record (Kedro's), package side then pull side gives
+back the original text, with these known asymmetries (all semantically
+equivalent or unavoidable, because the packaged forms coincide):
 
 * ``import spaceflights.pipelines.data_cleaning`` (the root itself, no ``as``)
   in a file with no plain ``import spaceflights.pipelines.data_cleaning.<sub>``

@@ -22,7 +22,7 @@ import json
 import os
 import tarfile
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 # 1980-01-01: the earliest time a zip can hold, the usual default for reproducible builds.
 DEFAULT_EPOCH = 315532800
@@ -50,7 +50,7 @@ class SdistSpec:
     version: str
     requires: Sequence[str]
     files: Mapping[str, bytes]
-    micropkg: Mapping[str, str] = field(default_factory=dict)
+    micropkg: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def root(self) -> str:
@@ -73,8 +73,42 @@ def render_pkg_info(spec: SdistSpec) -> str:
 
 
 def _toml_string(value: str) -> str:
-    # JSON string escapes are a subset of TOML basic-string escapes.
-    return json.dumps(value, ensure_ascii=False)
+    # JSON string escapes are a subset of TOML basic-string escapes; TOML also wants DEL escaped.
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _toml_key(key: str) -> str:
+    bare = key and all(char.isascii() and (char.isalnum() or char in "-_") for char in key)
+    return key if bare else _toml_string(key)
+
+
+def _toml_value(value: Any) -> str:
+    """A string, integer, list or table as one-line TOML (inline tables keep sorted keys)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in sorted(value.items())) + "}"
+    return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+
+
+def _render_micropkg(table: Mapping[str, Any]) -> list[str]:
+    """``[tool.micropkg]``: plain keys first, then each sub-table, then arrays of tables."""
+    lines = ["", "[tool.micropkg]"]
+    lines += [f"{key} = {_toml_value(value)}" for key, value in sorted(table.items()) if isinstance(value, (str, int))]
+    for key, value in sorted(table.items()):
+        if isinstance(value, Mapping):
+            lines += ["", f"[tool.micropkg.{key}]"]
+            lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in sorted(value.items())]
+    for key, value in sorted(table.items()):
+        if isinstance(value, list):
+            for item in value:
+                lines += ["", f"[[tool.micropkg.{key}]]"]
+                lines += [f"{k} = {_toml_value(v)}" for k, v in sorted(item.items())]
+    return lines
 
 
 def render_pyproject(spec: SdistSpec) -> str:
@@ -102,8 +136,7 @@ def render_pyproject(spec: SdistSpec) -> str:
         f'{spec.name} = ["**/*"]',
     ]
     if spec.micropkg:
-        lines += ["", "[tool.micropkg]"]
-        lines += [f"{key} = {_toml_string(value)}" for key, value in sorted(spec.micropkg.items())]
+        lines += _render_micropkg(spec.micropkg)
     return "\n".join(lines) + "\n"
 
 

@@ -16,13 +16,16 @@ from typing import Sequence
 from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, parsing, read_file_bytes
 from micropkg_tasks.core.errors import MicropkgError, ProjectError, UsageError
 from micropkg_tasks.core.lockfile import sha256_bytes
+from micropkg_tasks.core.micropkg_deps import Dependency, dependencies_table
 from micropkg_tasks.core.names import shadows_stdlib, validate_alias, validate_env, validate_module_path
 from micropkg_tasks.core.params import rename_for_alias, select_parameter_files, skipped_symlinks
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.requirements import read_requirements_file
+from micropkg_tasks.core.restore import RESTORE_MEMBER, record_edits, render_records
 from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
 from micropkg_tasks.core.sdist_write import SdistSpec, build_sdist_bytes, sdist_filename
 from micropkg_tasks.core.version import resolve_version
+from micropkg_tasks.ops.package_deps import MicropackageSet, analyse, micropackages_of
 
 _SKIPPED_NAMES = frozenset({"__pycache__", ".DS_Store", ".ipynb_checkpoints", ".pytest_cache"})
 _SKIPPED_SUFFIXES = (".pyc", ".pyo")
@@ -57,6 +60,7 @@ class PackageResult:
     outside_imports: tuple[OutsideImport, ...] = ()
     warnings: tuple[str, ...] = ()
     artifact: str = ""  # once written: created, overwritten, or unchanged (the same bytes were there)
+    dependencies: tuple[Dependency, ...] = ()  # other micro-packages of the project it imports
 
 
 @dataclass(frozen=True)
@@ -271,8 +275,26 @@ def _imports_of(files: dict[str, bytes], name: str, shown_root: Path, project: P
     return found
 
 
-def build_from_inputs(project: Project, inputs: PackageInputs) -> BuiltSdist:
-    """Rewrite the inputs and build the sdist in memory."""
+def _restore_records(
+    before: dict[str, bytes], after: dict[str, bytes], prefix: str
+) -> dict[str, dict[str, object]]:
+    """For each Python file packaging changed, how to get the source back exactly (see core/restore.py)."""
+    return {
+        f"{prefix}{relative}": record_edits(before[relative].decode("utf-8"), content.decode("utf-8"))
+        for relative, content in after.items()
+        if relative.endswith(".py") and content != before[relative]
+    }
+
+
+def build_from_inputs(
+    project: Project, inputs: PackageInputs, micropackages: MicropackageSet | None = None
+) -> BuiltSdist:
+    """Rewrite the inputs and build the sdist in memory.
+
+    ``micropackages`` are the project's micro-packages (default: found from its
+    manifest and the monorepo's shared entries); imports into them are recorded
+    as dependencies instead of reported.
+    """
     name, module_dir, tests_dir = inputs.name, inputs.module_dir, inputs.tests_dir
     clashes = _imports_of(inputs.code, name, module_dir, project) + _imports_of(inputs.tests, name, tests_dir, project)
     if clashes:
@@ -297,6 +319,11 @@ def build_from_inputs(project: Project, inputs: PackageInputs) -> BuiltSdist:
     code, outside = _rewrite_tree(inputs.code, moves, project=project, shown_root=module_dir, check_outside=True)
     tests, tests_outside = _rewrite_tree(inputs.tests, moves, project=project, shown_root=tests_dir, check_outside=False)
     outside += tests_outside
+    if micropackages is None:
+        micropackages = micropackages_of(project)
+    warnings += micropackages.warnings
+    analysis = analyse(project, inputs.module_path, inputs.code, inputs.tests, micropackages)
+    outside = [ref for ref in outside if (ref.file, ref.line) not in analysis.covered_lines]
 
     files: dict[str, bytes] = {f"{name}/{relative}": content for relative, content in code.items()}
     files.update({f"tests/{relative}": content for relative, content in tests.items()})
@@ -304,13 +331,22 @@ def build_from_inputs(project: Project, inputs: PackageInputs) -> BuiltSdist:
     files.update(
         {f"{name}/config/{rename_for_alias(rel, old_name, name)}": content for rel, content in inputs.config.items()}
     )
+    files[RESTORE_MEMBER] = render_records(
+        {**_restore_records(inputs.code, code, f"{name}/"), **_restore_records(inputs.tests, tests, "tests/")}
+    )
     source_sha = inputs.digest
     spec = SdistSpec(
         name=name,
         version=version.version,
         requires=parsed.requirements,
         files=files,
-        micropkg={"module": inputs.module_path, "project": project.package_name, "source-sha256": source_sha},
+        micropkg={
+            "module": inputs.module_path,
+            "project": project.package_name,
+            "source-sha256": source_sha,
+            "restore": RESTORE_MEMBER,
+            "dependencies": dependencies_table(analysis.dependencies),
+        },
     )
     data = build_sdist_bytes(spec)
     result = PackageResult(
@@ -327,12 +363,21 @@ def build_from_inputs(project: Project, inputs: PackageInputs) -> BuiltSdist:
         source_sha256=source_sha,
         outside_imports=tuple(outside),
         warnings=tuple(warnings),
+        dependencies=analysis.dependencies,
     )
     return BuiltSdist(sdist_filename(name, version.version), data, result)
 
 
 def build_package(
-    project: Project, module_path: str, alias: str | None = None, env: str = "base", *, for_distribution: bool = True
+    project: Project,
+    module_path: str,
+    alias: str | None = None,
+    env: str = "base",
+    *,
+    for_distribution: bool = True,
+    micropackages: MicropackageSet | None = None,
 ) -> BuiltSdist:
     """Build the sdist for one micro-package in memory."""
-    return build_from_inputs(project, read_inputs(project, module_path, alias, env, for_distribution=for_distribution))
+    inputs = read_inputs(project, module_path, alias, env, for_distribution=for_distribution)
+    return build_from_inputs(project, inputs, micropackages)
+

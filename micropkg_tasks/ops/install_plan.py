@@ -12,6 +12,7 @@ import ast
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.lockfile import Lock, LockEntry, sha256_bytes
@@ -20,6 +21,7 @@ from micropkg_tasks.core.params import rename_for_alias
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.requirements import merge_requirements
 from micropkg_tasks.core.bounded import parsing
+from micropkg_tasks.core.restore import ExactRestore, restore_source
 from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
 from micropkg_tasks.core.rewrite_splice import SplicedRewrites
 from micropkg_tasks.core.sdist_read import SdistContents
@@ -98,7 +100,9 @@ def _top_level_names(files: dict[str, bytes]) -> frozenset[str]:
 _SPLICED = SplicedRewrites()
 
 
-def _rewrite_files(files: Mapping[str, bytes], moves: list[ModuleMove], shown_prefix: str) -> dict[str, bytes]:
+def _rewrite_files(
+    files: Mapping[str, bytes], moves: list[ModuleMove], shown_prefix: str, exact: ExactRestore | None = None
+) -> dict[str, bytes]:
     out = {}
     for relative, content in files.items():
         if relative.endswith(".py"):
@@ -106,45 +110,76 @@ def _rewrite_files(files: Mapping[str, bytes], moves: list[ModuleMove], shown_pr
                 source = content.decode("utf-8")
             except UnicodeDecodeError:
                 raise MicropkgError(f"{shown_prefix}{relative} in the sdist is not valid UTF-8 Python source") from None
-            result = rewrite_module(source, moves, filename=f"{shown_prefix}{relative}")
-            content = result.code.encode("utf-8") if result.changed else content
+            original = exact.original(relative, source) if exact else None
+            if exact is not None and original is not None:
+                # Our own sdist: back to the source text, then full paths to the target's.
+                if exact.moves:
+                    original = rewrite_module(original, list(exact.moves), filename=f"{shown_prefix}{relative}").code
+                content = original.encode("utf-8")
+            else:
+                result = rewrite_module(source, moves, filename=f"{shown_prefix}{relative}")
+                content = result.code.encode("utf-8") if result.changed else content
         out[relative] = content
     return out
 
 
 def target_files(
-    project: Project, sdist: SdistContents, *, module: str, env: str, install_name: str
+    project: Project,
+    sdist: SdistContents,
+    *,
+    module: str,
+    env: str,
+    install_name: str,
+    dependencies: Sequence[tuple[str, str]] = (),
 ) -> dict[Path, bytes]:
-    """Every file the sdist installs, at its project path, with imports rewritten back."""
+    """Every file the sdist installs, at its project path, with imports rewritten back.
+
+    ``dependencies`` are ``(full module path in the source, installed module in the target)``
+    for the micro-packages it imports: their references are pointed at the target's copy.
+    Our own sdists are restored exactly from their records; others follow the rules of SPEC §4.
+    """
     package_files = sdist.package_files()
     test_files = sdist.test_files()
     code_roots, test_roots = _top_level_names(package_files), _top_level_names(test_files)
+    ours = restore_source(sdist.micropkg, sdist.files, sdist.source)
 
-    def rewrite_for(shown_prefix: str) -> Callable[[Mapping[str, bytes], str], dict[str, bytes]]:
+    def rewrite_for(shown_prefix: str, key_prefix: str) -> Callable[[Mapping[str, bytes], str], dict[str, bytes]]:
         def rewrite(files: Mapping[str, bytes], package_name: str) -> dict[str, bytes]:
+            to_dependencies = [ModuleMove(old, f"{package_name}.{installed}") for old, installed in dependencies]
             moves = [
                 ModuleMove(sdist.name, f"{package_name}.{module}", string_roots=code_roots),
                 ModuleMove("tests", f"tests.{module}", string_roots=test_roots),
+                *(move for move in to_dependencies if move.old != move.new),
             ]
-            return _rewrite_files(files, moves, shown_prefix)
+            exact = None
+            if ours is not None:
+                records, source_project, source_module = ours
+                full = [
+                    ModuleMove(f"{source_project}.{source_module}", f"{package_name}.{module}"),
+                    ModuleMove(f"tests.{source_module}", f"tests.{module}"),
+                    *to_dependencies,
+                ]
+                exact = ExactRestore(records, tuple(m for m in full if m.old != m.new), key_prefix)
+            return _rewrite_files(files, moves, shown_prefix, exact)
 
         return rewrite
+
+    def rewritten(files: Mapping[str, bytes], shown_prefix: str, key_prefix: str, kind: str) -> dict[str, bytes]:
+        rewrite = rewrite_for(shown_prefix, key_prefix)
+        if ours is not None and ours[1] == project.package_name:
+            # Back under the source project's own name, some moves are no moves at all and are left
+            # out; a placeholder name would turn them into real rewrites, so no splicing here.
+            return rewrite(files, project.package_name)
+        key = (sdist.sha256, sdist.name, module, kind, tuple(dependencies))
+        return _SPLICED.rewrite(key, files, rewrite, project.package_name)
 
     code_dir = project.module_dir(module)
     tests_dir = project.module_tests_dir(module)
     env_dir = project.env_dir(env)
     placed: dict[Path, bytes] = {}
-    code = _SPLICED.rewrite(
-        (sdist.sha256, sdist.name, module, "code"), package_files, rewrite_for(f"{sdist.root}/{sdist.name}/"),
-        project.package_name,
-    )
-    for relative, content in code.items():
+    for relative, content in rewritten(package_files, f"{sdist.root}/{sdist.name}/", f"{sdist.name}/", "code").items():
         placed[code_dir / relative] = content
-    tests = _SPLICED.rewrite(
-        (sdist.sha256, sdist.name, module, "tests"), test_files, rewrite_for(f"{sdist.root}/tests/"),
-        project.package_name,
-    )
-    for relative, content in tests.items():
+    for relative, content in rewritten(test_files, f"{sdist.root}/tests/", "tests/", "tests").items():
         placed[tests_dir / relative] = content
     for relative, content in sdist.config_files().items():
         target = env_dir / rename_for_alias(relative, sdist.name, install_name)

@@ -21,6 +21,7 @@ from micropkg_tasks.ops.sync import (
     compare,
     source_location,
 )
+from micropkg_tasks.ops.sync_deps import dependency_entries
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class StatusRow:
     source: str
     state: str
     edited: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()  # installed micro-packages it imports
+    needed_by: tuple[str, ...] = ()  # installed micro-packages that import it
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,16 @@ def _sdist_moved(project_root: Path, source: str, recorded_sha: str) -> bool:
 def monorepo_status(root: Path | str | os.PathLike[str] | None = None) -> MonorepoStatus:
     """One row per installed micro-package in every project, plus shared copies not installed yet."""
     monorepo = require_monorepo(root)
-    digests = {
-        entry.index: read_inputs(
-            load_project(entry.source), entry.micropkg, entry.alias, entry.env, for_distribution=False
-        ).digest
+    inputs = {
+        entry.index: read_inputs(load_project(entry.source), entry.micropkg, entry.alias, entry.env, for_distribution=False)
         for entry in monorepo.shared
     }
-    shared_at = {(t.project, t.module): entry for entry in monorepo.shared for t in entry.targets}
+    # Dependencies that sync-shared installs along with the shared entries are shared copies too.
+    closure = dependency_entries(monorepo, monorepo.shared, inputs).entries
+    for extra in closure:
+        inputs[extra.index] = read_inputs(load_project(extra.source), extra.micropkg, None, extra.env, for_distribution=False)
+    digests = {index: found.digest for index, found in inputs.items()}
+    shared_at = {(t.project, t.module): entry for entry in (*monorepo.shared, *closure) for t in entry.targets}
     rows = []
     for path in monorepo.projects:
         project = load_project(path)
@@ -83,7 +89,8 @@ def monorepo_status(root: Path | str | os.PathLike[str] | None = None) -> Monore
             shared = shared_at.get((path, module))
             if shared is not None:
                 state = compare(monorepo, shared, path, module, digests[shared.index], lock)
-                rows.append(StatusRow(shown, module, entry.version, entry.source, state.state, state.edited))
+                rows.append(StatusRow(shown, module, entry.version, entry.source, state.state, state.edited,
+                                      tuple(entry.depends_on), tuple(lock.dependents_of(module))))
                 continue
             changed, missing = changed_files(path, entry)
             edited = tuple(sorted(changed + missing))
@@ -97,7 +104,8 @@ def monorepo_status(root: Path | str | os.PathLike[str] | None = None) -> Monore
                 state_name = UPSTREAM_MOVED
             else:
                 state_name = IN_SYNC
-            rows.append(StatusRow(shown, module, entry.version, entry.source, state_name, edited))
+            rows.append(StatusRow(shown, module, entry.version, entry.source, state_name, edited,
+                                  tuple(entry.depends_on), tuple(lock.dependents_of(module))))
         for (target, module), shared in sorted(shared_at.items(), key=lambda item: (str(item[0][0]), item[0][1])):
             if target == path and module not in lock.entries:
                 rows.append(StatusRow(shown, module, "-", source_location(shared, path), NOT_INSTALLED))

@@ -19,6 +19,7 @@ from micropkg_tasks.core.manifest import PACKAGE_TABLES, PackageEntry, is_url, p
 from micropkg_tasks.core.project import Project, as_project
 from micropkg_tasks.ops.build import BuiltSdist, PackageResult, build_package, validated_inputs
 from micropkg_tasks.ops.destinations import write_artifact_once
+from micropkg_tasks.ops.package_deps import MicropackageSet, micropackages_of
 from micropkg_tasks.ops.parallel import map_collecting_errors
 
 
@@ -40,15 +41,18 @@ def package(
     destination: str | os.PathLike[str] | None = None,
     env: str = "base",
     fs_args: str | os.PathLike[str] | None = None,
+    with_deps: Sequence[str] = (),
 ) -> PackageResult:
     """Package one micro-package and write ``<name>-<version>.tar.gz`` to ``destination``.
 
-    ``destination`` is a folder (default ``<project>/dist``) or an fsspec URL.
+    ``destination`` is a folder (default ``<project>/dist``) or an fsspec URL. Imports of
+    other micro-packages of the project (its manifest, its shared entries, and ``with_deps``)
+    are recorded as dependencies.
     """
     resolved = as_project(project)
     target = str(destination) if destination is not None else str(resolved.root / "dist")
     _check_destination(target)
-    built = build_package(resolved, module_path, alias, env)
+    built = build_package(resolved, module_path, alias, env, micropackages=micropackages_of(resolved, with_deps))
     return _write(target, built, str(fs_args) if fs_args else None)
 
 
@@ -58,8 +62,8 @@ def _write(target: str, built: BuiltSdist, fs_args: str | None) -> PackageResult
     return replace(built.result, path=path, artifact=state)
 
 
-def _build_entry(project: Project, entry: PackageEntry) -> BuiltSdist:
-    return build_package(project, entry.module_path, entry.alias, entry.env)
+def _build_entry(project: Project, micropackages: MicropackageSet, entry: PackageEntry) -> BuiltSdist:
+    return build_package(project, entry.module_path, entry.alias, entry.env, micropackages=micropackages)
 
 
 def _raise_combined(failures: list[tuple[str, MicropkgError]], what: str) -> None:
@@ -79,6 +83,7 @@ def package_entries(
     *,
     jobs: int | None = None,
     progress: Callable[[str], None] | None = None,
+    with_deps: Sequence[str] = (),
 ) -> PackageBatchResult:
     """Package several micro-packages; build them in parallel, then write them all.
 
@@ -103,7 +108,8 @@ def package_entries(
     for entry in entries:
         if progress is not None:
             progress(f"packaging {entry.module_path}")
-    outcomes = map_collecting_errors(functools.partial(_build_entry, resolved), entries, jobs=jobs)
+    micropackages = micropackages_of(resolved, [*with_deps, *(entry.module_path for entry in entries)])
+    outcomes = map_collecting_errors(functools.partial(_build_entry, resolved, micropackages), entries, jobs=jobs)
     for entry, outcome in zip(entries, outcomes):
         if isinstance(outcome, MicropkgError):
             failures.append((entry.module_path, outcome))
@@ -125,6 +131,7 @@ def package_all(
     destination: str | None = None,
     fs_args: str | None = None,
     progress: Callable[[str], None] | None = None,
+    with_deps: Sequence[str] = (),
 ) -> PackageBatchResult:
     """Package everything listed in the project's package manifest.
 
@@ -146,4 +153,4 @@ def package_all(
             f"{resolved.pyproject_path} has no [tool.kedro.micropkg.package] manifest; "
             "list the micro-packages to package there, or name one on the command line"
         )
-    return package_entries(resolved, entries, jobs=jobs, progress=progress)
+    return package_entries(resolved, entries, jobs=jobs, progress=progress, with_deps=with_deps)

@@ -6,8 +6,9 @@ Checks, per project (SPEC §11):
 1. reproducible: every package-manifest entry built twice gives identical bytes;
 2. installable: ``pip wheel --no-deps --no-build-isolation --no-index`` builds each sdist;
 3. round-trip: each sdist pulled under a fresh name into a scratch project with
-   the same package name and layout but none of the code, so the sdist must be
-   self-contained, imports, and its packaged tests pass under pytest (in a subprocess);
+   the same package name and layout but none of the code, together with the
+   micro-packages it depends on, so the sdist must be self-contained, imports,
+   and its packaged tests pass under pytest (in a subprocess);
 4. in sync: ``sync-shared --check`` is clean for the project's shared copies;
 5. requirements current: ``requirements.txt`` was compiled from the current ``requirements.in``;
 6. lock clean: no installed micro-package is edited, unless listed in
@@ -31,11 +32,14 @@ from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.manifest import read_package_manifest
 from micropkg_tasks.core.monorepo import find_monorepo_root, load_monorepo
 from micropkg_tasks.core.project import Project, find_project_root, load_project
-from micropkg_tasks.core.sdist_read import read_sdist
+from micropkg_tasks.core.sdist_read import SdistContents, read_sdist
 from micropkg_tasks.ops.compile import requirements_current
 from micropkg_tasks.ops.compile_batch import settings_for
 from micropkg_tasks.ops.build import BuiltSdist, build_package
+from micropkg_tasks.ops.package_deps import micropackages_of
 from micropkg_tasks.ops.pull import SdistToInstall, install_sdists
+from micropkg_tasks.ops.pull_deps import FetchedFrom, fetch_missing_dependencies
+from micropkg_tasks.ops.sources import PATH
 from micropkg_tasks.ops.status import status
 from micropkg_tasks.ops.sync import IN_SYNC, SyncResult, sync_shared
 
@@ -192,10 +196,8 @@ class _ProjectChecks:
         ran = 0
         for module, sdist in self.built:
             fresh = f"{sdist.result.name}_prerelease_check"
-            install_sdists(
-                scratch_project,
-                [SdistToInstall(read_sdist(sdist.data, source=sdist.filename), sdist.filename, fresh, None, "base")],
-            )
+            item = SdistToInstall(read_sdist(sdist.data, source=sdist.filename), sdist.filename, fresh, None, "base")
+            install_sdists(scratch_project, [item, *self._dependencies(scratch_project, item)])
             env = {**os.environ, "PYTHONPATH": str(scratch_project.source_dir)}
             imported = _run(
                 [self.python, "-c", f"import {scratch_project.package_name}.{fresh}"], cwd=copy, env=env
@@ -227,6 +229,24 @@ class _ProjectChecks:
         if failures:
             raise CheckFailed("pulled sdists do not import or their tests fail", failures)
         return f"{len(self.built)} pulled under fresh names; tests passed for {ran} (with {self.python_source})"
+
+    def _dependencies(self, scratch: Project, item: SdistToInstall) -> list[SdistToInstall]:
+        """The micro-packages ``item`` imports, from this run's builds (or built now), at their source paths."""
+        by_filename = {sdist.filename: sdist for _, sdist in self.built}
+        known = micropackages_of(self.project).members
+
+        def fetch(location: str, origin: FetchedFrom) -> tuple[SdistContents, str, str]:
+            sdist = by_filename.get(location)
+            if sdist is None:
+                module = next((m for m in sorted(known) if location.startswith(f"{known[m].name}-")), None)
+                if module is None:
+                    raise MicropkgError(f"no micro-package of {self.shown} builds {location}")
+                sdist = build_package(self.project, module, known[module].alias, known[module].env)
+                by_filename[sdist.filename] = sdist
+            return read_sdist(sdist.data, source=sdist.filename), sdist.filename, PATH
+
+        fetched_from = {id(item): FetchedFrom(item.location, PATH, None, "base")}
+        return fetch_missing_dependencies(scratch, [item], fetched_from, fetch)
 
     def in_sync(self) -> str:
         if self.sync is None:

@@ -13,11 +13,12 @@ import functools
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from micropkg_tasks.core.errors import ConflictError, MicropkgError, UsageError
 from micropkg_tasks.core.lockfile import fill_missing_blobs, read_project_lock, render_lock
 from micropkg_tasks.core.manifest import PULL_TABLES, PullEntry, present_table, read_pull_manifest
+from micropkg_tasks.core.micropkg_deps import Dependency
 from micropkg_tasks.core.names import validate_alias, validate_destination_module, validate_env
 from micropkg_tasks.core.project import Project, as_project
 from micropkg_tasks.core.sdist_read import SdistContents, SdistLimits, read_sdist
@@ -35,6 +36,15 @@ from micropkg_tasks.ops.install_plan import (
 from micropkg_tasks.ops.merge_base import remember_bases
 from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.parameter_clashes import refuse_duplicate_parameter_keys
+from micropkg_tasks.ops.pull_deps import (
+    DependencyResolution,
+    FetchedFrom,
+    fetch_missing_dependencies,
+    origin_of,
+    refuse_missing,
+    resolve_dependencies,
+    sibling_location,
+)
 from micropkg_tasks.ops.sources import PATH, SIBLING, fetch_sdist, location_kind, split_sibling
 
 
@@ -57,6 +67,8 @@ class PullResult:
     dry_run: bool = False
     requirements_overlaps: tuple[str, ...] = ()
     refused: str = ""  # why this micro-package was (or would be) left as it was, if it was
+    depends_on: tuple[str, ...] = ()  # installed modules of the micro-packages it imports
+    dependency_of: str | None = None  # installed only because this micro-package imports it
 
     @property
     def unchanged(self) -> bool:
@@ -114,6 +126,7 @@ class SdistToInstall:
     alias: str | None = None
     destination: str | None = None
     env: str = "base"
+    dependency_of: str | None = None  # set when fetched only because that micro-package imports it
 
 
 def _validate(request: _Request) -> _Request:
@@ -167,38 +180,57 @@ def _pull_requests(
     base: Path | None,
     use_cache: bool,
     merge: bool = False,
+    with_deps: bool = False,
 ) -> PullBatchResult:
     requests = [_validate(request) for request in requests]
     # Fetch and check every archive before taking the lock or touching anything.
-    items = []
+    items: list[SdistToInstall] = []
+    fetched_from: dict[int, FetchedFrom] = {}
     for request in requests:
         data = fetch_sdist(
             request.location, fs_args=request.fs_args, base=base, use_cache=use_cache, alias=request.alias,
             env=request.env,
         )
-        items.append(
-            SdistToInstall(
-                sdist=read_sdist(data.data, source=data.location, limits=limits),
-                location=recorded_location(project, data.location, base),
-                alias=request.alias,
-                destination=request.destination,
-                env=request.env,
-            )
+        item = SdistToInstall(
+            sdist=read_sdist(data.data, source=data.location, limits=limits),
+            location=recorded_location(project, data.location, base),
+            alias=request.alias,
+            destination=request.destination,
+            env=request.env,
         )
+        fetched_from[id(item)] = FetchedFrom(request.location, data.kind, request.fs_args, request.env)
+        items.append(item)
+    if with_deps:
+
+        def fetch(location: str, origin: FetchedFrom) -> tuple[SdistContents, str, str]:
+            data = fetch_sdist(location, fs_args=origin.fs_args, base=base, use_cache=use_cache, env=origin.env)
+            sdist = read_sdist(data.data, source=data.location, limits=limits)
+            return sdist, recorded_location(project, data.location, base), data.kind
+
+        items += fetch_missing_dependencies(project, items, fetched_from, fetch)
+
+    def hint(item: SdistToInstall, dependency: Dependency) -> str | None:
+        origin = fetched_from.get(id(item))
+        return sibling_location(origin.location, origin.kind, dependency) if origin else None
+
     return install_sdists(
-        project, items, force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, merge=merge
+        project, items, force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, merge=merge,
+        dependency_hint=hint,
     )
 
 
-def _placed(project: Project, item: SdistToInstall) -> dict[Path, bytes]:
+def _placed(project: Project, job: tuple[SdistToInstall, tuple[tuple[str, str], ...]]) -> dict[Path, bytes]:
+    item, dependencies = job
     install_name = item.alias or item.sdist.name
     module = install_module(item.destination, install_name)
-    return target_files(project, item.sdist, module=module, env=item.env, install_name=install_name)
+    return target_files(
+        project, item.sdist, module=module, env=item.env, install_name=install_name, dependencies=dependencies
+    )
 
 
 def _plan_batch(
     project: Project, items: Sequence[SdistToInstall], placed_files: Sequence[Any], chosen: Sequence[int], force: bool,
-    merge: bool,
+    merge: bool, dependencies: DependencyResolution,
 ) -> tuple[Staging, Any, dict[int, InstallPlan]]:
     """Plan the chosen sdists, in order, into one fresh staging area and a fresh copy of the lock."""
     staging = Staging(project.root)
@@ -226,6 +258,10 @@ def _plan_batch(
                 f"{plan.module}; give one of them an alias or destination"
             )
         seen[plan.module] = item.location
+        entry = lock.entries[plan.module]
+        entry.origin = origin_of(item.sdist)
+        entry.depends_on = dependencies.depends_on[index]
+        plan.warnings += dependencies.warnings[index]
         plans[index] = plan
     return staging, lock, plans
 
@@ -254,6 +290,7 @@ def install_sdists(
     jobs: int | None = None,
     each_alone: bool = False,
     merge: bool = False,
+    dependency_hint: Callable[[SdistToInstall, Dependency], str | None] | None = None,
 ) -> PullBatchResult:
     """Plan every sdist into one staging area and apply the batch as one unit, under the project's lock.
 
@@ -265,9 +302,15 @@ def install_sdists(
     (and reported in its result's ``refused``), and the others are still installed. With
     ``merge``, edited files are merged three ways instead; files merged with conflicts are
     written with markers and listed in the result's ``merge_conflicts``.
+    A micro-package dependency that neither the batch nor the project has stops the batch
+    first (``dependency_hint`` says where it could be fetched from).
     """
+    dependencies = resolve_dependencies(read_lock(project.lock_path), items)
+    refuse_missing(dependencies.missing, dependency_hint or (lambda item, dependency: None), verb)
     # Rewriting imports is the costly part and each sdist's is independent: spread it over the cores.
-    placed_files = map_collecting_errors(functools.partial(_placed, project), items, jobs=jobs)
+    placed_files = map_collecting_errors(
+        functools.partial(_placed, project), list(zip(items, dependencies.references)), jobs=jobs
+    )
     for placed in placed_files:
         if isinstance(placed, MicropkgError):
             raise placed
@@ -277,7 +320,7 @@ def install_sdists(
     with locked(project.root, timeout=lock_timeout) as recovery:
         chosen = list(range(len(items)))
         while True:
-            staging, lock, plans = _plan_batch(project, items, placed_files, chosen, force, merge)
+            staging, lock, plans = _plan_batch(project, items, placed_files, chosen, force, merge, dependencies)
             impossible = [line for plan in plans.values() for line in plan.requirements_conflicts]
             if impossible and not dry_run:
                 raise ConflictError(
@@ -335,7 +378,10 @@ def install_sdists(
             results.append(replace(_result(item, plan, applied=False, dry_run=dry_run), refused=why))
         else:
             plan = plans[index]
-            result = _result(item, plan, applied=applied, dry_run=dry_run)
+            result = replace(
+                _result(item, plan, applied=applied, dry_run=dry_run),
+                depends_on=tuple(dependencies.depends_on[index]), dependency_of=item.dependency_of,
+            )
             results.append(replace(result, refused=_refusal(plan)) if dry_run else result)
     changed_paths = tuple(project.relative(change.path) for change in changes)
     return PullBatchResult(
@@ -350,7 +396,9 @@ def install_sdists(
     )
 
 
-def _result(item: SdistToInstall, plan: InstallPlan, *, applied: bool, dry_run: bool) -> PullResult:
+def _result(
+    item: SdistToInstall, plan: InstallPlan, *, applied: bool, dry_run: bool, lock_depends_on: Sequence[str] = ()
+) -> PullResult:
     return PullResult(
         location=plan.location,
         module=plan.module,
@@ -384,6 +432,7 @@ def pull(
     lock_timeout: float = 30.0,
     use_cache: bool = True,
     merge: bool = False,
+    with_deps: bool = False,
 ) -> PullResult:
     """Install the sdist at ``location`` into ``project``.
 
@@ -400,6 +449,7 @@ def pull(
         lock_timeout=lock_timeout,
         use_cache=use_cache,
         merge=merge,
+        with_deps=with_deps,
     )
     return batch.results[0]
 
@@ -418,8 +468,12 @@ def pull_batch(
     recompile: bool = False,
     compile_config: Mapping[str, Any] | None = None,
     merge: bool = False,
+    with_deps: bool = False,
 ) -> PullBatchResult:
     """Pull several sdists as one unit: all of them are installed, or none.
+
+    With ``with_deps``, micro-packages they import that the project lacks are fetched from
+    next to them and installed in the same unit.
 
     Relative local locations resolve against ``base`` (default: the current folder).
     With ``recompile``, a changed ``requirements.in`` is compiled once afterwards
@@ -438,6 +492,7 @@ def pull_batch(
         base=base,
         use_cache=use_cache,
         merge=merge,
+        with_deps=with_deps,
     )
     if recompile and batch.applied and batch.requirements_in_changed:
         compiled = compile_projects([resolved.root], invoke_config=compile_config, lock_timeout=lock_timeout)
@@ -457,6 +512,7 @@ def pull_all(
     recompile: bool = False,
     compile_config: Mapping[str, Any] | None = None,
     merge: bool = False,
+    with_deps: bool = False,
 ) -> PullBatchResult:
     """Pull everything listed in the project's pull manifest, as one unit."""
     resolved = as_project(project)
@@ -473,5 +529,5 @@ def pull_all(
     return pull_batch(
         resolved, entries, force=force, dry_run=dry_run, diff=diff, limits=limits,
         lock_timeout=lock_timeout, base=resolved.root, use_cache=use_cache,
-        recompile=recompile, compile_config=compile_config, merge=merge,
+        recompile=recompile, compile_config=compile_config, merge=merge, with_deps=with_deps,
     )

@@ -24,6 +24,8 @@ class InstalledStatus:
     edited: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
     conflicted: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()  # installed micro-packages it imports
+    needed_by: tuple[str, ...] = ()  # installed micro-packages that import it
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ def status(project: Project | str | os.PathLike[str]) -> ProjectStatus:
                 edited=edited,
                 missing=missing,
                 conflicted=conflicted,
+                depends_on=tuple(entry.depends_on),
+                needed_by=tuple(lock.dependents_of(module)),
             )
         )
     return ProjectStatus(str(resolved.root), tuple(packages), recovered)

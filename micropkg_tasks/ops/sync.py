@@ -28,6 +28,7 @@ from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.pull import SdistToInstall, install_sdists
 from micropkg_tasks.ops.recover import recover_if_interrupted
 from micropkg_tasks.ops.sources import source_identity
+from micropkg_tasks.ops.sync_deps import dependency_entries
 
 IN_SYNC = "in sync"
 UPSTREAM_MOVED = "upstream moved"
@@ -56,6 +57,7 @@ class TargetState:
     # How the installed copy compares with its source, whatever was edited locally:
     # "in sync", "upstream moved" or "not installed".
     upstream: str = ""
+    dependency_of: str = ""  # set for a copy synced only because these shared micro-packages import it
 
 
 @dataclass(frozen=True)
@@ -272,6 +274,17 @@ def sync_shared(
             )
         except MicropkgError as exc:
             inputs[entry.index] = exc
+    # What the shared micro-packages import goes along, as entries of its own.
+    closure = dependency_entries(monorepo, entries, inputs)
+    inputs.update(closure.errors)
+    for extra in closure.entries:
+        try:
+            inputs[extra.index] = read_inputs(
+                load_project(extra.source), extra.micropkg, None, extra.env, for_distribution=False
+            )
+        except MicropkgError as exc:
+            inputs[extra.index] = exc
+    entries = (*entries, *closure.entries)
     locks: dict[Path, Lock | MicropkgError] = {}
     per_target: dict[Path, list[tuple[SharedEntry, TargetState]]] = {}
     for entry in entries:
@@ -294,6 +307,9 @@ def sync_shared(
                     locks[target.project] = exc
                     state = TargetState(monorepo.relative(target.project), target.module, entry.micropkg,
                                         monorepo.relative(entry.source), UNREADABLE)
+            needed_by = closure.dependents.get((entry.index, target.project))
+            if needed_by:
+                state = replace(state, dependency_of=", ".join(needed_by))
             per_target.setdefault(target.project, []).append((entry, state))
 
     # 2. Build each shared micro-package that some target needs, once.

@@ -1,0 +1,146 @@
+"""Package side of micro-package dependencies: which sibling packages are micro-packages,
+what a micro-package needs of them, and refusing import cycles.
+
+A package of the project is a micro-package when the package manifest lists it,
+when a ``[[tool.micropkg.shared]]`` entry shares it from this project, or when
+it is given with ``--with-deps``. An import into one of them is recorded as a
+dependency; an import into any other package of the project stays a warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from micropkg_tasks.core.errors import MicropkgError, UsageError
+from micropkg_tasks.core.manifest import read_package_manifest
+from micropkg_tasks.core.micropkg_deps import Dependency, Reference, find_cycle, find_references
+from micropkg_tasks.core.project import Project
+from micropkg_tasks.core.version import resolve_version
+
+
+@dataclass(frozen=True)
+class KnownMicropackage:
+    module: str
+    alias: str | None = None
+    env: str = "base"
+
+    @property
+    def name(self) -> str:
+        return self.alias or self.module.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class MicropackageSet:
+    """The micro-packages of one project, and anything worth saying about how they were found."""
+
+    members: Mapping[str, KnownMicropackage]
+    warnings: tuple[str, ...] = ()
+
+
+def _shared_from(project: Project) -> tuple[list[KnownMicropackage], list[str]]:
+    from micropkg_tasks.core.monorepo import find_monorepo_root, load_monorepo
+
+    root = find_monorepo_root(project.root)
+    if root is None:
+        return [], []
+    try:
+        monorepo = load_monorepo(root)
+    except MicropkgError as exc:
+        return [], [f"shared micro-packages of the monorepo at {root} not considered: {exc}"]
+    here = project.root.resolve()
+    return [
+        KnownMicropackage(entry.micropkg, entry.alias, entry.env)
+        for entry in monorepo.shared
+        if Path(entry.source).resolve() == here
+    ], []
+
+
+def micropackages_of(project: Project, with_deps: Iterable[str] = ()) -> MicropackageSet:
+    """The manifest's entries first (their alias and env win), then shared entries, then ``with_deps``."""
+    members: dict[str, KnownMicropackage] = {}
+    warnings: list[str] = []
+    try:
+        manifest = read_package_manifest(project)
+    except MicropkgError as exc:
+        manifest = []
+        warnings.append(f"package manifest not considered for micro-package dependencies: {exc}")
+    for entry in manifest:
+        members.setdefault(entry.module_path, KnownMicropackage(entry.module_path, entry.alias, entry.env))
+    shared, shared_warnings = _shared_from(project)
+    warnings += shared_warnings
+    for known in shared:
+        members.setdefault(known.module, known)
+    for module in with_deps:
+        members.setdefault(module, KnownMicropackage(module))
+    return MicropackageSet(members, tuple(warnings))
+
+
+@dataclass(frozen=True)
+class DependencyAnalysis:
+    dependencies: tuple[Dependency, ...]
+    covered_lines: frozenset[tuple[str, int]]  # (shown file, line) whose every project reference is a dependency
+
+
+def _references(project: Project, module: str, code: Mapping[str, bytes], tests: Mapping[str, bytes],
+                known: Iterable[str]) -> list[tuple[str, Reference]]:
+    names = tuple(known)
+    found = []
+    for shown_root, files in ((project.module_dir(module), code), (project.module_tests_dir(module), tests)):
+        for ref in find_references(files, project.package_name, names, module):
+            found.append((project.relative(shown_root / ref.file), ref))
+    return found
+
+
+def _needs(project: Project, module: str, known: Mapping[str, KnownMicropackage]) -> set[str]:
+    from micropkg_tasks.ops.build import read_inputs  # build uses this module: import on use
+
+    member = known[module]
+    inputs = read_inputs(project, module, member.alias, member.env, for_distribution=False)
+    return {ref.micropkg for _, ref in _references(project, module, inputs.code, inputs.tests, known) if ref.micropkg}
+
+
+def describe(project: Project, member: KnownMicropackage) -> Dependency:
+    """A dependency as recorded in a dependent's sdist: name, version and source hash."""
+    from micropkg_tasks.ops.build import read_inputs
+
+    inputs = read_inputs(project, member.module, member.alias, member.env, for_distribution=False)
+    version, _ = resolve_version(project, inputs.module_dir)
+    return Dependency(member.module, member.name, version.version, inputs.digest, project.package_name)
+
+
+def analyse(
+    project: Project,
+    module: str,
+    code: Mapping[str, bytes],
+    tests: Mapping[str, bytes],
+    micropackages: MicropackageSet,
+) -> DependencyAnalysis:
+    """The dependencies of ``module``; refuses a cycle between micro-packages, naming it."""
+    known = dict(micropackages.members)
+    known.setdefault(module, KnownMicropackage(module))
+    refs = _references(project, module, code, tests, known)
+    direct = sorted({ref.micropkg for _, ref in refs if ref.micropkg})
+    if not direct:
+        return DependencyAnalysis((), frozenset())
+    graph: dict[str, set[str]] = {module: set(direct)}
+    pending = list(direct)
+    while pending:
+        current = pending.pop()
+        if current in graph:
+            continue
+        graph[current] = _needs(project, current, known)
+        pending.extend(graph[current] - graph.keys())
+    cycle = find_cycle(graph, module)
+    if cycle:
+        raise UsageError(
+            f"micro-packages import each other in a cycle ({' -> '.join(cycle)}); "
+            "a micro-package cannot depend on one that depends back on it: move what they share into a third one"
+        )
+    by_line: dict[tuple[str, int], bool] = {}
+    for shown, ref in refs:
+        key = (shown, ref.line)
+        by_line[key] = by_line.get(key, True) and ref.micropkg is not None
+    dependencies = tuple(describe(project, known[name]) for name in direct)
+    return DependencyAnalysis(dependencies, frozenset(key for key, all_deps in by_line.items() if all_deps))

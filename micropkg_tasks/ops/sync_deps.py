@@ -1,0 +1,96 @@
+"""The closure of a shared micro-package: the micro-packages it imports go to its targets too.
+
+Syncing ``pipelines.p0`` into a target also syncs what ``p0`` depends on (and
+what those depend on) from the same source project, at the same module path
+as in the source, unless a ``[[tool.micropkg.shared]]`` entry for that
+dependency already covers that target. Such copies are shared entries like
+any other: kept in step and checked by ``--check``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from micropkg_tasks.core.errors import MicropkgError
+
+from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, SharedTarget
+from micropkg_tasks.core.project import load_project
+from micropkg_tasks.ops.build import PackageInputs, read_inputs
+from micropkg_tasks.ops.package_deps import analyse, micropackages_of
+
+
+@dataclass(frozen=True)
+class DependencyEntries:
+    entries: tuple[SharedEntry, ...]  # one per (source project, dependency), numbered after the real ones
+    dependents: dict[tuple[int, Path], tuple[str, ...]]  # (entry index, target) -> modules that need it there
+    errors: dict[int, MicropkgError]  # shared entries whose dependencies could not be found (a cycle, say)
+
+
+def _closure(source: Path, module: str, inputs: PackageInputs | None) -> list[tuple[str, str]]:
+    """Every micro-package ``module`` needs, directly or not, with its env (cycles are refused by ``analyse``)."""
+    project = load_project(source)
+    micropackages = micropackages_of(project)
+    found: list[tuple[str, str]] = []
+    pending = [(module, inputs)]
+    seen = {module}
+    while pending:
+        current, current_inputs = pending.pop()
+        if current_inputs is None:
+            member = micropackages.members[current]
+            current_inputs = read_inputs(project, current, member.alias, member.env, for_distribution=False)
+        analysis = analyse(project, current, current_inputs.code, current_inputs.tests, micropackages)
+        for dependency in analysis.dependencies:
+            if dependency.module not in seen:
+                seen.add(dependency.module)
+                found.append((dependency.module, micropackages.members[dependency.module].env))
+                pending.append((dependency.module, None))
+    return found
+
+
+def dependency_entries(
+    monorepo: Monorepo, entries: Sequence[SharedEntry], inputs: Mapping[int, PackageInputs | MicropkgError]
+) -> DependencyEntries:
+    """Shared entries for the dependencies of ``entries`` that no real entry brings to a target.
+
+    An entry whose source cannot be read is skipped (its own targets fail on that); one whose
+    dependencies cannot be worked out is reported in ``errors``, never stopping the others.
+    """
+    covered = {(e.source, e.micropkg, t.project) for e in monorepo.shared for t in e.targets}
+    wanted: dict[tuple[Path, str], dict[Path, set[str]]] = {}
+    envs: dict[tuple[Path, str], str] = {}
+    errors: dict[int, MicropkgError] = {}
+    for entry in entries:
+        own = inputs.get(entry.index)
+        if isinstance(own, MicropkgError):
+            continue
+        try:
+            closure = _closure(entry.source, entry.micropkg, own)
+        except MicropkgError as exc:
+            errors[entry.index] = exc
+            continue
+        for dependency, env in closure:
+            envs[(entry.source, dependency)] = env
+            for target in entry.targets:
+                if (entry.source, dependency, target.project) in covered:
+                    continue
+                needers = wanted.setdefault((entry.source, dependency), {}).setdefault(target.project, set())
+                needers.add(target.module)
+    made: list[SharedEntry] = []
+    dependents: dict[tuple[int, Path], tuple[str, ...]] = {}
+    next_index = max((e.index for e in monorepo.shared), default=0) + 1
+    for (source, dependency), targets in sorted(wanted.items(), key=lambda item: (str(item[0][0]), item[0][1])):
+        made.append(SharedEntry(
+            micropkg=dependency,
+            source=source,
+            targets=tuple(SharedTarget(project, dependency) for project in sorted(targets)),
+            destination=dependency.rpartition(".")[0] or None,
+            alias=None,
+            env=envs[(source, dependency)],
+            index=next_index,
+        ))
+        for project, needers in targets.items():
+            dependents[(next_index, project)] = tuple(sorted(needers))
+        next_index += 1
+    return DependencyEntries(tuple(made), dependents, errors)
