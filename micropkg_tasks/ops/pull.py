@@ -305,7 +305,7 @@ def install_sdists(
     A micro-package dependency that neither the batch nor the project has stops the batch
     first (``dependency_hint`` says where it could be fetched from).
     """
-    dependencies = resolve_dependencies(read_lock(project.lock_path), items)
+    dependencies = resolve_dependencies(read_project_lock(project), items)
     refuse_missing(dependencies.missing, dependency_hint or (lambda item, dependency: None), verb)
     # Rewriting imports is the costly part and each sdist's is independent: spread it over the cores.
     placed_files = map_collecting_errors(

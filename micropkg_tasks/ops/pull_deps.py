@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from micropkg_tasks.core.errors import MicropkgError
-from micropkg_tasks.core.lockfile import Lock, read_lock
+from micropkg_tasks.core.lockfile import Lock, read_project_lock
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.micropkg_deps import Dependency, recorded_dependencies
 from micropkg_tasks.core.sdist_read import SdistContents
@@ -158,7 +158,7 @@ def fetch_missing_dependencies(
     ``fetch(location, origin)`` returns the checked sdist, its location as the lock records
     it, and its kind. Each dependency is installed at its module path in the source project.
     """
-    lock = read_lock(project.lock_path)
+    lock = read_project_lock(project)
     added: list[SdistToInstall] = []
     while True:
         missing = resolve_dependencies(lock, [*items, *added]).missing
