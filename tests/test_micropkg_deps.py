@@ -288,6 +288,42 @@ def test_package_then_pull_under_the_same_name_and_path_is_byte_identical(tmp_pa
     assert tests.returncode == 0, tests.stdout + tests.stderr
 
 
+def test_a_restore_record_that_adds_code_is_refused_and_nothing_is_written(tmp_path, cli):
+    # The records are archive data: one that would put text into the project that the packaged
+    # file does not show (here, a line of code) must never be applied.
+    import io
+    import json
+    import tarfile
+
+    from tests.hostile_archives import archive
+    from tests.helpers import snapshot_tree
+
+    manifest = '\n[tool.kedro.micropkg.package]\n"pipelines.p3" = {}\n'
+    files = {
+        "src/fixture_pkg/pipelines/p3/__init__.py": "",
+        "src/fixture_pkg/pipelines/p3/nodes.py": "def run():\n    return 1\n",
+        "src/fixture_pkg/pipelines/p3/names.py": P3_MODULE,
+    }
+    source = kedro_project(tmp_path / "source", "fixture_pkg", pyproject_extra=manifest, extra=files)
+    assert cli(["package", "--all"], source).exit_code == 0
+    with tarfile.open(source / "dist/p3-0.1.tar.gz") as tar:
+        members = {m.name.split("/", 1)[1]: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+    records = json.loads(members["micropkg-restore.json"])
+    edit = records["files"]["p3/names.py"]["edits"][0]
+    edit["text"] = "import os; os.system('echo owned')\n" + edit["text"]
+    members["micropkg-restore.json"] = json.dumps(records).encode()
+    tampered = tmp_path / "p3-0.1.tar.gz"
+    tampered.write_bytes(archive(members, "p3-0.1"))
+
+    target = kedro_project(tmp_path / "target", "fixture_pkg")
+    before = snapshot_tree(target)
+    result = cli(["pull", str(tampered), "--destination", "pipelines", "--no-compile"], target)
+    assert result.exit_code == 1
+    assert "the restore record of p3/names.py in micropkg-restore.json changes more than the module references" \
+        in result.stderr
+    assert snapshot_tree(target) == before
+
+
 def test_pull_under_another_name_moves_full_paths_and_leaves_short_strings(tmp_path, cli):
     manifest = '\n[tool.kedro.micropkg.package]\n"pipelines.p3" = {}\n'
     files = {

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from micropkg_tasks.core.errors import SdistError
+from micropkg_tasks.core.errors import MicropkgError, SdistError
 from micropkg_tasks.core.rewrite import ModuleMove
 from micropkg_tasks.core.rewrite_strings import is_dotted
 
@@ -92,12 +92,38 @@ class ExactRestore:
     records: Mapping[str, Any]
     moves: tuple[ModuleMove, ...]
     key_prefix: str = ""  # where the files handed to ``rewrite`` sit in the sdist (``<name>/``, ``tests/``)
+    # What packaging applied (source paths to the sdist's names): a record is trusted only if
+    # packaging its restored text again gives the packaged file back exactly.
+    packaging_moves: tuple[ModuleMove, ...] = ()
+    source: str = "the sdist"
 
     def original(self, relative: str, packaged: str) -> str | None:
         """The file as it was in the source, which ``moves`` then take to the target; None when it
         was changed after packaging (the ordinary rules apply)."""
         key = f"{self.key_prefix}{relative}"
-        return restore(packaged, self.records[key]) if key in self.records else packaged
+        if key not in self.records:
+            return packaged
+        restored = restore(packaged, self.records[key])
+        if restored is not None and restored != packaged:
+            self._check_only_references_differ(key, packaged, restored)
+        return restored
+
+    def _check_only_references_differ(self, key: str, packaged: str, restored: str) -> None:
+        """A record is data from the archive: it must not be a way to put into the project text
+        that the packaged file does not show. Packaging the restored text again must give the
+        packaged file back byte for byte, so the two differ only in the references packaging
+        rewrites."""
+        from micropkg_tasks.core.rewrite import rewrite_module
+
+        try:
+            again = rewrite_module(restored, list(self.packaging_moves), filename=f"{self.source}: {key}").code
+        except MicropkgError:
+            again = None  # not even Python any more: certainly not what was packaged
+        if again != packaged:
+            raise SdistError(
+                f"{self.source}: the restore record of {key} in {RESTORE_MEMBER} changes more than the module "
+                "references packaging rewrites; the sdist was altered after packaging, so it is refused"
+            )
 
 
 def restore_source(

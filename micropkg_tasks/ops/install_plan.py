@@ -159,7 +159,13 @@ def target_files(
                     ModuleMove(f"tests.{source_module}", f"tests.{module}"),
                     *to_dependencies,
                 ]
-                exact = ExactRestore(records, tuple(m for m in full if m.old != m.new), key_prefix)
+                packaging = (
+                    ModuleMove(f"{source_project}.{source_module}", sdist.name),
+                    ModuleMove(f"tests.{source_module}", "tests"),
+                )
+                exact = ExactRestore(
+                    records, tuple(m for m in full if m.old != m.new), key_prefix, packaging, sdist.source
+                )
             return _rewrite_files(files, moves, shown_prefix, exact)
 
         return rewrite
