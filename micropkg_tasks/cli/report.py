@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from micropkg_tasks.cli.output import err, is_verbose, out, shown_path, warn
 from micropkg_tasks.core.transaction import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE
@@ -60,19 +60,23 @@ def _pull_line(result: PullResult) -> str:
     return f"{verb} {result.location} ({result.name} {result.version}) -> {result.module}: {counts or 'no files'}"
 
 
-def package_projects(result: MonorepoPackageResult) -> None:
-    """``package --all`` at the root: each project's sdists under its name, or why it has none."""
-    for item in result.projects:
+def _per_project(items: Sequence[Any], manifest: str, show_batch: Callable[[Any], None]) -> None:
+    """A task run at the root: each project's own report under its name, or why it has none."""
+    for item in items:
         if item.skipped:
-            out(f"{item.project}: no package manifest, skipped")
+            out(f"{item.project}: no {manifest} manifest, skipped")
         elif item.error:
             err(f"{item.project}: failed: {item.error}")
             for line in item.details:
                 err(f"  {line}")
         elif item.batch is not None:
             out(f"{item.project}:")
-            for packaged in item.batch.results:
-                package_result(packaged)
+            show_batch(item.batch)
+
+
+def package_projects(result: MonorepoPackageResult) -> None:
+    """``package --all`` at the root: each project's sdists under its name, or why it has none."""
+    _per_project(result.projects, "package", package_batch)
 
 
 def _requirement_lines(result: PullResult) -> None:
@@ -237,16 +241,7 @@ def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
 
 
 def pull_all_result(result: PullAllResult) -> None:
-    for item in result.projects:
-        if item.skipped:
-            out(f"{item.project}: no pull manifest, skipped")
-        elif item.error:
-            err(f"{item.project}: failed: {item.error}")
-            for line in item.details:
-                err(f"  {line}")
-        elif item.batch is not None:
-            out(f"{item.project}:")
-            pull_batch(item.batch, show_files=item.batch.dry_run)
+    _per_project(result.projects, "pull", lambda batch: pull_batch(batch, show_files=batch.dry_run))
 
 
 def monorepo_status(report: MonorepoStatus) -> None:
