@@ -8,10 +8,10 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomlkit
 
 from micropkg_tasks.core import transaction
 from micropkg_tasks.core.errors import BusyError, MicropkgError, ProjectError
@@ -24,7 +24,6 @@ from micropkg_tasks.core.lockfile import (
     sha256_bytes,
     sha256_file,
 )
-from micropkg_tasks.core.project import tomlkit_to_plain
 from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import (
     CREATE,
@@ -110,7 +109,7 @@ destination = "utils"
 
 
 def parse_text(text: str, display: str = "micropkg.lock") -> Lock:
-    return parse_lock(tomlkit_to_plain(tomlkit.parse(text)), display=display)
+    return parse_lock(tomllib.loads(text), display=display)
 
 
 def test_render_is_sorted_and_ends_with_one_newline() -> None:

@@ -19,7 +19,7 @@ from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, read_file_bytes
 from micropkg_tasks.core.errors import ProjectError
 from micropkg_tasks.core.merge import git_blob_id, has_conflict_markers
 from micropkg_tasks.core.pathguard import guard
-from micropkg_tasks.core.project import Project, read_toml, tomlkit_to_plain
+from micropkg_tasks.core.project import Project, read_toml
 
 LOCK_FORMAT = 1
 _HEADER = "# Written by micropkg-tasks: what each pulled micro-package installed. Do not edit by hand.\n"
@@ -197,7 +197,7 @@ def read_lock(path: Path) -> Lock:
     """The lock at ``path``; an absent file is an empty lock."""
     if not path.exists():
         return Lock()
-    return parse_lock(tomlkit_to_plain(read_toml(path)), display=str(path))
+    return parse_lock(read_toml(path), display=str(path))
 
 
 def lock_folders(project: Project) -> tuple[str, ...]:

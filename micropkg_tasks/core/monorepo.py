@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from micropkg_tasks.core.errors import NotFoundHereError, ProjectError, UsageError
 from micropkg_tasks.core.names import validate_alias, validate_destination_module, validate_env, validate_module_path
-from micropkg_tasks.core.project import Project, is_project_dir, load_project, read_toml, table, tomlkit_to_plain
+from micropkg_tasks.core.project import Project, is_project_dir, load_project, read_toml, table
 
 MONOREPO_FILES = ("micropkg.toml", "pyproject.toml")
 _SHARED_KEYS = frozenset({"micropkg", "source", "targets", "destination", "alias", "env"})
@@ -87,7 +87,7 @@ def monorepo_settings(start: Path) -> tuple[Mapping[str, Any] | None, Path | Non
         return None, None
     config_path = _monorepo_config(root)
     assert config_path is not None
-    return tomlkit_to_plain(table(read_toml(config_path), "tool.micropkg") or {}), config_path
+    return table(read_toml(config_path), "tool.micropkg") or {}, config_path
 
 
 def find_monorepo_root(start: Path) -> Path | None:
@@ -221,7 +221,7 @@ def load_monorepo(root: Path) -> Monorepo:
     if config_path is None:
         raise ProjectError(f"{root} is not a monorepo root: no pyproject.toml or micropkg.toml with [tool.micropkg.monorepo]")
     document = read_toml(config_path)
-    settings = tomlkit_to_plain(table(document, "tool.micropkg") or {})
+    settings = table(document, "tool.micropkg") or {}
     monorepo = settings.get("monorepo", {})
     if not isinstance(monorepo, Mapping):
         raise ProjectError(f"{config_path} [tool.micropkg.monorepo] must be a table")

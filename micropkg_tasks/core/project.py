@@ -217,7 +217,7 @@ def load_project(root: Path) -> Project:
         legacy_layout=legacy,
         metadata_table=table_name,
         project_version=_static_project_version(document),
-        settings=tomlkit_to_plain(settings),
+        settings=dict(settings),
     )
 
 
@@ -235,14 +235,3 @@ def _detect_legacy_layout(root: Path, source_dir: Path) -> bool:
 def as_project(project: "Project | str | os.PathLike[str]") -> Project:
     """Operations take a loaded project or a path to one."""
     return project if isinstance(project, Project) else load_project(Path(project))
-
-
-def tomlkit_to_plain(value: Any) -> Any:
-    """tomlkit items behave like dicts and lists but carry formatting; strip that for safe sharing."""
-    if isinstance(value, Mapping):
-        return {str(key): tomlkit_to_plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [tomlkit_to_plain(item) for item in value]
-    if hasattr(value, "unwrap"):
-        return value.unwrap()
-    return value
