@@ -336,7 +336,7 @@ def install_sdists(
                 dry_run=dry_run,
                 verb=verb,
             )
-            blocked = {index: _refusal(plan) for index, plan in plans.items() if _refusal(plan)}
+            blocked = {index: why for index, plan in plans.items() if (why := _refusal(plan))}
             if not blocked or dry_run:
                 break
             if not each_alone:
