@@ -758,7 +758,8 @@ def _(ws):
 @case("project-pulled-module-deeply-nested", 1, "nodes.py is nested too deeply to rewrite its imports")
 def _(ws):
     files = sdist_files()
-    files["data_cleaning/nodes.py"] = ("import data_cleaning\ny = data_cleaning" + ".b" * 1500 + "\n").encode()
+    # ``import data_cleaning.nodes`` makes every use of ``data_cleaning`` one to rewrite, this one too.
+    files["data_cleaning/nodes.py"] = ("import data_cleaning.nodes\ny = data_cleaning" + ".b" * 1500 + "\n").encode()
     return pull_sdist(ws, archive(files, ROOT))
 
 

@@ -34,18 +34,9 @@ from micropkg_tasks.cli.output import Progress, is_verbose, print_json, reports_
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.manifest import PackageEntry, PullEntry
 from micropkg_tasks.core.monorepo import Monorepo, require_monorepo
-from micropkg_tasks.core.sdist_read import SdistLimits
-from micropkg_tasks.ops.compile_batch import compile_projects
-from micropkg_tasks.ops.package import package_all, package_entries
-from micropkg_tasks.ops.pull import pull_all as pull_manifest
-from micropkg_tasks.ops.pull import pull_batch
-from micropkg_tasks.ops.monorepo_package import package_projects
-from micropkg_tasks.ops.monorepo_status import monorepo_status
-from micropkg_tasks.ops.prerelease import prerelease as prerelease_operation
-from micropkg_tasks.ops.pull_all import pull_all_projects
-from micropkg_tasks.ops.recover import recover_projects
-from micropkg_tasks.ops.status import status as project_status
-from micropkg_tasks.ops.sync import sync_shared as sync_shared_operation
+
+# Each task imports the operation it runs when it runs: a command then loads only
+# what it uses, and ``micropkg --help`` or a usage error answers at once.
 
 PROJECT_HELP = "Project folder (default: the project containing the current folder)."
 MONOREPO_HELP = "Act on every project of the monorepo (the default when run from the monorepo root)."
@@ -88,6 +79,9 @@ def package(
     project=None, monorepo=False, jobs=None, with_deps=None, json=False, quiet=False, verbose=False,
 ):
     """Package micro-packages as Kedro-compatible sdists (<name>-<version>.tar.gz)."""
+    from micropkg_tasks.ops.monorepo_package import package_projects
+    from micropkg_tasks.ops.package import package_all, package_entries
+
     if module in HELP_FLAGS:
         return show_task_help("package")
     modules = split_list(module or "")
@@ -167,6 +161,10 @@ def pull(
     monorepo=False, jobs=None, json=False, quiet=False, verbose=False, merge=False,
 ):
     """Install micro-package sdists into the project, safely and as one unit."""
+    from micropkg_tasks.core.sdist_read import SdistLimits
+    from micropkg_tasks.ops.pull import pull_all as pull_manifest
+    from micropkg_tasks.ops.pull import pull_batch
+
     if location in HELP_FLAGS:
         return show_task_help("pull")
     if not all and not location:
@@ -228,6 +226,9 @@ def pull(
 @reports_errors
 def status(c, project=None, all_projects=False, monorepo=False, json=False, quiet=False, verbose=False):
     """List installed micro-packages and their state: in sync, upstream moved, or locally edited."""
+    from micropkg_tasks.ops.monorepo_status import monorepo_status
+    from micropkg_tasks.ops.status import status as project_status
+
     where = scope(project, all_projects or monorepo, task="status")
     if isinstance(where, Monorepo):
         result: Any = monorepo_status(where.root)
@@ -264,6 +265,8 @@ def sync_shared(
     json=False, quiet=False, verbose=False, merge=False,
 ):
     """Install every [[tool.micropkg.shared]] micro-package from its source into its targets."""
+    from micropkg_tasks.ops.sync import sync_shared as sync_shared_operation
+
     with Progress(enabled=not json) as progress:
         result = sync_shared_operation(
             cli_path(root), check=check, dry_run=dry_run, diff=diff, force=force, only=only,
@@ -290,6 +293,8 @@ def sync_shared(
 @reports_errors
 def recover(c, project=None, all_projects=False, monorepo=False, json=False, quiet=False, verbose=False):
     """Finish runs that were killed part-way: roll each project back to before (or forward to after) them."""
+    from micropkg_tasks.ops.recover import recover_projects
+
     where = scope(project, all_projects or monorepo, task="recover")
     if isinstance(where, Monorepo):
         roots = list(where.projects)
@@ -310,6 +315,8 @@ def _pull_every_project(
     jobs: str | int | None, json: bool,
 ) -> None:
     """``pull --all`` at the root and ``pull-all``: every project's manifest, one report."""
+    from micropkg_tasks.ops.pull_all import pull_all_projects
+
     with Progress(enabled=not json) as progress:
         result = pull_all_projects(
             where.root, force=force, dry_run=dry_run, diff=diff, jobs=whole_number("jobs", jobs) or None,
@@ -363,6 +370,8 @@ def compile_reqs(
     quiet=False, verbose=False,
 ):
     """Compile requirements.in into requirements.txt with pip-tools (skipped when unchanged)."""
+    from micropkg_tasks.ops.compile_batch import compile_projects
+
     where = scope(project, all_projects or monorepo, task="compile-reqs")
     if isinstance(where, Monorepo):
         roots = list(where.projects)
@@ -395,6 +404,8 @@ PRERELEASE_HELP = {
 @reports_errors
 def prerelease(c, project=None, monorepo=False, keep_going=False, json=False, quiet=False, verbose=False):
     """Check that every micro-package builds reproducibly, installs, pulls and passes its tests, and nothing drifted."""
+    from micropkg_tasks.ops.prerelease import prerelease as prerelease_operation
+
     where = scope(project, monorepo, task="prerelease")
     with Progress(enabled=not json) as progress:
         if isinstance(where, Monorepo):

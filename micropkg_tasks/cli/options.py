@@ -7,14 +7,15 @@ Settings resolve as: ``[tool.micropkg]`` of the project, then the invoke config
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.manifest import is_url
 from micropkg_tasks.core.monorepo import Monorepo, find_monorepo_root, require_monorepo
 from micropkg_tasks.core.project import Project, find_project_root, load_project
-from micropkg_tasks.ops.compile_batch import CompileOutcome
-from micropkg_tasks.ops.compile_batch import failed as failed_compiles
+
+if TYPE_CHECKING:
+    from micropkg_tasks.ops.compile_batch import CompileOutcome
 
 DEFAULTS: dict[str, Any] = {
     "jobs": None,  # parallel packaging processes; None means one per available core
@@ -118,6 +119,8 @@ def compile_config(c: Any) -> Any:
 
 
 def fail_on_compile_errors(outcomes: Sequence[CompileOutcome]) -> None:
+    from micropkg_tasks.ops.compile_batch import failed as failed_compiles
+
     failures = failed_compiles(outcomes)
     if failures:
         # Each failure was already reported above (or in the JSON); this only sets the exit code.

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from micropkg_tasks.cli.output import err, is_verbose, out, shown_path, warn
-from micropkg_tasks.core.transaction import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE
+from micropkg_tasks.core.transaction import (
+    CONFLICT, CREATE, DELETE, KEPT, MERGE_CONFLICT, MERGED, UNCHANGED, UPDATE,
+)
 from micropkg_tasks.ops.destinations import OVERWRITTEN, UNCHANGED as ARTIFACT_UNCHANGED
-from micropkg_tasks.ops.install_plan import KEPT, MERGE_CONFLICT, MERGED
-from micropkg_tasks.ops.package import PackageBatchResult, PackageResult
-from micropkg_tasks.ops.pull import PullBatchResult, PullResult
-from micropkg_tasks.ops.compile_batch import CompileOutcome
-from micropkg_tasks.ops.monorepo_package import MonorepoPackageResult
-from micropkg_tasks.ops.monorepo_status import MonorepoStatus
-from micropkg_tasks.ops.prerelease import PrereleaseReport
-from micropkg_tasks.ops.pull_all import PullAllResult
-from micropkg_tasks.ops.recover import RecoverResult
-from micropkg_tasks.ops.status import ProjectStatus
-from micropkg_tasks.ops.sync import OTHER_SOURCE, SyncResult, TargetSync
+
+if TYPE_CHECKING:  # the operations are imported by the task that runs one, not by every start-up
+    from micropkg_tasks.ops.compile_batch import CompileOutcome
+    from micropkg_tasks.ops.monorepo_package import MonorepoPackageResult
+    from micropkg_tasks.ops.monorepo_status import MonorepoStatus
+    from micropkg_tasks.ops.package import PackageBatchResult, PackageResult
+    from micropkg_tasks.ops.prerelease import PrereleaseReport
+    from micropkg_tasks.ops.pull import PullBatchResult, PullResult
+    from micropkg_tasks.ops.pull_all import PullAllResult
+    from micropkg_tasks.ops.recover import RecoverResult
+    from micropkg_tasks.ops.status import ProjectStatus
+    from micropkg_tasks.ops.sync import SyncResult, TargetSync
 
 
 def _plural(count: int, word: str) -> str:
@@ -172,6 +175,8 @@ def _sync_check(result: SyncResult) -> None:
                 out(f"  {item.action:<9} {item.path}")
         if target.outcome == "failed":
             err(f"{target.project}: failed: {target.error}")
+    from micropkg_tasks.ops.sync import OTHER_SOURCE
+
     if any(state.state == OTHER_SOURCE for target in result.targets for state in target.states):
         err("a copy installed from another source has two owners: remove one of them, or switch it with "
             "sync-shared --force")

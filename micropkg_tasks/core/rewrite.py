@@ -117,7 +117,7 @@ def rewrite_module(
             # it costs more than the rest of a small command's start-up.
             from micropkg_tasks.core.rewrite_cst import rewrite_statements
 
-            code = rewrite_statements(text, hot, len(tree.body), table, chain_roots, filename)
+            code = rewrite_statements(text, tree, hot, table, chain_roots, filename)
     if cr_only:
         code = code.replace("\n", "\r")
     code = bom + code

@@ -6,11 +6,13 @@ when some file really has references to rewrite.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Sequence
 
 import libcst as cst
 
 from micropkg_tasks.core.errors import ProjectError
+from micropkg_tasks.core.rewrite_regions import Region, regions
 from micropkg_tasks.core.rewrite_strings import (
     MoveTable,
     rewrite_literal,
@@ -20,14 +22,57 @@ _Dotted = cst.Name | cst.Attribute
 
 
 def rewrite_statements(
+    text: str, tree: ast.Module, hot: frozenset[int], table: MoveTable, chain_roots: frozenset[str], filename: str
+) -> str:
+    """Rewrite the top-level statements numbered in ``hot`` (``tree`` is ``text`` parsed by ``ast``).
+
+    libcst parses only the lines of those statements when it safely can (see
+    ``rewrite_regions.py``); the bytes are the same as from parsing the whole file.
+    """
+    found = regions(text, tree, hot)
+    if found is not None:
+        rewritten = _rewrite_regions(text, found, table, chain_roots)
+        if rewritten is not None:
+            return rewritten
+    return rewrite_whole_file(text, hot, len(tree.body), table, chain_roots, filename)
+
+
+def rewrite_whole_file(
     text: str, hot: frozenset[int], ast_count: int, table: MoveTable, chain_roots: frozenset[str], filename: str
 ) -> str:
-    """Parse ``text`` with libcst and rewrite the top-level statements numbered in ``hot``."""
+    """The same rewrite with libcst parsing all of ``text``."""
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as exc:  # syntax that ast accepts but libcst does not know
         raise ProjectError(f"{filename}, line {exc.raw_line}: cannot parse Python source") from None
     return _rewrite_statements(module, hot, ast_count, _Rewriter(table, chain_roots)).code
+
+
+def _rewrite_regions(
+    text: str, found: list[Region], table: MoveTable, chain_roots: frozenset[str]
+) -> str | None:
+    """``text`` with each region rewritten on its own; None when libcst sees a region differently from ``ast``."""
+    pieces: list[str] = []
+    done = 0
+    for region in found:
+        try:
+            module = cst.parse_module(text[region.start : region.end])
+        except cst.ParserSyntaxError:
+            return None  # the whole-file parse reports it, with the file's line number
+        if _statement_count(module) != region.count:
+            return None
+        # A fresh rewriter for each region: it remembers nodes by id, and a freed
+        # region's ids can come back in the next one.
+        rewritten = _rewrite_statements(module, region.hot, region.count, _Rewriter(table, chain_roots))
+        pieces += [text[done : region.start], rewritten.code]
+        done = region.end
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+def _statement_count(module: cst.Module) -> int:
+    """Top-level statements as ``ast`` numbers them (``a; b`` is two)."""
+    return sum(len(s.body) if isinstance(s, cst.SimpleStatementLine) else 1 for s in module.body)
 
 
 def _rewrite_statements(

@@ -26,14 +26,11 @@ from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
 from micropkg_tasks.core.rewrite_splice import SplicedRewrites
 from micropkg_tasks.core.sdist_read import SdistContents
 from micropkg_tasks.core.staging import Staging
-from micropkg_tasks.core.transaction import CONFLICT, CREATE, DELETE, UNCHANGED, UPDATE
+from micropkg_tasks.core.transaction import (
+    CONFLICT, CREATE, DELETE, KEPT, MERGE_CONFLICT, MERGED, UNCHANGED, UPDATE,
+)
 from micropkg_tasks.ops.sources import SIBLING, location_kind, source_identity
 from micropkg_tasks.ops.merge_base import find_base
-
-# With --merge, a file both edited locally and changed upstream is not a conflict but one of:
-MERGED = "merged"  # a clean three-way merge: local edits kept on top of upstream
-MERGE_CONFLICT = "conflicted"  # written with conflict markers, to be resolved by hand
-KEPT = "kept"  # the local state wins and upstream's change is reported, not applied
 
 
 @dataclass(frozen=True)
