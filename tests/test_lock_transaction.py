@@ -305,6 +305,58 @@ def test_the_plan_has_the_expected_number_of_steps(tmp_path: Path) -> None:
     assert count_calls(tmp_path, "_write_new") == 4
 
 
+def many_creates(root: Path, count: int) -> list[FileChange]:
+    return [FileChange(root / "many" / f"f{index:03}.txt", CREATE, f"{index}\n".encode()) for index in range(count)]
+
+
+@pytest.mark.parametrize("count", [3, 40])  # flushed one by one, and side by side
+def test_every_written_file_is_flushed_before_the_commit_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    root = make_tree(tmp_path / "proj")
+    changes = plan(root) + many_creates(root, count)
+    flushed: set[Path] = set()
+    committed_after: list[set[Path]] = []
+    real_fsync, real_commit = transaction._fsync, transaction.journal.commit
+
+    def recording_fsync(path):  # type: ignore[no-untyped-def]
+        real_fsync(path)
+        flushed.add(Path(path))
+
+    def recording_commit(*args, **kwargs):  # type: ignore[no-untyped-def]
+        committed_after.append(set(flushed))
+        return real_commit(*args, **kwargs)
+
+    monkeypatch.setattr(transaction, "_fsync", recording_fsync)
+    monkeypatch.setattr(transaction.journal, "commit", recording_commit)
+    apply_changes(root, changes)
+
+    written = {change.path for change in changes if change.action in (CREATE, UPDATE)}
+    assert committed_after == [written]
+
+
+def test_a_flush_that_fails_restores_the_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A disk that fails to flush cannot be had on demand; the failure is injected.
+    root = make_tree(tmp_path / "proj")
+    before = snapshot_tree(root)
+    real_fsync = os.fsync
+    calls = 0
+
+    def failing_fsync(descriptor):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 17:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(ProjectError, match="Input/output error; the project was restored unchanged") as caught:
+        apply_changes(root, plan(root) + many_creates(root, 40))
+    assert str(caught.value).startswith(f"could not write {root}/")
+    monkeypatch.undo()
+    assert snapshot_tree(root) == before
+
+
 @pytest.mark.parametrize("fail_at", range(8))
 @pytest.mark.parametrize("fault", ["oserror", "interrupt"])
 def test_failure_at_any_rename_restores_the_tree(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping, Sequence
@@ -218,10 +219,13 @@ def read_project_lock(project: Project) -> Lock:
     return lock
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _q(value: str) -> str:
     """A TOML basic string. JSON's escaping leaves DEL and other non-printable characters raw,
     which TOML forbids, so those are escaped too: whatever reaches the lock, it stays readable."""
-    if any(0xD800 <= ord(char) <= 0xDFFF for char in value):
+    if _SURROGATE.search(value):
         raise ProjectError(f"cannot record {ascii(value)} in the lock: it is not valid Unicode text")
     text = json.dumps(value, ensure_ascii=False)
     if text.isprintable():

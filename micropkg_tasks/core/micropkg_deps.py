@@ -13,10 +13,10 @@ and reading and writing the recorded table.
 from __future__ import annotations
 
 import ast
-import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
+from micropkg_tasks.core.pysource import parse_file_bytes
 from micropkg_tasks.core.rewrite_strings import is_within, split_literal
 
 
@@ -61,15 +61,6 @@ def owning_micropackage(name: str, project_package: str, micropackages: Iterable
     return best
 
 
-def _parse(content: bytes) -> ast.Module | None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return ast.parse(content)
-    except (SyntaxError, ValueError):
-        return None  # the rewriter reports syntax errors with their location
-
-
 def find_references(
     files: Mapping[str, bytes], project_package: str, micropackages: Iterable[str], own_module: str
 ) -> list[Reference]:
@@ -90,13 +81,13 @@ def find_references(
     for relative, content in sorted(files.items()):
         if not relative.endswith(".py") or project_package.encode() not in content:
             continue
-        tree = _parse(content)
-        if tree is None:
+        parsed = parse_file_bytes(content, relative)
+        if parsed is None:
             continue
         docstrings = {
-            id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+            id(node.value) for node in parsed.nodes() if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
         }
-        for node in ast.walk(tree):
+        for node in parsed.nodes():
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     add(relative, node.lineno, alias.name)

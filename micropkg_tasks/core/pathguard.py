@@ -21,21 +21,39 @@ def _within(real_root: str, real: str) -> bool:
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
-def real_location(path: Path) -> str:
-    """Where ``path`` really is: its folders resolved, and itself too if it is a symlink."""
-    parent = os.path.realpath(path.parent)
-    candidate = os.path.join(parent, path.name)
-    return os.path.realpath(candidate) if os.path.islink(candidate) else candidate
-
-
 def guard(root: Path, path: Path, action: str = "write") -> None:
     """Refuse, in one sentence, to ``action`` ``path`` unless it really lies inside ``root``."""
-    real_root = os.path.realpath(root)
-    if not os.path.isabs(path) or ".." in Path(path).parts:
-        raise ProjectError(f"refusing to {action} {path}: it is not a plain path inside the project {root}")
-    real = real_location(Path(path))
-    if not _within(real_root, real) or real == real_root:
-        raise ProjectError(
-            f"refusing to {action} {path}: it resolves to {real}, outside the project {root} "
-            "(a symlinked folder or file points out of it)"
-        )
+    PathGuard(root).check(path, action)
+
+
+class PathGuard:
+    """``guard`` for many paths of one project: each folder is resolved once.
+
+    Planning or applying a batch checks hundreds of files in a few folders, and
+    resolving a folder costs a system call per component. Keep one only for the
+    length of a batch: a folder is not re-resolved while it lives.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._real_root = os.path.realpath(root)
+        self._folders: dict[str, str] = {}
+
+    def _real_location(self, path: Path) -> str:
+        """Where ``path`` really is: its folders resolved, and itself too if it is a symlink."""
+        folder = os.path.dirname(path)
+        parent = self._folders.get(folder)
+        if parent is None:
+            parent = self._folders[folder] = os.path.realpath(folder)
+        candidate = os.path.join(parent, os.path.basename(path))
+        return os.path.realpath(candidate) if os.path.islink(candidate) else candidate
+
+    def check(self, path: Path, action: str = "write") -> None:
+        if not os.path.isabs(path) or ".." in Path(path).parts:
+            raise ProjectError(f"refusing to {action} {path}: it is not a plain path inside the project {self.root}")
+        real = self._real_location(Path(path))
+        if not _within(self._real_root, real) or real == self._real_root:
+            raise ProjectError(
+                f"refusing to {action} {path}: it resolves to {real}, outside the project {self.root} "
+                "(a symlinked folder or file points out of it)"
+            )

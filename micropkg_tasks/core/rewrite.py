@@ -41,12 +41,12 @@ from dataclasses import dataclass
 
 from micropkg_tasks.core.bounded import MAX_PARSED_BYTES, MIB, parsing
 from micropkg_tasks.core.errors import ProjectError
+from micropkg_tasks.core.pysource import parse_source
 from micropkg_tasks.core.rewrite_strings import (
     MoveTable,
     OutsideReference,
     is_dotted,
     might_need_work,
-    parse_ast,
     scan,
 )
 
@@ -109,15 +109,15 @@ def rewrite_module(
     if cr_only:
         text = text.replace("\r", "\n")
     with parsing(filename, "rewrite its imports"):
-        tree = parse_ast(text, filename)
-        outside, hot, chain_roots = scan(tree, table, project_package, package_depth)
+        parsed = parse_source(text, filename)
+        outside, hot, chain_roots = scan(parsed, table, project_package, package_depth)
         code = text
         if hot:
             # libcst is imported only here: most files need no rewriting, and importing
             # it costs more than the rest of a small command's start-up.
             from micropkg_tasks.core.rewrite_cst import rewrite_statements
 
-            code = rewrite_statements(text, tree, hot, table, chain_roots, filename)
+            code = rewrite_statements(text, parsed.tree, hot, table, chain_roots, filename)
     if cr_only:
         code = code.replace("\n", "\r")
     code = bom + code

@@ -10,12 +10,11 @@ references and whether the lossless libcst rewrite is needed at all.
 from __future__ import annotations
 
 import ast
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from micropkg_tasks.core.errors import ProjectError
+from micropkg_tasks.core.pysource import ParsedSource
 
 
 @dataclass(frozen=True)
@@ -159,21 +158,6 @@ def might_need_work(
     return package_depth is not None and max_relative_level(source) > package_depth + 1
 
 
-def parse_ast(source: str, filename: str) -> ast.Module:
-    """Parse with ``ast``, turning any syntax problem into a one-line ``ProjectError``."""
-    try:
-        with warnings.catch_warnings():
-            # Invalid escape sequences warn on 3.12+; they are not our business here.
-            warnings.simplefilter("ignore")
-            return ast.parse(source, filename=filename)
-    except SyntaxError as exc:
-        reason = (exc.msg or "invalid syntax").splitlines()[0]
-        raise ProjectError(f"{filename}, line {exc.lineno or 1}: not valid Python ({reason})") from None
-    except ValueError:  # null bytes, on Pythons that do not report them as SyntaxError
-        line = source.count("\n", 0, max(source.find("\0"), 0)) + 1
-        raise ProjectError(f"{filename}, line {line}: not valid Python (null byte)") from None
-
-
 def _ast_dotted(node: ast.expr) -> str | None:
     """``a.b.c`` for a pure Name/Attribute chain, else None."""
     parts: list[str] = []
@@ -187,7 +171,7 @@ def _ast_dotted(node: ast.expr) -> str | None:
 
 
 def scan(
-    tree: ast.Module, table: MoveTable, project_package: str | None, package_depth: int | None
+    parsed: ParsedSource, table: MoveTable, project_package: str | None, package_depth: int | None
 ) -> tuple[list[OutsideReference], frozenset[int], frozenset[str]]:
     """Find outside references, what libcst must rewrite, and the chain-mode roots.
 
@@ -208,8 +192,8 @@ def scan(
         return project_package is not None and is_within(name, project_package)
 
     template_str = getattr(ast, "TemplateStr", ast.JoinedStr)  # t-strings exist on 3.14+
-    for index, statement in enumerate(tree.body):
-        for node in ast.walk(statement):  # breadth-first, so parents come before children
+    for index, nodes in enumerate(parsed.statement_nodes):
+        for node in nodes:  # breadth-first, so parents come before children
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if table.match(alias.name) is not None:

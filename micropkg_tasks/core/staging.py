@@ -13,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-from micropkg_tasks.core.pathguard import guard
+from micropkg_tasks.core.pathguard import PathGuard
 from micropkg_tasks.core.transaction import CREATE, DELETE, UPDATE, FileChange
 
 _DELETED = None
@@ -22,6 +22,7 @@ _DELETED = None
 class Staging:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._guard = PathGuard(root)
         self._pending: dict[Path, bytes | None] = {}
         self._disk_cache: dict[Path, bytes | None] = {}
         self._special: set[Path] = set()
@@ -29,7 +30,7 @@ class Staging:
     def on_disk(self, path: Path) -> bytes | None:
         """The file's bytes as they are on disk now (cached), or None if absent (or not a file)."""
         if path not in self._disk_cache:
-            guard(self.root, path, "write")
+            self._guard.check(path, "write")
             self._disk_cache[path] = self._read(path)
         return self._disk_cache[path]
 
@@ -61,11 +62,11 @@ class Staging:
         return self.on_disk(path)
 
     def write(self, path: Path, content: bytes) -> None:
-        guard(self.root, path, "write")
+        self._guard.check(path, "write")
         self._pending[path] = content
 
     def delete(self, path: Path) -> None:
-        guard(self.root, path, "delete")
+        self._guard.check(path, "delete")
         self._pending[path] = _DELETED
 
     def is_pending(self, path: Path) -> bool:

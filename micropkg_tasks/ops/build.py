@@ -20,6 +20,7 @@ from micropkg_tasks.core.micropkg_deps import Dependency, dependencies_table
 from micropkg_tasks.core.names import shadows_stdlib, validate_alias, validate_env, validate_module_path
 from micropkg_tasks.core.params import rename_for_alias, select_parameter_files, skipped_symlinks
 from micropkg_tasks.core.project import Project
+from micropkg_tasks.core.pysource import parse_file_bytes
 from micropkg_tasks.core.requirements import read_requirements_file
 from micropkg_tasks.core.restore import RESTORE_MEMBER, record_edits, render_records
 from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
@@ -258,20 +259,19 @@ def _imports_of(files: dict[str, bytes], name: str, shown_root: Path, project: P
     for relative, content in files.items():
         if not relative.endswith(".py") or name.encode() not in content:
             continue
-        try:
-            with parsing(project.relative(shown_root / relative), "read its imports"):
-                tree = ast.parse(content)
-                nodes = list(ast.walk(tree))
-        except SyntaxError:
+        shown = project.relative(shown_root / relative)
+        with parsing(shown, "read its imports"):
+            parsed = parse_file_bytes(content, shown)
+        if parsed is None:
             continue  # the rewriter reports syntax errors with their location
-        for node in nodes:
+        for node in parsed.nodes():
             modules = []
             if isinstance(node, ast.Import):
                 modules = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 modules = [node.module]
             if any(module.split(".")[0] == name for module in modules):
-                found.append(f"{project.relative(shown_root / relative)}:{node.lineno}")
+                found.append(f"{shown}:{node.lineno}")
     return found
 
 
