@@ -8,8 +8,10 @@ asks for the traceback.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import gc
 import json
 import logging
 import os
@@ -19,7 +21,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from invoke.exceptions import Exit
 
@@ -229,6 +231,26 @@ def print_json(value: Any) -> None:
     out(json.dumps(to_jsonable(value), indent=2, sort_keys=True))
 
 
+@contextlib.contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run a task with the cyclic garbage collector looking less often, and never at the
+    objects that exist before it starts (the modules loaded so far).
+
+    Parsing builds hundreds of thousands of short-lived syntax-tree nodes, and each
+    collection walks every live object: with the default thresholds a package or pull
+    spends about a sixth of its time collecting, and finds nothing. The settings are put
+    back afterwards; worker processes forked meanwhile inherit them.
+    """
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
+
 def reports_errors(task_body: F) -> F:
     """Turn expected failures into one clear line and an exit code, with no traceback."""
 
@@ -237,7 +259,7 @@ def reports_errors(task_body: F) -> F:
         configure(quiet=kwargs.get("quiet", False), verbose=kwargs.get("verbose", False))
         install_log_redaction()
         try:
-            with stop_signals_interrupt():  # SIGTERM and SIGHUP stop a run as cleanly as Ctrl-C
+            with stop_signals_interrupt(), fewer_collections():  # SIGTERM and SIGHUP stop a run as cleanly as Ctrl-C
                 return task_body(*args, **kwargs)
         except MicropkgError as exc:
             if debug_enabled():

@@ -16,6 +16,8 @@ from typing import Mapping
 import yaml
 
 _SUFFIXES = (".yml", ".yaml", ".json")
+# The same safe loading, in C when PyYAML was built with libyaml (several times faster).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,8 @@ def top_level_keys(content: bytes) -> frozenset[str]:
     """The public top-level keys of a YAML (or JSON) mapping; nothing for anything unreadable,
     which Kedro reports itself with a better message than ours."""
     try:
-        data = yaml.safe_load(content)
-    except yaml.YAMLError:
+        data = yaml.load(content, Loader=_SAFE_LOADER)
+    except (yaml.YAMLError, RecursionError):  # libyaml stops deep nesting itself; the Python loader recurses
         return frozenset()
     if not isinstance(data, dict):
         return frozenset()

@@ -52,6 +52,10 @@ from micropkg_tasks.core.rewrite_strings import (
 
 __all__ = ["ModuleMove", "OutsideReference", "RewriteResult", "rewrite_module"]
 
+# What the first rewrite that changes something imports (libcst, through this module):
+# worker processes that will rewrite load it as they start.
+REWRITER_MODULES = ("micropkg_tasks.core.rewrite_cst",)
+
 @dataclass(frozen=True)
 class ModuleMove:
     """Module ``old`` (and everything below it) now lives at ``new``.

@@ -110,12 +110,21 @@ def _make_parents(path: Path, root: Path, created_dirs: list[Path]) -> None:
         created_dirs.append(folder)
 
 
+def _is_real_folder(path: Path) -> bool:
+    """A folder itself, not a symlink to one."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
 def _check_targets(root: Path, changes: Sequence[FileChange]) -> None:
     """Refuse, before touching anything, writes that could only fail half-way:
     a target that is a folder, or a target below something that is not a folder."""
+    checked: set[Path] = set()  # folders whose ancestors up to the root were checked too
     for change in changes:
         backup = backup_path(change.path)
-        if change.action != UNCHANGED and (backup.exists() or backup.is_symlink()):
+        if change.action != UNCHANGED and os.path.lexists(backup):
             # Not ours (our own leftovers are recovered from the journal first): it may be
             # someone's only copy of the old file.
             raise ProjectError(
@@ -123,14 +132,15 @@ def _check_targets(root: Path, changes: Sequence[FileChange]) -> None:
                 "restore it (rename it back) or delete it, then run again"
             )
         if change.action in (CREATE, UPDATE):
-            if change.path.is_dir() and not change.path.is_symlink():
+            if _is_real_folder(change.path):
                 raise ProjectError(f"cannot write {change.path}: a folder is in the way")
             parent = change.path.parent
-            while parent != root and root in parent.parents:
+            while parent not in checked and parent != root and root in parent.parents:
                 if parent.exists() and not parent.is_dir():
                     raise ProjectError(f"cannot write {change.path}: {parent} is a file, not a folder")
+                checked.add(parent)
                 parent = parent.parent
-        elif change.action == DELETE and change.path.is_dir() and not change.path.is_symlink():
+        elif change.action == DELETE and _is_real_folder(change.path):
             raise ProjectError(f"cannot delete {change.path}: it is a folder")
 
 
@@ -150,11 +160,15 @@ def _rollback(done: list[_Done], created_dirs: list[Path]) -> None:
 def _missing_folders(root: Path, changes: Sequence[FileChange]) -> list[str]:
     """The folders the writes will create, parents first, relative to the root."""
     missing: set[Path] = set()
+    seen: set[Path] = set()  # folders looked at, with their ancestors up to the root
     for change in changes:
         if change.action not in (CREATE, UPDATE):
             continue
         parent = change.path.parent
-        while parent != root and root in parent.parents and not parent.exists():
+        while parent not in seen and parent != root and root in parent.parents:
+            seen.add(parent)
+            if parent.exists():
+                break  # so are all its ancestors
             missing.add(parent)
             parent = parent.parent
     return sorted((folder.relative_to(root).as_posix() for folder in missing), key=lambda p: (p.count("/"), p))

@@ -17,10 +17,11 @@ from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.fs_args import load_fs_args
 from micropkg_tasks.core.manifest import PACKAGE_TABLES, PackageEntry, is_url, present_table, read_package_manifest
 from micropkg_tasks.core.project import Project, as_project
+from micropkg_tasks.core.rewrite import REWRITER_MODULES
 from micropkg_tasks.ops.build import BuiltSdist, PackageResult, build_package, validated_inputs
 from micropkg_tasks.ops.destinations import write_artifact_once
 from micropkg_tasks.ops.package_deps import MicropackageSet, micropackages_of
-from micropkg_tasks.ops.parallel import map_collecting_errors
+from micropkg_tasks.ops.parallel import WorkerPool
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,18 @@ def package_entries(
     written; each failure is reported.
     """
     resolved = as_project(project)
+    with WorkerPool(jobs, len(entries), preload=REWRITER_MODULES) as workers:
+        return _package_with(resolved, entries, workers, progress=progress, with_deps=with_deps)
+
+
+def _package_with(
+    resolved: Project,
+    entries: Sequence[PackageEntry],
+    workers: WorkerPool,
+    *,
+    progress: Callable[[str], None] | None,
+    with_deps: Sequence[str],
+) -> PackageBatchResult:
     destinations = [entry.destination or str(resolved.root / "dist") for entry in entries]
     failures: list[tuple[str, MicropkgError]] = []
     for entry, target in zip(entries, destinations):
@@ -109,7 +122,7 @@ def package_entries(
         if progress is not None:
             progress(f"packaging {entry.module_path}")
     micropackages = micropackages_of(resolved, [*with_deps, *(entry.module_path for entry in entries)])
-    outcomes = map_collecting_errors(functools.partial(_build_entry, resolved, micropackages), entries, jobs=jobs)
+    outcomes = workers.map(functools.partial(_build_entry, resolved, micropackages), entries)
     for entry, outcome in zip(entries, outcomes):
         if isinstance(outcome, MicropkgError):
             failures.append((entry.module_path, outcome))

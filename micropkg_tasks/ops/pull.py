@@ -21,6 +21,7 @@ from micropkg_tasks.core.manifest import PULL_TABLES, PullEntry, present_table, 
 from micropkg_tasks.core.micropkg_deps import Dependency
 from micropkg_tasks.core.names import validate_alias, validate_destination_module, validate_env
 from micropkg_tasks.core.project import Project, as_project
+from micropkg_tasks.core.rewrite import REWRITER_MODULES
 from micropkg_tasks.core.sdist_read import SdistContents, SdistLimits, read_sdist
 from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import UNCHANGED, FileChange, apply_changes, lock_for_reading, project_lock
@@ -34,7 +35,7 @@ from micropkg_tasks.ops.install_plan import (
     target_files,
 )
 from micropkg_tasks.ops.merge_base import remember_bases
-from micropkg_tasks.ops.parallel import map_collecting_errors
+from micropkg_tasks.ops.parallel import WorkerPool, map_collecting_errors
 from micropkg_tasks.ops.parameter_clashes import refuse_duplicate_parameter_keys
 from micropkg_tasks.ops.pull_deps import (
     DependencyResolution,
@@ -183,6 +184,28 @@ def _pull_requests(
     with_deps: bool = False,
 ) -> PullBatchResult:
     requests = [_validate(request) for request in requests]
+    with WorkerPool(None, len(requests), preload=REWRITER_MODULES) as workers:
+        return _fetch_and_install(
+            project, requests, workers, force=force, dry_run=dry_run, diff=diff, limits=limits,
+            lock_timeout=lock_timeout, base=base, use_cache=use_cache, merge=merge, with_deps=with_deps,
+        )
+
+
+def _fetch_and_install(
+    project: Project,
+    requests: Sequence[_Request],
+    workers: WorkerPool,
+    *,
+    force: bool,
+    dry_run: bool,
+    diff: bool,
+    limits: SdistLimits,
+    lock_timeout: float,
+    base: Path | None,
+    use_cache: bool,
+    merge: bool,
+    with_deps: bool,
+) -> PullBatchResult:
     # Fetch and check every archive before taking the lock or touching anything.
     items: list[SdistToInstall] = []
     fetched_from: dict[int, FetchedFrom] = {}
@@ -215,7 +238,7 @@ def _pull_requests(
 
     return install_sdists(
         project, items, force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, merge=merge,
-        dependency_hint=hint,
+        dependency_hint=hint, workers=workers,
     )
 
 
@@ -291,6 +314,7 @@ def install_sdists(
     each_alone: bool = False,
     merge: bool = False,
     dependency_hint: Callable[[SdistToInstall, Dependency], str | None] | None = None,
+    workers: WorkerPool | None = None,
 ) -> PullBatchResult:
     """Plan every sdist into one staging area and apply the batch as one unit, under the project's lock.
 
@@ -302,15 +326,16 @@ def install_sdists(
     (and reported in its result's ``refused``), and the others are still installed. With
     ``merge``, edited files are merged three ways instead; files merged with conflicts are
     written with markers and listed in the result's ``merge_conflicts``.
+    ``workers``, when given, rewrite the sdists (a pool started early); otherwise a pool of ``jobs``.
     A micro-package dependency that neither the batch nor the project has stops the batch
     first (``dependency_hint`` says where it could be fetched from).
     """
     dependencies = resolve_dependencies(read_project_lock(project), items)
     refuse_missing(dependencies.missing, dependency_hint or (lambda item, dependency: None), verb)
     # Rewriting imports is the costly part and each sdist's is independent: spread it over the cores.
-    placed_files = map_collecting_errors(
-        functools.partial(_placed, project), list(zip(items, dependencies.references)), jobs=jobs
-    )
+    rewrite = functools.partial(_placed, project)
+    jobs_list = list(zip(items, dependencies.references))
+    placed_files = workers.map(rewrite, jobs_list) if workers else map_collecting_errors(rewrite, jobs_list, jobs=jobs)
     for placed in placed_files:
         if isinstance(placed, MicropkgError):
             raise placed
