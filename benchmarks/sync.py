@@ -117,18 +117,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"monorepos: {args.micropkgs} shared micro-packages of {args.files} modules, from one source project "
           f"to every other project; {args.repeat} timed runs each, whole processes, medians (min)")
     print()
-    print("| projects | installs | cold sync (s) | per install (ms) | no-op sync (s) | --check (s) |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    # "per install" is the cold sync divided by its installs, start-up and the one-off build of each
+    # micro-package included; "marginal" is what each install added over the size before (the
+    # slope between neighbouring sizes), the cost that must not grow with the monorepo.
+    print("| projects | installs | cold sync (s) | per install (ms) | marginal per install (ms) | no-op sync (s) "
+          "| --check (s) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     status = 0
     cold_points, noop_points = [], []
+    marginals: list[float] = []
     for projects in sizes:
         runs = results[projects]
         installs = (projects - 1) * args.micropkgs
         cold, noop, check = (statistics.median(runs[key]) for key in ("cold", "no-op", "check"))
+        marginal = ""
+        if cold_points:
+            previous_installs, previous_cold = cold_points[-1]
+            marginals.append((cold - previous_cold) / (installs - previous_installs) * 1000)
+            marginal = f"{marginals[-1]:.1f}"
         cold_points.append((installs, cold))
         noop_points.append((projects, noop))
         print(f"| {projects} | {installs} | {cold:.3f} ({min(runs['cold']):.3f}) | {cold / installs * 1000:.1f} "
-              f"| {noop:.3f} ({min(runs['no-op']):.3f}) | {check:.3f} ({min(runs['check']):.3f}) |")
+              f"| {marginal or '-'} | {noop:.3f} ({min(runs['no-op']):.3f}) | {check:.3f} ({min(runs['check']):.3f}) |")
         target = TARGETS.get(projects)
         if target and args.micropkgs == 10 and args.files == 10:
             for key, limit in target.items():
@@ -140,9 +150,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         c, d = fit_line(noop_points)
         per_install = [cold / installs * 1000 for installs, cold in cold_points]
         spread = (max(per_install) - min(per_install)) / statistics.fmean(per_install) * 100
-        print(f"cold sync = {a:.3f} s + {b * 1000:.1f} ms per install; per-install cost varies by {spread:.0f}% "
-              "across the sizes")
+        print(f"cold sync = {a:.3f} s + {b * 1000:.1f} ms per install; the cost per install (fixed costs "
+              f"included) varies by {spread:.0f}% across the sizes")
         print(f"no-op sync = {c:.3f} s + {d * 1000:.1f} ms per project")
+        if args.micropkgs == 10 and args.files == 10 and min(sizes) <= 10 and max(sizes) >= 80:
+            # Each marginal cost within 20% of their mean: installs cost the same in a big monorepo.
+            mean = statistics.fmean(marginals)
+            worst = max(abs(value - mean) / mean * 100 for value in marginals)
+            verdict = "PASS" if worst <= 20 else "FAIL"
+            status = status or (verdict == "FAIL")
+            print(f"  target: marginal cost per install flat within ±20% from {min(sizes)} to {max(sizes)} "
+                  f"projects (furthest {worst:.0f}% from the mean of {mean:.1f} ms): {verdict}")
     return int(status)
 
 
