@@ -373,7 +373,7 @@ def print_report(report: Report) -> int:
     # reported beside it as its share of a default pull.
     checks = [("package", TARGETS["package"]), ("pull", TARGETS["pull"])]
     for key, limit in checks:
-        label = f"micropkg {LABELS[key]}, N={TARGET_N}, F={TARGET_F}: median < {limit:.1f} s"
+        label = f"micropkg {LABELS[key]}, N={TARGET_N}, F={TARGET_F}: median < {limit:g} s"
         timing = getattr(target, key) if target is not None else None
         if timing is None:
             print(f"target    {label}: not measured")
