@@ -187,9 +187,9 @@ def test_nothing_is_built_when_the_hashes_match_and_each_entry_is_built_once(mon
     built: list[str] = []
     real_build = sync_module.build_from_inputs
 
-    def counting_build(project, inputs):
+    def counting_build(project, inputs, *rest):
         built.append(inputs.module_path + (f" as {inputs.alias}" if inputs.alias else ""))
-        return real_build(project, inputs)
+        return real_build(project, inputs, *rest)
 
     monkeypatch.setattr(sync_module, "build_from_inputs", counting_build)
 

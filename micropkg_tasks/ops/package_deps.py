@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.manifest import read_package_manifest
 from micropkg_tasks.core.micropkg_deps import Dependency, Reference, find_cycle, find_references
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.version import resolve_version
+
+if TYPE_CHECKING:
+    from micropkg_tasks.core.monorepo import Monorepo
 
 
 @dataclass(frozen=True)
@@ -39,16 +42,17 @@ class MicropackageSet:
     warnings: tuple[str, ...] = ()
 
 
-def _shared_from(project: Project) -> tuple[list[KnownMicropackage], list[str]]:
+def _shared_from(project: Project, monorepo: Monorepo | None) -> tuple[list[KnownMicropackage], list[str]]:
     from micropkg_tasks.core.monorepo import find_monorepo_root, load_monorepo
 
-    root = find_monorepo_root(project.root)
-    if root is None:
-        return [], []
-    try:
-        monorepo = load_monorepo(root)
-    except MicropkgError as exc:
-        return [], [f"shared micro-packages of the monorepo at {root} not considered: {exc}"]
+    if monorepo is None:
+        root = find_monorepo_root(project.root)
+        if root is None:
+            return [], []
+        try:
+            monorepo = load_monorepo(root)
+        except MicropkgError as exc:
+            return [], [f"shared micro-packages of the monorepo at {root} not considered: {exc}"]
     here = project.root.resolve()
     return [
         KnownMicropackage(entry.micropkg, entry.alias, entry.env)
@@ -57,8 +61,14 @@ def _shared_from(project: Project) -> tuple[list[KnownMicropackage], list[str]]:
     ], []
 
 
-def micropackages_of(project: Project, with_deps: Iterable[str] = ()) -> MicropackageSet:
-    """The manifest's entries first (their alias and env win), then shared entries, then ``with_deps``."""
+def micropackages_of(
+    project: Project, with_deps: Iterable[str] = (), *, monorepo: Monorepo | None = None
+) -> MicropackageSet:
+    """The manifest's entries first (their alias and env win), then shared entries, then ``with_deps``.
+
+    ``monorepo`` is the project's monorepo when the caller has loaded it already (default: found
+    and loaded here).
+    """
     members: dict[str, KnownMicropackage] = {}
     warnings: list[str] = []
     try:
@@ -68,7 +78,7 @@ def micropackages_of(project: Project, with_deps: Iterable[str] = ()) -> Micropa
         warnings.append(f"package manifest not considered for micro-package dependencies: {exc}")
     for entry in manifest:
         members.setdefault(entry.module_path, KnownMicropackage(entry.module_path, entry.alias, entry.env))
-    shared, shared_warnings = _shared_from(project)
+    shared, shared_warnings = _shared_from(project, monorepo)
     warnings += shared_warnings
     for known in shared:
         members.setdefault(known.module, known)

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 from micropkg_tasks.core.errors import ConflictError, MicropkgError
 from micropkg_tasks.core.lockfile import Lock, changed_files, conflicted_files, read_project_lock
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, require_monorepo, select_shared
-from micropkg_tasks.core.project import load_project
+from micropkg_tasks.core.project import Project, load_project
 from micropkg_tasks.core.sdist_read import read_sdist
 from micropkg_tasks.core.transaction import CONFLICT, UNCHANGED
 from micropkg_tasks.ops.compile_batch import CompileOutcome, activity_of, compile_projects
@@ -28,7 +28,8 @@ from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.pull import SdistToInstall, install_sdists
 from micropkg_tasks.ops.recover import recover_if_interrupted
 from micropkg_tasks.ops.sources import source_identity
-from micropkg_tasks.ops.sync_deps import dependency_entries
+from micropkg_tasks.ops.package_deps import MicropackageSet
+from micropkg_tasks.ops.sync_deps import dependency_entries, source_micropackages
 
 IN_SYNC = "in sync"
 UPSTREAM_MOVED = "upstream moved"
@@ -226,9 +227,9 @@ def _say(progress: Callable[[str], None] | None, message: str) -> None:
         progress(message)
 
 
-def _build(item: tuple[Path, PackageInputs]) -> bytes:
-    source_root, inputs = item
-    return build_from_inputs(load_project(source_root), inputs).data
+def _build(item: tuple[Project, PackageInputs, MicropackageSet]) -> bytes:
+    source, inputs, micropackages = item
+    return build_from_inputs(source, inputs, micropackages).data
 
 
 def sync_shared(
@@ -319,10 +320,23 @@ def sync_shared(
     by_index = {entry.index: entry for entry in entries}
     for index in needed:
         _say(progress, f"packaging {by_index[index].micropkg} from {monorepo.relative(by_index[index].source)}")
-    buildable = [i for i in needed if not isinstance(inputs[i], MicropkgError)]
-    built: dict[int, bytes | MicropkgError] = dict(zip(buildable, map_collecting_errors(
-        _build, [(by_index[i].source, inputs[i]) for i in buildable], jobs=jobs
-    )))
+    # Each source's micro-packages are found here once, not again in every worker.
+    sources: dict[Path, tuple[Project, MicropackageSet]] = {}
+    builds: dict[int, tuple[Project, PackageInputs, MicropackageSet]] = {}
+    for index in needed:
+        source_inputs, source = inputs[index], by_index[index].source
+        if isinstance(source_inputs, MicropkgError):
+            continue
+        try:
+            if source not in sources:
+                sources[source] = source_micropackages(monorepo, source)
+        except MicropkgError as exc:
+            inputs[index] = exc
+            continue
+        project, known = sources[source]
+        builds[index] = (project, source_inputs, known)
+    outcomes = map_collecting_errors(_build, list(builds.values()), jobs=jobs)
+    built: dict[int, bytes | MicropkgError] = dict(zip(builds, outcomes))
     built.update({i: error for i, error in inputs.items() if isinstance(error, MicropkgError)})
 
     # 3. Install into each target that needs it, each target as one transaction.

@@ -16,9 +16,9 @@ from typing import Mapping, Sequence
 from micropkg_tasks.core.errors import MicropkgError
 
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, SharedTarget
-from micropkg_tasks.core.project import load_project
+from micropkg_tasks.core.project import Project, load_project
 from micropkg_tasks.ops.build import PackageInputs, read_inputs
-from micropkg_tasks.ops.package_deps import analyse, micropackages_of
+from micropkg_tasks.ops.package_deps import MicropackageSet, analyse, micropackages_of
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,17 @@ class DependencyEntries:
     errors: dict[int, MicropkgError]  # shared entries whose dependencies could not be found (a cycle, say)
 
 
-def _closure(source: Path, module: str, inputs: PackageInputs | None) -> list[tuple[str, str]]:
-    """Every micro-package ``module`` needs, directly or not, with its env (cycles are refused by ``analyse``)."""
+def source_micropackages(monorepo: Monorepo, source: Path) -> tuple[Project, MicropackageSet]:
+    """A source project and its micro-packages, found with the monorepo already loaded."""
     project = load_project(source)
-    micropackages = micropackages_of(project)
+    return project, micropackages_of(project, monorepo=monorepo)
+
+
+def _closure(
+    source: tuple[Project, MicropackageSet], module: str, inputs: PackageInputs | None
+) -> list[tuple[str, str]]:
+    """Every micro-package ``module`` needs, directly or not, with its env (cycles are refused by ``analyse``)."""
+    project, micropackages = source
     found: list[tuple[str, str]] = []
     pending = [(module, inputs)]
     seen = {module}
@@ -61,12 +68,15 @@ def dependency_entries(
     wanted: dict[tuple[Path, str], dict[Path, set[str]]] = {}
     envs: dict[tuple[Path, str], str] = {}
     errors: dict[int, MicropkgError] = {}
+    sources: dict[Path, tuple[Project, MicropackageSet]] = {}
     for entry in entries:
         own = inputs.get(entry.index)
         if isinstance(own, MicropkgError):
             continue
         try:
-            closure = _closure(entry.source, entry.micropkg, own)
+            if entry.source not in sources:
+                sources[entry.source] = source_micropackages(monorepo, entry.source)
+            closure = _closure(sources[entry.source], entry.micropkg, own)
         except MicropkgError as exc:
             errors[entry.index] = exc
             continue
