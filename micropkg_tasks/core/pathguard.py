@@ -49,7 +49,8 @@ class PathGuard:
         return os.path.realpath(candidate) if os.path.islink(candidate) else candidate
 
     def check(self, path: Path, action: str = "write") -> None:
-        if not os.path.isabs(path) or ".." in Path(path).parts:
+        text = os.fspath(path)
+        if not os.path.isabs(text) or ".." in text.replace(os.altsep or os.sep, os.sep).split(os.sep):
             raise ProjectError(f"refusing to {action} {path}: it is not a plain path inside the project {self.root}")
         real = self._real_location(Path(path))
         if not _within(self._real_root, real) or real == self._real_root:

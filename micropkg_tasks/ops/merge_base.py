@@ -17,7 +17,6 @@ import contextlib
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
@@ -28,8 +27,8 @@ from micropkg_tasks.ops.cache import cache_dir
 GIT_TIMEOUT = 30  # seconds for one ``git cat-file``
 
 
-def _store_path(blob: str) -> Path:
-    return cache_dir() / "bases" / blob[:2] / blob[2:]
+def _store_path(blob: str, store: Path | None = None) -> Path:
+    return (store or cache_dir() / "bases") / blob[:2] / blob[2:]
 
 
 def remember_bases(contents: Iterable[bytes]) -> None:
@@ -37,22 +36,25 @@ def remember_bases(contents: Iterable[bytes]) -> None:
 
     A store that cannot be written is no store: the install itself has already
     succeeded, and git may still have the base later."""
+    store = cache_dir() / "bases"
+    folders: set[Path] = set()
     for data in contents:
         blob = git_blob_id(data)
-        path = _store_path(blob)
+        path = _store_path(blob, store)
         if path.exists():
             continue
-        temporary: str | None = None
+        # Named after this process and the blob: no other writer can pick the same name.
+        temporary = path.parent / f".tmp-{os.getpid()}-{blob}"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(handle, "wb") as stream:
+            if path.parent not in folders:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                folders.add(path.parent)
+            with open(temporary, "wb") as stream:
                 stream.write(data)
             os.replace(temporary, path)
         except OSError:
-            if temporary is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
             return
 
 

@@ -9,6 +9,7 @@ wait forever for work, and could hold a project's lock.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import importlib
@@ -18,7 +19,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Iterator, Sequence, TypeVar
 
 from micropkg_tasks.core.errors import MicropkgError
 
@@ -137,3 +138,28 @@ def map_collecting_errors(
     """``function(item)`` for each item, in order; a ``MicropkgError`` is returned in its slot."""
     with WorkerPool(jobs, len(items)) as pool:
         return pool.map(function, items)
+
+
+@contextlib.contextmanager
+def alongside(function: Callable[..., object], *args: object) -> Iterator[None]:
+    """Run ``function(*args)`` in a thread while the block runs; wait for it at the end of the block.
+
+    For two jobs that mostly wait on the disk: each runs while the other waits. An
+    exception from ``function`` is raised after the block (one from the block wins).
+    """
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            function(*args)
+        except BaseException as exc:  # handed to the caller below
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="micropkg-alongside", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+    if failure:
+        raise failure[0]

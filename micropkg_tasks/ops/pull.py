@@ -35,7 +35,7 @@ from micropkg_tasks.ops.install_plan import (
     target_files,
 )
 from micropkg_tasks.ops.merge_base import remember_bases
-from micropkg_tasks.ops.parallel import WorkerPool, map_collecting_errors
+from micropkg_tasks.ops.parallel import WorkerPool, alongside, map_collecting_errors
 from micropkg_tasks.ops.parameter_clashes import refuse_duplicate_parameter_keys
 from micropkg_tasks.ops.pull_deps import (
     DependencyResolution,
@@ -388,12 +388,13 @@ def install_sdists(
             staging.write(project.lock_path, render_lock(lock).encode("utf-8"))
         changes = staging.changes()
         diff_text = "".join(_unified_diff(project, change, staging) for change in changes) if diff else ""
-        if not dry_run and changes:
-            apply_changes(project.root, changes)
-    if not dry_run:
-        # What was installed is the base of any later merge: keep it where git is not needed.
-        installed = [placed_files[index] for index in chosen]
-        remember_bases(content for placed in installed for content in placed.values())  # type: ignore[union-attr]
+        if not dry_run:
+            # What is installed is the base of any later merge: keep it where git is not needed,
+            # while the project's files are written (both mostly wait on the disk).
+            installed = [content for index in chosen for content in placed_files[index].values()]  # type: ignore[union-attr]
+            with alongside(remember_bases, installed):
+                if changes:
+                    apply_changes(project.root, changes)
 
     applied = not dry_run and bool(changes)
     results = []

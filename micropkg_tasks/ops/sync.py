@@ -10,6 +10,7 @@ transaction: one refused or failing target leaves the others to be synced.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from micropkg_tasks.core.errors import ConflictError, MicropkgError
 from micropkg_tasks.core.lockfile import Lock, changed_files, conflicted_files, read_project_lock
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, require_monorepo, select_shared
 from micropkg_tasks.core.project import Project, load_project
-from micropkg_tasks.core.sdist_read import read_sdist
+from micropkg_tasks.core.sdist_read import SdistContents, read_sdist
 from micropkg_tasks.core.transaction import CONFLICT, UNCHANGED
 from micropkg_tasks.ops.compile_batch import CompileOutcome, activity_of, compile_projects
 from micropkg_tasks.ops.install_plan import MERGE_CONFLICT, PlannedFile
@@ -173,12 +174,25 @@ class _TargetJob:
     merge: bool = False
 
 
+# A worker installs the same few sdists into target after target: each is read once.
+_read_sdists: dict[tuple[bytes, str], SdistContents] = {}
+
+
+def _read_once(data: bytes, location: str) -> SdistContents:
+    key = (hashlib.sha256(data).digest(), location)
+    if key not in _read_sdists:
+        if len(_read_sdists) >= 64:
+            _read_sdists.clear()
+        _read_sdists[key] = read_sdist(data, source=location)
+    return _read_sdists[key]
+
+
 def _sync_target(job: _TargetJob) -> TargetSync:
     shown = job.states[0].project
     try:
         project = load_project(job.root)
         items = [
-            SdistToInstall(read_sdist(i.data, source=i.location), i.location, i.alias, i.destination, i.env)
+            SdistToInstall(_read_once(i.data, i.location), i.location, i.alias, i.destination, i.env)
             for i in job.installs
         ]
         batch = install_sdists(
