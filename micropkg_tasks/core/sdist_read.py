@@ -16,6 +16,7 @@ import itertools
 import keyword
 import re
 import tarfile
+import tomllib
 import unicodedata
 import zlib
 from dataclasses import dataclass, field
@@ -23,22 +24,17 @@ from email.parser import HeaderParser
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-import tomlkit
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from micropkg_tasks.core.errors import SdistError
 from micropkg_tasks.core.journal import BACKUP_SUFFIX, TEMP_SUFFIX, is_reserved_name
 
-try:  # Python 3.11+ ships a TOML parser; 3.10 uses tomlkit, a dependency anyway.
-    import tomllib
-except ImportError:  # pragma: no cover - Python 3.10 only
-    tomllib = None  # type: ignore[assignment]
 
 
 def _parse_toml(text: str) -> dict[str, Any]:
-    """Parse TOML to plain dicts; both parsers raise a ValueError subclass on bad input."""
-    return tomllib.loads(text) if tomllib is not None else tomlkit.loads(text).unwrap()
+    """Parse TOML to plain dicts; a ValueError subclass on bad input."""
+    return tomllib.loads(text)
 
 
 DEFAULT_MAX_TOTAL_BYTES = 100 * 1024 * 1024

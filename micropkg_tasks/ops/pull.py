@@ -13,7 +13,7 @@ import functools
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from micropkg_tasks.core.errors import ConflictError, MicropkgError, UsageError
 from micropkg_tasks.core.lockfile import fill_missing_blobs, read_project_lock, render_lock
@@ -25,7 +25,6 @@ from micropkg_tasks.core.rewrite import REWRITER_MODULES
 from micropkg_tasks.core.sdist_read import SdistContents, SdistLimits, read_sdist
 from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import UNCHANGED, FileChange, apply_changes, lock_for_reading, project_lock
-from micropkg_tasks.ops.compile_batch import CompileOutcome, compile_projects
 from micropkg_tasks.ops.install_plan import (
     MERGE_CONFLICT,
     InstallPlan,
@@ -47,6 +46,9 @@ from micropkg_tasks.ops.pull_deps import (
     sibling_location,
 )
 from micropkg_tasks.ops.sources import PATH, SIBLING, fetch_sdist, location_kind, split_sibling
+
+if TYPE_CHECKING:
+    from micropkg_tasks.ops.compile_batch import CompileOutcome
 
 
 @dataclass(frozen=True)
@@ -185,61 +187,40 @@ def _pull_requests(
 ) -> PullBatchResult:
     requests = [_validate(request) for request in requests]
     with WorkerPool(None, len(requests), preload=REWRITER_MODULES) as workers:
-        return _fetch_and_install(
-            project, requests, workers, force=force, dry_run=dry_run, diff=diff, limits=limits,
-            lock_timeout=lock_timeout, base=base, use_cache=use_cache, merge=merge, with_deps=with_deps,
+        # Fetch and check every archive before taking the lock or touching anything.
+        items: list[SdistToInstall] = []
+        fetched_from: dict[int, FetchedFrom] = {}
+        for request in requests:
+            data = fetch_sdist(
+                request.location, fs_args=request.fs_args, base=base, use_cache=use_cache, alias=request.alias,
+                env=request.env,
+            )
+            item = SdistToInstall(
+                sdist=read_sdist(data.data, source=data.location, limits=limits),
+                location=recorded_location(project, data.location, base),
+                alias=request.alias,
+                destination=request.destination,
+                env=request.env,
+            )
+            fetched_from[id(item)] = FetchedFrom(request.location, data.kind, request.fs_args, request.env)
+            items.append(item)
+        if with_deps:
+
+            def fetch(location: str, origin: FetchedFrom) -> tuple[SdistContents, str, str]:
+                data = fetch_sdist(location, fs_args=origin.fs_args, base=base, use_cache=use_cache, env=origin.env)
+                sdist = read_sdist(data.data, source=data.location, limits=limits)
+                return sdist, recorded_location(project, data.location, base), data.kind
+
+            items += fetch_missing_dependencies(project, items, fetched_from, fetch)
+
+        def hint(item: SdistToInstall, dependency: Dependency) -> str | None:
+            origin = fetched_from.get(id(item))
+            return sibling_location(origin.location, origin.kind, dependency) if origin else None
+
+        return install_sdists(
+            project, items, force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, merge=merge,
+            dependency_hint=hint, workers=workers,
         )
-
-
-def _fetch_and_install(
-    project: Project,
-    requests: Sequence[_Request],
-    workers: WorkerPool,
-    *,
-    force: bool,
-    dry_run: bool,
-    diff: bool,
-    limits: SdistLimits,
-    lock_timeout: float,
-    base: Path | None,
-    use_cache: bool,
-    merge: bool,
-    with_deps: bool,
-) -> PullBatchResult:
-    # Fetch and check every archive before taking the lock or touching anything.
-    items: list[SdistToInstall] = []
-    fetched_from: dict[int, FetchedFrom] = {}
-    for request in requests:
-        data = fetch_sdist(
-            request.location, fs_args=request.fs_args, base=base, use_cache=use_cache, alias=request.alias,
-            env=request.env,
-        )
-        item = SdistToInstall(
-            sdist=read_sdist(data.data, source=data.location, limits=limits),
-            location=recorded_location(project, data.location, base),
-            alias=request.alias,
-            destination=request.destination,
-            env=request.env,
-        )
-        fetched_from[id(item)] = FetchedFrom(request.location, data.kind, request.fs_args, request.env)
-        items.append(item)
-    if with_deps:
-
-        def fetch(location: str, origin: FetchedFrom) -> tuple[SdistContents, str, str]:
-            data = fetch_sdist(location, fs_args=origin.fs_args, base=base, use_cache=use_cache, env=origin.env)
-            sdist = read_sdist(data.data, source=data.location, limits=limits)
-            return sdist, recorded_location(project, data.location, base), data.kind
-
-        items += fetch_missing_dependencies(project, items, fetched_from, fetch)
-
-    def hint(item: SdistToInstall, dependency: Dependency) -> str | None:
-        origin = fetched_from.get(id(item))
-        return sibling_location(origin.location, origin.kind, dependency) if origin else None
-
-    return install_sdists(
-        project, items, force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, merge=merge,
-        dependency_hint=hint, workers=workers,
-    )
 
 
 def _placed(project: Project, job: tuple[SdistToInstall, tuple[tuple[str, str], ...]]) -> dict[Path, bytes]:
@@ -521,6 +502,8 @@ def pull_batch(
         with_deps=with_deps,
     )
     if recompile and batch.applied and batch.requirements_in_changed:
+        from micropkg_tasks.ops.compile_batch import compile_projects  # only when there is something to compile
+
         compiled = compile_projects([resolved.root], invoke_config=compile_config, lock_timeout=lock_timeout)
         batch = replace(batch, compiled=compiled)
     return batch
