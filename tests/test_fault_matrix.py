@@ -256,7 +256,7 @@ PULL_STEPS = [
     *COMPILE_STEPS,
 ]
 SYNC_STEPS = [
-    Step("build", _wrap_function(sync_module, "build_from_inputs", lambda project, inputs: inputs.module_path),
+    Step("build", _wrap_function(sync_module, "build_from_inputs", lambda project, inputs, *rest: inputs.module_path),
          lambda d: MicropkgError(f"{d}: cannot be packaged (injected)")),
     Step("extract", _wrap_function(sync_module, "read_sdist"),
          lambda d: MicropkgError("Cannot read sdist: corrupt (injected).")),

@@ -174,7 +174,7 @@ class _TargetJob:
     merge: bool = False
 
 
-# A worker installs the same few sdists into target after target: each is read once.
+# A worker installs the same few sdists into target after target: each is read once per run.
 _read_sdists: dict[tuple[bytes, str], SdistContents] = {}
 
 
@@ -390,7 +390,10 @@ def sync_shared(
         jobs_to_run = [replace(job, inner_jobs=1) for job in jobs_to_run]
     for job in jobs_to_run:
         _say(progress, f"{'checking' if check else 'syncing'} {job.states[0].project}")
-    for job, outcome in zip(jobs_to_run, map_collecting_errors(_sync_target, jobs_to_run, jobs=jobs)):
+    _read_sdists.clear()  # run in this process (one job), the cache lasts one run, not the next
+    outcomes = map_collecting_errors(_sync_target, jobs_to_run, jobs=jobs)
+    _read_sdists.clear()
+    for job, outcome in zip(jobs_to_run, outcomes):
         if isinstance(outcome, MicropkgError):
             outcome = TargetSync(job.states[0].project, job.states, "failed", error=str(outcome))
         if job.root in source_errors:
