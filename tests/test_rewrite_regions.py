@@ -242,3 +242,16 @@ def test_a_statement_libcst_cannot_parse_does_not_matter_when_nothing_in_it_move
     assert result.code == "from consumer.shared import data_cleaning\n" + deep
     with mock.patch.object(rewrite_cst, "regions", lambda *args: None), pytest.raises(ProjectError, match="too deeply"):
         rewrite_module(text, PULL_MOVES)
+
+
+def test_the_shared_walk_visits_what_ast_walk_visits_in_the_same_order(benchmark_sdists):
+    from micropkg_tasks.core.pysource import breadth_first
+
+    generated, _ = benchmark_sdists
+    sources = sorted(generated.root.rglob("*.py")) + sorted(EXAMPLE_MONOREPO.rglob("*.py"))
+    sources += sorted(Path(rewrite_cst.__file__).parent.parent.rglob("*.py"))  # our own, every construct we use
+    assert len(sources) > 50
+    for path in sources:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for statement in tree.body:
+            assert breadth_first(statement) == tuple(ast.walk(statement)), path

@@ -267,9 +267,11 @@ def render_lock(lock: Lock) -> str:
     return "".join(out)
 
 
-def fill_missing_blobs(root: Path, lock: Lock) -> None:
+def fill_missing_blobs(root: Path, lock: Lock) -> bool:
     """Give entries written before blob ids were recorded theirs, from the files that are still
-    exactly as installed (an edited file's installed content is not known, so it gets none)."""
+    exactly as installed (an edited file's installed content is not known, so it gets none).
+    True when some entry got one."""
+    filled = False
     for entry in lock.entries.values():
         for relative, digest in entry.files.items():
             if relative in entry.blobs:
@@ -280,3 +282,5 @@ def fill_missing_blobs(root: Path, lock: Lock) -> None:
                 continue  # missing, unreadable or no regular file: its installed content is unknown, so no blob id
             if sha256_bytes(data) == digest:
                 entry.blobs[relative] = git_blob_id(data)
+                filled = True
+    return filled

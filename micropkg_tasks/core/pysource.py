@@ -47,6 +47,22 @@ _parsed: OrderedDict[str, ParsedSource] = OrderedDict()
 _kept_characters = 0
 
 
+def breadth_first(node: ast.AST) -> tuple[ast.AST, ...]:
+    """``node`` and everything below it, in the order of ``ast.walk`` (about a third faster)."""
+    found: list[ast.AST] = [node]
+    position = 0
+    while position < len(found):
+        current = found[position]
+        position += 1
+        for name in current._fields:
+            value = getattr(current, name, None)
+            if isinstance(value, list):
+                found.extend(item for item in value if isinstance(item, ast.AST))
+            elif isinstance(value, ast.AST):
+                found.append(value)
+    return tuple(found)
+
+
 def parse_source(text: str, filename: str) -> ParsedSource:
     """``text`` parsed and walked (see ``parseable_text``); a syntax problem is a one-line ``ProjectError``.
 
@@ -67,7 +83,7 @@ def parse_source(text: str, filename: str) -> ParsedSource:
     except ValueError:  # null bytes, on Pythons that do not report them as SyntaxError
         line = text.count("\n", 0, max(text.find("\0"), 0)) + 1
         raise ProjectError(f"{filename}, line {line}: not valid Python (null byte)") from None
-    found = ParsedSource(tree, tuple(tuple(ast.walk(statement)) for statement in tree.body))
+    found = ParsedSource(tree, tuple(breadth_first(statement) for statement in tree.body))
     _keep(text, found)
     return found
 

@@ -363,9 +363,8 @@ def install_sdists(
 
         # Staging drops writes that change nothing, so an idempotent pull leaves the lock alone.
         staging.write(project.lock_path, render_lock(lock).encode("utf-8"))
-        if staging.changes():
-            # The lock is rewritten anyway: entries from before blob ids were recorded get theirs.
-            fill_missing_blobs(project.root, lock)
+        # The lock is rewritten anyway: entries from before blob ids were recorded get theirs.
+        if staging.changes() and fill_missing_blobs(project.root, lock):
             staging.write(project.lock_path, render_lock(lock).encode("utf-8"))
         changes = staging.changes()
         diff_text = "".join(_unified_diff(project, change, staging) for change in changes) if diff else ""
