@@ -46,13 +46,13 @@ TALLY: dict[str, int] = {}
 # reports its exit code, output, duration and every apply_changes interval (monotonic ns).
 WORKER = r"""
 import contextlib, io, json, os, sys, time
-import micropkg_tasks.ops.pull as pull_module
+import micropkg_tasks.ops.install as install_module
 from micropkg_tasks._version import __version__
 from micropkg_tasks.cli.collection import make_collection
 from micropkg_tasks.cli.program import MicropkgProgram
 
 applies = []
-real_apply = pull_module.apply_changes
+real_apply = install_module.apply_changes
 
 def observed_apply(root, changes):
     start = time.monotonic_ns()
@@ -61,7 +61,7 @@ def observed_apply(root, changes):
     finally:
         applies.append([str(root), start, time.monotonic_ns(), len(changes)])
 
-pull_module.apply_changes = observed_apply
+install_module.apply_changes = observed_apply
 print("ready", flush=True)
 for line in sys.stdin:
     job = json.loads(line)

@@ -1,114 +1,29 @@
 """``pull``: fetch sdists, check them, and install them into a project as one unit.
 
 Every option is validated and every sdist fetched and checked before the
-project is touched. The whole batch is then planned in memory, refused with
-the list of conflicting files if anything would overwrite work that is not
-ours, and applied as one transaction under the project's lock.
+project is touched; ``ops/install.py`` then installs the batch.
 """
 
 from __future__ import annotations
 
-import difflib
-import functools
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from micropkg_tasks.core.errors import ConflictError, MicropkgError, UsageError
-from micropkg_tasks.core.lockfile import fill_missing_blobs, read_project_lock, render_lock
+from micropkg_tasks.core.errors import UsageError
 from micropkg_tasks.core.manifest import PULL_TABLES, PullEntry, present_table, read_pull_manifest
 from micropkg_tasks.core.micropkg_deps import Dependency
 from micropkg_tasks.core.names import validate_alias, validate_destination_module, validate_env
 from micropkg_tasks.core.project import Project, as_project
 from micropkg_tasks.core.rewrite import REWRITER_MODULES
 from micropkg_tasks.core.sdist_read import SdistContents, SdistLimits, read_sdist
-from micropkg_tasks.core.staging import Staging
-from micropkg_tasks.core.transaction import UNCHANGED, FileChange, apply_changes, lock_for_reading, project_lock
-from micropkg_tasks.ops.install_plan import (
-    MERGE_CONFLICT,
-    InstallPlan,
-    PlannedFile,
-    install_module,
-    plan_install,
-    target_files,
-)
-from micropkg_tasks.ops.merge_base import remember_bases
-from micropkg_tasks.ops.parallel import WorkerPool, alongside, map_collecting_errors
-from micropkg_tasks.ops.parameter_clashes import refuse_duplicate_parameter_keys
-from micropkg_tasks.ops.pull_deps import (
-    DependencyResolution,
-    FetchedFrom,
-    fetch_missing_dependencies,
-    origin_of,
-    refuse_missing,
-    resolve_dependencies,
-    sibling_location,
-)
+from micropkg_tasks.ops.install import PullBatchResult, PullResult, SdistToInstall, install_sdists
+from micropkg_tasks.ops.parallel import WorkerPool
+from micropkg_tasks.ops.pull_deps import FetchedFrom, fetch_missing_dependencies, sibling_location
 from micropkg_tasks.ops.sources import PATH, SIBLING, fetch_sdist, location_kind, split_sibling
 
-if TYPE_CHECKING:
-    from micropkg_tasks.ops.compile_batch import CompileOutcome
-
-
-@dataclass(frozen=True)
-class PullResult:
-    """What one pull did (or, with ``dry_run``, would do)."""
-
-    location: str
-    module: str
-    name: str
-    version: str
-    sha256: str
-    files: tuple[PlannedFile, ...]
-    requirements_added: tuple[str, ...] = ()
-    requirements_present: tuple[str, ...] = ()
-    requirements_conflicts: tuple[str, ...] = ()
-    requirements_removed: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-    applied: bool = False
-    dry_run: bool = False
-    requirements_overlaps: tuple[str, ...] = ()
-    refused: str = ""  # why this micro-package was (or would be) left as it was, if it was
-    depends_on: tuple[str, ...] = ()  # installed modules of the micro-packages it imports
-    dependency_of: str | None = None  # installed only because this micro-package imports it
-
-    @property
-    def unchanged(self) -> bool:
-        """True when the project already held exactly this: nothing was (or would be) written."""
-        return not self.refused and all(item.action == UNCHANGED for item in self.files) and not (
-            self.requirements_added or self.requirements_removed
-        )
-
-    def count(self, action: str) -> int:
-        return sum(1 for item in self.files if item.action == action)
-
-    @property
-    def merge_conflicts(self) -> tuple[str, ...]:
-        """Files written with conflict markers by ``--merge``: to be resolved by hand."""
-        return tuple(item.path for item in self.files if item.action == MERGE_CONFLICT)
-
-
-@dataclass(frozen=True)
-class PullBatchResult:
-    results: tuple[PullResult, ...]
-    changes: tuple[str, ...] = ()  # every file written, relative to the project root
-    diff: str = ""
-    lock_changed: bool = False
-    requirements_in_changed: bool = False
-    applied: bool = False
-    dry_run: bool = False
-    compiled: tuple[CompileOutcome, ...] = ()  # with recompile=True: the one compile this batch needed
-    recovered: str = ""  # an interrupted earlier run this one rolled back or forward first
-    empty_manifest: str = ""  # with --all: the manifest table that was there but listed nothing
-
-    @property
-    def unchanged(self) -> bool:
-        return not self.changes
-
-    @property
-    def merge_conflicts(self) -> tuple[str, ...]:
-        return tuple(path for result in self.results for path in result.merge_conflicts)
+__all__ = ["PullBatchResult", "PullResult", "SdistToInstall", "install_sdists", "pull", "pull_all", "pull_batch"]
 
 
 @dataclass(frozen=True)
@@ -118,18 +33,6 @@ class _Request:
     destination: str | None = None
     env: str = "base"
     fs_args: str | None = None
-
-
-@dataclass(frozen=True)
-class SdistToInstall:
-    """A checked sdist and how to install it."""
-
-    sdist: SdistContents
-    location: str  # as recorded in the lock: never secrets
-    alias: str | None = None
-    destination: str | None = None
-    env: str = "base"
-    dependency_of: str | None = None  # set when fetched only because that micro-package imports it
 
 
 def _validate(request: _Request) -> _Request:
@@ -155,20 +58,6 @@ def recorded_location(project: Project, location: str, base: Path | None) -> str
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
     return Path(os.path.relpath(os.path.normpath(path), project.root)).as_posix()
-
-
-def _unified_diff(project: Project, change: FileChange, staging: Staging) -> str:
-    relative = project.relative(change.path)
-    before = staging.on_disk(change.path) or b""
-    after = change.content or b""
-    try:
-        old_lines = before.decode("utf-8").splitlines(keepends=True)
-        new_lines = after.decode("utf-8").splitlines(keepends=True)
-    except UnicodeDecodeError:
-        return f"Binary file {relative} differs\n"
-    fromfile = f"a/{relative}" if before else "/dev/null"
-    tofile = f"b/{relative}" if change.content is not None else "/dev/null"
-    return "".join(difflib.unified_diff(old_lines, new_lines, fromfile, tofile))
 
 
 def _pull_requests(
@@ -221,206 +110,6 @@ def _pull_requests(
             project, items, force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, merge=merge,
             dependency_hint=hint, workers=workers,
         )
-
-
-def _placed(project: Project, job: tuple[SdistToInstall, tuple[tuple[str, str], ...]]) -> dict[Path, bytes]:
-    item, dependencies = job
-    install_name = item.alias or item.sdist.name
-    module = install_module(item.destination, install_name)
-    return target_files(
-        project, item.sdist, module=module, env=item.env, install_name=install_name, dependencies=dependencies
-    )
-
-
-def _plan_batch(
-    project: Project, items: Sequence[SdistToInstall], placed_files: Sequence[Any], chosen: Sequence[int], force: bool,
-    merge: bool, dependencies: DependencyResolution,
-) -> tuple[Staging, Any, dict[int, InstallPlan]]:
-    """Plan the chosen sdists, in order, into one fresh staging area and a fresh copy of the lock."""
-    staging = Staging(project.root)
-    lock = read_project_lock(project)
-    plans: dict[int, InstallPlan] = {}
-    seen: dict[str, str] = {}
-    for index in chosen:
-        item = items[index]
-        plan = plan_install(
-            project,
-            staging,
-            lock,
-            item.sdist,
-            location=item.location,
-            alias=item.alias,
-            destination=item.destination,
-            env=item.env,
-            force=force,
-            placed=placed_files[index],
-            merge=merge,
-        )
-        if plan.module in seen:
-            raise UsageError(
-                f"{item.location} and {seen[plan.module]} would both install "
-                f"{plan.module}; give one of them an alias or destination"
-            )
-        seen[plan.module] = item.location
-        entry = lock.entries[plan.module]
-        entry.origin = origin_of(item.sdist)
-        entry.depends_on = dependencies.depends_on[index]
-        plan.warnings += dependencies.warnings[index]
-        plans[index] = plan
-    return staging, lock, plans
-
-
-def _refusal(plan: InstallPlan) -> str:
-    """Why this one micro-package cannot be installed as planned, or ""."""
-    if plan.refusal:
-        return plan.refusal
-    if plan.conflicts:
-        return (
-            f"{len(plan.conflicts)} file(s) would be overwritten that micropkg does not own or that were edited "
-            "(use --force to overwrite them)"
-        )
-    return ""
-
-
-def install_sdists(
-    project: Project,
-    items: Sequence[SdistToInstall],
-    *,
-    force: bool = False,
-    dry_run: bool = False,
-    diff: bool = False,
-    lock_timeout: float = 30.0,
-    verb: str = "pull",
-    jobs: int | None = None,
-    each_alone: bool = False,
-    merge: bool = False,
-    dependency_hint: Callable[[SdistToInstall, Dependency], str | None] | None = None,
-    workers: WorkerPool | None = None,
-) -> PullBatchResult:
-    """Plan every sdist into one staging area and apply the batch as one unit, under the project's lock.
-
-    Raises ``ConflictError`` (unless ``dry_run``) when requirements cannot both hold, when a
-    copy would be taken from its owner (another source, or another build of the same
-    version), or when files would be overwritten that the lock does not give us, or that
-    were edited since we installed them. With ``each_alone`` every micro-package is its
-    own unit instead: one that is refused for its owner or its files is left as it was
-    (and reported in its result's ``refused``), and the others are still installed. With
-    ``merge``, edited files are merged three ways instead; files merged with conflicts are
-    written with markers and listed in the result's ``merge_conflicts``.
-    ``workers``, when given, rewrite the sdists (a pool started early); otherwise a pool of ``jobs``.
-    A micro-package dependency that neither the batch nor the project has stops the batch
-    first (``dependency_hint`` says where it could be fetched from).
-    """
-    dependencies = resolve_dependencies(read_project_lock(project), items)
-    refuse_missing(dependencies.missing, dependency_hint or (lambda item, dependency: None), verb)
-    # Rewriting imports is the costly part and each sdist's is independent: spread it over the cores.
-    rewrite = functools.partial(_placed, project)
-    jobs_list = list(zip(items, dependencies.references))
-    placed_files = workers.map(rewrite, jobs_list) if workers else map_collecting_errors(rewrite, jobs_list, jobs=jobs)
-    for placed in placed_files:
-        if isinstance(placed, MicropkgError):
-            raise placed
-    refused: dict[int, tuple[InstallPlan, str]] = {}
-    # A dry run writes nothing, so it needs the lock only to recover an interrupted run first.
-    locked = lock_for_reading if dry_run else project_lock
-    with locked(project.root, timeout=lock_timeout) as recovery:
-        chosen = list(range(len(items)))
-        while True:
-            staging, lock, plans = _plan_batch(project, items, placed_files, chosen, force, merge, dependencies)
-            impossible = [line for plan in plans.values() for line in plan.requirements_conflicts]
-            if impossible and not dry_run:
-                raise ConflictError(
-                    f"{verb} refused: {len(impossible)} requirement(s) cannot hold together with requirements.in; "
-                    "nothing was written",
-                    details=impossible,
-                )
-            refuse_duplicate_parameter_keys(
-                project,
-                staging,
-                [(items[i].env, placed_files[i], plans[i]) for i in chosen],  # type: ignore[misc]
-                force=force,
-                dry_run=dry_run,
-                verb=verb,
-            )
-            blocked = {index: why for index, plan in plans.items() if (why := _refusal(plan))}
-            if not blocked or dry_run:
-                break
-            if not each_alone:
-                details = [plans[i].refusal for i in blocked if plans[i].refusal]
-                details += [f"{c.path} ({c.reason})" for i in blocked for c in plans[i].conflicts]
-                files = sum(len(plans[i].conflicts) for i in blocked)
-                reason = (
-                    f"{len(blocked)} installed cop(ies) came from another source or build; nothing was written "
-                    "(use --force to switch the source)"
-                    if not files
-                    else f"{files} file(s) would be overwritten that micropkg does not own or that were edited; "
-                    "nothing was written (use --force to overwrite them)"
-                )
-                raise ConflictError(f"{verb} refused: {reason}", details=details)
-            # Each micro-package is its own unit: plan the others again without the refused ones.
-            refused.update({index: (plans[index], why) for index, why in blocked.items()})
-            chosen = [index for index in chosen if index not in blocked]
-
-        # Staging drops writes that change nothing, so an idempotent pull leaves the lock alone.
-        staging.write(project.lock_path, render_lock(lock).encode("utf-8"))
-        # The lock is rewritten anyway: entries from before blob ids were recorded get theirs.
-        if staging.changes() and fill_missing_blobs(project.root, lock):
-            staging.write(project.lock_path, render_lock(lock).encode("utf-8"))
-        changes = staging.changes()
-        diff_text = "".join(_unified_diff(project, change, staging) for change in changes) if diff else ""
-        if not dry_run:
-            # What is installed is the base of any later merge: keep it where git is not needed,
-            # while the project's files are written (both mostly wait on the disk).
-            installed = [content for index in chosen for content in placed_files[index].values()]  # type: ignore[union-attr]
-            with alongside(remember_bases, installed):
-                if changes:
-                    apply_changes(project.root, changes)
-
-    applied = not dry_run and bool(changes)
-    results = []
-    for index, item in enumerate(items):
-        if index in refused:
-            plan, why = refused[index]
-            results.append(replace(_result(item, plan, applied=False, dry_run=dry_run), refused=why))
-        else:
-            plan = plans[index]
-            result = replace(
-                _result(item, plan, applied=applied, dry_run=dry_run),
-                depends_on=tuple(dependencies.depends_on[index]), dependency_of=item.dependency_of,
-            )
-            results.append(replace(result, refused=_refusal(plan)) if dry_run else result)
-    changed_paths = tuple(project.relative(change.path) for change in changes)
-    return PullBatchResult(
-        results=tuple(results),
-        changes=changed_paths,
-        diff=diff_text,
-        lock_changed=project.relative(project.lock_path) in changed_paths,
-        requirements_in_changed=project.relative(project.requirements_in) in changed_paths,
-        applied=applied,
-        dry_run=dry_run,
-        recovered=recovery.message if recovery else "",
-    )
-
-
-def _result(
-    item: SdistToInstall, plan: InstallPlan, *, applied: bool, dry_run: bool, lock_depends_on: Sequence[str] = ()
-) -> PullResult:
-    return PullResult(
-        location=plan.location,
-        module=plan.module,
-        name=item.sdist.name,
-        version=item.sdist.version,
-        sha256=item.sdist.sha256,
-        files=tuple(plan.files),
-        requirements_added=tuple(plan.requirements_added),
-        requirements_present=tuple(plan.requirements_present),
-        requirements_conflicts=tuple(plan.requirements_conflicts),
-        requirements_removed=tuple(plan.requirements_removed),
-        warnings=tuple(plan.warnings),
-        applied=applied,
-        dry_run=dry_run,
-        requirements_overlaps=tuple(plan.requirements_overlaps),
-    )
 
 
 def pull(

@@ -25,7 +25,7 @@ from micropkg_tasks.ops.install_plan import install_module
 from micropkg_tasks.ops.sources import INDEX, URL
 
 if TYPE_CHECKING:
-    from micropkg_tasks.ops.pull import SdistToInstall
+    from micropkg_tasks.ops.install import SdistToInstall
 
 
 def dependencies_of(sdist: SdistContents) -> list[Dependency]:

@@ -26,7 +26,7 @@ from micropkg_tasks.ops.compile_batch import CompileOutcome, activity_of, compil
 from micropkg_tasks.ops.install_plan import MERGE_CONFLICT, PlannedFile
 from micropkg_tasks.ops.build import PackageInputs, build_from_inputs, read_inputs
 from micropkg_tasks.ops.parallel import map_collecting_errors
-from micropkg_tasks.ops.pull import SdistToInstall, install_sdists
+from micropkg_tasks.ops.install import SdistToInstall, install_sdists
 from micropkg_tasks.ops.recover import recover_if_interrupted
 from micropkg_tasks.ops.sources import source_identity
 from micropkg_tasks.ops.package_deps import MicropackageSet
