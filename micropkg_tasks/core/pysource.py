@@ -33,7 +33,14 @@ class ParsedSource:
 
 def parseable_text(source: str) -> str:
     """``source`` as the parsers get it: a leading byte order mark set aside, and old Mac
-    line endings (a lone CR, and no LF anywhere) read as LF, which keeps every line number."""
+    line endings (a lone CR, and no LF anywhere) read as LF, which keeps every line number.
+
+    A byte order mark is valid at the start of a file but not inside text handed to a
+    parser. libcst drops the final line break of a file whose lines end in a lone CR; with
+    no LF anywhere, CR <-> LF is one to one (Python reads every CR as a line break, even
+    inside strings), so the LF form is parsed and rewritten instead. The rewriter sharing
+    this function with the other readers also lets them share the parse.
+    """
     text = source.removeprefix("\ufeff")
     if "\r" in text and "\n" not in text:
         text = text.replace("\r", "\n")

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 from micropkg_tasks.core.bounded import MAX_PARSED_BYTES, MIB, parsing
 from micropkg_tasks.core.errors import ProjectError
-from micropkg_tasks.core.pysource import parse_source
+from micropkg_tasks.core.pysource import parse_source, parseable_text
 from micropkg_tasks.core.rewrite_strings import (
     MoveTable,
     OutsideReference,
@@ -102,16 +102,11 @@ def rewrite_module(
         return RewriteResult(source, False, ())
     if len(source) > MAX_PARSED_BYTES:
         raise ProjectError(f"{filename} is larger than {MAX_PARSED_BYTES // MIB} MiB, too large to rewrite its imports")
-    # A UTF-8 byte order mark is valid at the start of a file but not inside
-    # source text handed to a parser; set it aside and put it back unchanged.
+    # The parsers get the text without a byte order mark and with old-Mac line endings as LF
+    # (see parseable_text); both are put back, unchanged, on the result.
     bom = "\ufeff" if source.startswith("\ufeff") else ""
-    text = source[len(bom) :]
-    # libcst drops the final line break of a file whose lines end in a lone CR (old
-    # Mac style). With no LF anywhere, CR <-> LF is a one-to-one mapping (Python reads
-    # every CR as a line break, even inside strings), so rewrite the LF form instead.
-    cr_only = "\r" in text and "\n" not in text
-    if cr_only:
-        text = text.replace("\r", "\n")
+    text = parseable_text(source)
+    cr_only = text != source[len(bom) :]
     with parsing(filename, "rewrite its imports"):
         parsed = parse_source(text, filename)
         outside, hot, chain_roots = scan(parsed, table, project_package, package_depth)

@@ -59,7 +59,7 @@ def _rewrite_regions(
             module = cst.parse_module(text[region.start : region.end])
         except cst.ParserSyntaxError:
             return None  # the whole-file parse reports it, with the file's line number
-        if _statement_count(module) != region.count:
+        if sum(_ast_statements(statement) for statement in module.body) != region.count:
             return None
         # A fresh rewriter for each region: it remembers nodes by id, and a freed
         # region's ids can come back in the next one.
@@ -70,9 +70,9 @@ def _rewrite_regions(
     return "".join(pieces)
 
 
-def _statement_count(module: cst.Module) -> int:
-    """Top-level statements as ``ast`` numbers them (``a; b`` is two)."""
-    return sum(len(s.body) if isinstance(s, cst.SimpleStatementLine) else 1 for s in module.body)
+def _ast_statements(statement: cst.BaseStatement) -> int:
+    """How many statements ``ast`` sees in this libcst one (``a; b`` on one line is two)."""
+    return len(statement.body) if isinstance(statement, cst.SimpleStatementLine) else 1
 
 
 def _rewrite_statements(
@@ -87,7 +87,7 @@ def _rewrite_statements(
     body: list[cst.BaseStatement] = []
     index = 0
     for statement in module.body:
-        size = len(statement.body) if isinstance(statement, cst.SimpleStatementLine) else 1
+        size = _ast_statements(statement)
         if hot.isdisjoint(range(index, index + size)):
             body.append(statement)
         else:
