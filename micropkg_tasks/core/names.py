@@ -17,6 +17,11 @@ def is_identifier(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name)
 
 
+def is_module_path(path: str) -> bool:
+    """True for a dotted module path such as ``pipelines.data_cleaning``: identifiers, no keywords."""
+    return bool(path) and all(is_identifier(part) for part in path.split("."))
+
+
 MIN_ALIAS_LENGTH = 2  # as Kedro 0.19 required
 
 
@@ -34,7 +39,7 @@ def validate_alias(alias: str, *, option: str = "--alias") -> str:
 
 def validate_module_path(path: str, *, option: str = "module path") -> str:
     """A dotted module path such as ``pipelines.data_cleaning``."""
-    if not path or any(not is_identifier(part) for part in path.split(".")):
+    if not is_module_path(path):
         raise UsageError(
             f"{option} {path!r} is not a dotted Python module path "
             "(expected something like 'pipelines.data_cleaning')"

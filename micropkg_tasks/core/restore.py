@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from micropkg_tasks.core.errors import MicropkgError, SdistError
-from micropkg_tasks.core.rewrite import ModuleMove
-from micropkg_tasks.core.rewrite_strings import is_dotted
+from micropkg_tasks.core.restore_tokens import references, shorten, tokens
+from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
+from micropkg_tasks.core.names import is_identifier, is_module_path
 
 # The records travel as a member of their own next to PKG-INFO: source lines hold tabs, line
 # breaks and any length, which [tool.micropkg] values must not.
@@ -97,31 +98,27 @@ class ExactRestore:
     packaging_moves: tuple[ModuleMove, ...] = ()
     source: str = "the sdist"
 
-    def original(self, relative: str, packaged: str) -> str | None:
-        """The file as it was in the source, which ``moves`` then take to the target; None when it
-        was changed after packaging (the ordinary rules apply)."""
+    def installed(self, relative: str, packaged: str) -> str | None:
+        """The file as the target gets it: restored to the source text, then ``moves`` applied;
+        None when it was changed after packaging (the ordinary rules apply)."""
         key = f"{self.key_prefix}{relative}"
-        if key not in self.records:
-            return packaged
-        restored = restore(packaged, self.records[key])
-        if restored is not None and restored != packaged:
-            self._check_only_references_differ(key, packaged, restored)
-        return restored
+        restored = restore(packaged, self.records[key]) if key in self.records else packaged
+        if restored is None:
+            return None
+        result = restored
+        if self.moves:
+            result = rewrite_module(restored, list(self.moves), filename=f"{self.source}: {key}").code
+        if restored != packaged:
+            self._check_only_references_differ(key, packaged, restored, result)
+        return result
 
-    def _check_only_references_differ(self, key: str, packaged: str, restored: str) -> None:
+    def _check_only_references_differ(self, key: str, packaged: str, restored: str, installed: str) -> None:
         """A record is data from the archive: it must not be a way to put into the project text
-        that the packaged file does not show. Packaging the restored text again must give the
-        packaged file back byte for byte, so the two differ only in the references packaging
-        rewrites."""
-        # Most records only spell out module paths that packaging shortened: then the texts
-        # differ only where those paths stand, and no parse is needed to see it.
-        shortened = restored
-        for move in self.packaging_moves:
-            shortened = shortened.replace(move.old, move.new)
-        if shortened == packaged:
+        that the packaged file does not show. Packaging the restored text again with the
+        rewriter must give the packaged file back byte for byte, so the two differ only in
+        references to the micro-package's own paths, and the pull moves exactly those."""
+        if self._proven_by_tokens(packaged, restored, installed):
             return
-        from micropkg_tasks.core.rewrite import rewrite_module
-
         try:
             again = rewrite_module(restored, list(self.packaging_moves), filename=f"{self.source}: {key}").code
         except MicropkgError:
@@ -132,19 +129,41 @@ class ExactRestore:
                 "references packaging rewrites; the sdist was altered after packaging, so it is refused"
             )
 
+    def _proven_by_tokens(self, packaged: str, restored: str, installed: str) -> bool:
+        """Without a parse (see ``core/restore_tokens.py``): the restored text differs from the
+        packaged one only where it spells out the micro-package's own paths, and the pull moved
+        every one of them (none is left in the installed text)."""
+        own = [(move.old, move.new) for move in self.packaging_moves]
+        restored_tokens, packaged_tokens = tokens(restored), tokens(packaged)
+        if restored_tokens is None or packaged_tokens is None or shorten(restored_tokens, own) != packaged_tokens:
+            return False
+        moved = [move.old for move in self.moves if move.old in dict(own)]
+        if not moved:
+            return True  # the paths spelt out are the target's own: the same project, the same place
+        installed_tokens = tokens(installed)
+        return installed_tokens is not None and not references(installed_tokens, moved)
+
 
 def restore_source(
-    micropkg: Mapping[str, Any], files: Mapping[str, bytes], source: str
+    micropkg: Mapping[str, Any], files: Mapping[str, bytes], source: str, name: str
 ) -> tuple[Mapping[str, Any], str, str] | None:
     """``(records, source package, source module path)`` for our sdists; None for Kedro's (today's rules).
 
-    ``micropkg`` is the sdist's ``[tool.micropkg]`` and ``files`` its members below the root folder.
+    ``micropkg`` is the sdist's ``[tool.micropkg]``, ``files`` its members below the root folder
+    and ``name`` its package (its name, or the alias it was packaged under). The records may only
+    spell out the paths of that package: ``project`` is a package name, and ``module`` a module
+    path whose last part is ``name``, unless the sdist records ``name`` as its alias.
     """
-    member, source_module, source_project = (micropkg.get(k) for k in ("restore", "module", "project"))
-    if member != RESTORE_MEMBER or not (isinstance(source_module, str) and isinstance(source_project, str)):
+    if micropkg.get("restore") != RESTORE_MEMBER:
         return None
-    if not (is_dotted(source_module) and is_dotted(source_project)):
-        return None
+    source_module, source_project, alias = (micropkg.get(k) for k in ("module", "project", "alias"))
+    if not (isinstance(source_project, str) and is_identifier(source_project)):
+        raise SdistError(f"{source}: [tool.micropkg] project {source_project!r} is not a package name, so its "
+                         f"{RESTORE_MEMBER} cannot be trusted and the sdist is refused")
+    named = isinstance(source_module, str) and is_module_path(source_module)
+    if not named or (source_module.rsplit(".", 1)[-1] != name and alias != name):
+        raise SdistError(f"{source}: [tool.micropkg] module {source_module!r} is not the module path of its "
+                         f"package {name!r}, so its {RESTORE_MEMBER} cannot be trusted and the sdist is refused")
     records = parse_records(files.get(RESTORE_MEMBER, b""))
     if records is None:
         raise SdistError(

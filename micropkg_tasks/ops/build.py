@@ -345,6 +345,7 @@ def build_from_inputs(
             "project": project.package_name,
             "source-sha256": source_sha,
             "restore": RESTORE_MEMBER,
+            **({"alias": name} if inputs.alias else {}),
             "dependencies": dependencies_table(analysis.dependencies),
         },
     )

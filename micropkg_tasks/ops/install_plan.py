@@ -107,12 +107,10 @@ def _rewrite_files(
                 source = content.decode("utf-8")
             except UnicodeDecodeError:
                 raise MicropkgError(f"{shown_prefix}{relative} in the sdist is not valid UTF-8 Python source") from None
-            original = exact.original(relative, source) if exact else None
-            if exact is not None and original is not None:
+            installed = exact.installed(relative, source) if exact else None
+            if installed is not None:
                 # Our own sdist: back to the source text, then full paths to the target's.
-                if exact.moves:
-                    original = rewrite_module(original, list(exact.moves), filename=f"{shown_prefix}{relative}").code
-                content = original.encode("utf-8")
+                content = installed.encode("utf-8")
             else:
                 result = rewrite_module(source, moves, filename=f"{shown_prefix}{relative}")
                 content = result.code.encode("utf-8") if result.changed else content
@@ -138,7 +136,7 @@ def target_files(
     package_files = sdist.package_files()
     test_files = sdist.test_files()
     code_roots, test_roots = _top_level_names(package_files), _top_level_names(test_files)
-    ours = restore_source(sdist.micropkg, sdist.files, sdist.source)
+    ours = restore_source(sdist.micropkg, sdist.files, sdist.source, sdist.name)
 
     def rewrite_for(shown_prefix: str, key_prefix: str) -> Callable[[Mapping[str, bytes], str], dict[str, bytes]]:
         def rewrite(files: Mapping[str, bytes], package_name: str) -> dict[str, bytes]:
