@@ -15,11 +15,12 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from micropkg_tasks.core.errors import MicropkgError, SdistError
-from micropkg_tasks.core.restore_tokens import references, shorten, tokens
+from micropkg_tasks.core.restore_tokens import shorten, tokens
 from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
 from micropkg_tasks.core.names import is_identifier, is_module_path
 
@@ -117,7 +118,7 @@ class ExactRestore:
         that the packaged file does not show. Packaging the restored text again with the
         rewriter must give the packaged file back byte for byte, so the two differ only in
         references to the micro-package's own paths, and the pull moves exactly those."""
-        if self._proven_by_tokens(packaged, restored, installed):
+        if self._proven_by_tokens(self.records[key], packaged, installed):
             return
         try:
             again = rewrite_module(restored, list(self.packaging_moves), filename=f"{self.source}: {key}").code
@@ -129,19 +130,29 @@ class ExactRestore:
                 "references packaging rewrites; the sdist was altered after packaging, so it is refused"
             )
 
-    def _proven_by_tokens(self, packaged: str, restored: str, installed: str) -> bool:
-        """Without a parse (see ``core/restore_tokens.py``): the restored text differs from the
-        packaged one only where it spells out the micro-package's own paths, and the pull moved
-        every one of them (none is left in the installed text)."""
+    def _proven_by_tokens(self, record: Mapping[str, Any], packaged: str, installed: str) -> bool:
+        """Without a parse (see ``core/restore_tokens.py``): each range of lines the record
+        replaces differs from its replacement only where that spells out the micro-package's
+        own paths, and the pull moved every one of them (none is left in the installed text)."""
         own = [(move.old, move.new) for move in self.packaging_moves]
-        restored_tokens, packaged_tokens = tokens(restored), tokens(packaged)
-        if restored_tokens is None or packaged_tokens is None or shorten(restored_tokens, own) != packaged_tokens:
-            return False
+        lines = _lines(packaged)
+        end = 0
+        for edit in sorted(record["edits"], key=lambda e: e["line"]):  # checked by ``restore``
+            if edit["line"] < end:
+                return False  # ranges that overlap are no record packaging writes
+            start, end = edit["line"], edit["line"] + edit["count"]
+            before, after = tokens("".join(lines[start:end])), tokens(edit["text"])
+            if before is None or after is None or shorten(after, own) != before:
+                return False
+        # A path spelt out and not moved is still in the text, whole or as the parent of a
+        # ``from ... import`` (``shorten`` only takes paths written without spaces).
         moved = [move.old for move in self.moves if move.old in dict(own)]
-        if not moved:
-            return True  # the paths spelt out are the target's own: the same project, the same place
-        installed_tokens = tokens(installed)
-        return installed_tokens is not None and not references(installed_tokens, moved)
+        return not any(path and path in installed for old in moved for path in (old, old.rpartition(".")[0]))
+
+
+def _normal(name: str) -> bool:
+    """Python reads identifiers in NFKC form: a name that is not would match other spellings."""
+    return unicodedata.normalize("NFKC", name) == name
 
 
 def restore_source(
@@ -157,10 +168,10 @@ def restore_source(
     if micropkg.get("restore") != RESTORE_MEMBER:
         return None
     source_module, source_project, alias = (micropkg.get(k) for k in ("module", "project", "alias"))
-    if not (isinstance(source_project, str) and is_identifier(source_project)):
+    if not (isinstance(source_project, str) and is_identifier(source_project) and _normal(source_project)):
         raise SdistError(f"{source}: [tool.micropkg] project {source_project!r} is not a package name, so its "
                          f"{RESTORE_MEMBER} cannot be trusted and the sdist is refused")
-    named = isinstance(source_module, str) and is_module_path(source_module)
+    named = isinstance(source_module, str) and is_module_path(source_module) and _normal(source_module)
     if not named or (source_module.rsplit(".", 1)[-1] != name and alias != name):
         raise SdistError(f"{source}: [tool.micropkg] module {source_module!r} is not the module path of its "
                          f"package {name!r}, so its {RESTORE_MEMBER} cannot be trusted and the sdist is refused")

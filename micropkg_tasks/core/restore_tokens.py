@@ -5,7 +5,8 @@ text. It comes from the archive, so it must not be a way to put into a project
 text that the packaged file does not show. The authority is the rewriter itself:
 packaging the restored text again must give the packaged file back. That needs a
 parse, and most records only spell out module paths that packaging shortened, so
-this module first tries to prove it from tokens alone (``tokenize``, no parse):
+the lines a record replaces are first compared token by token (``tokenize``, no
+parse), each replaced range against its replacement:
 
 * each token is compared with the text before it, so equal token lists mean equal
   text;
@@ -15,7 +16,10 @@ this module first tries to prove it from tokens alone (``tokenize``, no parse):
   packaging turns around (``from project.parent import last`` is ``import name``);
 * a string literal whose whole value is such a path counts as its packaged value.
 
-Anything else is "not proven", and the caller asks the rewriter. So a reference to
+Anything else is "not proven", and the caller asks the rewriter. The caller also
+checks that the pull moved every path spelt out (none is left in the installed
+text), which catches a range whose context makes it a string rather than code. So a
+reference to
 ``os.system`` that stands as an attribute of something else (``subprocess.os.system``)
 is never taken for a reference to the micro-package, whatever the record says.
 """
@@ -141,21 +145,3 @@ def _from_import(toks: Sequence[Tok], i: int, owned: Sequence[tuple[list[str], s
                 turned += [Tok(" ", tokenize.NAME, "as"), Tok(" ", tokenize.NAME, last.string)]
             return turned, k + 2
     return None
-
-
-def references(toks: Sequence[Tok], fulls: Sequence[str]) -> bool:
-    """True when ``toks`` still refer to one of ``fulls`` (a reference or a whole-path string)."""
-    split = [full.split(".") for full in fulls]
-    for i, tok in enumerate(toks):
-        if tok.type == tokenize.NAME and not (i and toks[i - 1].string == "."):
-            if any(_dotted_at(toks, i, parts) for parts in split):
-                return True
-            if tok.string == "from" and any(
-                len(parts) > 1 and _dotted_at(toks, i + 1, parts[:-1]) for parts in split
-            ):
-                return True  # ``from <parent> import ...``: might import the path itself; not proven
-        elif tok.type == tokenize.STRING:
-            found = _string_value(tok.string)
-            if found and any(found[2] == full or found[2].startswith(full + ".") for full in fulls):
-                return True
-    return False
