@@ -122,11 +122,12 @@ def test_a_record_spelling_a_path_that_no_pull_moves_is_refused(tmp_path, cli):
     assert "run-0.1.tar.gz" in message and "micropkg-restore.json" in message and "run/nodes.py" in message
 
 
-def test_a_project_that_is_not_a_package_name_is_refused(packaged, tmp_path, cli):
-    sdist = tampered(packaged, tmp_path / "a-0.1.tar.gz", {"project": "os.path"}, {})
+@pytest.mark.parametrize("project", ["os.path", "\uff53ubprocess"])  # dotted; another spelling of subprocess
+def test_a_project_that_is_not_a_package_name_is_refused(project, packaged, tmp_path, cli):
+    sdist = tampered(packaged, tmp_path / "a-0.1.tar.gz", {"project": project}, {})
     target = kedro_project(tmp_path / "target", "target_pkg")
     message = pull_refused(cli, target, sdist)
-    assert "a-0.1.tar.gz" in message and "[tool.micropkg] project 'os.path'" in message
+    assert "a-0.1.tar.gz" in message and f"[tool.micropkg] project {project!r}" in message
 
 
 def test_an_aliased_package_records_its_alias_and_comes_back_exactly(tmp_path, cli):
