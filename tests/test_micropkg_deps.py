@@ -555,3 +555,32 @@ def test_broken_records_in_our_sdist_are_one_clear_error(member, change, expecte
     assert expected in result.stderr and "p0-0.2.tar.gz" in result.stderr
     assert "Traceback" not in result.stderr
     assert snapshot_tree(target) == before
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ('name = "cleaning"', 'name = "../outside/evil"', "name '../outside/evil'"),
+    ('version = "0.3"', 'version = "0.3/../../outside/evil"', "version '0.3/../../outside/evil'"),
+    ('module = "utils.cleaning"', 'module = "utils/../cleaning"', "module 'utils/../cleaning'"),
+    ('module = "utils.cleaning"', 'module = "utils..cleaning"', "module 'utils..cleaning'"),
+])
+def test_a_dependency_record_that_is_not_a_name_is_refused_before_anything_is_fetched(old, new, expected, dist,
+                                                                                      tmp_path, cli):
+    # Next to the folder the dependent comes from, an sdist that a fetch built from the
+    # record would find: it must never be read, let alone installed.
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "in/cleaning-0.3").mkdir(parents=True)
+    for name in ("evil-0.3.tar.gz", "evil.tar.gz"):
+        (tmp_path / "outside" / name).write_bytes((dist / "cleaning-0.3.tar.gz").read_bytes())
+    broken = _with_member(dist / "p0-0.2.tar.gz", tmp_path / "in/p0-0.2.tar.gz", "pyproject.toml",
+                          lambda text: text.replace(old, new, 1))
+    assert new in tarfile.open(broken).extractfile("p0-0.2/pyproject.toml").read().decode()  # type: ignore[union-attr]
+    target = kedro_project(tmp_path / "target", "target_pkg")
+    before = snapshot_tree(target)
+    result = cli(["pull", str(broken), "--with-deps", "--no-compile"], target)
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert expected in result.stderr and "p0-0.2.tar.gz" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert snapshot_tree(target) == before
+
+
+# -- chains: A -> B -> C, and dependencies found only through dotted strings ---------------------

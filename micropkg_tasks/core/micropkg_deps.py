@@ -16,6 +16,9 @@ import ast
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
+from packaging.version import InvalidVersion, Version
+
+from micropkg_tasks.core.names import is_identifier, is_module_path
 from micropkg_tasks.core.pysource import parse_file_bytes
 from micropkg_tasks.core.rewrite_strings import is_within, split_literal
 
@@ -136,7 +139,10 @@ def dependencies_table(dependencies: Sequence[Dependency]) -> list[dict[str, str
 def recorded_dependencies(micropkg: Mapping[str, Any], *, source: str) -> list[Dependency]:
     """The dependencies an sdist of ours records; [] for any other sdist.
 
-    Raises ``ValueError`` naming the sdist when the table is malformed.
+    Every part is checked before any use, because each ends up in a module path, a file
+    name or a location to fetch: the project is a package name, the module a module path,
+    the name a package name (an sdist's name is its package's), the version a version.
+    Raises ``ValueError`` naming the sdist and the value at fault when the table is malformed.
     """
     raw = micropkg.get("dependencies", [])
     project = micropkg.get("project")
@@ -144,6 +150,8 @@ def recorded_dependencies(micropkg: Mapping[str, Any], *, source: str) -> list[D
         return []
     if not isinstance(raw, list) or not isinstance(project, str):
         raise ValueError(f"{source}: [tool.micropkg] dependencies must be a list of tables, with a project name")
+    if not is_identifier(project):
+        raise ValueError(f"{source}: [tool.micropkg] project {project!r} is not a package name")
     found = []
     for item in raw:
         if not isinstance(item, Mapping) or not all(
@@ -152,5 +160,25 @@ def recorded_dependencies(micropkg: Mapping[str, Any], *, source: str) -> list[D
             raise ValueError(
                 f"{source}: every [[tool.micropkg.dependencies]] needs string keys module, name, version and sha256"
             )
+        problem = _dependency_problem(item)
+        if problem:
+            raise ValueError(f"{source}: [[tool.micropkg.dependencies]] {problem}, so the sdist is refused")
         found.append(Dependency(item["module"], item["name"], item["version"], item["sha256"], project))
     return found
+
+
+def _dependency_problem(item: Mapping[str, str]) -> str | None:
+    module, name, version = item["module"], item["name"], item["version"]
+    if not is_module_path(module):
+        return f"module {module!r} is not a dotted module path"
+    if not is_identifier(name):
+        return f"name {name!r} (of {module}) is not a package name"
+    try:
+        Version(version)
+    except InvalidVersion:
+        return f"version {version!r} (of {module}) is not a version"
+    if version != version.strip():
+        return f"version {version!r} (of {module}) has spaces around it"
+    if not all(ch in "0123456789abcdef" for ch in item["sha256"]):
+        return f"sha256 {item['sha256']!r} (of {module}) is not a hex digest"
+    return None
