@@ -543,6 +543,9 @@ def _with_member(sdist: Path, out: Path, member: str, change) -> Path:
 @pytest.mark.parametrize("member, change, expected", [
     ("pyproject.toml", lambda text: text.replace('name = "cleaning"\n', ""), "[[tool.micropkg.dependencies]]"),
     ("micropkg-restore.json", lambda text: text[: len(text) // 2], "micropkg-restore.json"),
+    # Found by its sdist name in the target, so the module path would become a rewrite.
+    ("pyproject.toml", lambda text: text.replace('module = "utils.cleaning"', 'module = "utils-cleaning"'),
+     "module 'utils-cleaning' is not a dotted module path"),
 ])
 def test_broken_records_in_our_sdist_are_one_clear_error(member, change, expected, dist, tmp_path, cli):
     broken = _with_member(dist / "p0-0.2.tar.gz", tmp_path / "p0-0.2.tar.gz", member, change)
