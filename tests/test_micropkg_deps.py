@@ -587,3 +587,93 @@ def test_a_dependency_record_that_is_not_a_name_is_refused_before_anything_is_fe
 
 
 # -- chains: A -> B -> C, and dependencies found only through dotted strings ---------------------
+
+CHAIN_MANIFEST = (
+    '\n[tool.kedro.micropkg.package]\n"pipelines.a" = {}\n"pipelines.s" = {}\n"utils.b" = {}\n"utils.c" = {}\n'
+)
+CHAIN_FILES = {
+    "src/chain_pkg/utils/__init__.py": "",
+    "src/chain_pkg/utils/c/__init__.py": '__version__ = "0.3"\n',
+    "src/chain_pkg/utils/c/ops.py": "def base(x):\n    return x + 1\n",
+    "src/chain_pkg/utils/b/__init__.py": '__version__ = "0.2"\n',
+    "src/chain_pkg/utils/b/ops.py": "from chain_pkg.utils.c.ops import base\n\n\ndef mid(x):\n    return base(x) * 2\n",
+    "src/chain_pkg/pipelines/a/__init__.py": '__version__ = "0.1"\n',
+    "src/chain_pkg/pipelines/a/nodes.py": "from chain_pkg.utils.b.ops import mid\n\n\ndef top(x):\n    return mid(x)\n",
+    # ``s`` reaches ``utils.c`` only through a dotted string.
+    "src/chain_pkg/pipelines/s/__init__.py": '__version__ = "0.1"\n',
+    "src/chain_pkg/pipelines/s/nodes.py": (
+        'import importlib\n\nOPS = "chain_pkg.utils.c.ops"\n\n\ndef load():\n    return importlib.import_module(OPS).base(1)\n'
+    ),
+    "tests/pipelines/__init__.py": "",
+    "tests/pipelines/a/__init__.py": "",
+    "tests/pipelines/a/test_nodes.py": (
+        "from chain_pkg.pipelines.a.nodes import top\n\n\ndef test_top():\n    assert top(1) == 4\n"
+    ),
+    "tests/pipelines/s/__init__.py": "",
+    "tests/pipelines/s/test_nodes.py": (
+        "from chain_pkg.pipelines.s.nodes import load\n\n\ndef test_load():\n    assert load() == 2\n"
+    ),
+}
+
+
+@pytest.fixture
+def chain(tmp_path, cli) -> Path:
+    """A project whose pipelines.a needs utils.b, which needs utils.c; its sdists in dist/."""
+    project = kedro_project(tmp_path / "chain", "chain_pkg", pyproject_extra=CHAIN_MANIFEST, extra=CHAIN_FILES)
+    result = cli(["package", "--all"], project)
+    assert result.exit_code == 0, result.stderr
+    return project
+
+
+def test_each_link_of_a_chain_and_a_dotted_string_is_recorded(chain):
+    recorded = {
+        name: [dep["module"] for dep in sdist_metadata(chain / f"dist/{name}.tar.gz").get("dependencies", [])]
+        for name in ("a-0.1", "b-0.2", "c-0.3", "s-0.1")
+    }
+    assert recorded == {"a-0.1": ["utils.b"], "b-0.2": ["utils.c"], "c-0.3": [], "s-0.1": ["utils.c"]}
+
+
+def test_with_deps_fetches_the_whole_chain(chain, tmp_path, cli):
+    target = kedro_project(tmp_path / "target", "target_pkg")
+    result = cli(["pull", str(chain / "dist/a-0.1.tar.gz"), "--with-deps", "--no-compile"], target)
+    assert result.exit_code == 0, result.stderr
+    entries = read_lock(target / "micropkg.lock").entries
+    assert {"a", "utils.b", "utils.c"} <= set(entries)
+    assert (target / "src/target_pkg/utils/b/ops.py").read_text().startswith(
+        "from target_pkg.utils.c.ops import base\n"
+    )
+    tests = run_pytest(target)
+    assert tests.returncode == 0 and "1 passed" in tests.stdout, tests.stdout + tests.stderr
+
+
+def test_a_dependency_found_only_in_a_dotted_string_is_fetched_and_pointed_at(chain, tmp_path, cli):
+    target = kedro_project(tmp_path / "target", "target_pkg")
+    before = snapshot_tree(target)
+    refused = cli(["pull", str(chain / "dist/s-0.1.tar.gz"), "--no-compile"], target)
+    assert refused.exit_code == 1 and "utils.c" in refused.stderr
+    assert snapshot_tree(target) == before
+    result = cli(["pull", str(chain / "dist/s-0.1.tar.gz"), "--with-deps", "--no-compile"], target)
+    assert result.exit_code == 0, result.stderr
+    assert "utils.c" in read_lock(target / "micropkg.lock").entries
+    assert 'OPS = "target_pkg.utils.c.ops"' in (target / "src/target_pkg/s/nodes.py").read_text()
+    tests = run_pytest(target)
+    assert tests.returncode == 0 and "1 passed" in tests.stdout, tests.stdout + tests.stderr
+
+
+def test_sync_shared_brings_the_whole_chain(tmp_path, cli):
+    root = build_file_tree(tmp_path / "mono", {"pyproject.toml": (
+        '[tool.micropkg.monorepo]\nprojects = ["projects/*"]\n\n[[tool.micropkg.shared]]\n'
+        'micropkg = "pipelines.a"\nsource = "projects/core"\ntargets = ["projects/app"]\n'
+    )})
+    kedro_project(root / "projects/core", "chain_pkg", pyproject_extra=CHAIN_MANIFEST, extra=CHAIN_FILES)
+    app = kedro_project(root / "projects/app", "app_pkg")
+    result = cli(["sync-shared", "--no-compile"], root)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert (app / "src/app_pkg/utils/b/ops.py").read_text().startswith("from app_pkg.utils.c.ops import base\n")
+    assert (app / "src/app_pkg/utils/c/ops.py").is_file()
+    tests = run_pytest(app)
+    assert tests.returncode == 0 and "1 passed" in tests.stdout, tests.stdout + tests.stderr
+    assert cli(["sync-shared", "--check"], root).exit_code == 0
+    rows = {row["module"]: row for row in json.loads(cli(["status", "--json"], root).stdout)["rows"]
+            if row["project"] == "projects/app"}
+    assert rows["utils.b"]["depends_on"] == ["utils.c"] and rows["utils.c"]["needed_by"] == ["utils.b"]
