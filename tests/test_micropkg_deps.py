@@ -677,3 +677,33 @@ def test_sync_shared_brings_the_whole_chain(tmp_path, cli):
     rows = {row["module"]: row for row in json.loads(cli(["status", "--json"], root).stdout)["rows"]
             if row["project"] == "projects/app"}
     assert rows["utils.b"]["depends_on"] == ["utils.c"] and rows["utils.c"]["needed_by"] == ["utils.b"]
+
+
+def test_status_at_the_root_reads_each_link_of_a_long_chain_once(tmp_path, cli, monkeypatch):
+    # A chain m00 -> m01 -> ... -> m11 shared from its head: the closure is the whole chain,
+    # and working it out must read each link once, not once for every link above it.
+    from micropkg_tasks.ops import package_deps
+
+    depth = 12
+    files = {"src/core_pkg/chain/__init__.py": ""}
+    for i in range(depth):
+        files[f"src/core_pkg/chain/m{i:02d}/__init__.py"] = '__version__ = "0.1"\n'
+        files[f"src/core_pkg/chain/m{i:02d}/ops.py"] = (
+            f"from core_pkg.chain.m{i + 1:02d}.ops import step\n" if i + 1 < depth else "def step():\n    return 1\n"
+        )
+    manifest = "\n[tool.kedro.micropkg.package]\n" + "".join(f'"chain.m{i:02d}" = {{}}\n' for i in range(depth))
+    root = build_file_tree(tmp_path / "mono", {"pyproject.toml": (
+        '[tool.micropkg.monorepo]\nprojects = ["projects/*"]\n\n[[tool.micropkg.shared]]\n'
+        'micropkg = "chain.m00"\nsource = "projects/core"\ntargets = ["projects/app"]\n'
+    )})
+    kedro_project(root / "projects/core", "core_pkg", pyproject_extra=manifest, extra=files)
+    kedro_project(root / "projects/app", "app_pkg")
+    reads: list[str] = []
+    needs = package_deps._needs
+    monkeypatch.setattr(package_deps, "_needs", lambda project, module, known: (reads.append(module),
+                                                                                needs(project, module, known))[1])
+    result = cli(["status", "--json"], root)
+    assert result.exit_code == 0, result.stderr
+    rows = [row for row in json.loads(result.stdout)["rows"] if row["project"] == "projects/app"]
+    assert sorted(row["module"] for row in rows) == [f"chain.m{i:02d}" for i in range(depth)]
+    assert sorted(reads) == sorted(set(reads)) and len(reads) == depth - 1

@@ -9,7 +9,7 @@ dependency; an import into any other package of the project stays a warning.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping
 
@@ -36,10 +36,16 @@ class KnownMicropackage:
 
 @dataclass(frozen=True)
 class MicropackageSet:
-    """The micro-packages of one project, and anything worth saying about how they were found."""
+    """The micro-packages of one project, and anything worth saying about how they were found.
+
+    A set is found once per run and handed to everything that asks about dependencies, so it
+    also keeps what each member imports of the others (``needs``): a long chain of micro-packages
+    is then read once per link, not once per link for every link above it.
+    """
 
     members: Mapping[str, KnownMicropackage]
     warnings: tuple[str, ...] = ()
+    needs: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _shared_from(project: Project, monorepo: Monorepo | None) -> tuple[list[KnownMicropackage], list[str]]:
@@ -120,6 +126,44 @@ def describe(project: Project, member: KnownMicropackage) -> Dependency:
     return Dependency(member.module, member.name, version.version, inputs.digest, project.package_name)
 
 
+def _graph(
+    project: Project, module: str, direct: Iterable[str], micropackages: MicropackageSet
+) -> dict[str, frozenset[str]]:
+    """What ``module`` and everything it needs, directly or not, import of the other micro-packages;
+    refuses a cycle, naming it."""
+    known = dict(micropackages.members)
+    # What a member needs depends on which packages count as micro-packages: ``module`` is one
+    # here even when the set does not list it, and then the set's ``needs`` do not apply.
+    needs = micropackages.needs if module in known else {}
+    known.setdefault(module, KnownMicropackage(module))
+    graph: dict[str, frozenset[str]] = {module: frozenset(direct)}
+    pending = list(graph[module])
+    while pending:
+        current = pending.pop()
+        if current in graph:
+            continue
+        if current not in needs:
+            needs[current] = frozenset(_needs(project, current, known))
+        graph[current] = needs[current]
+        pending.extend(graph[current] - graph.keys())
+    cycle = find_cycle(graph, module)
+    if cycle:
+        raise UsageError(
+            f"micro-packages import each other in a cycle ({' -> '.join(cycle)}); "
+            "a micro-package cannot depend on one that depends back on it: move what they share into a third one"
+        )
+    return graph
+
+
+def closure(project: Project, module: str, code: Mapping[str, bytes], tests: Mapping[str, bytes],
+            micropackages: MicropackageSet) -> list[str]:
+    """Every micro-package ``module`` needs, directly or not, sorted; refuses a cycle, naming it."""
+    known = dict(micropackages.members)
+    known.setdefault(module, KnownMicropackage(module))
+    direct = {ref.micropkg for _, ref in _references(project, module, code, tests, known) if ref.micropkg}
+    return sorted(set(_graph(project, module, direct, micropackages)) - {module})
+
+
 def analyse(
     project: Project,
     module: str,
@@ -134,20 +178,7 @@ def analyse(
     direct = sorted({ref.micropkg for _, ref in refs if ref.micropkg})
     if not direct:
         return DependencyAnalysis((), frozenset())
-    graph: dict[str, set[str]] = {module: set(direct)}
-    pending = list(direct)
-    while pending:
-        current = pending.pop()
-        if current in graph:
-            continue
-        graph[current] = _needs(project, current, known)
-        pending.extend(graph[current] - graph.keys())
-    cycle = find_cycle(graph, module)
-    if cycle:
-        raise UsageError(
-            f"micro-packages import each other in a cycle ({' -> '.join(cycle)}); "
-            "a micro-package cannot depend on one that depends back on it: move what they share into a third one"
-        )
+    _graph(project, module, direct, micropackages)
     by_line: dict[tuple[str, int], bool] = {}
     for shown, ref in refs:
         key = (shown, ref.line)

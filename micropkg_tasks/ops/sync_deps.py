@@ -18,7 +18,7 @@ from micropkg_tasks.core.errors import MicropkgError
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, SharedTarget
 from micropkg_tasks.core.project import Project, load_project
 from micropkg_tasks.ops.build import PackageInputs, read_inputs
-from micropkg_tasks.ops.package_deps import MicropackageSet, analyse, micropackages_of
+from micropkg_tasks.ops.package_deps import MicropackageSet, closure, micropackages_of
 
 
 @dataclass(frozen=True)
@@ -37,23 +37,15 @@ def source_micropackages(monorepo: Monorepo, source: Path) -> tuple[Project, Mic
 def _closure(
     source: tuple[Project, MicropackageSet], module: str, inputs: PackageInputs | None
 ) -> list[tuple[str, str]]:
-    """Every micro-package ``module`` needs, directly or not, with its env (cycles are refused by ``analyse``)."""
+    """Every micro-package ``module`` needs, directly or not, with its env (cycles are refused).
+
+    Each link is read once per run: the set of micro-packages keeps what each one imports."""
     project, micropackages = source
-    found: list[tuple[str, str]] = []
-    pending = [(module, inputs)]
-    seen = {module}
-    while pending:
-        current, current_inputs = pending.pop()
-        if current_inputs is None:
-            member = micropackages.members[current]
-            current_inputs = read_inputs(project, current, member.alias, member.env, for_distribution=False)
-        analysis = analyse(project, current, current_inputs.code, current_inputs.tests, micropackages)
-        for dependency in analysis.dependencies:
-            if dependency.module not in seen:
-                seen.add(dependency.module)
-                found.append((dependency.module, micropackages.members[dependency.module].env))
-                pending.append((dependency.module, None))
-    return found
+    if inputs is None:
+        member = micropackages.members[module]
+        inputs = read_inputs(project, module, member.alias, member.env, for_distribution=False)
+    needed = closure(project, module, inputs.code, inputs.tests, micropackages)
+    return [(dependency, micropackages.members[dependency].env) for dependency in needed]
 
 
 def dependency_entries(
@@ -76,11 +68,11 @@ def dependency_entries(
         try:
             if entry.source not in sources:
                 sources[entry.source] = source_micropackages(monorepo, entry.source)
-            closure = _closure(sources[entry.source], entry.micropkg, own)
+            needed = _closure(sources[entry.source], entry.micropkg, own)
         except MicropkgError as exc:
             errors[entry.index] = exc
             continue
-        for dependency, env in closure:
+        for dependency, env in needed:
             envs[(entry.source, dependency)] = env
             for target in entry.targets:
                 if (entry.source, dependency, target.project) in covered:
