@@ -680,8 +680,9 @@ def test_sync_shared_brings_the_whole_chain(tmp_path, cli):
 
 
 def test_status_at_the_root_reads_each_link_of_a_long_chain_once(tmp_path, cli, monkeypatch):
-    # A chain m00 -> m01 -> ... -> m11 shared from its head: the closure is the whole chain,
-    # and working it out must read each link once, not once for every link above it.
+    # A chain m00 -> m01 -> ... -> m11 shared from its head and from m04: the closures are the
+    # rest of the chain, and working them out must read each link once in the run, not once
+    # for every link or entry above it.
     from micropkg_tasks.ops import package_deps
 
     depth = 12
@@ -694,7 +695,8 @@ def test_status_at_the_root_reads_each_link_of_a_long_chain_once(tmp_path, cli, 
     manifest = "\n[tool.kedro.micropkg.package]\n" + "".join(f'"chain.m{i:02d}" = {{}}\n' for i in range(depth))
     root = build_file_tree(tmp_path / "mono", {"pyproject.toml": (
         '[tool.micropkg.monorepo]\nprojects = ["projects/*"]\n\n[[tool.micropkg.shared]]\n'
-        'micropkg = "chain.m00"\nsource = "projects/core"\ntargets = ["projects/app"]\n'
+        'micropkg = "chain.m00"\nsource = "projects/core"\ntargets = ["projects/app"]\n\n'
+        '[[tool.micropkg.shared]]\nmicropkg = "chain.m04"\nsource = "projects/core"\ntargets = ["projects/app"]\n'
     )})
     kedro_project(root / "projects/core", "core_pkg", pyproject_extra=manifest, extra=files)
     kedro_project(root / "projects/app", "app_pkg")
