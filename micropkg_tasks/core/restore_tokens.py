@@ -18,10 +18,10 @@ parse), each replaced range against its replacement:
 
 Anything else is "not proven", and the caller asks the rewriter. The caller also
 checks that the pull moved every path spelt out (none is left in the installed
-text), which catches a range whose context makes it a string rather than code. So a
-reference to
-``os.system`` that stands as an attribute of something else (``subprocess.os.system``)
-is never taken for a reference to the micro-package, whatever the record says.
+text), which catches a range whose context makes it a string rather than code. So
+a reference to ``os.system`` that stands as an attribute of something else
+(``subprocess.os.system``) is never taken for a reference to the micro-package,
+whatever the record says.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _dotted_at(toks: Sequence[Tok], i: int, parts: Sequence[str]) -> bool:
         k = i + 2 * n
         if k >= len(toks) or toks[k].type != tokenize.NAME or toks[k].string != part or (n and toks[k].gap):
             return False
-        if n + 1 < len(parts) and (toks[k + 1].string != "." or toks[k + 1].gap):
+        if n + 1 < len(parts) and (k + 1 >= len(toks) or toks[k + 1].string != "." or toks[k + 1].gap):
             return False
     return True
 
