@@ -47,7 +47,8 @@ def generate_monorepo(root: Path, depth: int) -> Path:
     for i in range(depth):
         body = "def step(x):\n    return x + 1\n"
         if i + 1 < depth:
-            body = f"from core_pkg.chain.{link(i + 1)}.ops import step as nxt\n\n\ndef step(x):\n    return nxt(x) + 1\n"
+            body = (f"from core_pkg.chain.{link(i + 1)}.ops import step as nxt\n\n\n"
+                    "def step(x):\n    return nxt(x) + 1\n")
         _write(core / f"src/core_pkg/chain/{link(i)}/__init__.py", '__version__ = "0.1"\n')
         _write(core / f"src/core_pkg/chain/{link(i)}/ops.py", body)
     _project_skeleton(root / "projects/app", "app_pkg", "", ["pyyaml"])
