@@ -271,22 +271,30 @@ def _open_lock(root: Path) -> "filelock.BaseFileLock":
 
     path = lock_file(root)
     guard(root, path, "lock")
-    try:
-        path.parent.mkdir(exist_ok=True)
-    except FileExistsError:
-        raise ProjectError(f"{path.parent} is a file; micropkg keeps its lock and journal in that folder") from None
-    except OSError as exc:
-        raise ProjectError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
+    journal.make_state_folder(root)
     guard(root, path, "lock")
     return filelock.FileLock(str(path))
 
 
+def managed_paths_of(root: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What a journal in ``root`` may name: ``Project.managed_paths()`` of the project there."""
+    from micropkg_tasks.core.project import load_project
+
+    return load_project(root).managed_paths()
+
+
 @contextlib.contextmanager
-def project_lock(root: Path, *, timeout: float = 30.0, poll: float = 0.05) -> Iterator[Recovery | None]:
+def project_lock(
+    root: Path, *, timeout: float = 30.0, poll: float = 0.05,
+    managed: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
+) -> Iterator[Recovery | None]:
     """Hold the project's lock for the duration of the block; wait at most ``timeout`` seconds.
 
     Once the lock is held, a transaction interrupted earlier (``kill -9``, a crash) is
-    recovered first; the block receives what that recovery did, or None.
+    recovered first; the block receives what that recovery did, or None. ``managed`` is
+    ``Project.managed_paths()``, the only paths a journal may name; callers that hold the
+    project pass it, otherwise it is read from the project's ``pyproject.toml`` when a
+    journal is found.
     """
     import filelock
 
@@ -301,19 +309,11 @@ def project_lock(root: Path, *, timeout: float = 30.0, poll: float = 0.05) -> It
     except OSError as exc:
         raise ProjectError(f"cannot lock {lock_file(root)}: {exc.strerror or exc}") from None
     try:
-        with interrupts_deferred():
-            recovery = journal.recover(root)
+        recovery = None
+        if journal.needs_recovery(root):
+            areas = managed or managed_paths_of(root)
+            with interrupts_deferred():
+                recovery = journal.recover(root, areas)
         yield recovery
     finally:
         lock.release()
-
-
-@contextlib.contextmanager
-def lock_for_reading(root: Path, *, timeout: float = 30.0) -> Iterator[Recovery | None]:
-    """For runs that only read (``--dry-run``, ``--check``): take the lock, and recover, only if
-    an interrupted run left a journal; otherwise read without creating anything in the project."""
-    if journal.journal_path(Path(root).resolve()).exists():
-        with project_lock(root, timeout=timeout) as recovery:
-            yield recovery
-    else:
-        yield None
