@@ -271,3 +271,203 @@ def test_a_fifo_or_a_device_at_the_journal_neither_hangs_nor_exhausts_memory(ins
     assert len(done.stderr.strip().splitlines()) == 1
     assert snapshot_tree(installed) == before
     assert (outside / "victim.txt").read_text(encoding="utf-8") == "keep me\n"
+
+
+# -- read-only means read-only -------------------------------------------------------------------
+
+
+def _half_applied(project: Path, relative: str) -> Path:
+    """What a run killed mid-apply leaves: the old file moved to its backup, half the new one in
+    place, and a valid journal. Returns the journal."""
+    path = project / relative
+    path.rename(path.with_name(f".{path.name}.micropkg-backup"))
+    path.write_text("# half of the new version\n", encoding="utf-8")
+    return _plant(project, _journal("applying", [[relative, True, False]]))
+
+
+def _says_interrupted(result, journal: Path) -> None:
+    text = result.stdout + result.stderr
+    assert "interrupted" in text and "micropkg recover" in text and str(journal) in text, text
+    assert "Traceback" not in result.stderr
+
+
+def test_read_only_commands_in_a_project_report_an_interrupted_run_and_change_nothing(installed, tmp_path):
+    original = (installed / INSTALLED / "nodes.py").read_bytes()
+    journal = _half_applied(installed, f"{INSTALLED}/nodes.py")
+    before = snapshot_tree(installed)
+    sdist = tmp_path / "data_cleaning-0.1.tar.gz"
+
+    status = run_micropkg(["status"], installed)
+    dry_run = run_micropkg(["pull", str(sdist), "--destination", "pipelines", "--no-compile", "--dry-run"], installed)
+
+    assert status.exit_code == 0
+    assert "pipelines.data_cleaning" in status.stdout and "interrupted" in status.stdout
+    _says_interrupted(status, journal)
+    assert dry_run.exit_code == 1
+    _says_interrupted(dry_run, journal)
+    assert snapshot_tree(installed) == before  # content, modes and mtimes: nothing rolled back or forward
+    recovered = run_micropkg(["recover"], installed)
+    assert recovered.exit_code == 0 and "rolled back" in recovered.stdout
+    assert (installed / INSTALLED / "nodes.py").read_bytes() == original
+
+
+CHURN, FORECAST = "projects/churn", "projects/forecast"
+
+
+@pytest.mark.parametrize("argv", [["status"], ["sync-shared", "--check"], ["sync-shared", "--dry-run", "--no-compile"]])
+def test_read_only_commands_at_the_root_report_an_interrupted_project_and_change_nothing(shared_monorepo, argv):
+    churn = shared_monorepo / CHURN
+    relative = (_installed_folder(churn) / "nodes.py").relative_to(churn).as_posix()
+    journal = _half_applied(churn, relative)
+    before = snapshot_tree(shared_monorepo)
+
+    result = run_micropkg(argv, shared_monorepo)
+
+    _says_interrupted(result, journal)
+    assert result.exit_code == (0 if argv == ["status"] else 1), result.stderr
+    assert snapshot_tree(shared_monorepo) == before
+
+
+# -- at the root, one project's journal is that project's problem ----------------------------------
+
+
+def test_recover_at_the_root_reports_a_bad_journal_and_still_recovers_the_others(shared_monorepo):
+    churn, forecast = shared_monorepo / CHURN, shared_monorepo / FORECAST
+    bad = _plant(churn, _journal("applying", [[".git/config", False, False]]))
+    churn_before = snapshot_tree(churn)
+    relative = (_installed_folder(forecast) / "nodes.py").relative_to(forecast).as_posix()
+    original = (forecast / relative).read_bytes()
+    _half_applied(forecast, relative)
+
+    result = run_micropkg(["recover"], shared_monorepo)
+
+    assert result.exit_code == 1
+    assert str(bad) in result.stderr and ".git/config" in result.stderr and "Traceback" not in result.stderr
+    assert "projects/forecast: an interrupted micropkg run was rolled back" in result.stdout
+    assert (forecast / relative).read_bytes() == original
+    assert not (forecast / ".micropkg/journal").exists()
+    assert snapshot_tree(churn) == churn_before
+
+
+def test_sync_shared_reports_a_garbled_journal_for_its_target_and_syncs_the_others(shared_monorepo):
+    churn, forecast = shared_monorepo / CHURN, shared_monorepo / FORECAST
+    garbled = _plant(churn, b'{"format": 1, "state": "applying", "entries": [[')
+    churn_before = snapshot_tree(churn)
+    source = shared_monorepo / "projects/core/src/core/pipelines/data_cleaning/nodes.py"
+    source.write_text(source.read_text(encoding="utf-8") + "\n\nUPSTREAM = 2\n", encoding="utf-8")
+
+    result = run_micropkg(["sync-shared", "--no-compile"], shared_monorepo)
+
+    assert result.exit_code == 1
+    assert str(garbled) in result.stderr and "Traceback" not in result.stderr
+    assert "UPSTREAM = 2" in (_installed_folder(forecast) / "nodes.py").read_text(encoding="utf-8")
+    assert snapshot_tree(churn) == churn_before
+
+
+# -- recovery itself: roll-forward prunes what the deletes emptied, inside the project only --------
+
+
+def test_a_committed_journal_rolls_forward_and_prunes_the_folders_its_deletes_emptied(installed):
+    gone = installed / CODE / "old_pipeline" / "nodes"
+    gone.mkdir(parents=True)
+    kept = installed / INSTALLED / "nodes.py"
+    (kept.with_name(".nodes.py.micropkg-backup")).write_text("the old nodes\n", encoding="utf-8")
+    _plant(installed, _journal("committed", [
+        [f"{INSTALLED}/nodes.py", True, False],
+        [f"{CODE}/old_pipeline/nodes/gone.py", True, True],
+    ]))
+
+    result = run_micropkg(["recover"], installed)
+
+    assert result.exit_code == 0 and "rolled forward" in result.stdout, result.stderr
+    assert not (installed / CODE / "old_pipeline").exists()
+    assert not kept.with_name(".nodes.py.micropkg-backup").exists() and kept.is_file()
+    assert (installed / CODE).is_dir()
+
+
+# -- .micropkg/ ignores itself ---------------------------------------------------------------------
+
+# What `kedro new` ignores that matters here (its template lists more, none of it .micropkg).
+KEDRO_GITIGNORE = """\
+__pycache__/
+*.py[cod]
+*.egg-info/
+dist/
+build/
+.venv
+.pytest_cache/
+.coverage
+conf/local/**
+!conf/local/.gitkeep
+conf/**/*credentials*
+data/**
+"""
+
+
+def _git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": os.devnull}
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_refused_killed_and_read_only_runs_leave_git_status_clean(installed, tmp_path):
+    shutil.rmtree(installed / ".micropkg")  # as on a fresh clone
+    (installed / ".gitignore").write_text(KEDRO_GITIGNORE, encoding="utf-8")
+    _git(installed, "init", "-q")
+    _git(installed, "add", "-A")
+    _git(installed, "commit", "-q", "-m", "project with one pulled micro-package")
+
+    def clean() -> None:
+        assert _git(installed, "status", "--porcelain", "--untracked-files=all") == ""
+
+    (installed / INSTALLED / "nodes.py").write_text("# edited here\n", encoding="utf-8")
+    _git(installed, "commit", "-q", "-am", "a local edit")
+    refused = run_micropkg(["pull", str(tmp_path / "data_cleaning-0.1.tar.gz"), "--destination", "pipelines",
+                            "--no-compile"], installed)
+    assert refused.exit_code == 1 and "refused" in refused.stderr
+    assert (installed / ".micropkg/lock").is_file()  # the lock file stays, and git does not see it
+    clean()
+
+    _half_applied(installed, f"{INSTALLED}/nodes.py")  # what a kill -9 mid-apply leaves
+    assert _git(installed, "status", "--porcelain", "--untracked-files=all") != ""
+    assert run_micropkg(["status"], installed).exit_code == 0
+    recovered = run_micropkg(["recover"], installed)
+    assert recovered.exit_code == 0 and "rolled back" in recovered.stdout
+    clean()
+
+    assert run_micropkg(["status"], installed).exit_code == 0
+    clean()
+    assert (installed / ".micropkg/.gitignore").read_text(encoding="utf-8").splitlines()[-1] == "*"
+
+
+# -- the merge-base store is read with the same bounds ---------------------------------------------
+
+
+@pytest.mark.parametrize("shape", ["fifo", "dev-zero"])
+def test_a_fifo_or_dev_zero_in_the_merge_base_store_is_one_sentence(shared_monorepo, shape):
+    churn = shared_monorepo / CHURN
+    nodes = _installed_folder(churn) / "nodes.py"
+    relative = nodes.relative_to(churn).as_posix()
+    lock = (churn / "micropkg.lock").read_text(encoding="utf-8")
+    blob = next(line.split("=")[1].strip().strip('"') for line in lock.splitlines()
+                if line.startswith(f'"{relative}"') and len(line.split("=")[1].strip().strip('"')) == 40)
+    stored = Path(os.environ["MICROPKG_CACHE_DIR"]) / "bases" / blob[:2] / blob[2:]
+    assert stored.is_file()
+    stored.unlink()
+    if shape == "fifo":
+        os.mkfifo(stored)
+    else:
+        stored.symlink_to("/dev/zero")
+    nodes.write_text(nodes.read_text(encoding="utf-8") + "\n# local edit\n", encoding="utf-8")
+    source = shared_monorepo / "projects/core/src/core/pipelines/data_cleaning/nodes.py"
+    source.write_text("# upstream edit\n" + source.read_text(encoding="utf-8"), encoding="utf-8")
+    before = snapshot_tree(churn)
+
+    done = _run_with_timeout(["sync-shared", "--merge", "--no-compile"], shared_monorepo)
+
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert str(stored) in done.stderr and "Traceback" not in done.stderr
+    assert snapshot_tree(churn) == before

@@ -25,7 +25,7 @@ from micropkg_tasks.core import journal
 from micropkg_tasks.core.errors import BusyError, ProjectError
 from micropkg_tasks.core.interrupts import interrupts_deferred, stop_signals_interrupt
 from micropkg_tasks.core.journal import JournalEntry, Recovery, backup_path, prune_empty_folders, temp_path
-from micropkg_tasks.core.pathguard import PathGuard, guard
+from micropkg_tasks.core.pathguard import PathGuard, guard, relative_path_problem
 
 CREATE = "create"
 UPDATE = "update"
@@ -174,13 +174,23 @@ def _missing_folders(root: Path, changes: Sequence[FileChange]) -> list[str]:
     return sorted((folder.relative_to(root).as_posix() for folder in missing), key=lambda p: (p.count("/"), p))
 
 
-def apply_changes(root: Path, changes: Sequence[FileChange]) -> None:
-    """Make every CREATE/UPDATE/DELETE in ``changes`` happen, or none of them."""
+def apply_changes(
+    root: Path, changes: Sequence[FileChange], *, managed: tuple[Sequence[str], Sequence[str]] | None = None
+) -> None:
+    """Make every CREATE/UPDATE/DELETE in ``changes`` happen, or none of them.
+
+    ``managed`` (``Project.managed_paths()``) holds every change to what recovery accepts
+    from a journal, so a run killed part-way can always be recovered."""
     root = Path(root)
     changes = [change for change in changes if change.action != UNCHANGED]
     paths = PathGuard(root)
     for change in changes:
         paths.check(change.path, "delete" if change.action == DELETE else "write")
+        if managed is not None:
+            relative = change.path.relative_to(root).as_posix()
+            problem = relative_path_problem(relative, *managed)
+            if problem:
+                raise ProjectError(f"refusing to change {relative}, {problem}")
     _check_targets(root, changes)
     if changes:
         paths.check(journal.journal_path(root), "write")

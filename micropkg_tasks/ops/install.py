@@ -290,7 +290,7 @@ def install_sdists(
             installed = [content for index in chosen for content in placed_files[index].values()]  # type: ignore[union-attr]
             with alongside(remember_bases, installed):
                 if changes:
-                    apply_changes(project.root, changes)
+                    apply_changes(project.root, changes, managed=project.managed_paths())
 
     applied = not dry_run and bool(changes)
     results = []
