@@ -159,11 +159,12 @@ def _outside_entries(outside: Path, installed: Path) -> dict[str, tuple[str, str
         "nul": (_journal("applying", [[f"{INSTALLED}/nodes.py\u0000x", False, False]]), "\\u0000"),
         "empty-part": (_journal("applying", [[f"{CODE}//nodes.py", False, False]]), f"{CODE}//nodes.py"),
         "created-dir-dot": (_journal("applying", [], ["."]), '"."'),
+        "created-dir-unmanaged": (_journal("applying", [], ["notes"]), '"notes"'),
     }
 
 
 CASES = ["committed-backup-outside", "created-dir-outside", "dot", "dotdot", "absolute", "git-config",
-         "state-folder", "not-managed", "nul", "empty-part", "created-dir-dot"]
+         "state-folder", "not-managed", "nul", "empty-part", "created-dir-dot", "created-dir-unmanaged"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -174,6 +175,7 @@ def test_a_journal_naming_anything_outside_what_micropkg_manages_is_refused_whol
     (installed / CODE / "ext").symlink_to(outside, target_is_directory=True)
     (installed / ".git").mkdir()
     (installed / ".git/config").write_text("[core]\n", encoding="utf-8")
+    (installed / "notes").mkdir()  # empty, and not micropkg's to remove
     text, shown = _outside_entries(outside, installed)[case]
     # A valid entry first: one bad entry must stop the whole journal, not only itself.
     data = json.loads(text)
@@ -471,3 +473,19 @@ def test_a_fifo_or_dev_zero_in_the_merge_base_store_is_one_sentence(shared_monor
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert str(stored) in done.stderr and "Traceback" not in done.stderr
     assert snapshot_tree(churn) == before
+
+
+def test_a_run_never_journals_a_path_that_recovery_would_refuse(installed):
+    """What a run writes is held to the rule recovery applies, so a run killed part-way can
+    always be recovered: a change outside the managed folders and files is refused first."""
+    from micropkg_tasks.core.errors import ProjectError
+    from micropkg_tasks.core.project import load_project
+    from micropkg_tasks.core.transaction import UPDATE, FileChange, apply_changes
+
+    project = load_project(installed)
+    before = snapshot_tree(installed)
+    changes = [FileChange(installed / INSTALLED / "nodes.py", UPDATE, b"x = 1\n"),
+               FileChange(installed / "pyproject.toml", UPDATE, b"[tool.kedro]\n")]
+    with pytest.raises(ProjectError, match="pyproject.toml"):
+        apply_changes(installed, changes, managed=project.managed_paths())
+    assert snapshot_tree(installed) == before
