@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from micropkg_tasks.core.errors import ConflictError, MicropkgError, ProjectError, UsageError
+from micropkg_tasks.core.journal import Recovery, interrupted
 from micropkg_tasks.core.lockfile import fill_missing_blobs, read_project_lock, render_lock
 from micropkg_tasks.core.micropkg_deps import Dependency
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.sdist_read import SdistContents
 from micropkg_tasks.core.staging import Staging
-from micropkg_tasks.core.journal import Recovery, interrupted
 from micropkg_tasks.core.transaction import UNCHANGED, FileChange, apply_changes, project_lock
 from micropkg_tasks.ops.install_plan import (
     MERGE_CONFLICT,

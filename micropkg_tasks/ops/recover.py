@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from micropkg_tasks.core.errors import MicropkgError, ProjectError
-from micropkg_tasks.core.journal import STATE_FOLDER, Recovery, interrupted
+from micropkg_tasks.core.journal import Recovery, interrupted, journal_path
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.core.transaction import project_lock
 
@@ -80,7 +80,7 @@ def interrupted_run(root: Path) -> str:
     journal in ``root``, else ``""``. Writes nothing, takes no lock; a journal that is not
     valid is refused (``ProjectError``), naming the file and the entry."""
     resolved = Path(root).resolve()
-    if not os.path.lexists(resolved / STATE_FOLDER):
+    if not os.path.lexists(journal_path(resolved)):
         return ""
     return interrupted(resolved, load_project(resolved).managed_paths())
 
