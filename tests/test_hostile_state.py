@@ -489,3 +489,30 @@ def test_a_run_never_journals_a_path_that_recovery_would_refuse(installed):
     with pytest.raises(ProjectError, match="pyproject.toml"):
         apply_changes(installed, changes, managed=project.managed_paths())
     assert snapshot_tree(installed) == before
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_is_asked_for_a_merge_base_only_when_the_store_misses(shared_monorepo, tmp_path, monkeypatch):
+    _git(shared_monorepo, "init", "-q")
+    _git(shared_monorepo, "add", "-A")
+    _git(shared_monorepo, "commit", "-q", "-m", "installs committed")
+    churn = shared_monorepo / CHURN
+    nodes = _installed_folder(churn) / "nodes.py"
+    source = shared_monorepo / "projects/core/src/core/pipelines/data_cleaning/nodes.py"
+    trace = tmp_path / "git-trace.txt"
+    monkeypatch.setenv("GIT_TRACE", str(trace))  # git itself logs every command it runs
+
+    def merge_after_edits(mark: str) -> int:
+        nodes.write_text(nodes.read_text(encoding="utf-8") + f"\n# local edit {mark}\n", encoding="utf-8")
+        source.write_text(f"# upstream edit {mark}\n" + source.read_text(encoding="utf-8"), encoding="utf-8")
+        trace.write_text("", encoding="utf-8")
+        result = run_micropkg(["sync-shared", "--merge", "--no-compile"], shared_monorepo)
+        assert result.exit_code == 0, result.stdout + result.stderr
+        assert f"# local edit {mark}" in nodes.read_text(encoding="utf-8")
+        return trace.read_text(encoding="utf-8").count("cat-file")
+
+    assert merge_after_edits("one") == 0  # the store has every base: git is not run
+    _git(shared_monorepo, "add", "-A")
+    _git(shared_monorepo, "commit", "-q", "-m", "merged")
+    shutil.rmtree(Path(os.environ["MICROPKG_CACHE_DIR"]) / "bases")
+    assert merge_after_edits("two") > 0  # the store misses: git has the base
