@@ -30,7 +30,11 @@ def build_file_tree(root: Path, spec: FileTree, *, dedent: bool = True) -> Path:
 
 
 def is_lock_file(path: Path) -> bool:
-    """The project lock's own file: ``.micropkg/lock``, always empty."""
+    """The project lock's own file: ``.micropkg/lock``, always empty; or the ``.gitignore``
+    (``*``) that the state folder is created with."""
+    if path.name == ".gitignore" and path.parent.name == ".micropkg":
+        assert path.read_text(encoding="utf-8").splitlines()[-1] == "*", f"{path} does not ignore everything"
+        return True
     if path.name != "lock" or path.parent.name != ".micropkg":
         return False
     assert path.is_file() and not path.is_symlink() and path.stat().st_size == 0, f"{path} is not an empty lock file"
@@ -43,8 +47,8 @@ def snapshot_tree(root: Path) -> dict[str, tuple[str, int, int]]:
     Two equal snapshots mean the tree is byte-for-byte unchanged and nothing
     was rewritten, not even with the same bytes. The one exception is the
     empty lock file ``.micropkg/lock`` (and its folder): taking the project's
-    lock creates it, it is never part of the project's content (docs say to
-    git-ignore it), and it is checked to be empty. Anything else in
+    lock creates it with the folder's own ``.gitignore``, neither is ever part of the
+    project's content, and the lock is checked to be empty. Anything else in
     ``.micropkg/``, a journal above all, is recorded.
     """
     root = Path(root)

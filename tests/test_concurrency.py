@@ -54,10 +54,10 @@ from micropkg_tasks.cli.program import MicropkgProgram
 applies = []
 real_apply = install_module.apply_changes
 
-def observed_apply(root, changes):
+def observed_apply(root, changes, **options):
     start = time.monotonic_ns()
     try:
-        return real_apply(root, changes)
+        return real_apply(root, changes, **options)
     finally:
         applies.append([str(root), start, time.monotonic_ns(), len(changes)])
 

@@ -829,9 +829,9 @@ def test_sigkill_of_sync_shared_kills_its_workers_and_is_recovered_exactly(tmp_p
     _kill_loop(sync_scenario(), tmp_path, ".", argv, (KILLS_PER_SYNC, MIN_SYNC_KILLS), "sync")
 
 
-def test_status_after_a_kill_recovers_first_and_says_so(tmp_path):
-    """A read-only command that finds a journal does not report a half-applied tree: it rolls
-    the interrupted run back first and says so; with no journal it locks and writes nothing."""
+def test_status_after_a_kill_reports_it_and_recover_rolls_it_back(tmp_path):
+    """A read-only command that finds a journal reports the project as interrupted and names
+    ``micropkg recover``, changing nothing; ``recover`` then rolls the run back and says so."""
     from tests.conftest import run_micropkg
 
     scenario = pull_scenario()
@@ -845,22 +845,27 @@ def test_status_after_a_kill_recovers_first_and_says_so(tmp_path):
     finally:
         zygote.close()
     assert outcome["exited"]["signal"] == 9 and (project / ".micropkg/journal").is_file()
+    killed = snapshot_tree(project)
 
     result = run_micropkg(["status"], project)
 
     assert result.exit_code == 0, result.stderr
-    assert "an interrupted micropkg run was rolled back" in result.stderr
-    assert "cleaning" in result.stdout and "in sync" in result.stdout
+    assert "interrupted" in result.stdout and "micropkg recover" in result.stderr
+    assert snapshot_tree(project) == killed  # read-only: nothing rolled back or forward
+    recovered = run_micropkg(["recover"], project)
+    assert recovered.exit_code == 0, recovered.stderr
+    assert "an interrupted micropkg run was rolled back" in recovered.stdout
     assert snapshot_tree(project) == before
     again = run_micropkg(["status"], project)
-    assert again.exit_code == 0 and "interrupted" not in again.stderr
+    assert again.exit_code == 0 and "interrupted" not in again.stderr + again.stdout
+    assert "cleaning" in again.stdout and "in sync" in again.stdout
     assert snapshot_tree(project) == before
 
 
 def test_dry_runs_and_checks_create_no_state_folder(tmp_path):
-    """Read-only runs take the project lock only to recover a journal: on a clean checkout
+    """Read-only runs never take the project lock nor recover: on a clean checkout
     ``pull --dry-run`` and ``sync-shared --check`` leave no ``.micropkg/`` behind (real runs do,
-    and docs say to git-ignore it)."""
+    and it ignores itself in git)."""
     from tests.conftest import run_micropkg
 
     monorepo = shutil.copytree(EXAMPLE_MONOREPO, tmp_path / "monorepo",

@@ -308,6 +308,8 @@ def recover(c, project=None, all_projects=False, monorepo=False, json=False, qui
         print_json(result)
     else:
         report.recover_result(result)
+    if result.exit_code:
+        raise Exit(code=result.exit_code)
 
 
 def _pull_every_project(

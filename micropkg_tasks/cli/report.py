@@ -131,8 +131,8 @@ _MERGE_ACTIONS = (MERGED, MERGE_CONFLICT, KEPT)
 
 
 def project_status(report: ProjectStatus) -> None:
-    if report.recovered:
-        warn(report.recovered)
+    if report.interrupted:
+        warn(report.interrupted)
     if not report.packages:
         out(f"{shown_path(report.project) or '.'}: no micro-packages installed (no micropkg.lock entries)")
         return
@@ -250,6 +250,8 @@ def pull_all_result(result: PullAllResult) -> None:
 
 
 def monorepo_status(report: MonorepoStatus) -> None:
+    for message in report.interrupted:
+        warn(message)
     if not report.rows:
         out(f"no micro-packages installed in {_plural(len(report.projects), 'project')}")
         return
@@ -322,5 +324,7 @@ def prerelease_report(result: PrereleaseReport) -> None:
 def recover_result(result: RecoverResult) -> None:
     for message in result.messages:
         out(message)
-    if not result.recovered:
+    for message in result.failed:
+        err(message)
+    if not result.recovered and not result.failed:
         out(f"nothing to recover in {_plural(len(result.projects), 'project')}: no run was interrupted")

@@ -16,6 +16,21 @@ Every step of recovery may be repeated, so a recovery that is itself killed is
 finished by the next one. The names used here are reserved: an archive that
 ships a member called ``.<name>.micropkg-new`` or ``.<name>.micropkg-backup``
 is refused (``core/sdist_read.py``).
+
+The journal is input like any other: a planted or damaged one must not delete
+or read anything outside what micropkg manages. It is read with the bounded
+reader (no FIFO, device or link out of the project; a size cap), parsed
+strictly, and every path in it must pass the lock's own path rule
+(``relative_path_problem``) for the project's managed folders and files, and
+then the path guard, for the entry, its backup and temporary siblings and
+every folder it names, before anything is touched. One bad entry makes the
+whole journal invalid: nothing is rolled back or forward, and the run stops
+with one sentence naming the journal and the entry. Only a run that writes
+(under the project lock) recovers; read-only commands report it.
+
+The state folder ``.micropkg/`` ignores itself: it is created with a
+``.gitignore`` holding ``*``. ``finish`` removes the folder again when nothing
+but that file is left (no lock file was taken there).
 """
 
 from __future__ import annotations
@@ -23,14 +38,22 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from micropkg_tasks.core.bounded import MAX_PARSED_BYTES, parsing, read_file_bytes
 from micropkg_tasks.core.errors import ProjectError
+from micropkg_tasks.core.pathguard import PathGuard, relative_path_problem
 
 STATE_FOLDER = ".micropkg"
+STATE_IGNORE = ".gitignore"
+_IGNORE_TEXT = "# Written by micropkg: run state (the project lock, a killed run's journal), never committed.\n*\n"
 JOURNAL_NAME = "journal"
+JOURNAL_TEMP = "journal.tmp"
+# A journal records less per file than the lock does, so it is never bigger than a lock we read.
+MAX_JOURNAL_BYTES = MAX_PARSED_BYTES
 BACKUP_SUFFIX = ".micropkg-backup"
 TEMP_SUFFIX = ".micropkg-new"
 APPLYING = "applying"
@@ -95,16 +118,37 @@ def _fsync_folder(folder: Path) -> None:
             os.close(handle)
 
 
+def make_state_folder(root: Path) -> Path:
+    """``.micropkg/`` in ``root``, created if missing, with the ``.gitignore`` that keeps it out of git."""
+    folder = root / STATE_FOLDER
+    try:
+        folder.mkdir(exist_ok=True)
+    except FileExistsError:
+        raise ProjectError(f"{folder} is a file; micropkg keeps its lock and journal in that folder") from None
+    except OSError as exc:
+        raise ProjectError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    ignore = folder / STATE_IGNORE
+    if not os.path.lexists(ignore):
+        try:
+            with open(ignore, "x", encoding="utf-8") as handle:
+                handle.write(_IGNORE_TEXT)
+        except FileExistsError:
+            pass  # another run wrote it first
+        except OSError as exc:
+            raise ProjectError(f"cannot write {ignore}: {exc.strerror or exc}") from None
+    return folder
+
+
 def _write_journal(root: Path, journal: Journal) -> None:
     path = journal_path(root)
-    path.parent.mkdir(exist_ok=True)
+    make_state_folder(root)
     data = {
         "format": _FORMAT,
         "state": journal.state,
         "entries": [[entry.path, entry.existed, entry.delete] for entry in journal.entries],
         "created-dirs": list(journal.created_dirs),
     }
-    temp = path.with_name(f"{JOURNAL_NAME}.tmp")
+    temp = path.with_name(JOURNAL_TEMP)
     try:
         with open(temp, "w", encoding="utf-8") as handle:
             json.dump(data, handle)
@@ -115,7 +159,8 @@ def _write_journal(root: Path, journal: Journal) -> None:
         os.rename(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(temp)
+            if not _is_folder(temp):
+                os.unlink(temp)
         raise
     _fsync_folder(path.parent)
 
@@ -131,42 +176,158 @@ def commit(root: Path, entries: Sequence[JournalEntry], created_dirs: Iterable[s
 
 
 def finish(root: Path) -> None:
-    """The transaction is complete and its backups are gone."""
+    """The transaction is complete and its backups are gone.
+
+    The state folder goes too when nothing but its ``.gitignore`` is left: a project
+    lock keeps its (empty) lock file there, and with it the folder, for good."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(journal_path(root))
-    _fsync_folder(root / STATE_FOLDER)
+    folder = root / STATE_FOLDER
+    _fsync_folder(folder)
     with contextlib.suppress(OSError):
-        (root / STATE_FOLDER).rmdir()  # only when empty: no lock file is held there
+        if set(os.listdir(folder)) <= {STATE_IGNORE}:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(folder / STATE_IGNORE)
+            folder.rmdir()
 
 
-def read_journal(root: Path) -> Journal | None:
-    path = journal_path(root)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path.with_name(f"{JOURNAL_NAME}.tmp"))  # killed while writing: never became the journal
+def _is_folder(path: Path) -> bool:
+    """A real folder (not a link to one) is at ``path``."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _shown(relative: object) -> str:
+    """An entry as quoted in a message: JSON-escaped (a NUL shows as \\u0000), and cut short."""
+    text = json.dumps(relative if isinstance(relative, str) else repr(relative)[:200])
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+class _Invalid(Exception):
+    """Why a journal is refused: the rest of the sentence after its name."""
+
+
+def _parse(raw: object) -> Journal:
+    """A journal from its JSON, with every field of exactly the type micropkg writes."""
+    if not isinstance(raw, dict):
+        raise _Invalid("it is not a JSON object")
+    if raw.get("format") != _FORMAT or isinstance(raw.get("format"), bool):
+        raise _Invalid(f"its 'format' is not {_FORMAT}")
+    state = raw.get("state")
+    if not isinstance(state, str) or state not in (APPLYING, COMMITTED):
+        raise _Invalid(f"its 'state' is neither {APPLYING!r} nor {COMMITTED!r}")
+    entries, created = raw.get("entries"), raw.get("created-dirs")
+    if not isinstance(entries, list):
+        raise _Invalid("its 'entries' is not a list")
+    if not isinstance(created, list) or not all(isinstance(folder, str) for folder in created):
+        raise _Invalid("its 'created-dirs' is not a list of strings")
+    parsed = []
+    for item in entries:
+        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
+                and isinstance(item[1], bool) and isinstance(item[2], bool)):
+            raise _Invalid(f"it lists {_shown(item)}, which is not a [path, existed, delete] entry")
+        parsed.append(JournalEntry(item[0], item[1], item[2]))
+    return Journal(state, tuple(parsed), tuple(created))
+
+
+def _folder_problem(relative: str, folders: Sequence[str], files: Sequence[str]) -> str | None:
+    """``relative_path_problem`` for a folder the run created: a managed folder, one inside
+    one, or a parent of one (``tests/`` itself, when the first pull made it)."""
+    problem = relative_path_problem(relative)
+    if problem or any(folder == relative or folder.startswith(relative + "/") for folder in folders):
+        return problem
+    return relative_path_problem(relative, folders, files)
+
+
+def _check_paths(root: Path, journal: Journal, managed: tuple[Sequence[str], Sequence[str]]) -> None:
+    """Every path recovery would touch, by the lock's rule and then the path guard, before any is."""
+    folders, files = managed
+    paths = PathGuard(root)
+    for entry in journal.entries:
+        problem = relative_path_problem(entry.path, folders, files)
+        if problem:
+            raise _Invalid(f"it lists {_shown(entry.path)}, {problem}")
+        path = root / entry.path
+        for candidate in (path, backup_path(path), temp_path(path)):
+            try:
+                paths.check(candidate, "recover")
+            except ProjectError as exc:
+                raise _Invalid(f"it lists {_shown(entry.path)}, and {exc}") from None
+            if _is_folder(candidate):
+                raise _Invalid(f"it lists {_shown(entry.path)}, and {candidate} is a folder, not a file micropkg wrote")
+    for relative in journal.created_dirs:
+        problem = _folder_problem(relative, folders, files)
+        if problem:
+            raise _Invalid(f"it lists the folder {_shown(relative)}, {problem}")
+        try:
+            paths.check(root / relative, "recover")
+        except ProjectError as exc:
+            raise _Invalid(f"it lists the folder {_shown(relative)}, and {exc}") from None
+
+
+def read_journal(root: Path, managed: tuple[Sequence[str], Sequence[str]]) -> Journal | None:
+    """The journal an interrupted run left in ``root``, or None; reads only, writes nothing.
+
+    ``managed`` is ``Project.managed_paths()``: the folders and files a journal may name.
+    A journal that is not exactly what micropkg writes, or that names any path outside
+    those, is refused whole with one sentence naming it and the entry at fault."""
+    path = journal_path(root)
+    if not os.path.lexists(path):
+        return None
+    try:
+        PathGuard(root).check(path, "read")
+        data = read_file_bytes(path, limit=MAX_JOURNAL_BYTES)
+        with parsing(str(path), "read"):
+            journal = _parse(json.loads(data.decode("utf-8")))
+        _check_paths(root, journal, managed)
+    except _Invalid as exc:
+        raise ProjectError(
+            f"{path} is not a journal micropkg can act on: {exc}; nothing was rolled back or forward "
+            "(check the project, then move that file away)"
+        ) from None
+    except IsADirectoryError:
+        raise ProjectError(f"{path} is a folder, not a journal micropkg wrote; move it away to continue") from None
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProjectError(f"{path} cannot be read ({exc}); the interrupted run it records cannot be recovered") from None
-    try:
-        data = json.loads(text)
-        entries = tuple(JournalEntry(str(p), bool(e), bool(d)) for p, e, d in data["entries"])
-        created = tuple(str(d) for d in data["created-dirs"])
-        state = data["state"]
-        if data.get("format") != _FORMAT or state not in (APPLYING, COMMITTED):
-            raise ValueError(state)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ProjectError(f"{path} is not a journal micropkg wrote ({exc}); move it away to continue") from None
-    for relative in (*(e.path for e in entries), *created):
-        if Path(relative).is_absolute() or ".." in Path(relative).parts or not relative:
-            raise ProjectError(f"{path} lists {relative!r}, which is not inside the project; move it away to continue")
-    return Journal(state, entries, created)
+    except (UnicodeDecodeError, ValueError):  # json.JSONDecodeError is a ValueError
+        raise ProjectError(f"{path} is not a journal micropkg wrote (it is not UTF-8 JSON); move it away to continue") from None
+    except OSError as exc:
+        raise ProjectError(f"{path} cannot be read ({exc.strerror or exc}); the interrupted run it records "
+                           "cannot be recovered") from None
+    return journal
 
 
-def _roll_back(root: Path, journal: Journal) -> None:
+def interrupted(root: Path, managed: tuple[Sequence[str], Sequence[str]]) -> str:
+    """For commands that only read: "" when no run was interrupted, else one sentence saying so and
+    naming ``micropkg recover``. Never rolls back or forward; an invalid journal is refused."""
+    journal = read_journal(root, managed)
+    if journal is None:
+        return ""
+    return (
+        f"interrupted: a killed micropkg run left {journal_path(root)} ({len(journal.entries)} planned "
+        f"file change(s), {journal.state}); run `micropkg recover` to finish it (read-only commands "
+        "never roll back or forward)"
+    )
+
+
+def _remove_partial_journal(root: Path) -> None:
+    """A run killed while writing its journal leaves ``journal.tmp``: it never became the journal."""
+    temp = journal_path(root).with_name(JOURNAL_TEMP)
+    if not os.path.lexists(temp):
+        return
+    PathGuard(root).check(temp, "delete")
+    if _is_folder(temp):
+        raise ProjectError(f"{temp} is a folder; micropkg writes its journal through that name, so move it away")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temp)
+
+
+def _roll_back(root: Path, journal: Journal, paths: PathGuard) -> None:
     for entry in reversed(journal.entries):
         path = root / entry.path
+        paths.check(path, "recover")
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             os.unlink(temp_path(path))
         backup = backup_path(path)
@@ -177,13 +338,15 @@ def _roll_back(root: Path, journal: Journal) -> None:
             with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 os.unlink(path)
     for relative in reversed(journal.created_dirs):
+        paths.check(root / relative, "remove")
         with contextlib.suppress(OSError):
             os.rmdir(root / relative)
 
 
-def _roll_forward(root: Path, journal: Journal) -> None:
+def _roll_forward(root: Path, journal: Journal, paths: PathGuard) -> None:
     for entry in journal.entries:
         path = root / entry.path
+        paths.check(path, "recover")
         for leftover in (backup_path(path), temp_path(path)):
             with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                 os.unlink(leftover)
@@ -192,26 +355,38 @@ def _roll_forward(root: Path, journal: Journal) -> None:
             prune_empty_folders((root / entry.path).parent, root)
 
 
-def recover(root: Path, shown: str | None = None) -> Recovery | None:
-    """Finish an interrupted transaction in ``root``, if there is one (call under the project lock)."""
-    journal = read_journal(root)
+def recover(root: Path, managed: tuple[Sequence[str], Sequence[str]], shown: str | None = None) -> Recovery | None:
+    """Finish an interrupted transaction in ``root``, if there is one (call under the project lock).
+
+    ``managed`` is ``Project.managed_paths()`` (see ``read_journal``)."""
+    journal = read_journal(root, managed)
+    _remove_partial_journal(root)
     if journal is None:
         return None
+    paths = PathGuard(root)
     if journal.state == COMMITTED:
-        _roll_forward(root, journal)
+        _roll_forward(root, journal, paths)
         action = "rolled forward"
     else:
-        _roll_back(root, journal)
+        _roll_back(root, journal, paths)
         action = "rolled back"
     finish(root)
     return Recovery(shown or str(root), action, len(journal.entries))
 
 
+def needs_recovery(root: Path) -> bool:
+    """A journal, or the start of one, is in ``root``: recovery has something to look at."""
+    return any(os.path.lexists(root / STATE_FOLDER / name) for name in (JOURNAL_NAME, JOURNAL_TEMP))
+
+
 def prune_empty_folders(folder: Path, root: Path) -> None:
-    """Remove ``folder`` and its parents while empty, up to (not including) the project root."""
+    """Remove ``folder`` and its parents while empty, up to (not including) the project root,
+    and never a folder the path guard refuses (one reached through a link out of the project)."""
+    paths = PathGuard(root)
     while folder != root and root in folder.parents:
         try:
+            paths.check(folder, "remove")
             folder.rmdir()
-        except OSError:
+        except (OSError, ProjectError):
             return
         folder = folder.parent

@@ -13,13 +13,13 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, read_file_bytes
 from micropkg_tasks.core.errors import ProjectError
 from micropkg_tasks.core.merge import git_blob_id, has_conflict_markers
-from micropkg_tasks.core.pathguard import guard
+from micropkg_tasks.core.pathguard import guard, relative_path_problem
 from micropkg_tasks.core.project import Project, read_toml
 
 LOCK_FORMAT = 1
@@ -121,18 +121,7 @@ def _string_map(where: str, data: Mapping[str, Any], key: str) -> dict[str, str]
 
 def _path_problem(relative: str, folders: Sequence[str]) -> str | None:
     """Why an installed-file path from a lock must not be acted on, or None if it is fine."""
-    if not relative or "\x00" in relative:
-        return "which is not a plain relative path"
-    pure = PurePosixPath(relative)
-    if pure.is_absolute() or (len(relative) > 1 and relative[0].isalpha() and relative[1] == ":"):
-        return "which is an absolute path"
-    if ".." in relative.split("/"):
-        return "which has a '..' component"
-    if pure.as_posix() != relative or "." in relative.split("/"):
-        return "which is not a normalised relative path"
-    if folders and not any(relative.startswith(folder.rstrip("/") + "/") for folder in folders):
-        return "which is outside the project's code, tests and conf folders (" + ", ".join(folders) + ")"
-    return None
+    return relative_path_problem(relative, folders)
 
 
 def validate_lock_paths(lock: Lock, *, display: str, folders: Sequence[str] = ()) -> None:
@@ -203,9 +192,7 @@ def read_lock(path: Path) -> Lock:
 
 def lock_folders(project: Project) -> tuple[str, ...]:
     """The folders a lock may list installed files in: the package code, the tests and the config."""
-    return tuple(
-        project.relative(folder) for folder in (project.package_dir, project.tests_dir, project.conf_dir)
-    )
+    return project.managed_paths()[0]
 
 
 def read_project_lock(project: Project) -> Lock:

@@ -110,6 +110,13 @@ class Project:
     def env_dir(self, env: str) -> Path:
         return self.conf_dir / env
 
+    def managed_paths(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """What micropkg may change here, relative with slashes: the code, tests and conf
+        folders, then the requirements files and ``micropkg.lock``."""
+        folders = tuple(self.relative(path) for path in (self.package_dir, self.tests_dir, self.conf_dir))
+        files = tuple(self.relative(path) for path in (self.requirements_in, self.requirements_txt, self.lock_path))
+        return folders, files
+
     def relative(self, path: Path) -> str:
         """A path as shown to users and stored in the lock: relative to the root, with slashes."""
         try:

@@ -25,7 +25,7 @@ from micropkg_tasks.core import journal
 from micropkg_tasks.core.errors import BusyError, ProjectError
 from micropkg_tasks.core.interrupts import interrupts_deferred, stop_signals_interrupt
 from micropkg_tasks.core.journal import JournalEntry, Recovery, backup_path, prune_empty_folders, temp_path
-from micropkg_tasks.core.pathguard import PathGuard, guard
+from micropkg_tasks.core.pathguard import PathGuard, guard, relative_path_problem
 
 CREATE = "create"
 UPDATE = "update"
@@ -174,13 +174,23 @@ def _missing_folders(root: Path, changes: Sequence[FileChange]) -> list[str]:
     return sorted((folder.relative_to(root).as_posix() for folder in missing), key=lambda p: (p.count("/"), p))
 
 
-def apply_changes(root: Path, changes: Sequence[FileChange]) -> None:
-    """Make every CREATE/UPDATE/DELETE in ``changes`` happen, or none of them."""
+def apply_changes(
+    root: Path, changes: Sequence[FileChange], *, managed: tuple[Sequence[str], Sequence[str]] | None = None
+) -> None:
+    """Make every CREATE/UPDATE/DELETE in ``changes`` happen, or none of them.
+
+    ``managed`` (``Project.managed_paths()``) holds every change to what recovery accepts
+    from a journal, so a run killed part-way can always be recovered."""
     root = Path(root)
     changes = [change for change in changes if change.action != UNCHANGED]
     paths = PathGuard(root)
     for change in changes:
         paths.check(change.path, "delete" if change.action == DELETE else "write")
+        if managed is not None:
+            relative = change.path.relative_to(root).as_posix()
+            problem = relative_path_problem(relative, *managed)
+            if problem:
+                raise ProjectError(f"refusing to change {relative}, {problem}")
     _check_targets(root, changes)
     if changes:
         paths.check(journal.journal_path(root), "write")
@@ -271,22 +281,30 @@ def _open_lock(root: Path) -> "filelock.BaseFileLock":
 
     path = lock_file(root)
     guard(root, path, "lock")
-    try:
-        path.parent.mkdir(exist_ok=True)
-    except FileExistsError:
-        raise ProjectError(f"{path.parent} is a file; micropkg keeps its lock and journal in that folder") from None
-    except OSError as exc:
-        raise ProjectError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
+    journal.make_state_folder(root)
     guard(root, path, "lock")
     return filelock.FileLock(str(path))
 
 
+def managed_paths_of(root: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What a journal in ``root`` may name: ``Project.managed_paths()`` of the project there."""
+    from micropkg_tasks.core.project import load_project
+
+    return load_project(root).managed_paths()
+
+
 @contextlib.contextmanager
-def project_lock(root: Path, *, timeout: float = 30.0, poll: float = 0.05) -> Iterator[Recovery | None]:
+def project_lock(
+    root: Path, *, timeout: float = 30.0, poll: float = 0.05,
+    managed: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
+) -> Iterator[Recovery | None]:
     """Hold the project's lock for the duration of the block; wait at most ``timeout`` seconds.
 
     Once the lock is held, a transaction interrupted earlier (``kill -9``, a crash) is
-    recovered first; the block receives what that recovery did, or None.
+    recovered first; the block receives what that recovery did, or None. ``managed`` is
+    ``Project.managed_paths()``, the only paths a journal may name; callers that hold the
+    project pass it, otherwise it is read from the project's ``pyproject.toml`` when a
+    journal is found.
     """
     import filelock
 
@@ -301,19 +319,11 @@ def project_lock(root: Path, *, timeout: float = 30.0, poll: float = 0.05) -> It
     except OSError as exc:
         raise ProjectError(f"cannot lock {lock_file(root)}: {exc.strerror or exc}") from None
     try:
-        with interrupts_deferred():
-            recovery = journal.recover(root)
+        recovery = None
+        if journal.needs_recovery(root):
+            areas = managed or managed_paths_of(root)
+            with interrupts_deferred():
+                recovery = journal.recover(root, areas)
         yield recovery
     finally:
         lock.release()
-
-
-@contextlib.contextmanager
-def lock_for_reading(root: Path, *, timeout: float = 30.0) -> Iterator[Recovery | None]:
-    """For runs that only read (``--dry-run``, ``--check``): take the lock, and recover, only if
-    an interrupted run left a journal; otherwise read without creating anything in the project."""
-    if journal.journal_path(Path(root).resolve()).exists():
-        with project_lock(root, timeout=timeout) as recovery:
-            yield recovery
-    else:
-        yield None

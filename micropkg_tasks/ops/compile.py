@@ -301,7 +301,7 @@ def compile_requirements(
         return _result(resolved, NO_REQUIREMENTS_IN, started, settings)
     where = resolved.relative(source)
 
-    with project_lock(resolved.root, timeout=lock_timeout) as recovery:
+    with project_lock(resolved.root, timeout=lock_timeout, managed=resolved.managed_paths()) as recovery:
         recovered = (recovery.message,) if recovery else ()
         target = resolved.requirements_txt
         guard(resolved.root, target, "write")

@@ -8,19 +8,21 @@ transaction under the project's lock.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from micropkg_tasks.core.errors import ConflictError, MicropkgError, UsageError
+from micropkg_tasks.core.errors import ConflictError, MicropkgError, ProjectError, UsageError
+from micropkg_tasks.core.journal import Recovery, interrupted
 from micropkg_tasks.core.lockfile import fill_missing_blobs, read_project_lock, render_lock
 from micropkg_tasks.core.micropkg_deps import Dependency
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.sdist_read import SdistContents
 from micropkg_tasks.core.staging import Staging
-from micropkg_tasks.core.transaction import UNCHANGED, FileChange, apply_changes, lock_for_reading, project_lock
+from micropkg_tasks.core.transaction import UNCHANGED, FileChange, apply_changes, project_lock
 from micropkg_tasks.ops.install_plan import (
     MERGE_CONFLICT,
     InstallPlan,
@@ -183,6 +185,21 @@ def _refusal(plan: InstallPlan) -> str:
     return ""
 
 
+@contextlib.contextmanager
+def _locked(project: Project, *, dry_run: bool, timeout: float) -> Iterator[Recovery | None]:
+    """The project lock for a run that writes (an interrupted run is recovered first). A dry run
+    takes no lock and writes nothing: it refuses a project that a killed run left half-done,
+    and names `micropkg recover`."""
+    if dry_run:
+        message = interrupted(project.root, project.managed_paths())
+        if message:
+            raise ProjectError(message)
+        yield None
+        return
+    with project_lock(project.root, timeout=timeout, managed=project.managed_paths()) as recovery:
+        yield recovery
+
+
 def install_sdists(
     project: Project,
     items: Sequence[SdistToInstall],
@@ -222,9 +239,7 @@ def install_sdists(
         if isinstance(placed, MicropkgError):
             raise placed
     refused: dict[int, tuple[InstallPlan, str]] = {}
-    # A dry run writes nothing, so it needs the lock only to recover an interrupted run first.
-    locked = lock_for_reading if dry_run else project_lock
-    with locked(project.root, timeout=lock_timeout) as recovery:
+    with _locked(project, dry_run=dry_run, timeout=lock_timeout) as recovery:
         chosen = list(range(len(items)))
         while True:
             staging, lock, plans = _plan_batch(project, items, placed_files, chosen, force, merge, dependencies)
@@ -275,7 +290,7 @@ def install_sdists(
             installed = [content for index in chosen for content in placed_files[index].values()]  # type: ignore[union-attr]
             with alongside(remember_bases, installed):
                 if changes:
-                    apply_changes(project.root, changes)
+                    apply_changes(project.root, changes, managed=project.managed_paths())
 
     applied = not dry_run and bool(changes)
     results = []

@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Iterable
 
+from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, read_file_bytes
+from micropkg_tasks.core.errors import ProjectError
 from micropkg_tasks.core.lockfile import sha256_bytes
 from micropkg_tasks.core.merge import git_blob_id
 from micropkg_tasks.ops.cache import cache_dir
 
 GIT_TIMEOUT = 30  # seconds for one ``git cat-file``
+_BLOB = re.compile("[0-9a-f]{40}|[0-9a-f]{64}")  # a git blob id (SHA-1 or SHA-256 repositories)
 
 
 def _store_path(blob: str, store: Path | None = None) -> Path:
@@ -59,10 +63,16 @@ def remember_bases(contents: Iterable[bytes]) -> None:
 
 
 def _from_store(blob: str) -> bytes | None:
+    """The stored content for ``blob``, read like any untrusted file: a FIFO, a device or an
+    endless file there is one sentence, never a hang or a ``MemoryError``."""
+    path = _store_path(blob)
     try:
-        return _store_path(blob).read_bytes()
-    except OSError:
-        return None  # not stored (or unreadable): git may still have it
+        return read_file_bytes(path, display=f"the merge-base store's {path}", limit=MAX_SDIST_BYTES)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None  # not stored: git may still have it
+    except OSError as exc:
+        raise ProjectError(f"the merge-base store's {path} cannot be read ({exc.strerror or exc}); "
+                           "remove it and run again") from None
 
 
 def _from_git(project_root: Path, blob: str) -> bytes | None:
@@ -82,9 +92,11 @@ def _from_git(project_root: Path, blob: str) -> bytes | None:
 
 def find_base(project_root: Path, blob: str | None, sha256: str) -> bytes | None:
     """The installed content of a file whose lock entry says ``blob`` and ``sha256``, or None."""
-    if not blob:
-        return None
-    for found in (_from_store(blob), _from_git(project_root, blob)):
+    if not blob or not _BLOB.fullmatch(blob):
+        return None  # not a blob id: never a path to look up, nor an argument for git
+    # In order, and git only when the store misses: it costs a process per file.
+    for source in (lambda: _from_store(blob), lambda: _from_git(project_root, blob)):
+        found = source()
         if found is not None and git_blob_id(found) == blob and sha256_bytes(found) == sha256:
             return found
     return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from micropkg_tasks.core.errors import MicropkgError
@@ -11,6 +11,7 @@ from micropkg_tasks.core.lockfile import LockEntry, changed_files, conflicted_fi
 from micropkg_tasks.core.monorepo import require_monorepo
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.ops.build import read_inputs
+from micropkg_tasks.ops.recover import INTERRUPTED, interrupted_run
 from micropkg_tasks.ops.sources import split_sibling
 from micropkg_tasks.ops.sync import (
     CONFLICTED,
@@ -41,6 +42,7 @@ class MonorepoStatus:
     root: str
     rows: tuple[StatusRow, ...]
     projects: tuple[str, ...]
+    interrupted: tuple[str, ...] = ()  # one sentence per project a killed run left half-done
 
     @property
     def clean(self) -> bool:
@@ -79,11 +81,16 @@ def monorepo_status(root: Path | str | os.PathLike[str] | None = None) -> Monore
         inputs[extra.index] = read_inputs(load_project(extra.source), extra.micropkg, None, extra.env, for_distribution=False)
     digests = {index: found.digest for index, found in inputs.items()}
     shared_at = {(t.project, t.module): entry for entry in (*monorepo.shared, *closure) for t in entry.targets}
-    rows = []
+    rows: list[StatusRow] = []
+    interrupted: list[str] = []
     for path in monorepo.projects:
         project = load_project(path)
-        lock = read_project_lock(project)
         shown = monorepo.relative(path)
+        message = interrupted_run(path)  # reads only: never rolled back or forward here
+        if message:
+            interrupted.append(message)
+        first = len(rows)
+        lock = read_project_lock(project)
         for module in sorted(lock.entries):
             entry = lock.entries[module]
             shared = shared_at.get((path, module))
@@ -109,4 +116,8 @@ def monorepo_status(root: Path | str | os.PathLike[str] | None = None) -> Monore
         for (target, module), shared in sorted(shared_at.items(), key=lambda item: (str(item[0][0]), item[0][1])):
             if target == path and module not in lock.entries:
                 rows.append(StatusRow(shown, module, "-", source_location(shared, path), NOT_INSTALLED))
-    return MonorepoStatus(str(monorepo.root), tuple(rows), tuple(monorepo.relative(p) for p in monorepo.projects))
+        if message:
+            rows[first:] = [replace(row, state=INTERRUPTED) for row in rows[first:]]
+    return MonorepoStatus(
+        str(monorepo.root), tuple(rows), tuple(monorepo.relative(p) for p in monorepo.projects), tuple(interrupted)
+    )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from micropkg_tasks.core.lockfile import changed_files, conflicted_files, read_project_lock
 from micropkg_tasks.core.project import Project, as_project
-from micropkg_tasks.ops.recover import recover_if_interrupted
+from micropkg_tasks.ops.recover import INTERRUPTED, interrupted_run
 
 IN_SYNC = "in sync"
 LOCALLY_EDITED = "locally edited"
@@ -32,7 +32,8 @@ class InstalledStatus:
 class ProjectStatus:
     project: str
     packages: tuple[InstalledStatus, ...]
-    recovered: str = ""  # an interrupted run rolled back or forward before looking
+    # A killed run left a journal: every copy is reported "interrupted" until `micropkg recover`.
+    interrupted: str = ""
 
     @property
     def clean(self) -> bool:
@@ -40,9 +41,10 @@ class ProjectStatus:
 
 
 def status(project: Project | str | os.PathLike[str]) -> ProjectStatus:
-    """Compare every file recorded in ``micropkg.lock`` with the disk."""
+    """Compare every file recorded in ``micropkg.lock`` with the disk (reads only: an interrupted
+    run is reported, never rolled back or forward)."""
     resolved = as_project(project)
-    recovered = recover_if_interrupted(resolved.root)
+    interrupted = interrupted_run(resolved.root)
     lock = read_project_lock(resolved)
     packages = []
     for module in sorted(lock.entries):
@@ -55,7 +57,8 @@ def status(project: Project | str | os.PathLike[str]) -> ProjectStatus:
                 name=entry.name,
                 source=entry.source,
                 version=entry.version,
-                state=CONFLICTED if conflicted else LOCALLY_EDITED if edited or missing else IN_SYNC,
+                state=(INTERRUPTED if interrupted else CONFLICTED if conflicted
+                       else LOCALLY_EDITED if edited or missing else IN_SYNC),
                 edited=edited,
                 missing=missing,
                 conflicted=conflicted,
@@ -63,4 +66,4 @@ def status(project: Project | str | os.PathLike[str]) -> ProjectStatus:
                 needed_by=tuple(lock.dependents_of(module)),
             )
         )
-    return ProjectStatus(str(resolved.root), tuple(packages), recovered)
+    return ProjectStatus(str(resolved.root), tuple(packages), interrupted)

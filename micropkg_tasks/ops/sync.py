@@ -27,7 +27,7 @@ from micropkg_tasks.ops.install_plan import MERGE_CONFLICT, PlannedFile
 from micropkg_tasks.ops.build import PackageInputs, build_from_inputs, read_inputs
 from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.install import SdistToInstall, install_sdists
-from micropkg_tasks.ops.recover import recover_if_interrupted
+from micropkg_tasks.ops.recover import INTERRUPTED, finish_interrupted
 from micropkg_tasks.ops.sources import source_identity
 from micropkg_tasks.ops.package_deps import MicropackageSet
 from micropkg_tasks.ops.sync_deps import dependency_entries, source_micropackages
@@ -96,7 +96,7 @@ class SyncResult:
         if self.check:
             if states & {LOCALLY_EDITED, CONFLICTED}:
                 return EXIT_LOCALLY_EDITED
-            if UNREADABLE in states or SOURCE_UNREADABLE in states:
+            if states & {UNREADABLE, SOURCE_UNREADABLE, INTERRUPTED}:
                 return 1
             return EXIT_UPSTREAM_MOVED if states - {IN_SYNC} else EXIT_IN_SYNC
         failed = any(t.outcome in ("refused", "failed", MERGE_CONFLICT) or t.refused for t in self.targets)
@@ -272,17 +272,22 @@ def sync_shared(
     """
     monorepo = require_monorepo(root)
     entries = select_shared(monorepo, only)
-    # 0. A run killed earlier is finished first, so hashes are compared with a consistent tree.
+    # 0. A run killed earlier is finished first, so hashes are compared with a consistent tree;
+    # --check and --dry-run only report it. A project whose journal cannot be acted on fails
+    # alone: its targets are reported, and the other targets still sync.
     involved = sorted({entry.source for entry in entries} | {t.project for e in entries for t in e.targets})
-    recovered = tuple(
-        message for path in involved
-        if (message := recover_if_interrupted(path, lock_timeout=lock_timeout, shown=monorepo.relative(path)))
+    recovered, halted = finish_interrupted(
+        involved, read_only=check or dry_run, lock_timeout=lock_timeout,
+        shown={path: monorepo.relative(path) for path in involved},
     )
 
     # 1. Hash every source and compare with each target's lock: no building yet.
     # A source that cannot be read fails its own targets, never the other entries.
     inputs: dict[int, PackageInputs | MicropkgError] = {}
     for entry in entries:
+        if entry.source in halted:
+            inputs[entry.index] = halted[entry.source]
+            continue
         try:
             inputs[entry.index] = read_inputs(
                 load_project(entry.source), entry.micropkg, entry.alias, entry.env, for_distribution=False
@@ -304,6 +309,8 @@ def sync_shared(
     per_target: dict[Path, list[tuple[SharedEntry, TargetState]]] = {}
     for entry in entries:
         for target in entry.targets:
+            if target.project in halted:
+                locks[target.project] = halted[target.project]
             if target.project not in locks:
                 try:
                     locks[target.project] = read_project_lock(load_project(target.project))
@@ -314,7 +321,8 @@ def sync_shared(
             if isinstance(lock, MicropkgError) or isinstance(source_inputs, MicropkgError):
                 state = TargetState(monorepo.relative(target.project), target.module, entry.micropkg,
                                     monorepo.relative(entry.source),
-                                    UNREADABLE if isinstance(lock, MicropkgError) else SOURCE_UNREADABLE)
+                                    INTERRUPTED if target.project in halted
+                                    else UNREADABLE if isinstance(lock, MicropkgError) else SOURCE_UNREADABLE)
             else:
                 try:
                     state = compare(monorepo, entry, target.project, target.module, source_inputs.digest, lock)
