@@ -30,6 +30,7 @@ from micropkg_tasks.core.bounded import read_file_bytes
 from micropkg_tasks.core.errors import ProjectError
 from micropkg_tasks.core.fs_args import redact_urls_in as redact
 from micropkg_tasks.core.project import Project
+from micropkg_tasks.core.quantities import amount
 
 BACKENDS = ("pip-tools", "uv")
 DEFAULT_TIMEOUT = 600.0
@@ -84,10 +85,7 @@ def _layer(value: Any, where: str) -> dict[str, Any]:
             raise ProjectError(f"{where} key 'backend' must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
         found["backend"] = str(backend)
     if "timeout" in table:
-        timeout = table["timeout"]
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ProjectError(f"{where} key 'timeout' must be a positive number of seconds, got {timeout!r}")
-        found["timeout"] = float(timeout)
+        found["timeout"] = amount(table["timeout"], f"{where} key 'timeout'", unit="seconds", positive=True)
     return found
 
 
