@@ -18,7 +18,15 @@ from typing import Any
 
 from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, too_large
 from micropkg_tasks.core.errors import MicropkgError, UsageError
-from micropkg_tasks.core.fs_args import FsArgs, load_fs_args, protocol_of, redact_url, redact_urls_in
+from micropkg_tasks.core.fs_args import (
+    FsArgs,
+    load_fs_args,
+    protocol_of,
+    redact_url,
+    redact_urls_in,
+    sets_authorization,
+    url_has_credentials,
+)
 from micropkg_tasks.core.quantities import amount
 from micropkg_tasks.ops.cache import SdistCache, cache_key, fingerprint
 
@@ -111,6 +119,13 @@ def open_filesystem(url: str, fs_args: FsArgs) -> Any:
         raise MicropkgError(
             f"{shown}: the {protocol}:// filesystem needs an optional package; install {package} (pip install {package})"
         ) from None
+    if protocol in _HTTP_PROTOCOLS and url_has_credentials(url) and sets_authorization(fs_args.args):
+        # The HTTP client refuses to send both; left to it, the refusal reads as "not found".
+        where = f" in {fs_args.source}" if fs_args.source else ""
+        raise UsageError(
+            f"{shown}: credentials in the URL and an Authorization header{where} cannot be combined; "
+            "give one or the other"
+        )
     try:
         fs = cls(**filesystem_kwargs(protocol, fs_args.args))
         if protocol in _S3_PROTOCOLS and isinstance(getattr(fs, "retries", None), int):
