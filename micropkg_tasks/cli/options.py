@@ -142,7 +142,15 @@ def one_project_only(where: Project | Monorepo, what: str) -> Project:
 
 
 def compile_config(c: Any) -> Any:
-    return invoke_settings(c).get("compile") or None
+    """The invoke config's ``micropkg.compile``, checked (a bad timeout is exit 2 before any work)."""
+    from micropkg_tasks.core.compile_settings import check_invoke_layer
+
+    value = invoke_settings(c).get("compile") or None
+    try:
+        check_invoke_layer(value)
+    except MicropkgError as exc:
+        raise UsageError(exc.message) from None
+    return value
 
 
 def fail_on_compile_errors(outcomes: Sequence[CompileOutcome]) -> None:

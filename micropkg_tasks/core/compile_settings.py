@@ -39,6 +39,7 @@ _KEYS = ("enabled", "args", "backend", "timeout")
 _RESERVED = ("-o", "--output-file", "-n", "--dry-run")
 
 MARKER_PREFIX = "# micropkg: requirements.in sha256="
+INVOKE_LAYER = "invoke config micropkg.compile"
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,12 @@ def _layer(value: Any, where: str) -> dict[str, Any]:
     return found
 
 
+def check_invoke_layer(value: Any) -> None:
+    """Refuse a bad invoke config ``micropkg.compile`` before any project is compiled: it is
+    shared by every project of the run, so it is the run's usage error, not one project's."""
+    _layer(value, INVOKE_LAYER)
+
+
 def _args(value: Any, where: str) -> tuple[str, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise ProjectError(f"{where} key 'args' must be a list of strings, such as [\"--generate-hashes\"]")
@@ -118,7 +125,7 @@ def compile_settings(
     """
     monorepo_file = str(monorepo_path) if monorepo_path else "the monorepo's pyproject.toml"
     merged: dict[str, Any] = {}
-    merged.update(_layer(invoke_config, "invoke config micropkg.compile"))
+    merged.update(_layer(invoke_config, INVOKE_LAYER))
     monorepo_table = _as_mapping(monorepo) if monorepo is not None else None
     if monorepo_table is not None:
         merged.update(_layer(monorepo_table.get("compile"), f"{monorepo_file} [tool.micropkg.compile]"))
