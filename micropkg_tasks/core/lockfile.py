@@ -62,11 +62,17 @@ class LockEntry:
 
 
 def changed_files(root: Path, entry: LockEntry) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``(edited, missing)``: the entry's files whose bytes differ from the lock, and those gone."""
+    """``(edited, missing)``: the entry's files whose bytes differ from the lock, and those gone.
+    A path that is no longer a regular file we can read (a folder, a FIFO, a file we may not
+    read) counts as edited: nothing shows it is still what was installed."""
     edited, missing = [], []
     base = os.fspath(root)  # joined as text: a Path per file costs as much as reading it
     for relative, digest in sorted(entry.files.items()):
-        actual = sha256_file(os.path.join(base, relative))
+        try:
+            actual = sha256_file(os.path.join(base, relative))
+        except (OSError, ProjectError):
+            edited.append(relative)
+            continue
         if actual is None:
             missing.append(relative)
         elif actual != digest:
