@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeat must be at least 1 and --entries at least 2")
     micropkg = str(find_micropkg(args.micropkg))
     info = machine()
-    print(f"{info['cores']} cores, {info['cpu']}, Python {info['python']}, load average {info['load_average_at_start']}")
+    print(f"{info['cores']} cores, {info['cpu']}, Python {info['python']}, "
+          f"load average {info['load_average_at_start']}")
     folder = Path(tempfile.mkdtemp(prefix="micropkg-lock-scale-"))
     root = folder / "project"
     rendered, size = build_project(root, args.entries)

@@ -58,7 +58,8 @@ def _http_timeout(value: Any) -> Any:
     if isinstance(value, dict):
         unknown = sorted(str(key) for key in value if key not in _HTTP_TIMEOUT_FIELDS)
         if unknown:
-            raise UsageError(f"{name} has unknown key {unknown[0]!r}; expected some of {', '.join(_HTTP_TIMEOUT_FIELDS)}")
+            expected = ", ".join(_HTTP_TIMEOUT_FIELDS)
+            raise UsageError(f"{name} has unknown key {unknown[0]!r}; expected some of {expected}")
         return aiohttp.ClientTimeout(**{
             key: None if seconds is None else amount(seconds, f"{name}.{key}", unit="seconds", positive=True)
             for key, seconds in value.items()
