@@ -47,7 +47,7 @@ def invoke_settings(c: Any) -> Mapping[str, Any]:
     if config is None:
         return {}
     if not (hasattr(config, "keys") and hasattr(config, "get")):
-        raise UsageError(f"invoke config key 'micropkg' must be a mapping of settings, not {config!r}")
+        raise UsageError("invoke config key 'micropkg' must be a mapping of settings")
     return config
 
 
@@ -56,10 +56,6 @@ def _setting_and_source(c: Any, project: Project | None, key: str) -> tuple[Any,
     if project is not None and key in project.settings:
         return project.settings[key], f"{project.pyproject_path} [tool.micropkg] key {key!r}"
     return invoke_settings(c).get(key, DEFAULTS[key]), f"invoke config key 'micropkg.{key}'"
-
-
-def setting(c: Any, project: Project | None, key: str) -> Any:
-    return _setting_and_source(c, project, key)[0]
 
 
 def number(c: Any, project: Project | None, key: str) -> float:
