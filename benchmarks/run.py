@@ -426,11 +426,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="micropkg-bench-"))
     # A private sdist cache, so the user's cache is neither used nor filled.
     env = {**os.environ, "MICROPKG_CACHE_DIR": str(work / "cache")}
+    load_at_start = load_average()
     try:
         python_start, fixed, version_output = measure_fixed_cost(micropkg, work, args.repeat, args.warmup, env)
         report = Report(machine(), str(micropkg), version_output, args.files, args.repeat, python_start, fixed)
         if args.startup_only:
-            print(f"load average {report.machine['load_average_at_start']} at the start, {load_average()} at the end")
+            print(f"load average {load_at_start} at the start, {load_average()} at the end")
             print(f"python -c pass:     median {python_start.median:.3f} s  min {python_start.min:.3f} s")
             print(f"micropkg --version: median {fixed.median:.3f} s  min {fixed.min:.3f} s  ({args.repeat} runs)")
             shutil.rmtree(work, ignore_errors=True)
