@@ -416,6 +416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-compile", action="store_true",
                         help="do not time the default pull, which runs pip-compile against the package index")
     parser.add_argument("--keep", action="store_true", help="keep the generated projects and print where")
+    parser.add_argument("--startup-only", action="store_true",
+                        help="only time python -c pass and micropkg --version (the fixed cost), then stop")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.warmup < 0 or args.files < 3:
         parser.error("--repeat must be >= 1, --warmup >= 0 and --files >= 3")
@@ -424,9 +426,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="micropkg-bench-"))
     # A private sdist cache, so the user's cache is neither used nor filled.
     env = {**os.environ, "MICROPKG_CACHE_DIR": str(work / "cache")}
+    load_at_start = load_average()
     try:
         python_start, fixed, version_output = measure_fixed_cost(micropkg, work, args.repeat, args.warmup, env)
         report = Report(machine(), str(micropkg), version_output, args.files, args.repeat, python_start, fixed)
+        if args.startup_only:
+            print(f"load average {load_at_start} at the start, {load_average()} at the end")
+            print(f"python -c pass:     median {python_start.median:.3f} s  min {python_start.min:.3f} s")
+            print(f"micropkg --version: median {fixed.median:.3f} s  min {fixed.min:.3f} s  ({args.repeat} runs)")
+            shutil.rmtree(work, ignore_errors=True)
+            return 0
         for n in args.sizes:
             print(f"measuring N={n} F={args.files} ...", file=sys.stderr, flush=True)
             report.sizes.append(

@@ -173,8 +173,11 @@ def test_bad_setting_is_reported(cli, tmp_path):
     archive = tmp_path / "ok-0.1.tar.gz"
     archive.write_bytes(hostile_archives.valid_sdist())
     result = cli(["pull", str(archive), "--no-compile"], project)
-    assert result.exit_code == 1
-    assert "setting micropkg.max_members must be a non-negative number, got 'lots'" in result.stderr
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {project / 'pyproject.toml'} [tool.micropkg] key 'max_members' must be a whole number "
+        "of at least 1, such as 4, not 'lots'\n"
+    )
 
 
 def test_pull_positional_or_all(cli, monorepo):

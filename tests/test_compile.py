@@ -260,7 +260,7 @@ def test_settings_precedence_project_then_monorepo_then_invoke(tmp_path):
 )
 def test_bad_settings_name_the_file_and_key(tmp_path, toml, expected):
     project = load_project(project_with(tmp_path, "x\n", pyproject_extra=f"\n[tool.micropkg]\n{toml}\n"))
-    with pytest.raises(ProjectError) as caught:
+    with pytest.raises(MicropkgError) as caught:  # a bad number is a UsageError (exit 2)
         compile_settings(project)
     assert str(project.pyproject_path) in str(caught.value)
     assert "[tool.micropkg.compile]" in str(caught.value)

@@ -454,6 +454,27 @@ def test_https_missing_file_and_url_credentials_are_redacted(served, tmp_path):
     assert "hunter2pass" not in str(caught.value) and "http://***@127.0.0.1" in str(caught.value)
 
 
+@pytest.mark.parametrize("headers", [
+    "headers:\n  Authorization: token ${MICROPKG_TEST_TOKEN}\n",
+    "client_kwargs:\n  headers:\n    authorization: token ${MICROPKG_TEST_TOKEN}\n",
+])
+def test_url_credentials_and_an_authorization_header_cannot_be_combined(headers, served, project, tmp_path):
+    """The HTTP client refuses to send both; that is said before any request, not read as "not found"."""
+    args = write_yaml(tmp_path / "both.yml", headers)
+    url = served["url"].replace("http://", "http://alice:hunter2pass@")
+    before = snapshot_tree(project)
+    result = run_micropkg(["pull", "--no-compile", url, "--fs-args", str(args)], project)
+    shown = served["url"].replace("http://", "http://***@")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: {shown}: credentials in the URL and an Authorization header in fs-args file {args} cannot be "
+        "combined; give one or the other\n"
+    )
+    assert "hunter2pass" not in result.stderr and served["server"].token not in result.stderr
+    assert served["server"].get_count(served["path"]) == 0
+    assert snapshot_tree(project) == before
+
+
 @pytest.mark.parametrize("use_cache", [True, False])
 def test_https_waits_are_bounded(use_cache, served, tmp_path):
     url = served["server"].publish("/slow/" + NAME, SDIST)

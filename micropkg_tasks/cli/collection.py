@@ -22,18 +22,19 @@ from micropkg_tasks.cli.options import (
     compile_config,
     fail_on_compile_errors,
     fail_on_merge_conflicts,
-    monorepo_setting,
+    jobs as jobs_setting,
     number,
     not_an_option,
     one_project_only,
     scope,
+    sdist_limits,
     split_list,
-    whole_number,
 )
 from micropkg_tasks.cli.output import Progress, is_verbose, print_json, reports_errors, shown_path
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.manifest import PackageEntry, PullEntry
 from micropkg_tasks.core.monorepo import Monorepo, require_monorepo
+from micropkg_tasks.core.quantities import option_count
 
 # Each task imports the operation it runs when it runs: a command then loads only
 # what it uses, and ``micropkg --help`` or a usage error answers at once.
@@ -97,7 +98,7 @@ def package(
             raise UsageError("--alias and --env come from the manifest with --all")
         with Progress(enabled=not json) as progress:
             every = package_projects(
-                where, jobs=whole_number("jobs", jobs) or monorepo_setting(c, "jobs") or None,
+                where, jobs=jobs_setting(c, None, jobs),
                 destination=cli_path(destination), fs_args=cli_path(fs_args), progress=progress,
             )
         print_json(every) if json else report.package_projects(every)
@@ -105,7 +106,7 @@ def package(
             raise MicropkgError(f"{len(every.failed)} project(s) failed: " + ", ".join(p.project for p in every.failed))
         return
     resolved = where
-    workers = int(whole_number("jobs", jobs) or number(c, resolved, "jobs"))
+    workers = jobs_setting(c, resolved, jobs)
     if all:
         if alias or env != "base":
             raise UsageError("--alias and --env come from the manifest with --all")
@@ -161,7 +162,6 @@ def pull(
     monorepo=False, jobs=None, json=False, quiet=False, verbose=False, merge=False,
 ):
     """Install micro-package sdists into the project, safely and as one unit."""
-    from micropkg_tasks.core.sdist_read import SdistLimits
     from micropkg_tasks.ops.pull import pull_all as pull_manifest
     from micropkg_tasks.ops.pull import pull_batch
 
@@ -185,10 +185,7 @@ def pull(
             json=json,
         )
     resolved = where
-    limits = SdistLimits(
-        max_total_bytes=int(number(c, resolved, "max_unpacked_mb") * 1024 * 1024),
-        max_members=int(number(c, resolved, "max_members")),
-    )
+    limits = sdist_limits(c, resolved)
     timeout = number(c, resolved, "lock_timeout")
     if location:
         not_an_option(location)
@@ -270,8 +267,8 @@ def sync_shared(
     with Progress(enabled=not json) as progress:
         result = sync_shared_operation(
             cli_path(root), check=check, dry_run=dry_run, diff=diff, force=force, only=only,
-            jobs=whole_number("jobs", jobs) or None,
-            lock_timeout=float(monorepo_setting(c, "lock_timeout")),
+            jobs=option_count("jobs", jobs),
+            lock_timeout=number(c, None, "lock_timeout"),
             recompile=not no_compile, compile_config=compile_config(c), progress=progress, merge=merge,
         )
     if json:
@@ -299,7 +296,7 @@ def recover(c, project=None, all_projects=False, monorepo=False, json=False, qui
     if isinstance(where, Monorepo):
         roots = list(where.projects)
         result = recover_projects(
-            roots, lock_timeout=float(monorepo_setting(c, "lock_timeout")),
+            roots, lock_timeout=number(c, None, "lock_timeout"),
             shown={root: where.relative(root) for root in roots},
         )
     else:
@@ -321,8 +318,8 @@ def _pull_every_project(
 
     with Progress(enabled=not json) as progress:
         result = pull_all_projects(
-            where.root, force=force, dry_run=dry_run, diff=diff, jobs=whole_number("jobs", jobs) or None,
-            use_cache=not no_cache, lock_timeout=float(monorepo_setting(c, "lock_timeout")),
+            where.root, force=force, dry_run=dry_run, diff=diff, jobs=option_count("jobs", jobs),
+            use_cache=not no_cache, lock_timeout=number(c, None, "lock_timeout"),
             recompile=not no_compile, compile_config=compile_config(c), progress=progress,
         )
     if json:
@@ -383,8 +380,8 @@ def compile_reqs(
     with Progress(enabled=not json) as progress:
         outcomes = compile_projects(
             roots, invoke_config=compile_config(c), upgrade=upgrade, force=force,
-            lock_timeout=float(monorepo_setting(c, "lock_timeout")), shown=shown,
-            jobs=whole_number("jobs", jobs) or monorepo_setting(c, "jobs") or None, activity=progress,
+            lock_timeout=number(c, None, "lock_timeout"), shown=shown,
+            jobs=jobs_setting(c, None, jobs), activity=progress,
         )
     if json:
         print_json(outcomes)

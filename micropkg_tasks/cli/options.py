@@ -6,23 +6,34 @@ Settings resolve as: ``[tool.micropkg]`` of the project, then the invoke config
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.manifest import is_url
 from micropkg_tasks.core.monorepo import Monorepo, find_monorepo_root, require_monorepo
 from micropkg_tasks.core.project import Project, find_project_root, load_project
+from micropkg_tasks.core.quantities import amount, count, option_count
 
 if TYPE_CHECKING:
+    from micropkg_tasks.core.sdist_read import SdistLimits
     from micropkg_tasks.ops.compile_batch import CompileOutcome
 
 DEFAULTS: dict[str, Any] = {
     "jobs": None,  # parallel packaging processes; None means one per available core
-    "lock_timeout": 30,  # seconds to wait for another run on the same project
-    "max_unpacked_mb": 100,  # cap on an sdist's unpacked size
+    "lock_timeout": 30.0,  # seconds to wait for another run on the same project
+    "max_unpacked_mb": 100.0,  # cap on an sdist's unpacked size
     "max_members": 10_000,  # cap on an sdist's member count
     "compile": {},  # pip-compile settings: {enabled, args, backend, timeout}
+}
+
+# How each numeric setting is read: every one goes through core/quantities.py.
+_NUMBERS: dict[str, Callable[[Any, str], float]] = {
+    "jobs": lambda value, name: count(value, name),
+    "max_members": lambda value, name: count(value, name, minimum=1),
+    "max_unpacked_mb": lambda value, name: amount(value, name, unit="megabytes", positive=True),
+    "lock_timeout": lambda value, name: amount(value, name, unit="seconds"),
 }
 
 
@@ -30,33 +41,46 @@ def project_from(project: str | None) -> Project:
     return load_project(Path(project)) if project else load_project(find_project_root(Path.cwd()))
 
 
-def setting(c: Any, project: Project, key: str) -> Any:
-    """``[tool.micropkg]`` of the project wins over the invoke config, which wins over defaults."""
-    if key in project.settings:
-        return project.settings[key]
+def invoke_settings(c: Any) -> Mapping[str, Any]:
+    """The invoke config's ``micropkg`` section (``invoke.yaml``, ``INVOKE_MICROPKG_*``)."""
     config = c.config.get("micropkg", {}) if hasattr(c, "config") else {}
-    return config.get(key, DEFAULTS[key])
+    if config is None:
+        return {}
+    if not (hasattr(config, "keys") and hasattr(config, "get")):
+        raise UsageError("invoke config key 'micropkg' must be a mapping of settings")
+    return config
 
 
-def number(c: Any, project: Project, key: str) -> float:
-    value = setting(c, project, key)
+def _setting_and_source(c: Any, project: Project | None, key: str) -> tuple[Any, str]:
+    """``[tool.micropkg]`` of the project wins over the invoke config, which wins over defaults."""
+    if project is not None and key in project.settings:
+        return project.settings[key], f"{project.pyproject_path} [tool.micropkg] key {key!r}"
+    return invoke_settings(c).get(key, DEFAULTS[key]), f"invoke config key 'micropkg.{key}'"
+
+
+def number(c: Any, project: Project | None, key: str) -> float:
+    """A numeric setting, checked: a count or a finite amount, else one sentence naming the key
+    (exit 2). ``project`` None reads the invoke config only, as at a monorepo root."""
+    value, source = _setting_and_source(c, project, key)
     if value is None:
         return 0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise MicropkgError(f"setting micropkg.{key} must be a non-negative number, got {value!r}")
-    return value
+    return _NUMBERS[key](value, source)
 
 
-def whole_number(option: str, value: str | int | None) -> int | None:
-    """A count typed on the command line, such as ``--jobs=4``. Options like this are
-    declared without a type so Invoke hands us the text, and a typo is a usage error
-    (exit 2) under ``invoke`` as under ``micropkg``, rather than Invoke's traceback."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    if not text.isdigit():
-        raise UsageError(f"--{option} takes a whole number, such as --{option}=4, not {str(value)!r}")
-    return int(text)
+def sdist_limits(c: Any, project: Project) -> SdistLimits:
+    """The caps on a pulled sdist, from ``max_unpacked_mb`` and ``max_members``."""
+    from micropkg_tasks.core.sdist_read import SdistLimits
+
+    megabytes = number(c, project, "max_unpacked_mb")
+    return SdistLimits(
+        max_total_bytes=max(1, int(min(megabytes * 1024 * 1024, sys.maxsize))),
+        max_members=int(number(c, project, "max_members")),
+    )
+
+
+def jobs(c: Any, project: Project | None, given: str | int | None) -> int | None:
+    """``--jobs`` if given, else the ``jobs`` setting; None (one per core) when neither is set."""
+    return option_count("jobs", given) or int(number(c, project, "jobs")) or None
 
 
 def cli_path(value: str | None) -> str | None:
@@ -114,8 +138,15 @@ def one_project_only(where: Project | Monorepo, what: str) -> Project:
 
 
 def compile_config(c: Any) -> Any:
-    config = c.config.get("micropkg", {}) if hasattr(c, "config") else {}
-    return config.get("compile") or None
+    """The invoke config's ``micropkg.compile``, checked (a bad timeout is exit 2 before any work)."""
+    from micropkg_tasks.core.compile_settings import check_invoke_layer
+
+    value = invoke_settings(c).get("compile") or None
+    try:
+        check_invoke_layer(value)
+    except MicropkgError as exc:
+        raise UsageError(exc.message) from None
+    return value
 
 
 def fail_on_compile_errors(outcomes: Sequence[CompileOutcome]) -> None:
@@ -138,8 +169,3 @@ def fail_on_merge_conflicts(paths: Sequence[str], *, dry_run: bool) -> None:
             "(micropkg status shows them as conflicted until the markers are gone)",
             details=list(paths),
         )
-
-
-def monorepo_setting(c: Any, key: str) -> Any:
-    config = c.config.get("micropkg", {}) if hasattr(c, "config") else {}
-    return config.get(key, DEFAULTS[key])

@@ -138,24 +138,25 @@ def project_status(report: ProjectStatus) -> None:
         return
     rows = [("MODULE", "VERSION", "STATE", "SOURCE")]
     rows += [(p.module, p.version, p.state, p.source) for p in report.packages]
-    _table(rows)
+    lines = _table_lines(rows)
     for package in report.packages:
         if package.depends_on:
-            out(f"  {package.module} depends on {', '.join(package.depends_on)}")
+            lines.append(f"  {package.module} depends on {', '.join(package.depends_on)}")
         if package.needed_by:
-            out(f"  {package.module} is needed by {', '.join(package.needed_by)}")
-        for path in package.edited:
-            out(f"  edited:  {path}")
-        for path in package.missing:
-            out(f"  missing: {path}")
-        for path in package.conflicted:
-            out(f"  conflict markers: {path}")
+            lines.append(f"  {package.module} is needed by {', '.join(package.needed_by)}")
+        lines.extend(f"  edited:  {path}" for path in package.edited)
+        lines.extend(f"  missing: {path}" for path in package.missing)
+        lines.extend(f"  conflict markers: {path}" for path in package.conflicted)
+    out("\n".join(lines))  # one write (and one pass of the redaction) for the whole report
+
+
+def _table_lines(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
 
 
 def _table(rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        out("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    out("\n".join(_table_lines(rows)))
 
 
 _UPSTREAM_WORDS = {"in sync": "; in sync with upstream", "upstream moved": "; upstream moved"}

@@ -30,6 +30,7 @@ from micropkg_tasks.core.bounded import read_file_bytes
 from micropkg_tasks.core.errors import ProjectError
 from micropkg_tasks.core.fs_args import redact_urls_in as redact
 from micropkg_tasks.core.project import Project
+from micropkg_tasks.core.quantities import amount
 
 BACKENDS = ("pip-tools", "uv")
 DEFAULT_TIMEOUT = 600.0
@@ -38,6 +39,7 @@ _KEYS = ("enabled", "args", "backend", "timeout")
 _RESERVED = ("-o", "--output-file", "-n", "--dry-run")
 
 MARKER_PREFIX = "# micropkg: requirements.in sha256="
+INVOKE_LAYER = "invoke config micropkg.compile"
 
 
 @dataclass(frozen=True)
@@ -84,11 +86,14 @@ def _layer(value: Any, where: str) -> dict[str, Any]:
             raise ProjectError(f"{where} key 'backend' must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
         found["backend"] = str(backend)
     if "timeout" in table:
-        timeout = table["timeout"]
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ProjectError(f"{where} key 'timeout' must be a positive number of seconds, got {timeout!r}")
-        found["timeout"] = float(timeout)
+        found["timeout"] = amount(table["timeout"], f"{where} key 'timeout'", unit="seconds", positive=True)
     return found
+
+
+def check_invoke_layer(value: Any) -> None:
+    """Refuse a bad invoke config ``micropkg.compile`` before any project is compiled: it is
+    shared by every project of the run, so it is the run's usage error, not one project's."""
+    _layer(value, INVOKE_LAYER)
 
 
 def _args(value: Any, where: str) -> tuple[str, ...]:
@@ -120,7 +125,7 @@ def compile_settings(
     """
     monorepo_file = str(monorepo_path) if monorepo_path else "the monorepo's pyproject.toml"
     merged: dict[str, Any] = {}
-    merged.update(_layer(invoke_config, "invoke config micropkg.compile"))
+    merged.update(_layer(invoke_config, INVOKE_LAYER))
     monorepo_table = _as_mapping(monorepo) if monorepo is not None else None
     if monorepo_table is not None:
         merged.update(_layer(monorepo_table.get("compile"), f"{monorepo_file} [tool.micropkg.compile]"))

@@ -135,3 +135,26 @@ def secret_values(args: Any) -> set[str]:
 def protocol_of(url: str) -> str:
     """The fsspec protocol of a URL, lower-cased: ``S3://b/k`` -> ``s3``."""
     return url.partition("://")[0].lower()
+
+
+def url_has_credentials(url: str) -> bool:
+    """Whether ``url`` carries ``user[:password]@`` before its host."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.username is not None or parts.password is not None
+
+
+def sets_authorization(args: Mapping[str, Any]) -> bool:
+    """Whether fs-args send their own credentials over HTTP: an ``Authorization`` header
+    (top-level ``headers`` or ``client_kwargs.headers``) or ``client_kwargs.auth``."""
+    client = args.get("client_kwargs")
+    client = client if isinstance(client, Mapping) else {}
+    for headers in (args.get("headers"), client.get("headers")):
+        if isinstance(headers, Mapping) and any(str(key).lower() == "authorization" for key in headers):
+            return True
+    return client.get("auth") is not None or args.get("auth") is not None
+

@@ -11,26 +11,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, read_file_bytes
+from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, MIB, read_file_bytes
 from micropkg_tasks.core.errors import ProjectError
+from micropkg_tasks.core.lock_text import HEADER, parse_rendered
 from micropkg_tasks.core.merge import git_blob_id, has_conflict_markers
 from micropkg_tasks.core.pathguard import guard, relative_path_problem
 from micropkg_tasks.core.project import Project, read_toml
 
 LOCK_FORMAT = 1
-_HEADER = "# Written by micropkg-tasks: what each pulled micro-package installed. Do not edit by hand.\n"
+# The largest micropkg.lock the tool writes, and so the largest it reads: one limit for both, so a
+# lock it wrote is never one it then refuses. 100,000 entries of one file each take about 40 MiB.
+MAX_LOCK_BYTES = 64 * MIB
 
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: Path) -> str | None:
+def sha256_file(path: Path | str) -> str | None:
     """The file's digest, or None if it does not exist."""
     try:
         return sha256_bytes(read_file_bytes(path, limit=MAX_SDIST_BYTES))
@@ -58,10 +62,17 @@ class LockEntry:
 
 
 def changed_files(root: Path, entry: LockEntry) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``(edited, missing)``: the entry's files whose bytes differ from the lock, and those gone."""
+    """``(edited, missing)``: the entry's files whose bytes differ from the lock, and those gone.
+    A path that is no longer a regular file we can read (a folder, a FIFO, a file we may not
+    read) counts as edited: nothing shows it is still what was installed."""
     edited, missing = [], []
+    base = os.fspath(root)  # joined as text: a Path per file costs as much as reading it
     for relative, digest in sorted(entry.files.items()):
-        actual = sha256_file(root / relative)
+        try:
+            actual = sha256_file(os.path.join(base, relative))
+        except (OSError, ProjectError):
+            edited.append(relative)
+            continue
         if actual is None:
             missing.append(relative)
         elif actual != digest:
@@ -75,8 +86,13 @@ def conflicted_files(root: Path, entry: LockEntry) -> tuple[str, ...]:
     for relative in sorted(entry.conflicts):
         try:
             data = read_file_bytes(root / relative, limit=MAX_SDIST_BYTES)
+        except FileNotFoundError:
+            continue  # deleted since: it holds no markers (status lists it as missing)
         except (OSError, ProjectError):
-            continue  # deleted since, or no regular file: whatever it is now, it holds no markers
+            # A folder, a FIFO, a file we may not read or one too large: nobody has shown the
+            # markers are gone, so it stays conflicted.
+            conflicted.append(relative)
+            continue
         if has_conflict_markers(data):
             conflicted.append(relative)
     return tuple(conflicted)
@@ -96,41 +112,102 @@ class Lock:
         return [key for key, entry in self.entries.items() if key != module and relative in entry.files]
 
     def dependents_of(self, module: str) -> list[str]:
-        """Installed micro-packages that import ``module``."""
+        """Installed micro-packages that import ``module``. For every entry at once, use
+        :meth:`dependents`: this one looks through the whole lock each time."""
         return sorted(key for key, entry in self.entries.items() if module in entry.depends_on)
+
+    def dependents(self) -> dict[str, tuple[str, ...]]:
+        """``{module: installed micro-packages that import it}`` for every module some entry
+        depends on, in one pass over the lock."""
+        index: dict[str, set[str]] = {}
+        for key, entry in self.entries.items():
+            for module in entry.depends_on:
+                index.setdefault(module, set()).add(key)
+        return {module: tuple(sorted(keys)) for module, keys in index.items()}
 
     def requirements_of_others(self, module: str) -> set[str]:
         return {req for key, entry in self.entries.items() if key != module for req in entry.requirements}
 
 
-def _string(where: str, data: Mapping[str, Any], key: str, *, optional: bool = False) -> str | None:
+def _is_table(value: Any) -> bool:
+    # The parsers give plain dicts; typing.Mapping's isinstance is many times slower, per entry.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+_STR_TYPES = {str}
+
+
+def _strings(value: Any) -> bool:
+    """A list of strings (one C-level pass over the types, not a Python loop per item)."""
+    return type(value) is list and set(map(type, value)) <= _STR_TYPES
+
+
+class _Bad(Exception):
+    """What is wrong with one entry; :func:`parse_lock` names the entry (and only then formats it)."""
+
+
+def _string(data: Mapping[str, Any], key: str, *, optional: bool = False) -> str | None:
     value = data.get(key)
     if value is None and optional:
         return None
-    if not isinstance(value, str):
-        raise ProjectError(f"{where}: key {key!r} must be a string")
+    if type(value) is not str:
+        raise _Bad(f"key {key!r} must be a string")
     return value
 
 
-def _string_map(where: str, data: Mapping[str, Any], key: str) -> dict[str, str]:
-    value = data.get(key, {})
-    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
-        raise ProjectError(f"{where}: {key!r} must be a table of strings")
-    return {str(k): str(v) for k, v in value.items()}
+def _string_map(data: Mapping[str, Any], key: str) -> dict[str, str]:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not _is_table(value) or not set(map(type, value.values())) <= _STR_TYPES:
+        raise _Bad(f"{key!r} must be a table of strings")
+    return value if type(value) is dict else {str(k): v for k, v in value.items()}
 
 
-def _path_problem(relative: str, folders: Sequence[str]) -> str | None:
-    """Why an installed-file path from a lock must not be acted on, or None if it is fine."""
-    return relative_path_problem(relative, folders)
+def _entry(module: str, raw: Any) -> LockEntry:
+    if not _is_table(raw):
+        raise _Bad("must be a table")
+    requirements = raw.get("requirements", [])
+    if not _strings(requirements):
+        raise _Bad("'requirements' must be a list of strings")
+    depends_on = raw.get("depends-on", [])
+    if not _strings(depends_on):
+        raise _Bad("'depends-on' must be a list of strings")
+    files = _string_map(raw, "files")
+    conflicts = raw.get("conflicts", [])
+    if not _strings(conflicts) or not all(c in files for c in conflicts):
+        raise _Bad("'conflicts' must be a list of paths listed under 'files'")
+    blobs = _string_map(raw, "blobs")
+    if not blobs.keys() <= files.keys():
+        raise _Bad("'blobs' names a path that is not listed under 'files'")
+    return LockEntry(
+        module=module,
+        name=str(_string(raw, "name")),
+        source=str(_string(raw, "source")),
+        version=str(_string(raw, "version")),
+        sdist_sha256=str(_string(raw, "sdist-sha256")),
+        source_sha256=_string(raw, "source-sha256", optional=True),
+        options=_string_map(raw, "options"),
+        requirements=list(requirements),
+        files=files,
+        blobs=blobs,
+        conflicts=list(conflicts),
+        origin=_string(raw, "origin", optional=True),
+        depends_on=list(depends_on),
+    )
 
 
 def validate_lock_paths(lock: Lock, *, display: str, folders: Sequence[str] = ()) -> None:
     """Refuse the whole lock, in one sentence naming the entry, if any installed path could
     reach outside the project (or, given ``folders``, outside those folders)."""
+    prefixes = tuple(folder.rstrip("/") + "/" for folder in folders)
     for module in sorted(lock.entries):
         entry = lock.entries[module]
-        for relative in sorted(set(entry.files) | set(entry.blobs) | set(entry.conflicts)):
-            problem = _path_problem(relative, folders)
+        paths = set(entry.files).union(entry.blobs, entry.conflicts)
+        if not any(relative_path_problem(relative, folders, prefixes=prefixes) for relative in paths):
+            continue
+        for relative in sorted(paths):  # the first bad path, in the order the lock lists them
+            problem = relative_path_problem(relative, folders, prefixes=prefixes)
             if problem:
                 raise ProjectError(
                     f"{display} is invalid and was not used: [micropkg.{json.dumps(module)}] lists "
@@ -138,7 +215,10 @@ def validate_lock_paths(lock: Lock, *, display: str, folders: Sequence[str] = ()
                 )
 
 
-def parse_lock(data: Mapping[str, Any], *, display: str) -> Lock:
+def parse_lock(data: Mapping[str, Any], *, display: str, folders: Sequence[str] = ()) -> Lock:
+    """The lock in ``data``, refused whole (one sentence naming the entry) if anything is out of
+    shape or any installed path could reach outside the project (or, given ``folders``,
+    outside those folders)."""
     version = data.get("version", LOCK_FORMAT)
     if version != LOCK_FORMAT:
         raise ProjectError(f"{display}: lock format {version!r} is not supported (expected {LOCK_FORMAT})")
@@ -147,47 +227,22 @@ def parse_lock(data: Mapping[str, Any], *, display: str) -> Lock:
         raise ProjectError(f"{display}: [micropkg] must be a table")
     entries: dict[str, LockEntry] = {}
     for module, raw in raw_entries.items():
-        where = f"{display} [micropkg.{json.dumps(module)}]"
-        if not isinstance(raw, Mapping):
-            raise ProjectError(f"{where} must be a table")
-        requirements = raw.get("requirements", [])
-        if not isinstance(requirements, list) or not all(isinstance(r, str) for r in requirements):
-            raise ProjectError(f"{where}: 'requirements' must be a list of strings")
-        depends_on = raw.get("depends-on", [])
-        if not isinstance(depends_on, list) or not all(isinstance(d, str) for d in depends_on):
-            raise ProjectError(f"{where}: 'depends-on' must be a list of strings")
-        files = _string_map(where, raw, "files")
-        conflicts = raw.get("conflicts", [])
-        if not isinstance(conflicts, list) or not all(isinstance(c, str) and c in files for c in conflicts):
-            raise ProjectError(f"{where}: 'conflicts' must be a list of paths listed under 'files'")
-        blobs = _string_map(where, raw, "blobs")
-        if not set(blobs) <= set(files):
-            raise ProjectError(f"{where}: 'blobs' names a path that is not listed under 'files'")
-        entries[str(module)] = LockEntry(
-            module=str(module),
-            name=str(_string(where, raw, "name")),
-            source=str(_string(where, raw, "source")),
-            version=str(_string(where, raw, "version")),
-            sdist_sha256=str(_string(where, raw, "sdist-sha256")),
-            source_sha256=_string(where, raw, "source-sha256", optional=True),
-            options=_string_map(where, raw, "options"),
-            requirements=[str(r) for r in requirements],
-            files=files,
-            blobs=blobs,
-            conflicts=[str(c) for c in conflicts],
-            origin=_string(where, raw, "origin", optional=True),
-            depends_on=[str(d) for d in depends_on],
-        )
+        try:
+            entries[str(module)] = _entry(str(module), raw)
+        except _Bad as exc:
+            where = f"{display} [micropkg.{json.dumps(module)}]"
+            raise ProjectError(f"{where} {exc}" if str(exc).startswith("must") else f"{where}: {exc}") from None
     lock = Lock(entries)
-    validate_lock_paths(lock, display=display)
+    validate_lock_paths(lock, display=display, folders=folders)
     return lock
 
 
-def read_lock(path: Path) -> Lock:
+def read_lock(path: Path, *, folders: Sequence[str] = ()) -> Lock:
     """The lock at ``path``; an absent file is an empty lock."""
     if not path.exists():
         return Lock()
-    return parse_lock(read_toml(path), display=str(path))
+    data = read_toml(path, limit=MAX_LOCK_BYTES, shortcut=parse_rendered)
+    return parse_lock(data, display=str(path), folders=folders)
 
 
 def lock_folders(project: Project) -> tuple[str, ...]:
@@ -201,9 +256,7 @@ def read_project_lock(project: Project) -> Lock:
     path = project.lock_path
     if path.is_symlink():
         guard(project.root, path, "read")
-    lock = read_lock(path)
-    validate_lock_paths(lock, display=str(path), folders=lock_folders(project))
-    return lock
+    return read_lock(path, folders=lock_folders(project))
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -212,6 +265,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def _q(value: str) -> str:
     """A TOML basic string. JSON's escaping leaves DEL and other non-printable characters raw,
     which TOML forbids, so those are escaped too: whatever reaches the lock, it stays readable."""
+    if value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'  # what json.dumps gives for these, without its cost
     if _SURROGATE.search(value):
         raise ProjectError(f"cannot record {ascii(value)} in the lock: it is not valid Unicode text")
     text = json.dumps(value, ensure_ascii=False)
@@ -224,8 +279,27 @@ def _q(value: str) -> str:
 
 
 def render_lock(lock: Lock) -> str:
-    """Deterministic TOML text: sorted entries, sorted keys, one trailing newline."""
-    out = [_HEADER, f"version = {LOCK_FORMAT}\n"]
+    """Deterministic TOML text: sorted entries, sorted keys, one trailing newline.
+
+    A lock larger than :data:`MAX_LOCK_BYTES` is refused here, before anything is written:
+    the tool would refuse to read it back."""
+    text = _render(lock)
+    size = len(text.encode("utf-8"))
+    if size > MAX_LOCK_BYTES:
+        raise ProjectError(
+            f"micropkg.lock would be {_size(size)} with {len(lock.entries)} entries, over the "
+            f"{_size(MAX_LOCK_BYTES)} this tool reads back; nothing was written (split the project, "
+            "or remove micro-packages it no longer uses)"
+        )
+    return text
+
+
+def _size(count: int) -> str:
+    return f"{count / MIB:.1f} MiB" if count >= MIB else f"{count:,} bytes"
+
+
+def _render(lock: Lock) -> str:
+    out = [HEADER, f"version = {LOCK_FORMAT}\n"]
     for module in sorted(lock.entries):
         entry = lock.entries[module]
         head = f"micropkg.{_q(module)}"

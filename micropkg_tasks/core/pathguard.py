@@ -12,7 +12,7 @@ project's real root.
 from __future__ import annotations
 
 import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Sequence
 
 from micropkg_tasks.core.errors import ProjectError
@@ -25,33 +25,38 @@ def _within(real_root: str, real: str) -> bool:
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
-def relative_path_problem(relative: str, folders: Sequence[str] = (), files: Sequence[str] = ()) -> str | None:
+def relative_path_problem(
+    relative: str, folders: Sequence[str] = (), files: Sequence[str] = (), prefixes: tuple[str, ...] | None = None
+) -> str | None:
     """Why a project-relative path read from a file we keep (``micropkg.lock``, the journal)
     must not be acted on, or None if it is fine.
 
     It must be a normalised relative POSIX path, with no ``.``, ``..``, empty or NUL part,
     never below ``.git/`` or ``.micropkg/``, and, given ``folders`` or ``files``, below one of
-    those folders or equal to one of those files.
+    those folders or equal to one of those files. ``prefixes`` are the folders with a trailing
+    slash, for a caller checking many paths against the same folders.
     """
     if not isinstance(relative, str) or not relative or "\x00" in relative:
         return "which is not a plain relative path"
-    pure = PurePosixPath(relative)
-    if pure.is_absolute() or (len(relative) > 1 and relative[0].isalpha() and relative[1] == ":"):
+    # String tests only: a PurePosixPath per path costs more than the rest of reading a lock.
+    if relative.startswith("/") or (len(relative) > 1 and relative[0].isalpha() and relative[1] == ":"):
         return "which is an absolute path"
     parts = relative.split("/")
     if ".." in parts:
         return "which has a '..' component"
-    if pure.as_posix() != relative or "." in parts or "" in parts:
+    if "" in parts or "." in parts:  # "a//b", "a/", "./a", "a/./b": not as PurePosixPath writes it
         return "which is not a normalised relative path"
     if any(part in _NEVER for part in parts):
         return "which is inside " + next(part for part in parts if part in _NEVER) + "/, where micropkg never writes"
-    if (folders or files) and relative not in files and not any(
-        relative.startswith(folder.rstrip("/") + "/") for folder in folders
-    ):
-        if not files:
-            return "which is outside the project's code, tests and conf folders (" + ", ".join(folders) + ")"
-        return "which is outside the folders and files micropkg manages (" + ", ".join((*folders, *files)) + ")"
-    return None
+    if not (folders or files):
+        return None
+    if prefixes is None:
+        prefixes = tuple(folder.rstrip("/") + "/" for folder in folders)
+    if relative in files or relative.startswith(prefixes):
+        return None
+    if not files:
+        return "which is outside the project's code, tests and conf folders (" + ", ".join(folders) + ")"
+    return "which is outside the folders and files micropkg manages (" + ", ".join((*folders, *files)) + ")"
 
 
 def guard(root: Path, path: Path, action: str = "write") -> None:

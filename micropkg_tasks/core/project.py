@@ -13,10 +13,10 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 
-from micropkg_tasks.core.bounded import parsing, read_file_text
+from micropkg_tasks.core.bounded import MAX_PARSED_BYTES, parsing, read_file_text
 from micropkg_tasks.core.errors import NotFoundHereError, ProjectError
 from micropkg_tasks.core.names import is_identifier
 
@@ -24,21 +24,29 @@ PYPROJECT = "pyproject.toml"
 LOCK_FILE = "micropkg.lock"
 
 
-def read_toml(path: Path, *, display: str | None = None) -> dict[str, Any]:
+def read_toml(
+    path: Path, *, display: str | None = None, limit: int = MAX_PARSED_BYTES,
+    shortcut: Callable[[str], dict[str, Any] | None] | None = None,
+) -> dict[str, Any]:
     """Parse a TOML file into plain dicts and lists, turning every failure into one clear sentence.
+
+    ``shortcut`` may read one exact form of the file faster (the lock as the tool writes
+    it); it returns None for any other text, which ``tomllib`` then parses.
 
     Reading uses the standard library's parser: tomlkit keeps every detail of the
     file's style, which only an edit needs, and costs about ten times as much, which
     a no-op sync over a large monorepo (a lock and a pyproject.toml per project) pays."""
     shown = display or str(path)
     try:
-        text = read_file_text(path, display=shown)
+        text = read_file_text(path, display=shown, limit=limit)
     except FileNotFoundError:
         raise ProjectError(f"{shown} does not exist") from None
     except UnicodeDecodeError:
         raise ProjectError(f"{shown} is not valid UTF-8") from None
     except OSError as exc:
         raise ProjectError(f"{shown} cannot be read: {exc.strerror}") from None
+    if shortcut is not None and (data := shortcut(text)) is not None:
+        return data
     try:
         with parsing(shown):
             return tomllib.loads(text)

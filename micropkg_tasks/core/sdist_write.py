@@ -24,6 +24,8 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from micropkg_tasks.core.quantities import is_ascii_digits
+
 # 1980-01-01: the earliest time a zip can hold, the usual default for reproducible builds.
 DEFAULT_EPOCH = 315532800
 FILE_MODE = 0o644
@@ -33,7 +35,7 @@ DIR_MODE = 0o755
 def source_date_epoch() -> int:
     """Timestamp for every member: ``SOURCE_DATE_EPOCH`` if set and valid, else the default."""
     raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if raw.isdigit():
+    if is_ascii_digits(raw):
         return int(raw)
     return DEFAULT_EPOCH
 

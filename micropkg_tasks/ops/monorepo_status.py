@@ -91,13 +91,14 @@ def monorepo_status(root: Path | str | os.PathLike[str] | None = None) -> Monore
             interrupted.append(message)
         first = len(rows)
         lock = read_project_lock(project)
+        dependents = lock.dependents()
         for module in sorted(lock.entries):
             entry = lock.entries[module]
             shared = shared_at.get((path, module))
             if shared is not None:
                 state = compare(monorepo, shared, path, module, digests[shared.index], lock)
                 rows.append(StatusRow(shown, module, entry.version, entry.source, state.state, state.edited,
-                                      tuple(entry.depends_on), tuple(lock.dependents_of(module))))
+                                      tuple(entry.depends_on), dependents.get(module, ())))
                 continue
             changed, missing = changed_files(path, entry)
             edited = tuple(sorted(changed + missing))
@@ -112,7 +113,7 @@ def monorepo_status(root: Path | str | os.PathLike[str] | None = None) -> Monore
             else:
                 state_name = IN_SYNC
             rows.append(StatusRow(shown, module, entry.version, entry.source, state_name, edited,
-                                  tuple(entry.depends_on), tuple(lock.dependents_of(module))))
+                                  tuple(entry.depends_on), dependents.get(module, ())))
         for (target, module), shared in sorted(shared_at.items(), key=lambda item: (str(item[0][0]), item[0][1])):
             if target == path and module not in lock.entries:
                 rows.append(StatusRow(shown, module, "-", source_location(shared, path), NOT_INSTALLED))

@@ -18,7 +18,16 @@ from typing import Any
 
 from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, too_large
 from micropkg_tasks.core.errors import MicropkgError, UsageError
-from micropkg_tasks.core.fs_args import FsArgs, load_fs_args, protocol_of, redact_url, redact_urls_in
+from micropkg_tasks.core.fs_args import (
+    FsArgs,
+    load_fs_args,
+    protocol_of,
+    redact_url,
+    redact_urls_in,
+    sets_authorization,
+    url_has_credentials,
+)
+from micropkg_tasks.core.quantities import amount
 from micropkg_tasks.ops.cache import SdistCache, cache_key, fingerprint
 
 # botocore settings for s3:// unless the fs-args' config_kwargs say otherwise (seconds).
@@ -31,6 +40,7 @@ DEFAULT_S3_CONFIG: dict[str, Any] = {
 S3FS_RETRIES = 3
 # aiohttp.ClientTimeout fields for http(s):// unless the fs-args set client_kwargs.timeout (seconds).
 DEFAULT_HTTP_TIMEOUT: dict[str, float] = {"total": 300, "connect": 10, "sock_read": 60}
+_HTTP_TIMEOUT_FIELDS = ("ceil_threshold", "connect", "sock_connect", "sock_read", "total")
 
 _READ_CHUNK = 1024 * 1024
 _S3_PROTOCOLS = frozenset({"s3", "s3a"})
@@ -44,11 +54,20 @@ def _http_timeout(value: Any) -> Any:
 
     if isinstance(value, aiohttp.ClientTimeout):
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return aiohttp.ClientTimeout(total=value, connect=min(value, DEFAULT_HTTP_TIMEOUT["connect"]))
+    name = "fs-args key client_kwargs.timeout"
     if isinstance(value, dict):
-        return aiohttp.ClientTimeout(**value)
-    raise UsageError("fs-args client_kwargs.timeout must be a number of seconds or a mapping of aiohttp timeouts")
+        unknown = sorted(str(key) for key in value if key not in _HTTP_TIMEOUT_FIELDS)
+        if unknown:
+            expected = ", ".join(_HTTP_TIMEOUT_FIELDS)
+            raise UsageError(f"{name} has unknown key {unknown[0]!r}; expected some of {expected}")
+        return aiohttp.ClientTimeout(**{
+            key: None if seconds is None else amount(seconds, f"{name}.{key}", unit="seconds", positive=True)
+            for key, seconds in value.items()
+        })
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        seconds = amount(value, name, unit="seconds", positive=True)
+        return aiohttp.ClientTimeout(total=seconds, connect=min(seconds, DEFAULT_HTTP_TIMEOUT["connect"]))
+    raise UsageError(f"{name} must be a number of seconds or a mapping of aiohttp timeouts")
 
 
 def filesystem_kwargs(protocol: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -57,10 +76,18 @@ def filesystem_kwargs(protocol: str, args: dict[str, Any]) -> dict[str, Any]:
     kwargs.setdefault("skip_instance_cache", True)  # never share a cached instance built with other args
     if protocol in _S3_PROTOCOLS:
         config = dict(DEFAULT_S3_CONFIG)
-        config.update(kwargs.get("config_kwargs") or {})
+        given = kwargs.get("config_kwargs") or {}
+        if not isinstance(given, dict):
+            raise UsageError("fs-args key config_kwargs must be a mapping of botocore settings")
+        config.update(given)
+        for key in ("connect_timeout", "read_timeout"):
+            config[key] = amount(config[key], f"fs-args key config_kwargs.{key}", unit="seconds", positive=True)
         kwargs["config_kwargs"] = config
     elif protocol in _HTTP_PROTOCOLS:
-        client = dict(kwargs.get("client_kwargs") or {})
+        given = kwargs.get("client_kwargs") or {}
+        if not isinstance(given, dict):
+            raise UsageError("fs-args key client_kwargs must be a mapping of aiohttp settings")
+        client = dict(given)
         client["timeout"] = _http_timeout(client.get("timeout", DEFAULT_HTTP_TIMEOUT))
         kwargs["client_kwargs"] = client
     return kwargs
@@ -93,6 +120,13 @@ def open_filesystem(url: str, fs_args: FsArgs) -> Any:
         raise MicropkgError(
             f"{shown}: the {protocol}:// filesystem needs an optional package; install {package} (pip install {package})"
         ) from None
+    if protocol in _HTTP_PROTOCOLS and url_has_credentials(url) and sets_authorization(fs_args.args):
+        # The HTTP client refuses to send both; left to it, the refusal reads as "not found".
+        where = f" in {fs_args.source}" if fs_args.source else ""
+        raise UsageError(
+            f"{shown}: credentials in the URL and an Authorization header{where} cannot be combined; "
+            "give one or the other"
+        )
     try:
         fs = cls(**filesystem_kwargs(protocol, fs_args.args))
         if protocol in _S3_PROTOCOLS and isinstance(getattr(fs, "retries", None), int):

@@ -47,6 +47,7 @@ def status(project: Project | str | os.PathLike[str]) -> ProjectStatus:
     interrupted = interrupted_run(resolved.root)
     lock = read_project_lock(resolved)
     packages = []
+    dependents = lock.dependents()  # once for the whole lock: asking per entry is quadratic
     for module in sorted(lock.entries):
         entry = lock.entries[module]
         edited, missing = changed_files(resolved.root, entry)
@@ -63,7 +64,7 @@ def status(project: Project | str | os.PathLike[str]) -> ProjectStatus:
                 missing=missing,
                 conflicted=conflicted,
                 depends_on=tuple(entry.depends_on),
-                needed_by=tuple(lock.dependents_of(module)),
+                needed_by=dependents.get(module, ()),
             )
         )
     return ProjectStatus(str(resolved.root), tuple(packages), interrupted)
