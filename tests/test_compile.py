@@ -21,8 +21,9 @@ from micropkg_tasks.core.compile_settings import (
 )
 from micropkg_tasks.core.errors import MicropkgError, ProjectError
 from micropkg_tasks.core.project import load_project
-from micropkg_tasks.ops import compile as compile_module
-from micropkg_tasks.ops.compile import _pip_tools_failure, compile_requirements, requirements_current
+from micropkg_tasks.ops import compile_process
+from micropkg_tasks.ops.compile import compile_requirements, requirements_current
+from micropkg_tasks.ops.compile_failure import _pip_tools_failure
 from tests import hostile_archives
 from tests.conftest import kedro_project
 from tests.wheelhouse import offline_pip, wheelhouse  # noqa: F401  (fixtures)
@@ -51,7 +52,7 @@ def no_subprocess(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError(f"nothing should run, but {args[0]!r} was started")
 
-    monkeypatch.setattr(compile_module.subprocess, "Popen", refuse)
+    monkeypatch.setattr(compile_process.subprocess, "Popen", refuse)
 
 
 # -- acceptance 1: compile, skip, conflict --------------------------------------------------------
@@ -80,7 +81,7 @@ def test_second_run_is_skipped_as_unchanged(offline_pip, tmp_path, monkeypatch):
     root = project_with(tmp_path, "small-a>=2\n")
     compile_requirements(root)
     before = (root / "requirements.txt").stat()
-    monkeypatch.setattr(compile_module.subprocess, "Popen", lambda *a, **k: pytest.fail("pip-compile ran"))
+    monkeypatch.setattr(compile_process.subprocess, "Popen", lambda *a, **k: pytest.fail("pip-compile ran"))
     result = compile_requirements(root)
     assert result.status == "skipped-unchanged"
     assert result.command == () and result.added == result.removed == result.repinned == ()
@@ -256,6 +257,11 @@ def test_settings_precedence_project_then_monorepo_then_invoke(tmp_path):
         ("compile = {timeout = 0}", "key 'timeout' must be a positive number"),
         ('compile = {enabled = "yes"}', "key 'enabled' must be true or false"),
         ("compile = {arg = []}", "unknown key 'arg'"),
+        ('compile = {emit_index_url = "yes"}', "key 'emit_index_url' must be true or false"),
+        ("compile = {emit_find_links = 1}", "key 'emit_find_links' must be true or false"),
+        ('compile = {args = ["--emit-index-url"]}', "must not set '--emit-index-url': use emit_index_url = true"),
+        ('compile = {args = ["--no-emit-find-links"]}', "must not set '--no-emit-find-links': use emit_find_links"),
+        ('compile = {args = ["--emit-trusted-host"]}', "use emit_index_url = true or false"),
     ],
 )
 def test_bad_settings_name_the_file_and_key(tmp_path, toml, expected):
