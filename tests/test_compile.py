@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import os
+import select
+import signal
+import socket
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import invoke
@@ -437,3 +443,70 @@ def test_conflict_is_explained_from_the_traceback_alone():
         "could not resolve requirements.in: small-b<1.1 (in requirements.in) conflicts with small-b>=1.1 (from small-a 2.0)"
     )
     assert details[0].startswith("ERROR: Cannot install")
+
+
+# -- a killed compile ------------------------------------------------------------------------------
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid``, from /proc."""
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                found_here = {int(child) for child in children.read_text().split()}
+            except OSError:
+                continue
+            pending.extend(found_here - found)
+            found |= found_here
+    return found
+
+
+def _is_compiler(pid: int) -> bool:
+    """Whether ``pid`` is still a live (not zombie) process running pip-tools."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return state != "Z" and b"piptools" in command
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the compiler's processes in /proc")
+def test_kill_9_mid_compile_leaves_no_compiler_and_the_next_run_no_temp_file(offline_pip, tmp_path, venv_bin, cli):
+    """micropkg is killed while pip-compile waits on an index that never answers."""
+    root = project_with(tmp_path, "small-z\n")  # not in the wheelhouse: pip asks the index
+    (root / "requirements.txt").write_text("small-c==0.5\n")
+    conf = tmp_path / "index.conf"
+    with socket.socket() as stall:  # accepts connections (the kernel's backlog) and never answers
+        stall.bind(("127.0.0.1", 0))
+        stall.listen(8)
+        conf.write_text(f"[global]\nindex-url = http://127.0.0.1:{stall.getsockname()[1]}/simple\n"
+                        f"find-links = {offline_pip}\ntimeout = 600\nretries = 0\n")
+        env = {**os.environ, "PIP_CONFIG_FILE": str(conf)}
+        run = subprocess.Popen([str(venv_bin / "micropkg"), "compile-reqs"], cwd=root, env=env, start_new_session=True,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            ready, _, _ = select.select([stall], [], [], 120)  # bounded: pip has reached the index
+            assert ready, "pip-compile never reached the index"
+            compilers = {pid for pid in _descendants(run.pid) if _is_compiler(pid)}
+            assert compilers, "no pip-compile process under micropkg"
+            temporary = sorted(path.name for path in (root / ".micropkg").iterdir() if path.name.endswith(".tmp"))
+            assert len(temporary) == 1  # in the run-state folder, not beside requirements.txt
+            assert leftovers(root) == []
+        finally:
+            os.kill(run.pid, signal.SIGKILL)
+            run.wait(timeout=60)
+        deadline = time.monotonic() + 60  # a bound no loaded machine reaches: death is near-instant
+        while any(_is_compiler(pid) for pid in compilers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_is_compiler(pid) for pid in compilers), "pip-compile outlived micropkg"
+
+    (root / "requirements.in").write_text("small-c\n")
+    result = cli(["compile-reqs"], root)
+    assert result.exit_code == 0, result.stderr
+    everything = [path.relative_to(root).as_posix() for path in root.rglob("*")]
+    assert [name for name in everything if name.endswith(".tmp")] == []
+    assert parse_pins((root / "requirements.txt").read_text()) == {"small-c": "0.5"}

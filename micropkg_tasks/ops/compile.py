@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -47,7 +48,7 @@ from micropkg_tasks.core.journal import STATE_FOLDER
 from micropkg_tasks.core.project import Project, as_project
 from micropkg_tasks.core.pathguard import guard
 from micropkg_tasks.core.transaction import project_lock
-from micropkg_tasks.ops.compile_failure import CompileError, failure
+from micropkg_tasks.ops.compile_failure import CAUSE_TIMEOUT, CompileError, failure
 from micropkg_tasks.ops.compile_process import run_tethered as _run
 
 COMPILED = "compiled"
@@ -256,12 +257,14 @@ def compile_requirements(
             env = dict(os.environ)
             env["CUSTOM_COMPILE_COMMAND"] = _display_command(settings)  # pip-tools' header line
             env.setdefault("PIP_NO_INPUT", "1")  # never wait for a password prompt
-            completed = _run(
-                command, python_module=settings.backend == "pip-tools", cwd=target.parent, env=env,
-                timeout=settings.timeout,
-                on_timeout=f"compiling {where} took longer than {settings.timeout:g} s and was stopped; {outcome} "
-                "(raise [tool.micropkg.compile] timeout if the index is slow)",
-            )
+            try:
+                completed = _run(command, python_module=settings.backend == "pip-tools", cwd=target.parent, env=env,
+                                 timeout=settings.timeout)
+            except subprocess.TimeoutExpired:
+                raise CompileError(
+                    f"compiling {where} took longer than {settings.timeout:g} s and was stopped; {outcome} "
+                    "(raise [tool.micropkg.compile] timeout if the index is slow)", cause=CAUSE_TIMEOUT,
+                ) from None
             if completed.returncode != 0:
                 # pip prints "The conflict is caused by:" to stdout, its ERROR line to stderr.
                 raise failure(settings.backend, completed.stderr + "\n" + completed.stdout, where, outcome)

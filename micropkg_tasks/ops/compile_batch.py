@@ -17,6 +17,7 @@ from micropkg_tasks.core.errors import MicropkgError
 from micropkg_tasks.core.monorepo import monorepo_settings
 from micropkg_tasks.core.project import Project, load_project
 from micropkg_tasks.ops.compile import CompileResult, compile_requirements
+from micropkg_tasks.ops.compile_failure import CAUSE_OTHER, CompileError
 from micropkg_tasks.ops.parallel import worker_count
 
 
@@ -28,6 +29,7 @@ class CompileOutcome:
     result: CompileResult | None = None
     error: str = ""
     details: tuple[str, ...] = ()
+    cause: str = ""  # why it failed: one of the CAUSE_* words of ops/compile_failure.py
 
 
 @runtime_checkable
@@ -61,7 +63,8 @@ def _compile_one(
             lock_timeout=lock_timeout,
         )
     except MicropkgError as exc:
-        return CompileOutcome(label, error=str(exc), details=tuple(exc.details))
+        cause = exc.cause if isinstance(exc, CompileError) else CAUSE_OTHER
+        return CompileOutcome(label, error=str(exc), details=tuple(exc.details), cause=cause)
     finally:
         if activity is not None:
             activity.end(f"compiling {label}")

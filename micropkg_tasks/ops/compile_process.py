@@ -68,22 +68,18 @@ def tethered(command: Sequence[str], *, python_module: bool) -> list[str]:
 
 def run_tethered(
     command: list[str], *, python_module: bool, cwd: os.PathLike[str] | str, env: dict[str, str], timeout: float,
-    on_timeout: str,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` to the end, tethered to this process; ``on_timeout`` is the message
-    raised (as :class:`MicropkgError`) when it runs longer than ``timeout`` seconds."""
+    """Run ``command`` to the end, tethered to this process. Past ``timeout`` seconds it is
+    killed with everything it started, and :class:`subprocess.TimeoutExpired` is raised."""
     try:
         process = subprocess.Popen(
             tethered(command, python_module=python_module), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
         )
-    except FileNotFoundError:
-        raise MicropkgError(f"cannot compile: {command[0]} was not found") from None
+    except OSError as exc:
+        raise MicropkgError(f"cannot start {command[0]}: {exc.strerror or exc}") from None
     try:
         stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill(process)
-        raise MicropkgError(on_timeout) from None
     except BaseException:
         _kill(process)
         raise
