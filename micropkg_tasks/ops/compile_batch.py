@@ -13,11 +13,18 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 from micropkg_tasks.core.compile_settings import CompileSettings, compile_settings
-from micropkg_tasks.core.errors import MicropkgError
+from micropkg_tasks.core.errors import InstalledNotCompiledError, MicropkgError
 from micropkg_tasks.core.monorepo import monorepo_settings
 from micropkg_tasks.core.project import Project, load_project
 from micropkg_tasks.ops.compile import CompileResult, compile_requirements
-from micropkg_tasks.ops.compile_failure import CAUSE_OTHER, CompileError
+from micropkg_tasks.ops.compile_failure import (
+    CAUSE_INDEX_REFUSED,
+    CAUSE_INDEX_UNREACHABLE,
+    CAUSE_OTHER,
+    CAUSE_RESOLUTION,
+    CAUSE_TIMEOUT,
+    CompileError,
+)
 from micropkg_tasks.ops.parallel import worker_count
 
 
@@ -111,3 +118,31 @@ def activity_of(progress: Any) -> Activity | None:
 
 def failed(outcomes: Sequence[CompileOutcome]) -> tuple[CompileOutcome, ...]:
     return tuple(outcome for outcome in outcomes if outcome.error)
+
+
+# Each cause in the words of the sentence that follows an install.
+_CAUSE_WORDS = {
+    CAUSE_INDEX_UNREACHABLE: "the package index could not be reached",
+    CAUSE_INDEX_REFUSED: "the package index refused access",
+    CAUSE_RESOLUTION: "the requirements cannot be satisfied together (a resolution conflict)",
+    CAUSE_TIMEOUT: "pip-compile ran out of time",
+}
+
+
+def after_install(outcomes: Sequence[CompileOutcome], *, name_projects: bool = True) -> InstalledNotCompiledError | None:
+    """The error for compiles that failed after the install committed, or None when none failed.
+
+    It says that the install happened, that requirements.txt was left as it was, the cause (in
+    each project, with ``name_projects``), and what to run once that is fixed.
+    """
+    failures = failed(outcomes)
+    if not failures:
+        return None
+    words = [_CAUSE_WORDS.get(outcome.cause, "pip-compile failed") for outcome in failures]
+    causes = words[0] if not name_projects else "; ".join(
+        f"in {outcome.project}, {word}" for outcome, word in zip(failures, words)
+    )
+    return InstalledNotCompiledError(
+        "the micro-packages were installed, but requirements.txt could not be compiled and was left as it was "
+        f"({causes}); run `micropkg compile-reqs` once that is fixed"
+    )
