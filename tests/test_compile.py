@@ -510,3 +510,20 @@ def test_kill_9_mid_compile_leaves_no_compiler_and_the_next_run_no_temp_file(off
     everything = [path.relative_to(root).as_posix() for path in root.rglob("*")]
     assert [name for name in everything if name.endswith(".tmp")] == []
     assert parse_pins((root / "requirements.txt").read_text()) == {"small-c": "0.5"}
+
+
+def test_a_compile_removes_what_killed_compiles_left_and_nothing_else(offline_pip, tmp_path, cli):
+    root = project_with(tmp_path, "small-c\n")
+    (root / ".micropkg").mkdir()
+    killed_now = root / ".micropkg/requirements.k1ll3d.txt.tmp"
+    killed_before = root / ".requirements.0ld3r.txt.tmp"  # where earlier versions wrote theirs
+    for path in (killed_now, killed_before):
+        path.write_text("small-c==0.5\n")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me\n")
+    planted_link = root / ".requirements.l1nk.txt.tmp"
+    planted_link.symlink_to(outside)
+    result = cli(["compile-reqs"], root)
+    assert result.exit_code == 0, result.stderr
+    assert not killed_now.exists() and not killed_before.exists()
+    assert planted_link.is_symlink() and outside.read_text() == "keep me\n"

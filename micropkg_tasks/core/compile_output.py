@@ -70,7 +70,7 @@ def environment_secrets(environ: Mapping[str, str], args: Iterable[str]) -> dict
     index and find-links variables of ``environ`` and in ``args``."""
     found: dict[str, str] = {}
     sources = [(f"${name}", environ.get(name, "")) for name in _LOCATION_VARIABLES]
-    sources.extend(("[tool.micropkg.compile] args", arg) for arg in args)
+    sources.extend(("the compile args from config", arg) for arg in args)
     for where, value in sources:
         for secret in _credentials_in(value):
             if len(secret) >= _MIN_CHECKED:

@@ -171,7 +171,7 @@ def _temp_output(root: Path, seed: bytes | None) -> Path:
     """A new temporary output file, seeded with the current pins: both compilers keep them
     unless asked to upgrade."""
     folder = root / STATE_FOLDER
-    guard(root, folder / "x", "write")
+    guard(root, folder, "write")
     handle, name = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=folder)
     with os.fdopen(handle, "wb") as stream:
         stream.write(seed or b"")
@@ -184,9 +184,10 @@ def _remove_leftovers(root: Path, target: Path) -> None:
     found = [*(root / STATE_FOLDER).glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"),
              *target.parent.glob(f".{_TEMP_PREFIX}*{_TEMP_SUFFIX}")]
     for path in found:
+        if path.is_symlink() or not path.is_file():
+            continue  # never made by a compile: not ours to remove
         guard(root, path, "remove")
-        if path.is_file() and not path.is_symlink():
-            path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
 
 
 def _safe_text(written: str, temp: Path, settings: CompileSettings, where: str, outcome: str) -> str:
