@@ -237,3 +237,20 @@ def test_pull_all_whose_compile_cannot_reach_the_index(monorepo, cli, unreachabl
         f"{INSTALLED}in projects/forecast, the package index could not be reached{ADVICE}"
     )
     assert (monorepo / "projects/forecast/src/requirements.txt").read_text() == "small-c\n"
+
+
+def test_a_refused_target_keeps_exit_1_and_the_compile_is_still_explained(monorepo, cli, unreachable_index):
+    assert cli(["sync-shared", "--no-compile"], monorepo).exit_code == 0
+    edited = monorepo / "projects/churn/src/churn/pipelines/data_cleaning/nodes.py"
+    edited.write_text(edited.read_text() + "\n# a local tweak\n")  # that micro-package is refused in churn
+    _monorepo_needing_the_index(monorepo)  # utils.io is updated in both, then their compiles need the index
+    result = cli(["sync-shared"], monorepo)
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert "refused: pipelines.data_cleaning" in result.stderr
+    assert _last_error(result.stderr) == (
+        "error: the micro-packages that could be installed were installed, but requirements.txt could not be "
+        "compiled and was left as it was (in projects/churn, the package index could not be reached; "
+        f"in projects/forecast, the package index could not be reached{ADVICE}"
+    )
+    assert "small-z>=1" in (monorepo / "projects/forecast/src/requirements.in").read_text()
+    assert (monorepo / "projects/forecast/src/requirements.txt").read_text() == "small-c\n"

@@ -283,8 +283,7 @@ def sync_shared(
     if result.exit_code == EXIT_INSTALLED_NOT_COMPILED:
         fail_on_compile_errors(result.compiled, installed=True)
     if result.exit_code:
-        if not json:
-            say_compile_errors(result.compiled)
+        say_compile_errors(result.compiled)
         raise Exit(code=result.exit_code)
 
 

@@ -144,7 +144,7 @@ def say_compile_errors(outcomes: Sequence[CompileOutcome]) -> None:
     from micropkg_tasks.cli.output import err
     from micropkg_tasks.ops.compile_batch import after_install
 
-    if (error := after_install(outcomes)) is not None:
+    if (error := after_install(outcomes, partial=True)) is not None:
         err(f"error: {error.message}")
 
 

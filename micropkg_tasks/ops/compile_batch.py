@@ -129,20 +129,24 @@ _CAUSE_WORDS = {
 }
 
 
-def after_install(outcomes: Sequence[CompileOutcome], *, name_projects: bool = True) -> InstalledNotCompiledError | None:
+def after_install(
+    outcomes: Sequence[CompileOutcome], *, name_projects: bool = True, partial: bool = False
+) -> InstalledNotCompiledError | None:
     """The error for compiles that failed after the install committed, or None when none failed.
 
-    It says that the install happened, that requirements.txt was left as it was, the cause (in
-    each project, with ``name_projects``), and what to run once that is fixed.
+    It says that the install happened (``partial``: only where it was not refused or failed),
+    that requirements.txt was left as it was, the cause (in each project, with
+    ``name_projects``), and what to run once that is fixed.
     """
     failures = failed(outcomes)
     if not failures:
         return None
-    words = [_CAUSE_WORDS.get(outcome.cause, "pip-compile failed") for outcome in failures]
+    words = [_CAUSE_WORDS.get(outcome.cause, "the compile failed, as said above") for outcome in failures]
     causes = words[0] if not name_projects else "; ".join(
         f"in {outcome.project}, {word}" for outcome, word in zip(failures, words)
     )
+    installed = "the micro-packages that could be installed were" if partial else "the micro-packages were"
     return InstalledNotCompiledError(
-        "the micro-packages were installed, but requirements.txt could not be compiled and was left as it was "
+        f"{installed} installed, but requirements.txt could not be compiled and was left as it was "
         f"({causes}); run `micropkg compile-reqs` once that is fixed"
     )
