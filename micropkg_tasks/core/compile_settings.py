@@ -9,8 +9,8 @@ Nothing here runs a subprocess; :mod:`micropkg_tasks.ops.compile` does that.
 * **The skip marker** is one comment line at the top of ``requirements.txt``,
   ``# micropkg: requirements.in sha256=<hex> options=<hex>``, written after a
   successful compile. The first digest covers ``requirements.in`` (and any file
-  it includes with ``-r``/``-c``); the second covers the backend and arguments
-  from config, so changing either makes the file stale.
+  it includes with ``-r``/``-c``); the second covers the backend, the arguments
+  from config and the ``emit_*`` settings, so changing any makes the file stale.
 * **Pins** are the ``name==version`` (or ``name @ URL``) lines of a compiled
   file, compared before and after to report what was added, removed or re-pinned.
 """
@@ -196,7 +196,8 @@ def inputs_digest(requirements_in: Path) -> str:
 
 
 def options_fingerprint(settings: CompileSettings) -> str:
-    """A short digest of what besides the inputs shapes the output: backend and config args."""
+    """A short digest of what besides the inputs shapes the output: backend, config args and
+    whether index and find-links lines are written."""
     payload = json.dumps({
         "backend": settings.backend, "args": [redact(arg) for arg in settings.args],
         "emit": [settings.emit_index_url, settings.emit_find_links],
