@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import os
+import select
+import signal
+import socket
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import invoke
@@ -21,8 +27,9 @@ from micropkg_tasks.core.compile_settings import (
 )
 from micropkg_tasks.core.errors import MicropkgError, ProjectError
 from micropkg_tasks.core.project import load_project
-from micropkg_tasks.ops import compile as compile_module
-from micropkg_tasks.ops.compile import _pip_tools_failure, compile_requirements, requirements_current
+from micropkg_tasks.ops import compile_process
+from micropkg_tasks.ops.compile import compile_requirements, requirements_current
+from micropkg_tasks.ops.compile_failure import _pip_tools_failure
 from tests import hostile_archives
 from tests.conftest import kedro_project
 from tests.wheelhouse import offline_pip, wheelhouse  # noqa: F401  (fixtures)
@@ -51,7 +58,7 @@ def no_subprocess(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError(f"nothing should run, but {args[0]!r} was started")
 
-    monkeypatch.setattr(compile_module.subprocess, "Popen", refuse)
+    monkeypatch.setattr(compile_process.subprocess, "Popen", refuse)
 
 
 # -- acceptance 1: compile, skip, conflict --------------------------------------------------------
@@ -80,7 +87,7 @@ def test_second_run_is_skipped_as_unchanged(offline_pip, tmp_path, monkeypatch):
     root = project_with(tmp_path, "small-a>=2\n")
     compile_requirements(root)
     before = (root / "requirements.txt").stat()
-    monkeypatch.setattr(compile_module.subprocess, "Popen", lambda *a, **k: pytest.fail("pip-compile ran"))
+    monkeypatch.setattr(compile_process.subprocess, "Popen", lambda *a, **k: pytest.fail("pip-compile ran"))
     result = compile_requirements(root)
     assert result.status == "skipped-unchanged"
     assert result.command == () and result.added == result.removed == result.repinned == ()
@@ -256,6 +263,11 @@ def test_settings_precedence_project_then_monorepo_then_invoke(tmp_path):
         ("compile = {timeout = 0}", "key 'timeout' must be a positive number"),
         ('compile = {enabled = "yes"}', "key 'enabled' must be true or false"),
         ("compile = {arg = []}", "unknown key 'arg'"),
+        ('compile = {emit_index_url = "yes"}', "key 'emit_index_url' must be true or false"),
+        ("compile = {emit_find_links = 1}", "key 'emit_find_links' must be true or false"),
+        ('compile = {args = ["--emit-index-url"]}', "must not set '--emit-index-url': use emit_index_url = true"),
+        ('compile = {args = ["--no-emit-find-links"]}', "must not set '--no-emit-find-links': use emit_find_links"),
+        ('compile = {args = ["--emit-trusted-host"]}', "use emit_index_url = true or false"),
     ],
 )
 def test_bad_settings_name_the_file_and_key(tmp_path, toml, expected):
@@ -431,3 +443,87 @@ def test_conflict_is_explained_from_the_traceback_alone():
         "could not resolve requirements.in: small-b<1.1 (in requirements.in) conflicts with small-b>=1.1 (from small-a 2.0)"
     )
     assert details[0].startswith("ERROR: Cannot install")
+
+
+# -- a killed compile ------------------------------------------------------------------------------
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid``, from /proc."""
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                found_here = {int(child) for child in children.read_text().split()}
+            except OSError:
+                continue
+            pending.extend(found_here - found)
+            found |= found_here
+    return found
+
+
+def _is_compiler(pid: int) -> bool:
+    """Whether ``pid`` is still a live (not zombie) process running pip-tools."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return state != "Z" and b"piptools" in command
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the compiler's processes in /proc")
+def test_kill_9_mid_compile_leaves_no_compiler_and_the_next_run_no_temp_file(offline_pip, tmp_path, venv_bin, cli):
+    """micropkg is killed while pip-compile waits on an index that never answers."""
+    root = project_with(tmp_path, "small-z\n")  # not in the wheelhouse: pip asks the index
+    (root / "requirements.txt").write_text("small-c==0.5\n")
+    conf = tmp_path / "index.conf"
+    with socket.socket() as stall:  # accepts connections (the kernel's backlog) and never answers
+        stall.bind(("127.0.0.1", 0))
+        stall.listen(8)
+        conf.write_text(f"[global]\nindex-url = http://127.0.0.1:{stall.getsockname()[1]}/simple\n"
+                        f"find-links = {offline_pip}\ntimeout = 600\nretries = 0\n")
+        env = {**os.environ, "PIP_CONFIG_FILE": str(conf)}
+        run = subprocess.Popen([str(venv_bin / "micropkg"), "compile-reqs"], cwd=root, env=env, start_new_session=True,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            ready, _, _ = select.select([stall], [], [], 120)  # bounded: pip has reached the index
+            assert ready, "pip-compile never reached the index"
+            compilers = {pid for pid in _descendants(run.pid) if _is_compiler(pid)}
+            assert compilers, "no pip-compile process under micropkg"
+            temporary = sorted(path.name for path in (root / ".micropkg").iterdir() if path.name.endswith(".tmp"))
+            assert len(temporary) == 1  # in the run-state folder, not beside requirements.txt
+            assert leftovers(root) == []
+        finally:
+            os.kill(run.pid, signal.SIGKILL)
+            run.wait(timeout=60)
+        deadline = time.monotonic() + 60  # a bound no loaded machine reaches: death is near-instant
+        while any(_is_compiler(pid) for pid in compilers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_is_compiler(pid) for pid in compilers), "pip-compile outlived micropkg"
+
+    (root / "requirements.in").write_text("small-c\n")
+    result = cli(["compile-reqs"], root)
+    assert result.exit_code == 0, result.stderr
+    everything = [path.relative_to(root).as_posix() for path in root.rglob("*")]
+    assert [name for name in everything if name.endswith(".tmp")] == []
+    assert parse_pins((root / "requirements.txt").read_text()) == {"small-c": "0.5"}
+
+
+def test_a_compile_removes_what_killed_compiles_left_and_nothing_else(offline_pip, tmp_path, cli):
+    root = project_with(tmp_path, "small-c\n")
+    (root / ".micropkg").mkdir()
+    killed_now = root / ".micropkg/requirements.k1ll3d.txt.tmp"
+    killed_before = root / ".requirements.0ld3r.txt.tmp"  # where earlier versions wrote theirs
+    for path in (killed_now, killed_before):
+        path.write_text("small-c==0.5\n")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me\n")
+    planted_link = root / ".requirements.l1nk.txt.tmp"
+    planted_link.symlink_to(outside)
+    result = cli(["compile-reqs"], root)
+    assert result.exit_code == 0, result.stderr
+    assert not killed_now.exists() and not killed_before.exists()
+    assert planted_link.is_symlink() and outside.read_text() == "keep me\n"

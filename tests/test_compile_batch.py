@@ -6,14 +6,17 @@ often pip-compile really runs.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from micropkg_tasks.core.errors import EXIT_INSTALLED_NOT_COMPILED
 from micropkg_tasks.ops import compile as compile_module
 from tests import hostile_archives
 from tests.conftest import kedro_project
 from tests.helpers import snapshot_tree
+from tests.servers import free_port
 
 
 @pytest.fixture
@@ -143,3 +146,111 @@ def test_sync_shared_compiles_changed_targets_once(monorepo, cli, offline_pip, c
     again = cli(["sync-shared"], monorepo)
     assert again.exit_code == 0
     assert len(compile_calls) == 2
+
+
+# -- a compile that fails after the install committed ------------------------------------------------
+
+INSTALLED = "error: the micro-packages were installed, but requirements.txt could not be compiled and was left as it was ("
+ADVICE = "); run `micropkg compile-reqs` once that is fixed"
+
+
+@pytest.fixture
+def unreachable_index(offline_pip, tmp_path, monkeypatch) -> Path:
+    """pip's index is a closed port (every connection refused at once); the wheelhouse still
+    serves small-a, small-b and small-c, so only a requirement outside it needs the index."""
+    conf = tmp_path / "unreachable.conf"
+    conf.write_text(
+        f"[global]\nindex-url = http://127.0.0.1:{free_port()}/simple\nfind-links = {offline_pip}\n"
+        "retries = 1\ntimeout = 5\n"
+    )
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    return conf
+
+
+def _last_error(stderr: str) -> str:
+    return [line for line in stderr.splitlines() if line.startswith("error: ")][-1]
+
+
+def test_pull_whose_compile_cannot_reach_the_index_says_the_install_committed(tmp_path, cli, unreachable_index):
+    project = kedro_project(tmp_path / "p", extra={"requirements.txt": "small-c\n"})
+    sdist = tmp_path / _sdist(tmp_path, "alpha", ["small-z>=1"])
+    result = cli(["pull", str(sdist)], project)
+    assert result.exit_code == EXIT_INSTALLED_NOT_COMPILED == 4
+    assert _last_error(result.stderr) == f"{INSTALLED}the package index could not be reached{ADVICE}"
+    assert "Traceback" not in result.stderr
+    # The install step is whole; the compile step changed nothing.
+    assert (project / "src/spaceflights/alpha/__init__.py").is_file()
+    assert "small-z>=1" in (project / "requirements.in").read_text()
+    assert (project / "requirements.txt").read_text() == "small-c\n"
+    assert "alpha" in (project / "micropkg.lock").read_text()
+
+
+def test_pull_whose_compile_meets_a_genuine_conflict_names_that_instead(tmp_path, cli, offline_pip):
+    # No index at all (offline_pip): small-a>=2 needs small-b>=1.1, and the project holds small-b<1.1.
+    project = kedro_project(tmp_path / "p", extra={"requirements.txt": "small-b<1.1\n"})
+    sdist = tmp_path / _sdist(tmp_path, "alpha", ["small-a>=2"])
+    result = cli(["pull", str(sdist)], project)
+    assert result.exit_code == 4
+    assert _last_error(result.stderr) == (
+        f"{INSTALLED}the requirements cannot be satisfied together (a resolution conflict){ADVICE}"
+    )
+    assert (project / "src/spaceflights/alpha/__init__.py").is_file()
+    assert (project / "requirements.txt").read_text() == "small-b<1.1\n"
+
+
+def test_compile_reqs_alone_still_exits_1(tmp_path, cli, unreachable_index):
+    project = kedro_project(tmp_path / "p", extra={"requirements.in": "small-z\n"})
+    result = cli(["compile-reqs", "--json"], project)
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)[0]["cause"] == "index-unreachable"
+    assert "installed" not in result.stderr
+
+
+def _monorepo_needing_the_index(monorepo: Path) -> None:
+    (monorepo / "projects/churn/requirements.txt").write_text("small-c\n")
+    (monorepo / "projects/forecast/src/requirements.txt").write_text("small-c\n")
+    (monorepo / "projects/core/src/core/utils/io/requirements.txt").write_text("small-z>=1\n")
+
+
+def test_sync_shared_whose_compiles_cannot_reach_the_index(monorepo, cli, unreachable_index):
+    _monorepo_needing_the_index(monorepo)
+    result = cli(["sync-shared", "--json"], monorepo)
+    assert result.exit_code == 4, result.stderr
+    report = json.loads(result.stdout)
+    assert [outcome["cause"] for outcome in report["compiled"]] == ["index-unreachable", "index-unreachable"]
+    assert {target["outcome"] for target in report["targets"]} >= {"updated"}
+    last = _last_error(result.stderr)
+    assert last.startswith(INSTALLED) and last.endswith(ADVICE)
+    assert last.count("the package index could not be reached") == 2
+    assert "in projects/churn, " in last and "in projects/forecast, " in last
+    assert "small-z>=1" in (monorepo / "projects/churn/requirements.in").read_text()
+    assert (monorepo / "projects/churn/requirements.txt").read_text() == "small-c\n"
+
+
+def test_pull_all_whose_compile_cannot_reach_the_index(monorepo, cli, unreachable_index):
+    assert cli(["package", "--all"], monorepo / "projects/core").exit_code == 0
+    _monorepo_needing_the_index(monorepo)
+    assert cli(["package", "--all"], monorepo / "projects/core").exit_code == 0
+    result = cli(["pull-all"], monorepo)
+    assert result.exit_code == 4, result.stdout + result.stderr
+    assert _last_error(result.stderr) == (
+        f"{INSTALLED}in projects/forecast, the package index could not be reached{ADVICE}"
+    )
+    assert (monorepo / "projects/forecast/src/requirements.txt").read_text() == "small-c\n"
+
+
+def test_a_refused_target_keeps_exit_1_and_the_compile_is_still_explained(monorepo, cli, unreachable_index):
+    assert cli(["sync-shared", "--no-compile"], monorepo).exit_code == 0
+    edited = monorepo / "projects/churn/src/churn/pipelines/data_cleaning/nodes.py"
+    edited.write_text(edited.read_text() + "\n# a local tweak\n")  # that micro-package is refused in churn
+    _monorepo_needing_the_index(monorepo)  # utils.io is updated in both, then their compiles need the index
+    result = cli(["sync-shared"], monorepo)
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert "refused: pipelines.data_cleaning" in result.stderr
+    assert _last_error(result.stderr) == (
+        "error: the micro-packages that could be installed were installed, but requirements.txt could not be "
+        "compiled and was left as it was (in projects/churn, the package index could not be reached; "
+        f"in projects/forecast, the package index could not be reached{ADVICE}"
+    )
+    assert "small-z>=1" in (monorepo / "projects/forecast/src/requirements.in").read_text()
+    assert (monorepo / "projects/forecast/src/requirements.txt").read_text() == "small-c\n"

@@ -26,12 +26,13 @@ from micropkg_tasks.cli.options import (
     number,
     not_an_option,
     one_project_only,
+    say_compile_errors,
     scope,
     sdist_limits,
     split_list,
 )
 from micropkg_tasks.cli.output import Progress, is_verbose, print_json, reports_errors, shown_path
-from micropkg_tasks.core.errors import MicropkgError, UsageError
+from micropkg_tasks.core.errors import EXIT_INSTALLED_NOT_COMPILED, MicropkgError, UsageError
 from micropkg_tasks.core.manifest import PackageEntry, PullEntry
 from micropkg_tasks.core.monorepo import Monorepo, require_monorepo
 from micropkg_tasks.core.quantities import option_count
@@ -209,7 +210,7 @@ def pull(
     else:
         report.pull_batch(batch, show_files=dry_run or verbose)
         report.compile_outcomes(batch.compiled, verbose=verbose)
-    fail_on_compile_errors(batch.compiled)
+    fail_on_compile_errors(batch.compiled, installed=True, name_projects=False)
     fail_on_merge_conflicts(batch.merge_conflicts, dry_run=dry_run)
 
 
@@ -276,7 +277,10 @@ def sync_shared(
     else:
         report.sync_result(result, verbose_files=dry_run or verbose)
         report.compile_outcomes(result.compiled)
+    if result.exit_code == EXIT_INSTALLED_NOT_COMPILED:
+        fail_on_compile_errors(result.compiled, installed=True)
     if result.exit_code:
+        say_compile_errors(result.compiled)
         raise Exit(code=result.exit_code)
 
 
@@ -327,7 +331,9 @@ def _pull_every_project(
     else:
         report.pull_all_result(result)
         report.compile_outcomes(result.compiled)
-    fail_on_compile_errors(result.compiled)
+    if not result.failed:
+        fail_on_compile_errors(result.compiled, installed=True)
+    say_compile_errors(result.compiled)
     if result.failed:
         raise MicropkgError(
             f"{len(result.failed)} project(s) failed: " + ", ".join(p.project for p in result.failed)

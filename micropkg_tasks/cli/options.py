@@ -149,16 +149,34 @@ def compile_config(c: Any) -> Any:
     return value
 
 
-def fail_on_compile_errors(outcomes: Sequence[CompileOutcome]) -> None:
+def fail_on_compile_errors(
+    outcomes: Sequence[CompileOutcome], *, installed: bool = False, name_projects: bool = True
+) -> None:
+    """Raise when a compile failed. ``installed``: the batch's install committed first, so the
+    error says so and exits with its own code (see ``EXIT_INSTALLED_NOT_COMPILED``)."""
+    from micropkg_tasks.ops.compile_batch import after_install
     from micropkg_tasks.ops.compile_batch import failed as failed_compiles
 
     failures = failed_compiles(outcomes)
+    error = after_install(failures, name_projects=name_projects) if installed else None
+    if error is not None:
+        raise error
     if failures:
         # Each failure was already reported above (or in the JSON); this only sets the exit code.
         raise MicropkgError(
             f"requirements could not be compiled in {', '.join(f.project for f in failures)}; "
             "requirements.txt was kept as it was"
         )
+
+
+def say_compile_errors(outcomes: Sequence[CompileOutcome]) -> None:
+    """For a batch that also failed elsewhere (its exit code is that failure's): say that the
+    installs that did commit were not compiled, and why."""
+    from micropkg_tasks.cli.output import err
+    from micropkg_tasks.ops.compile_batch import after_install
+
+    if (error := after_install(outcomes, partial=True)) is not None:
+        err(f"error: {error.message}")
 
 
 def fail_on_merge_conflicts(paths: Sequence[str], *, dry_run: bool) -> None:

@@ -9,8 +9,8 @@ Nothing here runs a subprocess; :mod:`micropkg_tasks.ops.compile` does that.
 * **The skip marker** is one comment line at the top of ``requirements.txt``,
   ``# micropkg: requirements.in sha256=<hex> options=<hex>``, written after a
   successful compile. The first digest covers ``requirements.in`` (and any file
-  it includes with ``-r``/``-c``); the second covers the backend and arguments
-  from config, so changing either makes the file stale.
+  it includes with ``-r``/``-c``); the second covers the backend, the arguments
+  from config and the ``emit_*`` settings, so changing any makes the file stale.
 * **Pins** are the ``name==version`` (or ``name @ URL``) lines of a compiled
   file, compared before and after to report what was added, removed or re-pinned.
 """
@@ -34,9 +34,17 @@ from micropkg_tasks.core.quantities import amount
 
 BACKENDS = ("pip-tools", "uv")
 DEFAULT_TIMEOUT = 600.0
-_KEYS = ("enabled", "args", "backend", "timeout")
+_KEYS = ("enabled", "args", "backend", "timeout", "emit_index_url", "emit_find_links")
+_FLAGS = ("enabled", "emit_index_url", "emit_find_links")
 # Arguments micropkg sets itself; taking them from config would break the atomic write.
 _RESERVED = ("-o", "--output-file", "-n", "--dry-run")
+# Whether index and find-links lines reach the file is a setting, so it is decided in one place.
+_EMIT_FLAGS = {
+    f"--{prefix}emit-{what}": key
+    for prefix in ("", "no-")
+    for what, key in (("index-url", "emit_index_url"), ("trusted-host", "emit_index_url"),
+                      ("find-links", "emit_find_links"))
+}
 
 MARKER_PREFIX = "# micropkg: requirements.in sha256="
 INVOKE_LAYER = "invoke config micropkg.compile"
@@ -50,6 +58,10 @@ class CompileSettings:
     args: tuple[str, ...] = ()
     backend: str = "pip-tools"  # or "uv"
     timeout: float = DEFAULT_TIMEOUT  # seconds before the compiler is stopped
+    # Index lines (--index-url, --extra-index-url, --trusted-host) and --find-links lines are left
+    # out of requirements.txt unless asked for; credentials are stripped from them even then.
+    emit_index_url: bool = False
+    emit_find_links: bool = False
 
 
 def _as_mapping(value: Any) -> Mapping[str, Any] | None:
@@ -74,10 +86,11 @@ def _layer(value: Any, where: str) -> dict[str, Any]:
     for key in table:
         if key not in _KEYS:
             raise ProjectError(f"{where} has unknown key {key!r}; expected one of {', '.join(_KEYS)}")
-    if "enabled" in table:
-        if not isinstance(table["enabled"], bool):
-            raise ProjectError(f"{where} key 'enabled' must be true or false, got {table['enabled']!r}")
-        found["enabled"] = table["enabled"]
+    for key in _FLAGS:
+        if key in table:
+            if not isinstance(table[key], bool):
+                raise ProjectError(f"{where} key {key!r} must be true or false, got {table[key]!r}")
+            found[key] = table[key]
     if "args" in table:
         found["args"] = _args(table["args"], where)
     if "backend" in table:
@@ -105,6 +118,10 @@ def _args(value: Any, where: str) -> tuple[str, ...]:
             raise ProjectError(f"{where} key 'args' must be a list of strings; {item!r} is not a string")
         if item.split("=", 1)[0] in _RESERVED or (item.startswith("-o") and not item.startswith("--")):
             raise ProjectError(f"{where} key 'args' must not set {item!r}: micropkg chooses the output file itself")
+        if item.split("=", 1)[0] in _EMIT_FLAGS:
+            raise ProjectError(
+                f"{where} key 'args' must not set {item!r}: use {_EMIT_FLAGS[item.split('=', 1)[0]]} = true or false"
+            )
         args.append(str(item))
     return tuple(args)
 
@@ -184,8 +201,12 @@ def inputs_digest(requirements_in: Path) -> str:
 
 
 def options_fingerprint(settings: CompileSettings) -> str:
-    """A short digest of what besides the inputs shapes the output: backend and config args."""
-    payload = json.dumps({"backend": settings.backend, "args": [redact(arg) for arg in settings.args]})
+    """A short digest of what besides the inputs shapes the output: backend, config args and
+    whether index and find-links lines are written."""
+    payload = json.dumps({
+        "backend": settings.backend, "args": [redact(arg) for arg in settings.args],
+        "emit": [settings.emit_index_url, settings.emit_find_links],
+    })
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:12]
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_LOCAL_EDITS = 3
+# The micro-packages were installed (that step committed), then requirements.txt could not be compiled.
+EXIT_INSTALLED_NOT_COMPILED = 4
 
 
 class MicropkgError(Exception):
@@ -54,3 +56,10 @@ class ConflictError(MicropkgError):
 
 class BusyError(MicropkgError):
     """Another run holds the project's lock."""
+
+
+class InstalledNotCompiledError(MicropkgError):
+    """A pull or sync installed its micro-packages, then the compile of requirements.txt failed:
+    not a plain failure, since the project did change."""
+
+    exit_code = EXIT_INSTALLED_NOT_COMPILED

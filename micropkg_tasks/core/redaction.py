@@ -124,3 +124,55 @@ def redact_text(text: str) -> str:
         lambda m: f"{m.group('head')}{m.group('scheme') + ' ' if m.group('scheme') else ''}{REDACTED}", text
     )
     return _AUTH_SCHEME_IN_TEXT.sub(lambda m: f"{m.group('head')}{REDACTED}", text)
+
+
+# -- files we write -------------------------------------------------------------------------------
+
+# ``${NAME}`` as a URL's user or password: pip fills it from the environment at install time,
+# which is how a committed requirements file names a private index without holding its secret.
+_ENV_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+def _userinfo_is_reference(userinfo: str) -> bool:
+    return all(_ENV_REFERENCE.fullmatch(part) for part in userinfo.split(":", 1))
+
+
+def _strip_query(query: str) -> str:
+    """Only the harmless ``name=value`` pairs of a query, the others left out."""
+    kept = [piece for piece in query.split("&") if _HARMLESS_QUERY.match(piece.partition("=")[0]) and "=" in piece]
+    return "&".join(kept)
+
+
+def strip_url_credentials(location: str) -> str:
+    """``location`` without the credentials it carries, as it may be written to a file:
+    ``https://user:token@host/simple?key=abc`` -> ``https://host/simple``. A user and password
+    that are only ``${VARIABLE}`` references stay; a ``#fragment`` (``#sha256=...``) stays."""
+    scheme, sep, rest = location.partition("://")
+    if not sep:
+        return location
+    end = min((index for index in (rest.find(c) for c in "/?#") if index >= 0), default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    userinfo, at, host = authority.rpartition("@")
+    if at and not _userinfo_is_reference(userinfo):
+        authority = host
+    head, hash_sep, fragment = tail.partition("#")
+    path, query_sep, query = head.partition("?")
+    if query_sep:
+        query = _strip_query(query)
+        head = f"{path}?{query}" if query else path
+    return f"{scheme}{sep}{authority}{head}{hash_sep}{fragment}"
+
+
+def strip_credentials(text: str) -> str:
+    """``text`` fit to be written to a file that people commit: every URL without its
+    credentials (:func:`strip_url_credentials`) and every registered secret replaced by ``***``.
+
+    Unlike :func:`redact_text`, a URL keeps no ``***@`` marker: a file is read by pip,
+    which would take ``***`` for a user name.
+    """
+    if not text:
+        return text
+    with _registered_lock:
+        secrets = frozenset(_registered)
+    text = redact(text, secrets)
+    return _URL_IN_TEXT.sub(lambda match: strip_url_credentials(match.group(0)), text)

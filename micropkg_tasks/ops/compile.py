@@ -2,11 +2,13 @@
 
 pip-tools' ``pip-compile`` runs in a subprocess with the current interpreter
 (``python -m piptools compile``), or ``uv pip compile`` when the project asks
-for ``backend = "uv"``. It runs in the folder that holds the pair (the project
-root, or ``src/`` in the older layout) and writes to a temporary file beside
-``requirements.txt``, seeded with the current pins so nothing moves that does
-not have to. Only a successful compile is moved into place; a failure leaves
-the old file byte-for-byte and no temporary file behind.
+for ``backend = "uv"``, tethered so that it dies with micropkg. It runs in the
+folder that holds the pair (the project root, or ``src/`` in the older layout)
+and writes to a temporary file in the project's run-state folder ``.micropkg/``,
+seeded with the current pins so nothing moves that does not have to. A killed
+compile's temporary file is removed by the next compile. Only a successful
+compile is moved into place, with index and find-links lines left out unless
+asked for and credentials stripped; a failure leaves the old file byte-for-byte.
 
 A comment line at the top of the result records the sha256 of
 ``requirements.in`` and a fingerprint of the settings, so an unchanged input is
@@ -16,10 +18,8 @@ not compiled again.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
@@ -41,11 +41,15 @@ from micropkg_tasks.core.compile_settings import (
     with_marker,
 )
 from micropkg_tasks.core.bounded import read_file_bytes
-from micropkg_tasks.core.errors import MicropkgError, ProjectError
+from micropkg_tasks.core.compile_output import environment_secrets, scrubbed, unreadable_pip_config
+from micropkg_tasks.core.errors import ProjectError
 from micropkg_tasks.core.fs_args import redact_urls_in as redact
+from micropkg_tasks.core.journal import STATE_FOLDER
 from micropkg_tasks.core.project import Project, as_project
 from micropkg_tasks.core.pathguard import guard
 from micropkg_tasks.core.transaction import project_lock
+from micropkg_tasks.ops.compile_failure import CAUSE_TIMEOUT, CompileError, failure
+from micropkg_tasks.ops.compile_process import run_tethered as _run
 
 COMPILED = "compiled"
 SKIPPED_UNCHANGED = "skipped-unchanged"
@@ -54,7 +58,6 @@ NO_REQUIREMENTS_IN = "no-requirements-in"
 
 IN_NAME = "requirements.in"
 TXT_NAME = "requirements.txt"
-_MAX_DETAILS = 12
 
 
 @dataclass(frozen=True)
@@ -121,135 +124,22 @@ def _command(settings: CompileSettings, output: str, *, upgrade: bool, extra_arg
     if settings.backend == "uv":
         assert uv is not None
         python = [] if _has_option(chosen, "--python", "-p", "--python-version") else ["--python", sys.executable]
-        return [uv, "pip", "compile", *python, *chosen, "--custom-compile-command", _display_command(settings),
+        emit = [*(["--emit-index-url"] if settings.emit_index_url else []),
+                *(["--emit-find-links"] if settings.emit_find_links else [])]
+        return [uv, "pip", "compile", *python, *chosen, *emit, "--custom-compile-command", _display_command(settings),
                 "--output-file", output, IN_NAME]
+    emit = [
+        "--emit-index-url" if settings.emit_index_url else "--no-emit-index-url",
+        "--emit-trusted-host" if settings.emit_index_url else "--no-emit-trusted-host",
+        "--emit-find-links" if settings.emit_find_links else "--no-emit-find-links",
+    ]
     # -v makes pip print "The conflict is caused by:" (to stdout) on a resolution failure.
-    return [sys.executable, "-m", "piptools", "compile", "-v", *chosen, f"--output-file={output}", IN_NAME]
+    return [sys.executable, "-m", "piptools", "compile", "-v", *chosen, *emit, f"--output-file={output}", IN_NAME]
 
 
 def _shown(command: Sequence[str], output: str) -> tuple[str, ...]:
     """The command as reported: the temp name shown as requirements.txt, credentials hidden."""
     return tuple(redact(part.replace(output, TXT_NAME)) for part in command)
-
-
-def _run(
-    command: list[str], *, cwd: Path, env: dict[str, str], timeout: float, where: str, outcome: str
-) -> subprocess.CompletedProcess[str]:
-    """Run in its own process group so a timeout or Ctrl-C stops pip's children too."""
-    try:
-        process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, errors="replace", start_new_session=True,
-        )
-    except FileNotFoundError:
-        raise MicropkgError(f"cannot compile {where}: {command[0]} was not found") from None
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill(process)
-        raise MicropkgError(
-            f"compiling {where} took longer than {timeout:g} s and was stopped; {outcome} "
-            "(raise [tool.micropkg.compile] timeout if the index is slow)"
-        ) from None
-    except BaseException:
-        _kill(process)
-        raise
-    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-
-
-def _kill(process: subprocess.Popen[str]) -> None:
-    try:
-        if hasattr(os, "killpg"):
-            os.killpg(process.pid, signal.SIGKILL)
-        else:  # pragma: no cover - Windows
-            process.kill()
-    except OSError:
-        pass  # the process group has already exited; there is nothing left to stop
-    process.communicate()
-
-
-# -- explaining failures --------------------------------------------------------------------------
-
-_CAUSE_USER = re.compile(r"^The user requested(?: \(constraint\))? (?P<req>.+)$")
-_CAUSE_DEP = re.compile(r"^(?P<parent>\S+ \S+) depends on (?P<req>.+)$")
-_NO_VERSION = re.compile(r"Could not find a version that satisfies the requirement (?P<req>.+?) \(from versions: (?P<versions>[^)]*)\)")
-_IMPOSSIBLE = re.compile(r"RequirementInformation\(requirement=\w+\('(?P<req>[^']+)'\), parent=(?P<parent>None|\w+\('(?P<url>[^']*)'\))")
-_EXCEPTION_PREFIX = re.compile(r"^(?:[A-Za-z_][\w]*\.)+[A-Za-z_]\w*: ")  # "pip._internal.exceptions.X: "
-_NOISE = ("Traceback", "The above exception", "During handling", "Using pip-tools configuration", "Usage:")
-_WHEEL_NAME = re.compile(r"([^/]+?)-([^-/]+)-[^-/]+-[^-/]+-[^-/]+\.whl$")
-
-
-def _pip_tools_failure(stderr: str, where: str) -> tuple[str, list[str]]:
-    lines = [line.rstrip() for line in stderr.splitlines()]
-    details: list[str] = []
-    error_lines = [line.strip() for line in lines if line.strip().startswith("ERROR:")]
-    details.extend(error_lines[-1:])
-
-    causes: list[str] = []
-    if "The conflict is caused by:" in [line.strip() for line in lines]:
-        start = [line.strip() for line in lines].index("The conflict is caused by:") + 1
-        for line in lines[start:]:
-            text = line.strip()
-            if not text:
-                break
-            details.append(text)
-            if match := _CAUSE_USER.match(text):
-                causes.append(f"{match['req']} (in {IN_NAME})")
-            elif match := _CAUSE_DEP.match(text):
-                causes.append(f"{match['req']} (from {match['parent']})")
-            else:
-                causes.append(text)
-    if not causes:
-        for match in _IMPOSSIBLE.finditer(stderr):
-            if match["parent"] == "None":
-                causes.append(f"{match['req']} (in {IN_NAME})")
-            elif wheel := _WHEEL_NAME.search(match["url"] or ""):
-                causes.append(f"{match['req']} (from {wheel[1].replace('_', '-')} {wheel[2]})")
-            else:
-                causes.append(match["req"])
-        causes = list(dict.fromkeys(causes))
-    if len(causes) >= 2:
-        return f"could not resolve {where}: {causes[0]} conflicts with {' and '.join(causes[1:])}", details
-    if match := _NO_VERSION.search(stderr):
-        versions = match["versions"].strip() or "none"
-        return (
-            f"could not resolve {where}: no version matches {match['req']} (available: {versions})",
-            details,
-        )
-    if "No matching distribution found for" in stderr:
-        name = stderr.split("No matching distribution found for", 1)[1].strip().splitlines()[0]
-        return f"could not resolve {where}: no distribution found for {name}", details
-    # Not a resolution failure (a bad option, an unreadable requirements.in, a network fault...).
-    useful = list(dict.fromkeys(
-        _EXCEPTION_PREFIX.sub("", line.strip()) for line in lines
-        if line.strip() and not line.startswith((" ", "\t", *_NOISE)) and not line.strip().startswith("WARNING:")
-    ))
-    last = (error_lines or useful or ["pip-compile exited with an error"])[-1]
-    return f"pip-compile failed for {where}: {last}", useful[-_MAX_DETAILS:]
-
-
-def _uv_failure(output: str, where: str) -> tuple[str, list[str]]:
-    cleaned = []
-    for line in output.splitlines():
-        text = line.strip().lstrip("×╰─▶│ ").strip()
-        if text:
-            cleaned.append(text)
-    index = next((i for i, line in enumerate(cleaned) if "No solution found" in line), None)
-    if index is not None:
-        explanation = cleaned[index + 1 :]
-        causes = [line.removeprefix("cause:").strip() for line in explanation if not line.startswith("hint:")]
-        summary = " ".join(causes) or "no solution found"
-        return f"could not resolve {where} (uv): {summary}", explanation
-    errors = [line.removeprefix("error:").strip() for line in cleaned if line.startswith("error:")]
-    last = (errors or cleaned or ["uv exited with an error"])[-1]
-    return f"uv pip compile failed for {where}: {last}", cleaned[-_MAX_DETAILS:]
-
-
-def _failure(backend: str, output: str, where: str, outcome: str) -> MicropkgError:
-    output = redact(output)
-    message, details = (_uv_failure if backend == "uv" else _pip_tools_failure)(output, where)
-    details = [line for line in details if line][: _MAX_DETAILS]
-    return MicropkgError(f"{message.rstrip('. ')}; {outcome}", details=details)
 
 
 # -- the operation --------------------------------------------------------------------------------
@@ -272,6 +162,47 @@ def _result(project: Project, status: str, started: float, settings: CompileSett
     )
 
 
+# A compile writes to a temporary file in the run-state folder, where a killed run's file is
+# removed by the next compile (which holds the project's lock, so no other compile is running).
+_TEMP_PREFIX, _TEMP_SUFFIX = "requirements.", ".txt.tmp"
+
+
+def _temp_output(root: Path, seed: bytes | None) -> Path:
+    """A new temporary output file, seeded with the current pins: both compilers keep them
+    unless asked to upgrade."""
+    folder = root / STATE_FOLDER
+    guard(root, folder, "write")
+    handle, name = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=folder)
+    with os.fdopen(handle, "wb") as stream:
+        stream.write(seed or b"")
+    return Path(name)
+
+
+def _remove_leftovers(root: Path, target: Path) -> None:
+    """Remove temporary outputs of compiles that were killed: in the run-state folder, and
+    beside ``requirements.txt`` where earlier versions wrote them."""
+    found = [*(root / STATE_FOLDER).glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"),
+             *target.parent.glob(f".{_TEMP_PREFIX}*{_TEMP_SUFFIX}")]
+    for path in found:
+        if path.is_symlink() or not path.is_file():
+            continue  # never made by a compile: not ours to remove
+        guard(root, path, "remove")
+        path.unlink(missing_ok=True)
+
+
+def _safe_text(written: str, temp: Path, settings: CompileSettings, where: str, outcome: str) -> str:
+    """The compiler's output as it may be committed: temp names replaced, index and find-links
+    lines only if asked for, no credentials. Refused if a credential from the environment or
+    the config arguments is still in it."""
+    text = scrubbed(written.replace(str(temp), TXT_NAME).replace(temp.name, TXT_NAME), settings)
+    for secret, source in environment_secrets(os.environ, settings.args).items():
+        if secret in text:
+            raise CompileError(
+                f"refusing to write the compile of {where}: it still holds a credential from {source}; {outcome}"
+            )
+    return text
+
+
 def compile_requirements(
     project: Project | str | os.PathLike[str],
     *,
@@ -287,7 +218,7 @@ def compile_requirements(
     unless ``force``, ``upgrade`` or ``extra_args`` (one-off arguments such as
     ``--upgrade-package NAME``) are given. ``settings`` default to the project's
     own; pass :func:`compile_settings` with the monorepo and invoke layers to
-    use those too. Raises :class:`MicropkgError` on a resolution failure, with
+    use those too. Raises :class:`CompileError` (its ``cause`` says why) on a failure, with
     the old ``requirements.txt`` untouched.
     """
     started = time.monotonic()
@@ -315,25 +246,31 @@ def compile_requirements(
         if not (force or upgrade or extra_args) and read_marker(old_text) == (digest, fingerprint):
             return _result(resolved, SKIPPED_UNCHANGED, started, settings, warnings=recovered)
         uv = _find_uv(resolved) if settings.backend == "uv" else None
+        shown_txt = resolved.relative(target)
+        outcome = f"{shown_txt} was left as it was" if old_bytes is not None else f"{shown_txt} was not written"
+        if settings.backend == "pip-tools" and (reason := unreadable_pip_config(os.environ)):
+            raise CompileError(f"cannot compile {where}: {reason}; {outcome}")
 
-        handle, temp_name = tempfile.mkstemp(prefix=".requirements.", suffix=".txt.tmp", dir=target.parent)
-        temp = Path(temp_name)
+        _remove_leftovers(resolved.root, target)
+        temp = _temp_output(resolved.root, old_bytes)
         try:
-            # Seed the temp file with the current pins: both compilers keep them unless asked to upgrade.
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(old_bytes or b"")
-            command = _command(settings, temp.name, upgrade=upgrade, extra_args=extra_args, uv=uv)
+            command = _command(settings, str(temp), upgrade=upgrade, extra_args=extra_args, uv=uv)
             env = dict(os.environ)
             env["CUSTOM_COMPILE_COMMAND"] = _display_command(settings)  # pip-tools' header line
             env.setdefault("PIP_NO_INPUT", "1")  # never wait for a password prompt
-            shown_txt = resolved.relative(target)
-            outcome = f"{shown_txt} was left as it was" if old_bytes is not None else f"{shown_txt} was not written"
-            completed = _run(command, cwd=target.parent, env=env, timeout=settings.timeout, where=where, outcome=outcome)
+            try:
+                completed = _run(command, python_module=settings.backend == "pip-tools", cwd=target.parent, env=env,
+                                 timeout=settings.timeout)
+            except subprocess.TimeoutExpired:
+                raise CompileError(
+                    f"compiling {where} took longer than {settings.timeout:g} s and was stopped; {outcome} "
+                    "(raise [tool.micropkg.compile] timeout if the index is slow)", cause=CAUSE_TIMEOUT,
+                ) from None
             if completed.returncode != 0:
                 # pip prints "The conflict is caused by:" to stdout, its ERROR line to stderr.
-                raise _failure(settings.backend, completed.stderr + "\n" + completed.stdout, where, outcome)
-            new_text = temp.read_bytes().decode("utf-8", errors="replace").replace(temp.name, TXT_NAME)
-            new_text = with_marker(new_text, digest, fingerprint)
+                raise failure(settings.backend, completed.stderr + "\n" + completed.stdout, where, outcome)
+            written = temp.read_bytes().decode("utf-8", errors="replace")
+            new_text = with_marker(_safe_text(written, temp, settings, where, outcome), digest, fingerprint)
             new_bytes = new_text.encode("utf-8")
             if new_bytes != old_bytes:
                 temp.write_bytes(new_bytes)
@@ -348,5 +285,5 @@ def compile_requirements(
     )
     return _result(
         resolved, COMPILED, started, settings, added=added, removed=removed, repinned=repinned,
-        command=_shown(command, temp.name), warnings=warnings,
+        command=_shown(command, str(temp)), warnings=warnings,
     )

@@ -13,10 +13,18 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 from micropkg_tasks.core.compile_settings import CompileSettings, compile_settings
-from micropkg_tasks.core.errors import MicropkgError
+from micropkg_tasks.core.errors import InstalledNotCompiledError, MicropkgError
 from micropkg_tasks.core.monorepo import monorepo_settings
 from micropkg_tasks.core.project import Project, load_project
 from micropkg_tasks.ops.compile import CompileResult, compile_requirements
+from micropkg_tasks.ops.compile_failure import (
+    CAUSE_INDEX_REFUSED,
+    CAUSE_INDEX_UNREACHABLE,
+    CAUSE_OTHER,
+    CAUSE_RESOLUTION,
+    CAUSE_TIMEOUT,
+    CompileError,
+)
 from micropkg_tasks.ops.parallel import worker_count
 
 
@@ -28,6 +36,7 @@ class CompileOutcome:
     result: CompileResult | None = None
     error: str = ""
     details: tuple[str, ...] = ()
+    cause: str = ""  # why it failed: one of the CAUSE_* words of ops/compile_failure.py
 
 
 @runtime_checkable
@@ -61,7 +70,8 @@ def _compile_one(
             lock_timeout=lock_timeout,
         )
     except MicropkgError as exc:
-        return CompileOutcome(label, error=str(exc), details=tuple(exc.details))
+        cause = exc.cause if isinstance(exc, CompileError) else CAUSE_OTHER
+        return CompileOutcome(label, error=str(exc), details=tuple(exc.details), cause=cause)
     finally:
         if activity is not None:
             activity.end(f"compiling {label}")
@@ -108,3 +118,35 @@ def activity_of(progress: Any) -> Activity | None:
 
 def failed(outcomes: Sequence[CompileOutcome]) -> tuple[CompileOutcome, ...]:
     return tuple(outcome for outcome in outcomes if outcome.error)
+
+
+# Each cause in the words of the sentence that follows an install.
+_CAUSE_WORDS = {
+    CAUSE_INDEX_UNREACHABLE: "the package index could not be reached",
+    CAUSE_INDEX_REFUSED: "the package index refused access",
+    CAUSE_RESOLUTION: "the requirements cannot be satisfied together (a resolution conflict)",
+    CAUSE_TIMEOUT: "pip-compile ran out of time",
+}
+
+
+def after_install(
+    outcomes: Sequence[CompileOutcome], *, name_projects: bool = True, partial: bool = False
+) -> InstalledNotCompiledError | None:
+    """The error for compiles that failed after the install committed, or None when none failed.
+
+    It says that the install happened (``partial``: only where it was not refused or failed),
+    that requirements.txt was left as it was, the cause (in each project, with
+    ``name_projects``), and what to run once that is fixed.
+    """
+    failures = failed(outcomes)
+    if not failures:
+        return None
+    words = [_CAUSE_WORDS.get(outcome.cause, "the compile failed, as said above") for outcome in failures]
+    causes = words[0] if not name_projects else "; ".join(
+        f"in {outcome.project}, {word}" for outcome, word in zip(failures, words)
+    )
+    installed = "the micro-packages that could be installed were" if partial else "the micro-packages were"
+    return InstalledNotCompiledError(
+        f"{installed} installed, but requirements.txt could not be compiled and was left as it was "
+        f"({causes}); run `micropkg compile-reqs` once that is fixed"
+    )

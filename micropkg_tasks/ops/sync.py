@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from micropkg_tasks.core.errors import ConflictError, MicropkgError
+from micropkg_tasks.core.errors import EXIT_INSTALLED_NOT_COMPILED, ConflictError, MicropkgError
 from micropkg_tasks.core.lockfile import Lock, changed_files, conflicted_files, read_project_lock
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, require_monorepo, select_shared
 from micropkg_tasks.core.project import Project, load_project
@@ -100,7 +100,10 @@ class SyncResult:
                 return 1
             return EXIT_UPSTREAM_MOVED if states - {IN_SYNC} else EXIT_IN_SYNC
         failed = any(t.outcome in ("refused", "failed", MERGE_CONFLICT) or t.refused for t in self.targets)
-        return 1 if failed or any(c.error for c in self.compiled) else 0
+        if failed:
+            return 1
+        # Every target's install committed; only the compile after it failed.
+        return EXIT_INSTALLED_NOT_COMPILED if any(c.error for c in self.compiled) else 0
 
     @property
     def changed_projects(self) -> tuple[str, ...]:
