@@ -11,6 +11,7 @@ from micropkg_tasks.core.transaction import (
 from micropkg_tasks.ops.destinations import OVERWRITTEN, UNCHANGED as ARTIFACT_UNCHANGED
 
 if TYPE_CHECKING:  # the operations are imported by the task that runs one, not by every start-up
+    from micropkg_tasks.ops.affected import AffectedResult
     from micropkg_tasks.ops.compile_batch import CompileOutcome
     from micropkg_tasks.ops.monorepo_package import MonorepoPackageResult
     from micropkg_tasks.ops.monorepo_status import MonorepoStatus
@@ -324,3 +325,13 @@ def recover_result(result: RecoverResult) -> None:
         out(message)
     if not result.recovered:
         out(f"nothing to recover in {_plural(len(result.projects), 'project')}: no run was interrupted")
+
+
+def affected_result(result: AffectedResult) -> None:
+    """Each affected project with its reasons; a change that affects none says so."""
+    for item in result.projects:
+        out(item.project)
+        for reason in item.reasons:
+            out(f"  {reason}")
+    if not result.projects:
+        out(f"no project is affected by the {_plural(len(result.changed), 'changed file')} since {result.since}")
