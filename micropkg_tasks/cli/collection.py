@@ -424,7 +424,7 @@ def prerelease(
     junit = str(junit_target(junit_xml)) if junit_xml else None
     github.github_format(format)
     where = scope(project, monorepo, task="prerelease")
-    roots = _since(where, since, "prerelease") if isinstance(where, Monorepo) else [where.root]
+    roots = _since(where, since, "prerelease")
     with Progress(enabled=not json) as progress:
         if not isinstance(where, Monorepo):
             result = prerelease_operation(projects=roots, keep_going=keep_going, progress=progress)

@@ -186,14 +186,25 @@ def status_summary(rows: Iterable[Sequence[str]]) -> str:
     return markdown_table("micropkg status", ("Project", "Copy", "Version", "State", "Source"), rows, "")
 
 
-_CHECK_FILES = {"requirements current": "requirements.in", "in sync": "micropkg.lock", "lock clean": "micropkg.lock"}
+def _check_file(folder: Path, check: str) -> Path:
+    """The file a failing prerelease check is about: requirements.in, the lock, or the project's pyproject.toml."""
+    from micropkg_tasks.core.errors import MicropkgError
+    from micropkg_tasks.core.project import load_project
+
+    try:
+        project = load_project(folder)
+    except MicropkgError:
+        return folder / "pyproject.toml"
+    if check == "requirements current":
+        return project.requirements_in
+    return project.lock_path if check in ("in sync", "lock clean") else project.pyproject_path
 
 
 def prerelease_findings(result: PrereleaseReport) -> list[Finding]:
     root = Path(result.root)
     return [
-        Finding("error", root / check.project / _CHECK_FILES.get(check.check, "pyproject.toml"),
-                f"micropkg prerelease: {check.check}", "\n".join((f"{check.project}: {check.reason}", *check.details)))
+        Finding("error", _check_file(root / check.project, check.check), f"micropkg prerelease: {check.check}",
+                "\n".join((f"{check.project}: {check.reason}", *check.details)))
         for check in result.failures
     ]
 

@@ -83,7 +83,7 @@ def _shared_reasons(monorepo: Monorepo, changed: Sequence[Path], add: "_Reasons"
         source = monorepo.relative(entry.source)
         for target in entry.targets:
             needed_by = closure.dependents.get((entry.index, target.project))
-            why = f", a dependency of {', '.join(needed_by)}" if needed_by else ""
+            why = f" (a dependency of {', '.join(needed_by)})" if needed_by else ""
             add(target.project, f"its copy {target.module}{why} is shared from {source}#{entry.micropkg}, "
                                 f"whose source changed ({monorepo.relative(touched[0])})")
 
