@@ -118,6 +118,7 @@ def test_a_readme_change_lists_none_and_prerelease_since_checks_nothing(repo, tm
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["checks"] == []
     assert report.is_file()
+    assert run_micropkg(["prerelease", "--since", "HEAD~1"], repo).stdout == "no projects to check\n"
 
 
 def test_a_root_pyproject_change_lists_every_project(repo):

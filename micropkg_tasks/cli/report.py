@@ -305,6 +305,9 @@ def compile_outcomes(outcomes: Sequence[CompileOutcome], *, verbose: bool = Fals
 
 def prerelease_report(result: PrereleaseReport) -> None:
     """The summary table (one row per check per project), then each failure with its reason."""
+    if not result.checks:
+        out("no projects to check")  # --since REF, and the change touches none
+        return
     rows = [("PROJECT", "CHECK", "RESULT", "TIME")]
     for check in result.checks:
         rows.append((check.project, check.check, check.status.upper(), f"{check.seconds:.1f}s"))
