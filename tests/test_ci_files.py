@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from micropkg_tasks._version import __version__
-from tests.conftest import EXAMPLE_MONOREPO, REPO_ROOT, run_micropkg
+from tests.conftest import EXAMPLE_MONOREPO, REPO_ROOT, kedro_project, run_micropkg
 
 DOCS = REPO_ROOT / "docs" / "ci.md"
 ACTION_USES = f"OWNER/micropkg-tasks@v{__version__}"
@@ -82,6 +82,17 @@ def test_the_gate_passes_in_sync_and_fails_on_drift_or_a_broken_lock(monorepo):
     # The lock hook's command alone says the same.
     lock_hook = yaml.safe_load((REPO_ROOT / ".pre-commit-hooks.yaml").read_text())[1]["entry"].split()[1:]
     assert run_micropkg(lock_hook, monorepo).exit_code == 1
+
+
+
+def test_the_lock_hook_checks_a_single_project_too(tmp_path):
+    solo = kedro_project(tmp_path / "solo", "solo")
+    lock_hook = yaml.safe_load((REPO_ROOT / ".pre-commit-hooks.yaml").read_text())[1]["entry"].split()[1:]
+    assert run_micropkg(lock_hook, solo).exit_code == 0  # no lock yet: nothing to fault
+    (solo / "micropkg.lock").write_text("[entries.x\n")
+    broken = run_micropkg(lock_hook, solo)
+    assert broken.exit_code == 1
+    assert "micropkg.lock" in broken.stderr and "Traceback" not in broken.stderr
 
 
 # -- actionlint ---------------------------------------------------------------------------------
