@@ -107,8 +107,8 @@ def test_stale_and_edited_copies_are_errors_at_the_file_at_fault(synced, tmp_pat
     assert "projects/churn: pipelines.data_cleaning (from projects/core#pipelines.data_cleaning)" in message
     # A file name with % and a comma comes back exactly as it is on disk.
     assert by_file[f"monorepo/projects/forecast/src/forecast/utils/io/{ODD_NAME}"][0] == "error"
-    # The stale copies: where upstream moved, the source micro-package.
-    name, props, message = by_file["monorepo/projects/core/src/core/utils/io/__init__.py"]
+    # The stale copies: the source file whose change moved them.
+    name, props, message = by_file["monorepo/projects/core/src/core/utils/io/readers.py"]
     assert (name, props["line"], props["title"]) == ("error", "1", "micropkg: upstream moved")
     stale = [m for n, p, m in found if p["title"] == "micropkg: upstream moved"]
     assert any(m.startswith("projects/churn: utils.io (from projects/core#utils.io): upstream moved") for m in stale)

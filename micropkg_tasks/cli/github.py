@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from micropkg_tasks.ops.monorepo_status import MonorepoStatus
     from micropkg_tasks.ops.prerelease import PrereleaseReport
     from micropkg_tasks.ops.status import ProjectStatus
-    from micropkg_tasks.ops.sync import SyncResult
+    from micropkg_tasks.ops.sync import SyncResult, TargetState, TargetSync
 
 FORMATS = ("text", "github")
 FORMAT_HELP = "Output format: text, or github for workflow-command annotations and a step summary " \
@@ -114,6 +114,30 @@ def _source_file(root: Path, source: str, micropkg: str) -> Path:
         return root / source / "pyproject.toml"
 
 
+def _upstream_files(root: Path, target: TargetSync, state: TargetState) -> list[Path]:
+    """The source files whose change moved a copy: each file the check would update or create in the
+    target, traced back to the source micro-package (code and tests); else the source's ``__init__.py``."""
+    from micropkg_tasks.core.errors import MicropkgError
+    from micropkg_tasks.core.project import load_project
+
+    try:
+        copy, source = load_project(root / state.project), load_project(root / state.source)
+    except MicropkgError:
+        return [_source_file(root, state.source, state.micropkg)]
+    folders = (
+        (copy.module_dir(state.module), source.module_dir(state.micropkg)),
+        (copy.module_tests_dir(state.module), source.module_tests_dir(state.micropkg)),
+    )
+    found = []
+    for planned in target.files:
+        path = copy.root / planned.path
+        for installed, upstream in folders:
+            if installed in path.parents and (upstream / path.relative_to(installed)).is_file():
+                found.append(upstream / path.relative_to(installed))
+                break
+    return found or [_source_file(root, state.source, state.micropkg)]
+
+
 def sync_findings(result: SyncResult) -> list[Finding]:
     from micropkg_tasks.ops.sync import CONFLICTED, IN_SYNC, LOCALLY_EDITED, NOT_INSTALLED, SOURCE_UNREADABLE, UPSTREAM_MOVED
 
@@ -133,8 +157,10 @@ def sync_findings(result: SyncResult) -> list[Finding]:
                     for path in state.edited
                 ]
             elif state.state == UPSTREAM_MOVED:
-                found.append(Finding("error", _source_file(root, state.source, state.micropkg), title,
-                                     f"{copy}: upstream moved; run sync-shared to update the copy"))
+                found += [
+                    Finding("error", path, title, f"{copy}: upstream moved; run sync-shared to update the copy")
+                    for path in _upstream_files(root, target, state)
+                ]
             elif state.state in (NOT_INSTALLED, SOURCE_UNREADABLE):
                 found.append(Finding("error", root / "pyproject.toml", title, f"{copy}: {state.state}; run sync-shared"))
             else:
