@@ -424,16 +424,10 @@ def prerelease(
     junit = str(junit_target(junit_xml)) if junit_xml else None
     github.github_format(format)
     where = scope(project, monorepo, task="prerelease")
-    roots = _since(where, since, "prerelease")
+    roots, base = _since(where, since, "prerelease"), where.root if isinstance(where, Monorepo) else None
     with Progress(enabled=not json) as progress:
-        if not isinstance(where, Monorepo):
-            result = prerelease_operation(projects=roots, keep_going=keep_going, progress=progress)
-        elif since is None:
-            result = prerelease_operation(where.root, keep_going=keep_going, progress=progress)
-        elif roots:
-            result = prerelease_operation(where.root, projects=roots, keep_going=keep_going, progress=progress)
-        else:
-            result = PrereleaseReport(str(where.root), ())
+        result = prerelease_operation(base, projects=roots, keep_going=keep_going, progress=progress) if roots \
+            else PrereleaseReport(str(where.root), ())
     if junit:
         write_junit(result, junit)
     if json:
