@@ -27,6 +27,9 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     compile use the ``offline_pip`` fixture, which points pip at a local wheelhouse."""
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     monkeypatch.delenv("MICROPKG_DEBUG", raising=False)
+    # Run under GitHub Actions, every report would also carry annotations: tests ask for them.
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.setenv("MICROPKG_CACHE_DIR", str(tmp_path_factory.mktemp("micropkg-cache")))
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", "")

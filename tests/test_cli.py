@@ -14,7 +14,7 @@ import micropkg_tasks
 from tests.conftest import REPO_ROOT, kedro_project
 from tests.helpers import snapshot_tree
 
-TASKS = ["compile-reqs", "package", "prerelease", "pull", "pull-all", "recover", "status", "sync-shared"]
+TASKS = ["affected", "compile-reqs", "package", "prerelease", "pull", "pull-all", "recover", "status", "sync-shared"]
 
 
 def run(argv: list[str], cwd: Path, timeout: int = 120) -> subprocess.CompletedProcess[str]:
@@ -46,7 +46,7 @@ def test_every_task_has_help(cli, tmp_path, task):
     assert result.exit_code == 0
     assert f"Usage: micropkg [--core-opts] {task}" in result.stdout
     assert "--json" in result.stdout
-    assert ("--root" if task in ("pull-all", "sync-shared") else "--project") in result.stdout
+    assert ("--root" if task in ("pull-all", "sync-shared", "affected") else "--project") in result.stdout
     if task in ("pull", "pull-all", "sync-shared"):
         assert "--no-compile" in result.stdout
     docstring = result.stdout.split("Docstring:")[1].split("Options:")[0].strip()

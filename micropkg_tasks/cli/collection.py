@@ -14,7 +14,7 @@ from typing import Any
 from invoke import Collection, Program, task
 from invoke.exceptions import Exit
 
-from micropkg_tasks.cli import report
+from micropkg_tasks.cli import github, report
 from micropkg_tasks.cli.arguments import NEEDS, PositionalOrFlagTask, ShortFlagTask
 from micropkg_tasks.cli.options import (
     DEFAULTS,
@@ -34,6 +34,7 @@ from micropkg_tasks.cli.options import (
 from micropkg_tasks.cli.output import Progress, is_verbose, print_json, reports_errors, shown_path
 from micropkg_tasks.core.errors import EXIT_INSTALLED_NOT_COMPILED, MicropkgError, UsageError
 from micropkg_tasks.core.manifest import PackageEntry, PullEntry
+from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.monorepo import Monorepo, require_monorepo
 from micropkg_tasks.core.quantities import option_count
 
@@ -219,10 +220,11 @@ def pull(
     "all-projects": "Show every project of the monorepo, even from inside one project.",
     "monorepo": MONOREPO_HELP,
     "json": "Print the status as JSON.",
+    "format": github.FORMAT_HELP,
     **VERBOSITY_HELP,
 }, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
 @reports_errors
-def status(c, project=None, all_projects=False, monorepo=False, json=False, quiet=False, verbose=False):
+def status(c, project=None, all_projects=False, monorepo=False, json=False, format=None, quiet=False, verbose=False):
     """List installed micro-packages and their state: in sync, upstream moved, or locally edited."""
     from micropkg_tasks.ops.monorepo_status import monorepo_status
     from micropkg_tasks.ops.status import status as project_status
@@ -238,6 +240,7 @@ def status(c, project=None, all_projects=False, monorepo=False, json=False, quie
         print_json(result)
     else:
         show(result)
+    github.publish_status(result, format, json=json)
 
 
 SYNC_HELP = {
@@ -253,6 +256,7 @@ SYNC_HELP = {
     "root": "Monorepo root (default: found from the current folder).",
     "no-compile": PULL_HELP["no-compile"],
     "json": JSON_HELP,
+    "format": github.FORMAT_HELP,
 }
 
 
@@ -260,7 +264,7 @@ SYNC_HELP = {
 @reports_errors
 def sync_shared(
     c, check=False, dry_run=False, diff=False, force=False, only=None, jobs=None, root=None, no_compile=False,
-    json=False, quiet=False, verbose=False, merge=False,
+    json=False, format=None, quiet=False, verbose=False, merge=False,
 ):
     """Install every [[tool.micropkg.shared]] micro-package from its source into its targets."""
     from micropkg_tasks.ops.sync import sync_shared as sync_shared_operation
@@ -277,6 +281,7 @@ def sync_shared(
     else:
         report.sync_result(result, verbose_files=dry_run or verbose)
         report.compile_outcomes(result.compiled)
+    github.publish_sync(result, format, json=json)
     if result.exit_code == EXIT_INSTALLED_NOT_COMPILED:
         fail_on_compile_errors(result.compiled, installed=True)
     if result.exit_code:
@@ -364,6 +369,7 @@ COMPILE_HELP = {
     "jobs": "Projects compiled in parallel (default: one per core).",
     "upgrade": "Let pip-compile upgrade pins (pip-compile --upgrade).",
     "force": "Compile even if requirements.in has not changed since the last compile.",
+    "since": "Only the projects a change since this git ref affects (see affected).",
     "json": JSON_HELP,
 }
 
@@ -371,17 +377,18 @@ COMPILE_HELP = {
 @task(help={**COMPILE_HELP, **VERBOSITY_HELP}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
 @reports_errors
 def compile_reqs(
-    c, project=None, all_projects=False, monorepo=False, upgrade=False, force=False, jobs=None, json=False,
-    quiet=False, verbose=False,
+    c, project=None, all_projects=False, monorepo=False, upgrade=False, force=False, jobs=None, since=None,
+    json=False, quiet=False, verbose=False,
 ):
     """Compile requirements.in into requirements.txt with pip-tools (skipped when unchanged)."""
     from micropkg_tasks.ops.compile_batch import compile_projects
 
     where = scope(project, all_projects or monorepo, task="compile-reqs")
     if isinstance(where, Monorepo):
-        roots = list(where.projects)
+        roots = _since(where, since, "compile-reqs")
         shown = {path: where.relative(path) for path in roots}
     else:
+        _since(where, since, "compile-reqs")
         roots, shown = [where.root], {where.root: shown_path(str(where.root))}
     with Progress(enabled=not json) as progress:
         outcomes = compile_projects(
@@ -401,28 +408,69 @@ PRERELEASE_HELP = {
     "monorepo": MONOREPO_HELP,
     "keep-going": "Run every check even after one fails.",
     "json": "Print the report as JSON (the schema is docs/prerelease.schema.json).",
+    "junit-xml": "Also write the report as JUnit XML to this file (one test case per project and check).",
+    "since": COMPILE_HELP["since"],
+    "format": github.FORMAT_HELP,
     **VERBOSITY_HELP,
 }
 
 
 @task(help=PRERELEASE_HELP, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
 @reports_errors
-def prerelease(c, project=None, monorepo=False, keep_going=False, json=False, quiet=False, verbose=False):
+def prerelease(
+    c, project=None, monorepo=False, keep_going=False, json=False, junit_xml=None, since=None, format=None,
+    quiet=False, verbose=False,
+):
     """Check that every micro-package builds reproducibly, installs, pulls and passes its tests, and nothing drifted."""
+    from micropkg_tasks.cli.junit import junit_target, write_junit
+    from micropkg_tasks.ops.prerelease import PrereleaseReport
     from micropkg_tasks.ops.prerelease import prerelease as prerelease_operation
 
+    junit = str(junit_target(junit_xml)) if junit_xml else None
+    github.github_format(format)
     where = scope(project, monorepo, task="prerelease")
+    roots, base = _since(where, since, "prerelease"), where.root if isinstance(where, Monorepo) else None
     with Progress(enabled=not json) as progress:
-        if isinstance(where, Monorepo):
-            result = prerelease_operation(where.root, keep_going=keep_going, progress=progress)
-        else:
-            result = prerelease_operation(projects=[where.root], keep_going=keep_going, progress=progress)
+        result = prerelease_operation(base, projects=roots, keep_going=keep_going, progress=progress) if roots \
+            else PrereleaseReport(str(where.root), ())
+    if junit:
+        write_junit(result, junit)
     if json:
         print_json(result)
     else:
         report.prerelease_report(result)
+    github.publish_prerelease(result, format, json=json)
     if not result.ok:
         raise Exit(code=1)
+
+
+def _since(where: Project | Monorepo, since: str | None, task: str) -> list[Path]:
+    """The projects a task acts on: every project, or with ``--since`` only the affected ones."""
+    if since is None:
+        return list(where.projects) if isinstance(where, Monorepo) else [where.root]
+    if not isinstance(where, Monorepo):
+        raise UsageError(f"{task} --since acts on the monorepo's affected projects; run it at the monorepo root "
+                         "without --project")
+    from micropkg_tasks.ops.affected import affected_roots
+
+    return affected_roots(where.root, since)
+
+
+@task(help={
+    "since": "The git ref to compare with, such as HEAD~1 or origin/main (from where it left the branch).",
+    "root": SYNC_HELP["root"],
+    "json": "Print a list of {project, reasons} for a CI matrix (fromJSON).",
+    **VERBOSITY_HELP,
+}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
+@reports_errors
+def affected(c, since=None, root=None, json=False, quiet=False, verbose=False):
+    """List the projects a git change touches, with the reason: changed files, or a copy whose source changed."""
+    from micropkg_tasks.ops.affected import affected as affected_operation
+
+    if not since:
+        raise UsageError("affected needs --since REF, such as --since HEAD~1 or --since origin/main")
+    result = affected_operation(cli_path(root), not_an_option(since))
+    print_json(result.projects) if json else report.affected_result(result)
 
 
 HELP_FLAGS = ("-h", "--help")
@@ -439,7 +487,7 @@ def show_task_help(name: str) -> None:
 def make_collection(*extra_tasks: Any) -> Collection:
     """A fresh collection of the micropkg tasks, plus any of your own, at the top level."""
     collection = Collection(
-        package, pull, pull_all, sync_shared, status, compile_reqs, prerelease, recover, *extra_tasks
+        package, pull, pull_all, sync_shared, status, compile_reqs, prerelease, recover, affected, *extra_tasks
     )
     collection.configure({"micropkg": dict(DEFAULTS)})
     return collection

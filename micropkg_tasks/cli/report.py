@@ -11,6 +11,7 @@ from micropkg_tasks.core.transaction import (
 from micropkg_tasks.ops.destinations import OVERWRITTEN, UNCHANGED as ARTIFACT_UNCHANGED
 
 if TYPE_CHECKING:  # the operations are imported by the task that runs one, not by every start-up
+    from micropkg_tasks.ops.affected import AffectedResult
     from micropkg_tasks.ops.compile_batch import CompileOutcome
     from micropkg_tasks.ops.monorepo_package import MonorepoPackageResult
     from micropkg_tasks.ops.monorepo_status import MonorepoStatus
@@ -307,6 +308,9 @@ def compile_outcomes(outcomes: Sequence[CompileOutcome], *, verbose: bool = Fals
 
 def prerelease_report(result: PrereleaseReport) -> None:
     """The summary table (one row per check per project), then each failure with its reason."""
+    if not result.checks:
+        out("no projects to check")  # --since REF, and the change touches none
+        return
     rows = [("PROJECT", "CHECK", "RESULT", "TIME")]
     for check in result.checks:
         rows.append((check.project, check.check, check.status.upper(), f"{check.seconds:.1f}s"))
@@ -329,3 +333,13 @@ def recover_result(result: RecoverResult) -> None:
         err(message)
     if not result.recovered and not result.failed:
         out(f"nothing to recover in {_plural(len(result.projects), 'project')}: no run was interrupted")
+
+
+def affected_result(result: AffectedResult) -> None:
+    """Each affected project with its reasons; a change that affects none says so."""
+    for item in result.projects:
+        out(item.project)
+        for reason in item.reasons:
+            out(f"  {reason}")
+    if not result.projects:
+        out(f"no project is affected by the {_plural(len(result.changed), 'changed file')} since {result.since}")
