@@ -44,6 +44,7 @@ from typing import Any, Callable
 
 import pytest
 
+import micropkg_tasks.core.restore as restore_module
 import micropkg_tasks.core.staging as staging_module
 import micropkg_tasks.core.transaction as transaction
 import micropkg_tasks.ops.compile as compile_module
@@ -156,6 +157,17 @@ def _wrap_function(module: Any, attribute: str, describe: Callable[..., str] = l
     return install
 
 
+def _wrap_functions(places: list[tuple[Any, str]], describe: Callable[..., str] = lambda *a, **k: ""):
+    """``_wrap_function`` for one function called from several modules: one step, every call counts."""
+    installs = [_wrap_function(module, attribute, describe) for module, attribute in places]
+
+    def install(monkeypatch: pytest.MonkeyPatch, trigger: Trigger) -> None:
+        for each in installs:
+            each(monkeypatch, trigger)
+
+    return install
+
+
 def _wrap_after(module: Any, attribute: str):
     """Fail right after the real call did its work (for ``_make_parents``: after the folders exist)."""
 
@@ -222,7 +234,9 @@ APPLY_STEPS = [
 PLAN_STEPS = [
     Step("extract", _wrap_function(pull_module, "read_sdist"),
          lambda d: MicropkgError("Cannot read sdist: corrupt (injected).")),
-    Step("rewrite", _wrap_function(install_plan, "rewrite_module", lambda *a, **k: k.get("filename", "")),
+    # Our own sdists are rewritten where their restore records are checked; others in install_plan.
+    Step("rewrite", _wrap_functions([(install_plan, "rewrite_module"), (restore_module, "rewrite_module")],
+                                    lambda *a, **k: k.get("filename", "")),
          lambda d: ProjectError(f"{d}, line 1: cannot parse Python source (injected)")),
     Step("stage", _staging_write, lambda d: RuntimeError(f"unexpected failure staging {d} (injected)")),
 ]
