@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from micropkg_tasks.core.errors import exit_code_for_signal
 from tests.helpers import snapshot_tree
 from tests.test_fault_matrix import (
     CHURN,
@@ -47,6 +48,9 @@ from tests.test_fault_matrix import (
 )
 
 APPLY_STEPS = ("move-aside", "make-parents", "write", "rename-into-place", "chmod", "backup-cleanup")
+# The signal arrives right after a file was moved aside: before the journal was trusted for the
+# rollback, a run stopped there lost that file (its backup was left, the journal removed).
+AFTER_MOVE_ASIDE = "after-move-aside"
 EXTERNAL = ("write-0", "lock-write", "write-last")  # where the parent's own SIGINT is sent
 
 CHILD = r"""
@@ -70,10 +74,18 @@ def reached(detail):
     if job["mode"] == "self":
         os.kill(os.getpid(), signal.SIGINT)
     else:
-        # The CLI's output is captured; the parent listens on the real stdout.
+        # Block the stop signals, say where we are (the CLI's output is captured; the parent
+        # listens on the real stdout), wait until the parent's signal is pending, then unblock:
+        # the kernel delivers it to the real handler here, whenever the parent sent it.
+        stop = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop)
         print(json.dumps({"paused": job["label"]}), file=sys.__stdout__, flush=True)
-        time.sleep(60)  # the parent's SIGINT ends this sleep
-        job["fired"] = "no SIGINT arrived"
+        deadline = time.monotonic() + 60
+        while not stop & set(signal.sigpending()) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if not stop & set(signal.sigpending()):
+            job["fired"] = "no SIGINT arrived"
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stop)
 
 
 def write_new(path, content):
@@ -92,6 +104,11 @@ def make_parents(path, *args):
 def replace(src, dst, *args, **kwargs):
     if job["step"] == "move-aside" and str(dst).endswith(".micropkg-backup"):
         reached(src)
+    if job["step"] == "after-move-aside" and str(dst).endswith(".micropkg-backup"):
+        # The signal lands just after the file was moved aside, before the run can note it.
+        result = REAL["replace"](src, dst, *args, **kwargs)
+        reached(src)
+        return result
     if job["step"] == "rename-into-place" and str(src).endswith(".micropkg-new"):
         reached(dst)
     return REAL["replace"](src, dst, *args, **kwargs)
@@ -159,7 +176,7 @@ def run_child(scenario_base: Path, projects: tuple[str, ...], cwd: str, argv: li
         workspace = Path(shutil.copytree(scenario_base, folder / f"run-{number}", symlinks=True))
         before = {project: snapshot_tree(workspace / project) for project in projects}
         runs[label] = Run(label, workspace, before, {})
-        step = "write" if point.step.name == "write" else point.step.name
+        step = AFTER_MOVE_ASIDE if label.startswith(f"self-{AFTER_MOVE_ASIDE}") else point.step.name
         payload.append({"label": label, "cwd": str(workspace / cwd), "argv": argv, "mode": mode,
                         "step": step, "index": point.index})
     child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -203,6 +220,7 @@ def pull_runs() -> dict[str, Run]:
     scenario = pull_scenario()
     points = [p for p in scenario.points if p.step.name in APPLY_STEPS]
     jobs = [(f"self-{p.label}", p, "self") for p in points]
+    jobs += [(f"self-{AFTER_MOVE_ASIDE}-{p.label}", p, "self") for p in points if p.step.name == "move-aside"]
     jobs += _stop_signal_jobs(points)
     argv = ["pull", "../sdists/cleaning-0.2.tar.gz", "--destination", "pipelines", "--no-compile"]
     return run_child(scenario.base, ("project",), "project", argv, jobs)
@@ -223,6 +241,11 @@ def _labels(kind: str) -> list[Any]:
     steps = APPLY_STEPS if kind == "pull" else ("write",)
     points = [p for p in scenario.points if p.step.name in steps]
     params = [pytest.param(f"self-{point.label}", id=f"self-{point.label}") for point in points]
+    if kind == "pull":
+        params += [
+            pytest.param(f"self-{AFTER_MOVE_ASIDE}-{p.label}", id=f"self-{AFTER_MOVE_ASIDE}-{p.label}")
+            for p in points if p.step.name == "move-aside"
+        ]
     params += [
         pytest.param(f"{prefix}-{name}", id=f"{prefix}-{name}") for prefix in SIGNAL_OF_PREFIX for name in EXTERNAL
     ]
@@ -233,7 +256,8 @@ def check_interrupted(run: Run) -> None:
     result = run.result
     assert result, f"{run.label}: the child never ran it"
     assert result["fired"] not in (None, "no SIGINT arrived"), f"{run.label}: the SIGINT was not delivered there"
-    assert result["code"] == 1, result
+    sent = SIGNAL_OF_PREFIX.get(run.label.split("-", 1)[0], signal.SIGINT)
+    assert result["code"] == exit_code_for_signal(signal.Signals(sent).name), result
     assert "Traceback" not in result["stderr"]
     assert leftovers(run.workspace) == [], f"{run.label}: backup or temporary files left"
 

@@ -25,8 +25,8 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from invoke.exceptions import Exit
 
-from micropkg_tasks.core.errors import MicropkgError
-from micropkg_tasks.core.interrupts import stop_signals_interrupt
+from micropkg_tasks.core.errors import MicropkgError, exit_code_for_signal
+from micropkg_tasks.core.interrupts import Interrupted, signal_name_of, stop_signals_interrupt
 from micropkg_tasks.core.redaction import redact_text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -251,6 +251,15 @@ def fewer_collections() -> Iterator[None]:
         gc.unfreeze()
 
 
+def report_interrupted(exc: KeyboardInterrupt) -> None:
+    """After SIGINT, SIGTERM or SIGHUP: which signal, then one line per target or project saying
+    whether it was completed, rolled back or not started."""
+    outcomes = exc.outcomes if isinstance(exc, Interrupted) else ()
+    err(f"interrupted by {signal_name_of(exc)}" + (":" if outcomes else ""))
+    for what, how in outcomes:
+        err(f"  {shown_path(what)}: {how}")
+
+
 def reports_errors(task_body: F) -> F:
     """Turn expected failures into one clear line and an exit code, with no traceback."""
 
@@ -268,7 +277,10 @@ def reports_errors(task_body: F) -> F:
             for line in exc.details:
                 err(f"  {line}")
             raise Exit(code=exc.exit_code) from None
-        except (Exit, KeyboardInterrupt):
+        except KeyboardInterrupt as exc:
+            report_interrupted(exc)
+            raise Exit(code=exit_code_for_signal(signal_name_of(exc))) from None
+        except Exit:
             raise
         except BrokenPipeError:
             # The reader went away (``micropkg status | head``): stop quietly, as Unix tools do.

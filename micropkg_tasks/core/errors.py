@@ -10,6 +10,14 @@ from __future__ import annotations
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_LOCAL_EDITS = 3
+# A run stopped by a signal rolls back or finishes what it was writing, says how it left each
+# target, then exits with 128 + the signal's number, as shells report a process the signal ended.
+EXIT_ON_SIGNAL = {"SIGHUP": 129, "SIGINT": 130, "SIGTERM": 143}
+
+
+def exit_code_for_signal(name: str) -> int:
+    """The exit code of a run stopped by the signal ``name`` (``"SIGINT"``, ...)."""
+    return EXIT_ON_SIGNAL.get(name, EXIT_ON_SIGNAL["SIGINT"])
 
 
 class MicropkgError(Exception):

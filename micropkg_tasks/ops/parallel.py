@@ -5,6 +5,12 @@ do. Expected failures come back per item instead of stopping the batch.
 Workers die with the process that started them, even when it is killed with
 SIGKILL and gets no chance to stop them: an orphaned worker would otherwise
 wait forever for work, and could hold a project's lock.
+
+Workers ignore SIGINT, SIGTERM and SIGHUP (Ctrl-C reaches the whole process
+group): the process that started them decides. When it is interrupted, the
+items already running are finished (each is one project's transaction, never
+left half-done), no other item starts, and ``InterruptedBatch`` says which is
+which.
 """
 
 from __future__ import annotations
@@ -18,10 +24,13 @@ import signal
 import sys
 import threading
 import time
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Iterator, Sequence, TypeVar
+from concurrent.futures import wait as wait_for
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from micropkg_tasks.core.errors import MicropkgError
+from micropkg_tasks.core.interrupts import STOP_SIGNALS, Interrupted, signal_name_of
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -73,10 +82,50 @@ def die_with_parent(parent: int) -> None:
     ).start()
 
 
-def _start_worker(parent: int, preload: tuple[str, ...]) -> None:
+# How long an interrupted run waits for the items already running in its workers.
+STOP_WAIT_SECONDS = 60.0
+
+
+class NotStarted:
+    """Stands, in ``InterruptedBatch.results``, for an item the run stopped before starting."""
+
+    def __repr__(self) -> str:
+        return "NotStarted()"
+
+
+class Unfinished:
+    """Stands for an item still running when the run stopped waiting for it."""
+
+    def __repr__(self) -> str:
+        return "Unfinished()"
+
+
+class InterruptedBatch(Interrupted):
+    """A stop signal ended a ``map``: ``results`` holds, per item, its result, its error, the
+    ``KeyboardInterrupt`` that stopped it (run in this process), ``NotStarted`` or ``Unfinished``."""
+
+    def __init__(self, signal_name: str, results: Sequence[Any]) -> None:
+        super().__init__(signal_name)
+        self.results = list(results)
+
+
+_stop: Any = None  # in a worker: the pool's "start nothing more" event
+
+
+def _start_worker(parent: int, preload: tuple[str, ...], stop: Any) -> None:
+    global _stop
     die_with_parent(parent)
+    for number in STOP_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
+    _stop = stop
     for module in preload:
         importlib.import_module(module)
+
+
+def _unless_stopped(function: Callable[[T], R], item: T) -> R | NotStarted:
+    if _stop is not None and _stop.is_set():
+        return NotStarted()
+    return function(item)
 
 
 def _nothing() -> None:
@@ -96,28 +145,58 @@ class WorkerPool:
         self.workers = worker_count(jobs, tasks)
         self._pool: ProcessPoolExecutor | None = None
         if self.workers > 1:
+            self._stop = multiprocessing.Event()
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, initializer=_start_worker, initargs=(os.getpid(), tuple(preload))
+                max_workers=self.workers, initializer=_start_worker,
+                initargs=(os.getpid(), tuple(preload), self._stop),
             )
             self._pool.submit(_nothing)  # the workers start now, not at the first real task
 
     def map(self, function: Callable[[T], R], items: Sequence[T]) -> list[R | MicropkgError]:
-        """``function(item)`` for each item, in order; a ``MicropkgError`` is returned in its slot."""
-        results: list[R | MicropkgError] = []
+        """``function(item)`` for each item, in order; a ``MicropkgError`` is returned in its slot.
+
+        Interrupted, it raises ``InterruptedBatch`` once no item is running any more.
+        """
+        results: list[Any] = []
         if self._pool is None or len(items) <= 1:
             for item in items:
                 try:
                     results.append(function(item))
                 except MicropkgError as exc:
                     results.append(exc)
+                except KeyboardInterrupt as exc:
+                    rest = [NotStarted() for _ in items[len(results) + 1:]]
+                    raise InterruptedBatch(signal_name_of(exc), [*results, exc, *rest]) from None
             return results
-        futures = [self._pool.submit(function, item) for item in items]
-        for future in futures:
-            try:
-                results.append(future.result())
-            except MicropkgError as exc:
-                results.append(exc)
+        futures = []
+        try:
+            futures = [self._pool.submit(_unless_stopped, function, item) for item in items]
+            for future in futures:
+                try:
+                    results.append(future.result())
+                except MicropkgError as exc:
+                    results.append(exc)
+        except KeyboardInterrupt as exc:
+            raise InterruptedBatch(signal_name_of(exc), self._stop_and_collect(futures, len(items))) from None
         return results
+
+    def _stop_and_collect(self, futures: list[Any], count: int) -> list[Any]:
+        """Start nothing more, wait (bounded) for the items running, and say how each item ended."""
+        self._stop.set()
+        for future in futures:
+            future.cancel()
+        wait_for(futures, timeout=STOP_WAIT_SECONDS)
+        results: list[Any] = []
+        for future in futures:
+            if future.cancelled():
+                results.append(NotStarted())
+            elif not future.done():
+                results.append(Unfinished())
+            elif future.exception() is not None:
+                results.append(future.exception())
+            else:
+                results.append(future.result())
+        return results + [NotStarted() for _ in range(count - len(results))]
 
     def close(self, *, wait: bool = True) -> None:
         if self._pool is not None:

@@ -14,18 +14,19 @@ import hashlib
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from micropkg_tasks.core.errors import ConflictError, MicropkgError
+from micropkg_tasks.core.interrupts import COMPLETED, NOT_STARTED, Interrupted, interrupted
 from micropkg_tasks.core.lockfile import Lock, changed_files, conflicted_files, read_project_lock
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, require_monorepo, select_shared
 from micropkg_tasks.core.project import Project, load_project
 from micropkg_tasks.core.sdist_read import SdistContents, read_sdist
-from micropkg_tasks.core.transaction import CONFLICT, UNCHANGED
+from micropkg_tasks.core.transaction import CONFLICT, UNCHANGED, log_mark, outcome_since
 from micropkg_tasks.ops.compile_batch import CompileOutcome, activity_of, compile_projects
 from micropkg_tasks.ops.install_plan import MERGE_CONFLICT, PlannedFile
 from micropkg_tasks.ops.build import PackageInputs, build_from_inputs, read_inputs
-from micropkg_tasks.ops.parallel import map_collecting_errors
+from micropkg_tasks.ops.parallel import InterruptedBatch, NotStarted, map_collecting_errors
 from micropkg_tasks.ops.install import SdistToInstall, install_sdists
 from micropkg_tasks.ops.recover import recover_if_interrupted
 from micropkg_tasks.ops.sources import source_identity
@@ -272,6 +273,54 @@ def sync_shared(
     """
     monorepo = require_monorepo(root)
     entries = select_shared(monorepo, only)
+    named = sorted({monorepo.relative(target.project) for entry in entries for target in entry.targets})
+    try:
+        return _sync_entries(
+            monorepo, entries, check=check, dry_run=dry_run, diff=diff, force=force, jobs=jobs,
+            lock_timeout=lock_timeout, recompile=recompile, compile_config=compile_config, progress=progress,
+            merge=merge,
+        )
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Interrupted) and exc.outcomes:
+            raise
+        # Stopped before any target was written to (or with nothing to write).
+        raise interrupted(exc, [(name, NOT_STARTED) for name in named]) from None
+
+
+def _how_left(done: Sequence[TargetSync], jobs: Sequence[_TargetJob], results: Sequence[Any], mark: int,
+              monorepo: Monorepo) -> list[tuple[str, str]]:
+    """Each target after an interrupted sync: completed (with what it did), rolled back, or not started."""
+    lines = [(target.project, f"{COMPLETED} ({target.outcome})") for target in done]
+    for job, result in zip(jobs, results):
+        shown = monorepo.relative(job.root)
+        if isinstance(result, TargetSync):
+            lines.append((shown, f"{COMPLETED} ({result.outcome})"))
+        elif isinstance(result, MicropkgError):
+            lines.append((shown, f"{COMPLETED} (failed: {result})"))
+        elif isinstance(result, KeyboardInterrupt):  # it ran in this process: its transaction says
+            lines.append((shown, outcome_since(mark, job.root)))
+        elif isinstance(result, NotStarted):
+            lines.append((shown, NOT_STARTED))
+        else:  # still running when the wait ended: it dies with this process
+            lines.append((shown, f"still being written when micropkg stopped: run `micropkg recover` in {shown}"))
+    return sorted(lines)
+
+
+def _sync_entries(
+    monorepo: Monorepo,
+    entries: Sequence[SharedEntry],
+    *,
+    check: bool,
+    dry_run: bool,
+    diff: bool,
+    force: bool,
+    jobs: int | None,
+    lock_timeout: float,
+    recompile: bool,
+    compile_config: Mapping[str, Any] | None,
+    progress: Callable[[str], None] | None,
+    merge: bool,
+) -> SyncResult:
     # 0. A run killed earlier is finished first, so hashes are compared with a consistent tree.
     involved = sorted({entry.source for entry in entries} | {t.project for e in entries for t in e.targets})
     recovered = tuple(
@@ -391,8 +440,13 @@ def sync_shared(
     for job in jobs_to_run:
         _say(progress, f"{'checking' if check else 'syncing'} {job.states[0].project}")
     _read_sdists.clear()  # run in this process (one job), the cache lasts one run, not the next
-    outcomes = map_collecting_errors(_sync_target, jobs_to_run, jobs=jobs)
-    _read_sdists.clear()
+    mark = log_mark()
+    try:
+        outcomes = map_collecting_errors(_sync_target, jobs_to_run, jobs=jobs)
+    except InterruptedBatch as stop:
+        raise interrupted(stop, _how_left(results, jobs_to_run, stop.results, mark, monorepo)) from None
+    finally:
+        _read_sdists.clear()
     for job, outcome in zip(jobs_to_run, outcomes):
         if isinstance(outcome, MicropkgError):
             outcome = TargetSync(job.states[0].project, job.states, "failed", error=str(outcome))
@@ -416,10 +470,13 @@ def sync_shared(
             monorepo.root / t.project for t in results
             if t.requirements_in_changed and t.outcome in ("updated", "failed")
         ]
-        compiled = compile_projects(
-            changed, invoke_config=compile_config, lock_timeout=lock_timeout,
-            shown={path: monorepo.relative(path) for path in changed}, jobs=jobs, activity=activity_of(progress),
-        )
+        try:
+            compiled = compile_projects(
+                changed, invoke_config=compile_config, lock_timeout=lock_timeout,
+                shown={path: monorepo.relative(path) for path in changed}, jobs=jobs, activity=activity_of(progress),
+            )
+        except KeyboardInterrupt as exc:
+            raise interrupted(exc, [(t.project, f"{COMPLETED} ({t.outcome})") for t in results]) from None
     return SyncResult(
         str(monorepo.root), tuple(results), check=check, dry_run=dry_run, warnings=warnings, compiled=compiled
     )
