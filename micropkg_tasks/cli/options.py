@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from micropkg_tasks.core.errors import MicropkgError, UsageError
+from micropkg_tasks.core.errors import ConflictError, MicropkgError, UsageError
 from micropkg_tasks.core.manifest import is_url
 from micropkg_tasks.core.monorepo import Monorepo, find_monorepo_root, require_monorepo
 from micropkg_tasks.core.project import Project, find_project_root, load_project
@@ -127,6 +127,14 @@ def fail_on_compile_errors(outcomes: Sequence[CompileOutcome]) -> None:
         raise MicropkgError(
             f"requirements could not be compiled in {', '.join(f.project for f in failures)}; "
             "requirements.txt was kept as it was"
+        )
+
+
+def fail_on_refusals(refusals: Sequence[Any], verb: str) -> None:
+    """A dry run exits as the real run would: each refusal was reported above (or in the JSON)."""
+    if refusals:
+        raise ConflictError(
+            f"dry run: the real {verb} would be refused ({len(refusals)} reason(s) above); nothing was written"
         )
 
 

@@ -251,13 +251,20 @@ def fewer_collections() -> Iterator[None]:
         gc.unfreeze()
 
 
-def report_interrupted(exc: KeyboardInterrupt) -> None:
+def report_interrupted(exc: KeyboardInterrupt, mark: int) -> None:
     """After SIGINT, SIGTERM or SIGHUP: which signal, then one line per target or project saying
-    whether it was completed, rolled back or not started."""
-    outcomes = exc.outcomes if isinstance(exc, Interrupted) else ()
+    whether it was completed, rolled back or not started.
+
+    The operation names its targets; a signal that arrives outside one (say, once it has
+    returned and its report is printed) names the projects changed since ``mark``.
+    """
+    from micropkg_tasks.core.transaction import outcomes_since
+
+    outcomes = exc.outcomes if isinstance(exc, Interrupted) and exc.outcomes else outcomes_since(mark)
     err(f"interrupted by {signal_name_of(exc)}" + (":" if outcomes else ""))
     for what, how in outcomes:
-        err(f"  {shown_path(what)}: {how}")
+        shown = shown_path(what)
+        err(f"  {what if shown == '.' else shown}: {how}")
 
 
 def reports_errors(task_body: F) -> F:
@@ -265,8 +272,11 @@ def reports_errors(task_body: F) -> F:
 
     @functools.wraps(task_body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from micropkg_tasks.core.transaction import log_mark
+
         configure(quiet=kwargs.get("quiet", False), verbose=kwargs.get("verbose", False))
         install_log_redaction()
+        mark = log_mark()
         try:
             with stop_signals_interrupt(), fewer_collections():  # SIGTERM and SIGHUP stop a run as cleanly as Ctrl-C
                 return task_body(*args, **kwargs)
@@ -278,7 +288,7 @@ def reports_errors(task_body: F) -> F:
                 err(f"  {line}")
             raise Exit(code=exc.exit_code) from None
         except KeyboardInterrupt as exc:
-            report_interrupted(exc)
+            report_interrupted(exc, mark)
             raise Exit(code=exit_code_for_signal(signal_name_of(exc))) from None
         except Exit:
             raise

@@ -178,6 +178,12 @@ def outcome_since(mark: int, root: Path) -> str:
     return COMPLETED if _COMMITTED in events else ROLLED_BACK if _BEGUN in events else NOT_STARTED
 
 
+def outcomes_since(mark: int) -> list[tuple[str, str]]:
+    """Each project a transaction of this process began on since ``mark``, and how it was left."""
+    roots = dict.fromkeys(where for where, _ in _LOG[mark:])
+    return [(str(root), outcome_since(mark, root)) for root in roots]
+
+
 def _apply_each(root: Path, changes: Sequence[FileChange]) -> list[Path]:
     """Move each existing file aside and write the new ones; returns the files written.
 

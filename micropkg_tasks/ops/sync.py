@@ -42,6 +42,8 @@ UNREADABLE = "lock unreadable"
 OTHER_SOURCE = "installed from another source"
 SOURCE_UNREADABLE = "source unreadable"
 
+WOULD_REFUSE = "would refuse"  # a dry run's or a check's target that the real run would refuse
+
 EXIT_IN_SYNC = 0
 EXIT_UPSTREAM_MOVED = 1
 EXIT_LOCALLY_EDITED = 3
@@ -80,6 +82,7 @@ class TargetSync:
     requirements_overlaps: tuple[str, ...] = ()  # same name listed with another specifier: both kept
     requirements_removed: tuple[str, ...] = ()
     recovered: str = ""  # an interrupted earlier run this one rolled back or forward first
+    requirements_conflicts: tuple[str, ...] = ()  # requirements that cannot both hold: the target is refused
 
 
 @dataclass(frozen=True)
@@ -97,11 +100,18 @@ class SyncResult:
         if self.check:
             if states & {LOCALLY_EDITED, CONFLICTED}:
                 return EXIT_LOCALLY_EDITED
-            if UNREADABLE in states or SOURCE_UNREADABLE in states:
-                return 1
+            if UNREADABLE in states or SOURCE_UNREADABLE in states or self.refusing:
+                return ConflictError.exit_code
             return EXIT_UPSTREAM_MOVED if states - {IN_SYNC} else EXIT_IN_SYNC
+        if self.refusing:
+            return ConflictError.exit_code  # as the real run's refusal
         failed = any(t.outcome in ("refused", "failed", MERGE_CONFLICT) or t.refused for t in self.targets)
         return 1 if failed or any(c.error for c in self.compiled) else 0
+
+    @property
+    def refusing(self) -> bool:
+        """A dry run or a check found something the real run would refuse."""
+        return any(t.outcome == WOULD_REFUSE or t.refused for t in self.targets)
 
     @property
     def changed_projects(self) -> tuple[str, ...]:
@@ -211,10 +221,18 @@ def _sync_target(job: _TargetJob) -> TargetSync:
         requirements_added=tuple(f"{r.module}: {line}" for r in batch.results for line in r.requirements_added),
         requirements_overlaps=tuple(line for r in batch.results for line in r.requirements_overlaps),
         requirements_removed=tuple(f"{r.module}: {line}" for r in batch.results for line in r.requirements_removed),
+        requirements_conflicts=tuple(line for r in batch.results for line in r.requirements_conflicts),
     )
+    if batch.refusals:
+        # A dry run or a check: the real run would refuse this target as a whole, for these reasons.
+        return TargetSync(
+            shown, job.states, WOULD_REFUSE, files=files, diff=batch.diff,
+            error="; ".join(refusal.message for refusal in batch.refusals),
+            details=tuple(line for refusal in batch.refusals for line in refusal.details), **requirements,
+        )
     if refused and not batch.changes:
         # Nothing else to do here: the target is refused as a whole, as a real run would.
-        verb = "would refuse" if job.dry_run else "refused"
+        verb = WOULD_REFUSE if job.dry_run else "refused"
         return TargetSync(
             shown, job.states, verb, files=files, details=conflicts, diff=batch.diff, refused=refused,
             error="; ".join(refused), **requirements,
