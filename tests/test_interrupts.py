@@ -11,11 +11,13 @@ a real SIGINT is delivered to the child:
 * ``external``: the wrapper reports that it is paused there and sleeps, and
   the parent sends the SIGINT with ``os.kill(child_pid, SIGINT)``.
 
-Python's own SIGINT handler turns the signal into ``KeyboardInterrupt``; no
-test code raises it. The parent then checks that the run exited 1 without a
-traceback, that the interrupted project is byte-for-byte what it was (modes
-and mtimes included), that any other sync target is untouched or completed,
-and that no ``.micropkg-backup`` / ``.micropkg-new`` file is left.
+The CLI's own handler turns the signal into ``Interrupted``; no test code
+raises it. The parent then checks that the run exited 128 + the signal's
+number (130 for SIGINT) without a traceback, that the interrupted project is
+byte-for-byte what it was (modes and mtimes included), that any other sync
+target is untouched or completed, and that no ``.micropkg-backup`` /
+``.micropkg-new`` file is left. A further set sends the signal right after
+each file is moved aside, before the run can note it.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -286,3 +290,61 @@ def test_sigint_during_sync_apply_leaves_each_target_untouched_or_completed(labe
             assert untouched, f"{project} was interrupted but not restored"
         else:
             assert untouched or state(root) == scenario.completed[project], f"{project} is in between"
+
+
+# -- what an interrupted run says -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_sigint_during_a_three_target_sync_says_how_each_target_was_left_and_exits_130(tmp_path, jobs):
+    """Ctrl-C (SIGINT to the process group) once the first target is fully written: one line per
+    target, each true of the tree, and exit 130. With ``--jobs 1`` the targets are written in this
+    process one after the other; with ``--jobs 2`` in workers, which finish what they started."""
+    from tests.conftest import REPO_ROOT, kedro_project
+    from tests.helpers import build_file_tree
+    from tests.test_signal_loops import bulk_source
+
+    names = ("projects/alpha", "projects/beta", "projects/gamma")
+    monorepo = build_file_tree(tmp_path / "monorepo", {
+        "pyproject.toml": '[tool.micropkg.monorepo]\nprojects = ["projects/*"]\n\n[[tool.micropkg.shared]]\n'
+        f'micropkg = "pipelines.bulk"\nsource = "projects/core"\ntargets = {json.dumps(list(names))}\n',
+    }, dedent=False)
+    core = kedro_project(monorepo / "projects/core", "core", extra={"tests/pipelines/__init__.py": ""})
+    build_file_tree(core, bulk_source("0.1"), dedent=False)
+    roots = {name: kedro_project(monorepo / name, name.split("/")[1]) for name in names}
+    before = {name: snapshot_tree(root) for name, root in roots.items()}
+    first_lock = roots[names[0]] / "micropkg.lock"
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "micropkg_tasks", "sync-shared", "--no-compile", "--jobs", jobs], cwd=monorepo,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        # Its lock names the new entry, and its journal is gone: that target's transaction is over.
+        first_journal = roots[names[0]] / ".micropkg" / "journal"
+        while not (first_lock.exists() and "pipelines.bulk" in first_lock.read_text(encoding="utf-8")
+                   and not first_journal.exists()):
+            assert child.poll() is None and time.monotonic() < deadline, "the first target was never written"
+            time.sleep(0.002)
+        os.killpg(child.pid, signal.SIGINT)
+        stdout, stderr = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait(timeout=30)
+
+    assert child.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "interrupted by SIGINT:" in stderr
+    said = dict(re.findall(r"^  (projects/\w+): (.+)$", stderr, re.MULTILINE))
+    assert sorted(said) == list(names), stderr
+    assert said[names[0]].startswith("completed"), stderr
+    for name, root in roots.items():
+        assert said[name].split(" (")[0] in ("completed", "rolled back", "not started"), said[name]
+        installed = (root / "micropkg.lock").exists() and "pipelines.bulk" in (root / "micropkg.lock").read_text()
+        if said[name].startswith("completed"):
+            assert installed and leftovers(root) == [], f"{name}: said {said[name]}"
+        else:
+            assert snapshot_tree(root) == before[name], f"{name}: said {said[name]}, but it changed"

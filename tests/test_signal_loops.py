@@ -41,7 +41,7 @@ from micropkg_tasks.core.interrupts import COMPLETED, NOT_STARTED, ROLLED_BACK
 from tests.conftest import REPO_ROOT, kedro_project, run_micropkg
 from tests.helpers import build_file_tree, snapshot_tree
 
-MODULES = 60  # files in the micro-package (each run also writes the lock, parameters and tests)
+MODULES = 40  # files in the micro-package (each run also writes the lock, parameters and tests)
 # Per loop: (signal, how many), sent in a shuffled order.
 KILLS = ((signal.SIGTERM, 40), (signal.SIGINT, 40), (signal.SIGHUP, 20))
 TO_GROUP = {signal.SIGINT, signal.SIGHUP}  # Ctrl-C and a closed terminal reach the whole group
@@ -213,7 +213,7 @@ class Loop:
             else:
                 assert content(root) == after[name], f"{label}: {name} is neither before nor after"
                 outcome = "after"
-            self.tally[f"{name} {outcome}"] += 1
+            self.tally[f"{Path(name).name} {outcome}"] += 1
             assert code >= 0 or outcome == "after", f"{label}: {name} was left before by a finished run"
             if name in said:
                 self.tally[f"said {said[name]}"] += 1

@@ -171,6 +171,16 @@ def log_mark() -> int:
     return len(_LOG)
 
 
+def log_since(mark: int) -> list[tuple[Path, str]]:
+    """What the transactions of this process did since ``mark`` (a worker hands it to its parent)."""
+    return _LOG[mark:]
+
+
+def add_to_log(entries: Sequence[tuple[Path, str]]) -> None:
+    """Record what a worker's transactions did, as if this process had done it."""
+    _LOG.extend(entries)
+
+
 def outcome_since(mark: int, root: Path) -> str:
     """How the transactions on ``root`` since ``mark`` left it: completed, rolled back or not started."""
     root = Path(root).resolve()

@@ -25,12 +25,15 @@ import sys
 import threading
 import time
 import multiprocessing
+from dataclasses import dataclass
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import wait as wait_for
+from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from micropkg_tasks.core.errors import MicropkgError
-from micropkg_tasks.core.interrupts import STOP_SIGNALS, Interrupted, signal_name_of
+from micropkg_tasks.core.interrupts import COMPLETED, NOT_STARTED, STOP_SIGNALS, Interrupted, signal_name_of
+from micropkg_tasks.core.transaction import add_to_log, log_mark, log_since, outcome_since
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -109,6 +112,20 @@ class InterruptedBatch(Interrupted):
         self.results = list(results)
 
 
+def how_left(result: Any, root: Path, mark: int) -> str:
+    """How an interrupted batch left the project of one item, from its slot in
+    ``InterruptedBatch.results`` (``mark``: ``log_mark()`` taken before the batch)."""
+    if isinstance(result, NotStarted):
+        return NOT_STARTED
+    if isinstance(result, Unfinished):  # it dies with this process, mid-way: the journal is left
+        return "still being written when micropkg stopped: run `micropkg recover`"
+    if isinstance(result, KeyboardInterrupt):  # it ran in this process: its transactions say
+        return outcome_since(mark, root)
+    if isinstance(result, MicropkgError):
+        return f"{COMPLETED} (failed: {result})"
+    return COMPLETED
+
+
 _stop: Any = None  # in a worker: the pool's "start nothing more" event
 
 
@@ -122,10 +139,31 @@ def _start_worker(parent: int, preload: tuple[str, ...], stop: Any) -> None:
         importlib.import_module(module)
 
 
-def _unless_stopped(function: Callable[[T], R], item: T) -> R | NotStarted:
+@dataclass(frozen=True)
+class _Ran:
+    """What a worker sends back: the item's result or expected error, and what its transactions did."""
+
+    value: Any
+    log: list[tuple[Path, str]]
+
+
+def _unless_stopped(function: Callable[[T], R], item: T) -> _Ran | NotStarted:
     if _stop is not None and _stop.is_set():
         return NotStarted()
-    return function(item)
+    mark = log_mark()
+    try:
+        return _Ran(function(item), log_since(mark))
+    except MicropkgError as exc:
+        return _Ran(exc, log_since(mark))
+
+
+def _received(result: Any) -> Any:
+    """A worker's result, its transactions added to this process's log (so an interrupted run
+    can tell which projects its workers completed)."""
+    if isinstance(result, _Ran):
+        add_to_log(result.log)
+        return result.value
+    return result
 
 
 def _nothing() -> None:
@@ -144,6 +182,7 @@ class WorkerPool:
     def __init__(self, jobs: int | None, tasks: int, *, preload: Sequence[str] = ()) -> None:
         self.workers = worker_count(jobs, tasks)
         self._pool: ProcessPoolExecutor | None = None
+        self._drained = False  # interrupted, and no item is running any more
         if self.workers > 1:
             self._stop = multiprocessing.Event()
             self._pool = ProcessPoolExecutor(
@@ -173,7 +212,7 @@ class WorkerPool:
             futures = [self._pool.submit(_unless_stopped, function, item) for item in items]
             for future in futures:
                 try:
-                    results.append(future.result())
+                    results.append(_received(future.result()))
                 except MicropkgError as exc:
                     results.append(exc)
         except KeyboardInterrupt as exc:
@@ -185,7 +224,7 @@ class WorkerPool:
         self._stop.set()
         for future in futures:
             future.cancel()
-        wait_for(futures, timeout=STOP_WAIT_SECONDS)
+        self._drained = not wait_for(futures, timeout=STOP_WAIT_SECONDS).not_done
         results: list[Any] = []
         for future in futures:
             if future.cancelled():
@@ -195,7 +234,7 @@ class WorkerPool:
             elif future.exception() is not None:
                 results.append(future.exception())
             else:
-                results.append(future.result())
+                results.append(_received(future.result()))
         return results + [NotStarted() for _ in range(count - len(results))]
 
     def close(self, *, wait: bool = True) -> None:
@@ -208,7 +247,9 @@ class WorkerPool:
 
     def __exit__(self, kind: object, *rest: object) -> None:
         # After a failure, do not wait for workers still loading modules: they exit on their own.
-        self.close(wait=kind is None)
+        # Once interrupted and drained, wait: they are idle, and leaving the pool's thread running
+        # makes Python's own clean-up at exit fail on its closed pipe.
+        self.close(wait=kind is None or self._drained)
 
 
 def map_collecting_errors(

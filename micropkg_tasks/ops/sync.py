@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from micropkg_tasks.core.errors import ConflictError, MicropkgError
-from micropkg_tasks.core.interrupts import COMPLETED, NOT_STARTED, Interrupted, interrupted
+from micropkg_tasks.core.interrupts import COMPLETED, Interrupted, interrupted
 from micropkg_tasks.core.lockfile import Lock, changed_files, conflicted_files, read_project_lock
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, require_monorepo, select_shared
 from micropkg_tasks.core.project import Project, load_project
@@ -26,7 +26,7 @@ from micropkg_tasks.core.transaction import CONFLICT, UNCHANGED, log_mark, outco
 from micropkg_tasks.ops.compile_batch import CompileOutcome, activity_of, compile_projects
 from micropkg_tasks.ops.install_plan import MERGE_CONFLICT, PlannedFile
 from micropkg_tasks.ops.build import PackageInputs, build_from_inputs, read_inputs
-from micropkg_tasks.ops.parallel import InterruptedBatch, NotStarted, map_collecting_errors
+from micropkg_tasks.ops.parallel import InterruptedBatch, how_left, map_collecting_errors
 from micropkg_tasks.ops.install import SdistToInstall, install_sdists
 from micropkg_tasks.ops.recover import recover_if_interrupted
 from micropkg_tasks.ops.sources import source_identity
@@ -291,7 +291,8 @@ def sync_shared(
     """
     monorepo = require_monorepo(root)
     entries = select_shared(monorepo, only)
-    named = sorted({monorepo.relative(target.project) for entry in entries for target in entry.targets})
+    named = {monorepo.relative(target.project): target.project for entry in entries for target in entry.targets}
+    mark = log_mark()
     try:
         return _sync_entries(
             monorepo, entries, check=check, dry_run=dry_run, diff=diff, force=force, jobs=jobs,
@@ -301,8 +302,8 @@ def sync_shared(
     except KeyboardInterrupt as exc:
         if isinstance(exc, Interrupted) and exc.outcomes:
             raise
-        # Stopped before any target was written to (or with nothing to write).
-        raise interrupted(exc, [(name, NOT_STARTED) for name in named]) from None
+        # Stopped before the targets were synced, or after: what the transactions did says which.
+        raise interrupted(exc, [(name, outcome_since(mark, root)) for name, root in sorted(named.items())]) from None
 
 
 def _how_left(done: Sequence[TargetSync], jobs: Sequence[_TargetJob], results: Sequence[Any], mark: int,
@@ -313,14 +314,8 @@ def _how_left(done: Sequence[TargetSync], jobs: Sequence[_TargetJob], results: S
         shown = monorepo.relative(job.root)
         if isinstance(result, TargetSync):
             lines.append((shown, f"{COMPLETED} ({result.outcome})"))
-        elif isinstance(result, MicropkgError):
-            lines.append((shown, f"{COMPLETED} (failed: {result})"))
-        elif isinstance(result, KeyboardInterrupt):  # it ran in this process: its transaction says
-            lines.append((shown, outcome_since(mark, job.root)))
-        elif isinstance(result, NotStarted):
-            lines.append((shown, NOT_STARTED))
-        else:  # still running when the wait ended: it dies with this process
-            lines.append((shown, f"still being written when micropkg stopped: run `micropkg recover` in {shown}"))
+        else:
+            lines.append((shown, how_left(result, job.root, mark)))
     return sorted(lines)
 
 
