@@ -55,6 +55,9 @@ APPLY_STEPS = ("move-aside", "make-parents", "write", "rename-into-place", "chmo
 # The signal arrives right after a file was moved aside: before the journal was trusted for the
 # rollback, a run stopped there lost that file (its backup was left, the journal removed).
 AFTER_MOVE_ASIDE = "after-move-aside"
+# A second signal arrives while the first one's rollback is putting backups back: it must not cut
+# the rollback short.
+SECOND = "second-during-rollback"
 EXTERNAL = ("write-0", "lock-write", "write-last")  # where the parent's own SIGINT is sent
 
 CHILD = r"""
@@ -93,7 +96,7 @@ def reached(detail):
 
 
 def write_new(path, content):
-    if job["step"] == "write":
+    if job["step"] in ("write", "second-during-rollback"):
         reached(path)
     return REAL["_write_new"](path, content)
 
@@ -115,6 +118,11 @@ def replace(src, dst, *args, **kwargs):
         return result
     if job["step"] == "rename-into-place" and str(src).endswith(".micropkg-new"):
         reached(dst)
+    if job["step"] == "second-during-rollback" and str(src).endswith(".micropkg-backup") and job["fired"] \
+            and not job.get("second"):
+        # A second signal while the first one's rollback puts the first backup back.
+        job["second"] = str(src)
+        os.kill(os.getpid(), signal.SIGTERM)
     return REAL["replace"](src, dst, *args, **kwargs)
 
 
@@ -147,7 +155,7 @@ for item in json.loads(sys.stdin.readline()):
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     print(json.dumps({"label": item["label"], "code": code, "stdout": out.getvalue(),
-                      "stderr": err.getvalue(), "fired": job["fired"]}), flush=True)
+                      "stderr": err.getvalue(), "fired": job["fired"], "second": job.get("second")}), flush=True)
 """
 
 
@@ -180,7 +188,7 @@ def run_child(scenario_base: Path, projects: tuple[str, ...], cwd: str, argv: li
         workspace = Path(shutil.copytree(scenario_base, folder / f"run-{number}", symlinks=True))
         before = {project: snapshot_tree(workspace / project) for project in projects}
         runs[label] = Run(label, workspace, before, {})
-        step = AFTER_MOVE_ASIDE if label.startswith(f"self-{AFTER_MOVE_ASIDE}") else point.step.name
+        step = next((s for s in (AFTER_MOVE_ASIDE, SECOND) if label.startswith(f"self-{s}")), point.step.name)
         payload.append({"label": label, "cwd": str(workspace / cwd), "argv": argv, "mode": mode,
                         "step": step, "index": point.index})
     child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -219,12 +227,19 @@ def _stop_signal_jobs(points: list[FaultPoint]) -> list[tuple[str, FaultPoint, s
     ]
 
 
+def _second_signal_points(points: list[FaultPoint]) -> list[FaultPoint]:
+    """The second, the middle and the last file write: files were moved aside before each."""
+    writes = [point for point in points if point.step.name == "write"]
+    return [writes[1], writes[len(writes) // 2], writes[-1]]
+
+
 @functools.lru_cache(maxsize=None)
 def pull_runs() -> dict[str, Run]:
     scenario = pull_scenario()
     points = [p for p in scenario.points if p.step.name in APPLY_STEPS]
     jobs = [(f"self-{p.label}", p, "self") for p in points]
     jobs += [(f"self-{AFTER_MOVE_ASIDE}-{p.label}", p, "self") for p in points if p.step.name == "move-aside"]
+    jobs += [(f"self-{SECOND}-{p.label}", p, "self") for p in _second_signal_points(points)]
     jobs += _stop_signal_jobs(points)
     argv = ["pull", "../sdists/cleaning-0.2.tar.gz", "--destination", "pipelines", "--no-compile"]
     return run_child(scenario.base, ("project",), "project", argv, jobs)
@@ -250,6 +265,8 @@ def _labels(kind: str) -> list[Any]:
             pytest.param(f"self-{AFTER_MOVE_ASIDE}-{p.label}", id=f"self-{AFTER_MOVE_ASIDE}-{p.label}")
             for p in points if p.step.name == "move-aside"
         ]
+        params += [pytest.param(f"self-{SECOND}-{p.label}", id=f"self-{SECOND}-{p.label}")
+                   for p in _second_signal_points(points)]
     params += [
         pytest.param(f"{prefix}-{name}", id=f"{prefix}-{name}") for prefix in SIGNAL_OF_PREFIX for name in EXTERNAL
     ]
@@ -270,6 +287,8 @@ def check_interrupted(run: Run) -> None:
 def test_sigint_during_pull_apply_leaves_the_project_exactly_as_it_was(label: str) -> None:
     run = pull_runs()[label]
     check_interrupted(run)
+    if SECOND in label:
+        assert run.result["second"], f"{label}: the rollback put no backup back"
     if "backup-cleanup" in label:  # after the commit point: the pull must stand, complete
         assert state(run.workspace / "project") == pull_scenario().completed["project"]
     else:

@@ -44,6 +44,9 @@ class Interrupted(KeyboardInterrupt):
         self.signal_name = signal_name
         self.outcomes = tuple(outcomes)
 
+    def __str__(self) -> str:
+        return f"interrupted by {self.signal_name}"
+
 
 def signal_name_of(exc: BaseException) -> str:
     """Which signal stopped the run (a bare ``KeyboardInterrupt`` is Python's own SIGINT)."""
