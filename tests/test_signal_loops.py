@@ -1,8 +1,9 @@
 """Signal loops: SIGTERM, SIGINT and SIGHUP at varied moments of the apply window of ``pull`` and ``sync-shared``.
 
 Each run is a real ``python -m micropkg_tasks`` process (the console script, from
-this checkout), in its own session, on a project of a few hundred files. The
-test waits until the run's journal appears (its apply window has begun), waits
+this checkout), in its own session; each run changes about 45 files per
+project. The test waits until the run's journal appears (its apply window has
+begun), so every signal can be aimed at the apply window however short; it waits
 a further delay drawn from a seeded generator over the window's measured
 length, and sends the signal: SIGTERM to the process (as ``kill`` and
 ``timeout`` do), SIGINT and SIGHUP to its process group (as Ctrl-C and a
