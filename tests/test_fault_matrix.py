@@ -930,3 +930,94 @@ def test_kill_report(capsys):
     """Print the SIGKILL figures for docs/reliability.md (run with -s to see them)."""
     with capsys.disabled():
         print(f"\nsigkill: {KILL_TALLY}, recover-kills: {sum(RECOVERY_KILLS)}")
+
+
+# -- the order of the journal and the file moves ------------------------------------------------------
+#
+# Crash safety rests on an order: the journal is on disk (written, flushed, renamed into place, its
+# folder flushed) before the first file is moved aside, and it is removed only once the last backup
+# is gone, whether the run completes or rolls back. These tests record every fsync, rename and
+# unlink of a real pull and check that order.
+
+
+def _record_file_operations(monkeypatch: pytest.MonkeyPatch, workspace: Path) -> list[tuple[str, str, str]]:
+    events: list[tuple[str, str, str]] = []
+    real = {name: getattr(os, name) for name in ("fsync", "replace", "rename", "unlink")}
+    inside = str(workspace.resolve())
+
+    def fsync(descriptor: int) -> None:
+        where = os.readlink(f"/proc/self/fd/{descriptor}")
+        if where.startswith(inside):
+            events.append(("fsync", where[len(inside):], ""))
+        real["fsync"](descriptor)
+
+    def move(name: str):
+        def wrapper(source: Any, target: Any, *args: Any, **kwargs: Any) -> None:
+            if os.fspath(source).startswith(inside):
+                events.append((name, os.fspath(source)[len(inside):], os.fspath(target)[len(inside):]))
+            real[name](source, target, *args, **kwargs)
+
+        return wrapper
+
+    def unlink(path: Any, *args: Any, **kwargs: Any) -> None:
+        if os.fspath(path).startswith(inside):
+            events.append(("unlink", os.fspath(path)[len(inside):], ""))
+        real["unlink"](path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", move("replace"))
+    monkeypatch.setattr(os, "rename", move("rename"))
+    monkeypatch.setattr(os, "unlink", unlink)
+    return events
+
+
+def _journal_written_before_the_first_move(events: list[tuple[str, str, str]]) -> None:
+    journal, temp, folder = "/project/.micropkg/journal", "/project/.micropkg/journal.tmp", "/project/.micropkg"
+    first_move = next(i for i, (op, _, target) in enumerate(events) if target.endswith(".micropkg-backup"))
+    flushed = events.index(("fsync", temp, ""))
+    in_place = events.index(("rename", temp, journal))
+    folder_flushed = events.index(("fsync", folder, ""), in_place)
+    assert flushed < in_place < folder_flushed < first_move, events[: first_move + 1]
+
+
+def test_the_journal_is_on_disk_before_the_first_move_and_goes_after_the_last_backup(tmp_path, monkeypatch):
+    workspace = copy_workspace(pull_scenario().base, tmp_path / "workspace")
+    events = _record_file_operations(monkeypatch, workspace)
+
+    run_pull(workspace)
+    monkeypatch.undo()
+
+    _journal_written_before_the_first_move(events)
+    removed = events.index(("unlink", "/project/.micropkg/journal", ""))
+    backups_gone = [i for i, (op, path, _) in enumerate(events) if op == "unlink" and path.endswith(".micropkg-backup")]
+    assert backups_gone and max(backups_gone) < removed
+    assert state(workspace / "project") == pull_scenario().completed["project"]
+
+
+def test_a_rollback_removes_the_journal_only_after_every_backup_is_back(tmp_path, monkeypatch):
+    workspace = copy_workspace(pull_scenario().base, tmp_path / "workspace")
+    before = snapshot_tree(workspace / "project")
+    events = _record_file_operations(monkeypatch, workspace)
+    writes = []
+    real_write = transaction._write_new
+
+    def failing_write(path: Path, content: bytes) -> None:
+        writes.append(path)
+        if len(writes) == 6:
+            raise OSError(errno.ENOSPC, "No space left on device (injected)", str(path))
+        real_write(path, content)
+
+    monkeypatch.setattr(transaction, "_write_new", failing_write)
+
+    with pytest.raises(ProjectError, match="the project was restored unchanged"):
+        run_pull(workspace)
+    monkeypatch.undo()
+
+    _journal_written_before_the_first_move(events)
+    removed = events.index(("unlink", "/project/.micropkg/journal", ""))
+    moved_aside = [(path, target) for op, path, target in events if target.endswith(".micropkg-backup")]
+    put_back = [i for i, (op, path, target) in enumerate(events) if path.endswith(".micropkg-backup")]
+    assert len(moved_aside) >= 3 and len(put_back) == len(moved_aside)
+    assert max(put_back) < removed
+    assert snapshot_tree(workspace / "project") == before
+    assert leftovers(workspace) == []

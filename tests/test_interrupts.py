@@ -11,11 +11,13 @@ a real SIGINT is delivered to the child:
 * ``external``: the wrapper reports that it is paused there and sleeps, and
   the parent sends the SIGINT with ``os.kill(child_pid, SIGINT)``.
 
-Python's own SIGINT handler turns the signal into ``KeyboardInterrupt``; no
-test code raises it. The parent then checks that the run exited 1 without a
-traceback, that the interrupted project is byte-for-byte what it was (modes
-and mtimes included), that any other sync target is untouched or completed,
-and that no ``.micropkg-backup`` / ``.micropkg-new`` file is left.
+The CLI's own handler turns the signal into ``Interrupted``; no test code
+raises it. The parent then checks that the run exited 128 + the signal's
+number (130 for SIGINT) without a traceback, that the interrupted project is
+byte-for-byte what it was (modes and mtimes included), that any other sync
+target is untouched or completed, and that no ``.micropkg-backup`` /
+``.micropkg-new`` file is left. A further set sends the signal right after
+each file is moved aside, before the run can note it.
 """
 
 from __future__ import annotations
@@ -23,17 +25,20 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from micropkg_tasks.core.errors import exit_code_for_signal
 from tests.helpers import snapshot_tree
 from tests.test_fault_matrix import (
     CHURN,
@@ -47,6 +52,12 @@ from tests.test_fault_matrix import (
 )
 
 APPLY_STEPS = ("move-aside", "make-parents", "write", "rename-into-place", "chmod", "backup-cleanup")
+# The signal arrives right after a file was moved aside: before the journal was trusted for the
+# rollback, a run stopped there lost that file (its backup was left, the journal removed).
+AFTER_MOVE_ASIDE = "after-move-aside"
+# A second signal arrives while the first one's rollback is putting backups back: it must not cut
+# the rollback short.
+SECOND = "second-during-rollback"
 EXTERNAL = ("write-0", "lock-write", "write-last")  # where the parent's own SIGINT is sent
 
 CHILD = r"""
@@ -70,14 +81,22 @@ def reached(detail):
     if job["mode"] == "self":
         os.kill(os.getpid(), signal.SIGINT)
     else:
-        # The CLI's output is captured; the parent listens on the real stdout.
+        # Block the stop signals, say where we are (the CLI's output is captured; the parent
+        # listens on the real stdout), wait until the parent's signal is pending, then unblock:
+        # the kernel delivers it to the real handler here, whenever the parent sent it.
+        stop = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop)
         print(json.dumps({"paused": job["label"]}), file=sys.__stdout__, flush=True)
-        time.sleep(60)  # the parent's SIGINT ends this sleep
-        job["fired"] = "no SIGINT arrived"
+        deadline = time.monotonic() + 60
+        while not stop & set(signal.sigpending()) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if not stop & set(signal.sigpending()):
+            job["fired"] = "no SIGINT arrived"
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stop)
 
 
 def write_new(path, content):
-    if job["step"] == "write":
+    if job["step"] in ("write", "second-during-rollback"):
         reached(path)
     return REAL["_write_new"](path, content)
 
@@ -92,8 +111,18 @@ def make_parents(path, *args):
 def replace(src, dst, *args, **kwargs):
     if job["step"] == "move-aside" and str(dst).endswith(".micropkg-backup"):
         reached(src)
+    if job["step"] == "after-move-aside" and str(dst).endswith(".micropkg-backup"):
+        # The signal lands just after the file was moved aside, before the run can note it.
+        result = REAL["replace"](src, dst, *args, **kwargs)
+        reached(src)
+        return result
     if job["step"] == "rename-into-place" and str(src).endswith(".micropkg-new"):
         reached(dst)
+    if job["step"] == "second-during-rollback" and str(src).endswith(".micropkg-backup") and job["fired"] \
+            and not job.get("second"):
+        # A second signal while the first one's rollback puts the first backup back.
+        job["second"] = str(src)
+        os.kill(os.getpid(), signal.SIGTERM)
     return REAL["replace"](src, dst, *args, **kwargs)
 
 
@@ -126,7 +155,7 @@ for item in json.loads(sys.stdin.readline()):
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     print(json.dumps({"label": item["label"], "code": code, "stdout": out.getvalue(),
-                      "stderr": err.getvalue(), "fired": job["fired"]}), flush=True)
+                      "stderr": err.getvalue(), "fired": job["fired"], "second": job.get("second")}), flush=True)
 """
 
 
@@ -159,7 +188,7 @@ def run_child(scenario_base: Path, projects: tuple[str, ...], cwd: str, argv: li
         workspace = Path(shutil.copytree(scenario_base, folder / f"run-{number}", symlinks=True))
         before = {project: snapshot_tree(workspace / project) for project in projects}
         runs[label] = Run(label, workspace, before, {})
-        step = "write" if point.step.name == "write" else point.step.name
+        step = next((s for s in (AFTER_MOVE_ASIDE, SECOND) if label.startswith(f"self-{s}")), point.step.name)
         payload.append({"label": label, "cwd": str(workspace / cwd), "argv": argv, "mode": mode,
                         "step": step, "index": point.index})
     child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -198,11 +227,19 @@ def _stop_signal_jobs(points: list[FaultPoint]) -> list[tuple[str, FaultPoint, s
     ]
 
 
+def _second_signal_points(points: list[FaultPoint]) -> list[FaultPoint]:
+    """The second, the middle and the last file write: files were moved aside before each."""
+    writes = [point for point in points if point.step.name == "write"]
+    return [writes[1], writes[len(writes) // 2], writes[-1]]
+
+
 @functools.lru_cache(maxsize=None)
 def pull_runs() -> dict[str, Run]:
     scenario = pull_scenario()
     points = [p for p in scenario.points if p.step.name in APPLY_STEPS]
     jobs = [(f"self-{p.label}", p, "self") for p in points]
+    jobs += [(f"self-{AFTER_MOVE_ASIDE}-{p.label}", p, "self") for p in points if p.step.name == "move-aside"]
+    jobs += [(f"self-{SECOND}-{p.label}", p, "self") for p in _second_signal_points(points)]
     jobs += _stop_signal_jobs(points)
     argv = ["pull", "../sdists/cleaning-0.2.tar.gz", "--destination", "pipelines", "--no-compile"]
     return run_child(scenario.base, ("project",), "project", argv, jobs)
@@ -223,6 +260,13 @@ def _labels(kind: str) -> list[Any]:
     steps = APPLY_STEPS if kind == "pull" else ("write",)
     points = [p for p in scenario.points if p.step.name in steps]
     params = [pytest.param(f"self-{point.label}", id=f"self-{point.label}") for point in points]
+    if kind == "pull":
+        params += [
+            pytest.param(f"self-{AFTER_MOVE_ASIDE}-{p.label}", id=f"self-{AFTER_MOVE_ASIDE}-{p.label}")
+            for p in points if p.step.name == "move-aside"
+        ]
+        params += [pytest.param(f"self-{SECOND}-{p.label}", id=f"self-{SECOND}-{p.label}")
+                   for p in _second_signal_points(points)]
     params += [
         pytest.param(f"{prefix}-{name}", id=f"{prefix}-{name}") for prefix in SIGNAL_OF_PREFIX for name in EXTERNAL
     ]
@@ -233,7 +277,8 @@ def check_interrupted(run: Run) -> None:
     result = run.result
     assert result, f"{run.label}: the child never ran it"
     assert result["fired"] not in (None, "no SIGINT arrived"), f"{run.label}: the SIGINT was not delivered there"
-    assert result["code"] == 1, result
+    sent = SIGNAL_OF_PREFIX.get(run.label.split("-", 1)[0], signal.SIGINT)
+    assert result["code"] == exit_code_for_signal(signal.Signals(sent).name), result
     assert "Traceback" not in result["stderr"]
     assert leftovers(run.workspace) == [], f"{run.label}: backup or temporary files left"
 
@@ -242,6 +287,8 @@ def check_interrupted(run: Run) -> None:
 def test_sigint_during_pull_apply_leaves_the_project_exactly_as_it_was(label: str) -> None:
     run = pull_runs()[label]
     check_interrupted(run)
+    if SECOND in label:
+        assert run.result["second"], f"{label}: the rollback put no backup back"
     if "backup-cleanup" in label:  # after the commit point: the pull must stand, complete
         assert state(run.workspace / "project") == pull_scenario().completed["project"]
     else:
@@ -262,3 +309,61 @@ def test_sigint_during_sync_apply_leaves_each_target_untouched_or_completed(labe
             assert untouched, f"{project} was interrupted but not restored"
         else:
             assert untouched or state(root) == scenario.completed[project], f"{project} is in between"
+
+
+# -- what an interrupted run says -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_sigint_during_a_three_target_sync_says_how_each_target_was_left_and_exits_130(tmp_path, jobs):
+    """Ctrl-C (SIGINT to the process group) once the first target is fully written: one line per
+    target, each true of the tree, and exit 130. With ``--jobs 1`` the targets are written in this
+    process one after the other; with ``--jobs 2`` in workers, which finish what they started."""
+    from tests.conftest import REPO_ROOT, kedro_project
+    from tests.helpers import build_file_tree
+    from tests.test_signal_loops import bulk_source
+
+    names = ("projects/alpha", "projects/beta", "projects/gamma")
+    monorepo = build_file_tree(tmp_path / "monorepo", {
+        "pyproject.toml": '[tool.micropkg.monorepo]\nprojects = ["projects/*"]\n\n[[tool.micropkg.shared]]\n'
+        f'micropkg = "pipelines.bulk"\nsource = "projects/core"\ntargets = {json.dumps(list(names))}\n',
+    }, dedent=False)
+    core = kedro_project(monorepo / "projects/core", "core", extra={"tests/pipelines/__init__.py": ""})
+    build_file_tree(core, bulk_source("0.1"), dedent=False)
+    roots = {name: kedro_project(monorepo / name, name.split("/")[1]) for name in names}
+    before = {name: snapshot_tree(root) for name, root in roots.items()}
+    first_lock = roots[names[0]] / "micropkg.lock"
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "micropkg_tasks", "sync-shared", "--no-compile", "--jobs", jobs], cwd=monorepo,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        # Its lock names the new entry, and its journal is gone: that target's transaction is over.
+        first_journal = roots[names[0]] / ".micropkg" / "journal"
+        while not (first_lock.exists() and "pipelines.bulk" in first_lock.read_text(encoding="utf-8")
+                   and not first_journal.exists()):
+            assert child.poll() is None and time.monotonic() < deadline, "the first target was never written"
+            time.sleep(0.002)
+        os.killpg(child.pid, signal.SIGINT)
+        stdout, stderr = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait(timeout=30)
+
+    assert child.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "interrupted by SIGINT:" in stderr
+    said = dict(re.findall(r"^  (projects/\w+): (.+)$", stderr, re.MULTILINE))
+    assert sorted(said) == list(names), stderr
+    assert said[names[0]].startswith("completed"), stderr
+    for name, root in roots.items():
+        assert said[name].split(" (")[0] in ("completed", "rolled back", "not started"), said[name]
+        installed = (root / "micropkg.lock").exists() and "pipelines.bulk" in (root / "micropkg.lock").read_text()
+        if said[name].startswith("completed"):
+            assert installed and leftovers(root) == [], f"{name}: said {said[name]}"
+        else:
+            assert snapshot_tree(root) == before[name], f"{name}: said {said[name]}, but it changed"

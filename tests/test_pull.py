@@ -325,9 +325,10 @@ def test_dry_run_with_diff_writes_nothing(monorepo, tmp_path, cli):
     nodes.write_text(nodes.read_text().replace("Remove the given keys", "Drop the given keys"))
     newer = package(core, "pipelines.data_cleaning", destination=tmp_path / "v2").path
     before = snapshot_tree(project)
-    # The same version with other content: a real pull would refuse it, and the dry run says so.
+    # The same version with other content: a real pull would refuse it, and the dry run says so, and
+    # exits as the real pull would.
     refused = cli(["pull", newer, "--destination", "pipelines", "--dry-run"], project)
-    assert refused.exit_code == 0, refused.stderr
+    assert refused.exit_code == 1, refused.stderr
     assert "different build of pipelines.data_cleaning 0.3.0" in refused.stderr
     result = cli(["pull", newer, "--destination", "pipelines", "--dry-run", "--diff", "--force"], project)
     assert result.exit_code == 0, result.stderr
@@ -340,10 +341,10 @@ def test_dry_run_with_diff_writes_nothing(monorepo, tmp_path, cli):
     assert snapshot_tree(project) == before
 
 
-def test_dry_run_shows_conflicts_without_failing(core_sdists, tmp_path, cli):
+def test_dry_run_shows_conflicts_and_exits_as_the_refused_pull_would(core_sdists, tmp_path, cli):
     project = kedro_project(tmp_path / "target", extra={"src/spaceflights/data_cleaning/nodes.py": "x = 1\n"})
     result = cli(["pull", str(core_sdists["pipelines.data_cleaning"]), "--dry-run"], project)
-    assert result.exit_code == 0
+    assert result.exit_code == 1
     assert "conflict  src/spaceflights/data_cleaning/nodes.py (exists and was not installed by micropkg)" in result.stdout
 
 

@@ -23,6 +23,7 @@ from micropkg_tasks.cli.options import (
     fail_on_compile_errors,
     fail_on_merge_conflicts,
     jobs as jobs_setting,
+    fail_on_refusals,
     number,
     not_an_option,
     one_project_only,
@@ -213,6 +214,7 @@ def pull(
         report.compile_outcomes(batch.compiled, verbose=verbose)
     fail_on_compile_errors(batch.compiled, installed=True, name_projects=False)
     fail_on_merge_conflicts(batch.merge_conflicts, dry_run=dry_run)
+    fail_on_refusals(batch.refusals, "pull")
 
 
 @task(help={
@@ -343,6 +345,7 @@ def _pull_every_project(
         raise MicropkgError(
             f"{len(result.failed)} project(s) failed: " + ", ".join(p.project for p in result.failed)
         )
+    fail_on_refusals([r for p in result.projects if p.batch is not None for r in p.batch.refusals], "pull")
 
 
 PULL_ALL_HELP = {key: PULL_HELP[key] for key in ("force", "dry-run", "diff", "no-cache", "no-compile", "json")}

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from micropkg_tasks.core.errors import MicropkgError, UsageError
+from micropkg_tasks.core.errors import ConflictError, MicropkgError, UsageError
 from micropkg_tasks.core.manifest import is_url
 from micropkg_tasks.core.monorepo import Monorepo, find_monorepo_root, require_monorepo
 from micropkg_tasks.core.project import Project, find_project_root, load_project
@@ -177,6 +177,14 @@ def say_compile_errors(outcomes: Sequence[CompileOutcome]) -> None:
 
     if (error := after_install(outcomes, partial=True)) is not None:
         err(f"error: {error.message}")
+
+
+def fail_on_refusals(refusals: Sequence[Any], verb: str) -> None:
+    """A dry run exits as the real run would: each refusal was reported above (or in the JSON)."""
+    if refusals:
+        raise ConflictError(
+            f"dry run: the real {verb} would be refused ({len(refusals)} reason(s) above); nothing was written"
+        )
 
 
 def fail_on_merge_conflicts(paths: Sequence[str], *, dry_run: bool) -> None:

@@ -25,8 +25,8 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from invoke.exceptions import Exit
 
-from micropkg_tasks.core.errors import MicropkgError
-from micropkg_tasks.core.interrupts import stop_signals_interrupt
+from micropkg_tasks.core.errors import MicropkgError, exit_code_for_signal
+from micropkg_tasks.core.interrupts import Interrupted, signal_name_of, stop_signals_interrupt
 from micropkg_tasks.core.redaction import redact_text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -251,13 +251,32 @@ def fewer_collections() -> Iterator[None]:
         gc.unfreeze()
 
 
+def report_interrupted(exc: KeyboardInterrupt, mark: int) -> None:
+    """After SIGINT, SIGTERM or SIGHUP: which signal, then one line per target or project saying
+    whether it was completed, rolled back or not started.
+
+    The operation names its targets; a signal that arrives outside one (say, once it has
+    returned and its report is printed) names the projects changed since ``mark``.
+    """
+    from micropkg_tasks.core.transaction import outcomes_since
+
+    outcomes = exc.outcomes if isinstance(exc, Interrupted) and exc.outcomes else outcomes_since(mark)
+    err(f"interrupted by {signal_name_of(exc)}" + (":" if outcomes else ""))
+    for what, how in outcomes:
+        shown = shown_path(what)
+        err(f"  {what if shown == '.' else shown}: {how}")
+
+
 def reports_errors(task_body: F) -> F:
     """Turn expected failures into one clear line and an exit code, with no traceback."""
 
     @functools.wraps(task_body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from micropkg_tasks.core.transaction import log_mark
+
         configure(quiet=kwargs.get("quiet", False), verbose=kwargs.get("verbose", False))
         install_log_redaction()
+        mark = log_mark()
         try:
             with stop_signals_interrupt(), fewer_collections():  # SIGTERM and SIGHUP stop a run as cleanly as Ctrl-C
                 return task_body(*args, **kwargs)
@@ -268,7 +287,10 @@ def reports_errors(task_body: F) -> F:
             for line in exc.details:
                 err(f"  {line}")
             raise Exit(code=exc.exit_code) from None
-        except (Exit, KeyboardInterrupt):
+        except KeyboardInterrupt as exc:
+            report_interrupted(exc, mark)
+            raise Exit(code=exit_code_for_signal(signal_name_of(exc))) from None
+        except Exit:
             raise
         except BrokenPipeError:
             # The reader went away (``micropkg status | head``): stop quietly, as Unix tools do.

@@ -117,10 +117,12 @@ def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
             warn(message)
     if batch.diff:
         out(batch.diff.rstrip("\n"))
-    conflicts = [item for result in batch.results for item in result.files if item.action == CONFLICT]
     if batch.dry_run:
-        if conflicts:
-            err(f"{_plural(len(conflicts), 'conflict')}: a real pull would stop (use --force to overwrite)")
+        # Everything the real pull would refuse, each with its lines (both requirements, both files).
+        for refusal in batch.refusals:
+            err(f"would stop: {refusal.message}")
+            for line in refusal.details:
+                err(f"  {line}")
         out("dry run: nothing was written")
     elif batch.unchanged:
         out("already up to date: nothing was written")
@@ -164,6 +166,8 @@ _UPSTREAM_WORDS = {"in sync": "; in sync with upstream", "upstream moved": "; up
 
 
 def _sync_check(result: SyncResult) -> None:
+    from micropkg_tasks.ops.sync import WOULD_REFUSE
+
     for target in result.targets:
         for state in target.states:
             # Local edits do not hide whether upstream moved: both are said.
@@ -177,13 +181,22 @@ def _sync_check(result: SyncResult) -> None:
                 out(f"  {item.action:<9} {item.path}")
         if target.outcome == "failed":
             err(f"{target.project}: failed: {target.error}")
+        if target.outcome == WOULD_REFUSE:
+            err(f"{target.project}: would be refused: {target.error}")
+            for line in target.details:
+                err(f"  {line}")
+        for line in target.refused if target.outcome != WOULD_REFUSE else ():
+            err(f"{target.project}: would be refused: {line}")
     from micropkg_tasks.ops.sync import OTHER_SOURCE
 
     if any(state.state == OTHER_SOURCE for target in result.targets for state in target.states):
         err("a copy installed from another source has two owners: remove one of them, or switch it with "
             "sync-shared --force")
     verdict = {0: "everything is in sync", 1: "upstream moved: run sync-shared", 3: "targets were edited locally"}
-    out(verdict[result.exit_code])
+    if result.refusing and result.exit_code == 1:
+        err("sync-shared would refuse the targets above: fix what is named there first")
+    else:
+        out(verdict[result.exit_code])
 
 
 def _sync_requirements(target: TargetSync) -> None:
@@ -197,6 +210,8 @@ def _sync_requirements(target: TargetSync) -> None:
 
 
 def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
+    from micropkg_tasks.ops.sync import WOULD_REFUSE
+
     if result.check:
         _sync_check(result)
     for target in result.targets if not result.check else ():
@@ -217,7 +232,8 @@ def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
             for line in target.details:
                 err(f"    {line}")
         else:
-            err(f"{target.project}: {target.outcome}: {target.error}")
+            label = "would be refused" if target.outcome == WOULD_REFUSE else target.outcome
+            err(f"{target.project}: {label}: {target.error}")
             for line in target.details:
                 err(f"  {line}")
         _sync_requirements(target)

@@ -12,6 +12,14 @@ EXIT_USAGE = 2
 EXIT_LOCAL_EDITS = 3
 # The micro-packages were installed (that step committed), then requirements.txt could not be compiled.
 EXIT_INSTALLED_NOT_COMPILED = 4
+# A run stopped by a signal rolls back or finishes what it was writing, says how it left each
+# target, then exits with 128 + the signal's number, as shells report a process the signal ended.
+EXIT_ON_SIGNAL = {"SIGHUP": 129, "SIGINT": 130, "SIGTERM": 143}
+
+
+def exit_code_for_signal(name: str) -> int:
+    """The exit code of a run stopped by the signal ``name`` (``"SIGINT"``, ...)."""
+    return EXIT_ON_SIGNAL.get(name, EXIT_ON_SIGNAL["SIGINT"])
 
 
 class MicropkgError(Exception):

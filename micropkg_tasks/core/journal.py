@@ -374,6 +374,14 @@ def recover(root: Path, managed: tuple[Sequence[str], Sequence[str]], shown: str
     return Recovery(shown or str(root), action, len(journal.entries))
 
 
+def undo(root: Path, intent: Journal) -> None:
+    """Roll back this process's own unfinished transaction from the intent it journaled (the same
+    paths the journal on disk lists), then remove the journal. If this fails part-way, the
+    journal stays for the next run or ``micropkg recover``."""
+    _roll_back(root, intent, PathGuard(root))
+    finish(root)
+
+
 def needs_recovery(root: Path) -> bool:
     """A journal, or the start of one, is in ``root``: recovery has something to look at."""
     return any(os.path.lexists(root / STATE_FOLDER / name) for name in (JOURNAL_NAME, JOURNAL_TEMP))

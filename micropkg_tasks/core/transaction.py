@@ -3,12 +3,15 @@
 Each existing file that is changed or deleted is first *renamed* aside inside
 its own folder, so a rollback renames it back: content, mode and mtime come
 back exactly, not merely equal bytes. New content is written to a temporary
-sibling and renamed into place, so no reader ever sees half a file. Any
-exception, including ``KeyboardInterrupt`` (SIGINT, SIGTERM or SIGHUP), rolls
-back everything done so far. Before the first change an intent journal is
-written (``core/journal.py``), so that even ``kill -9`` leaves a project the
-next run puts back exactly before or exactly after. Every path is checked
-against the project root first (``core/pathguard.py``).
+sibling and renamed into place, so no reader ever sees half a file. Before the
+first change an intent journal is written and flushed to disk
+(``core/journal.py``); any failure before the commit point is rolled back from
+that journal, the same way the next run rolls back after ``kill -9``, and the
+journal is removed only once every backup is back. SIGINT, SIGTERM and SIGHUP
+are held while the files change and act between two files
+(``core/interrupts.py``): the run rolls back, or, after the commit point,
+finishes. Every path is checked against the project root first
+(``core/pathguard.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from typing import Iterator, Sequence
 
 from micropkg_tasks.core import journal
 from micropkg_tasks.core.errors import BusyError, ProjectError
-from micropkg_tasks.core.interrupts import interrupts_deferred, stop_signals_interrupt
+from micropkg_tasks.core.interrupts import (
+    COMPLETED, NOT_STARTED, ROLLED_BACK, interrupts_deferred, raise_if_pending,
+)
 from micropkg_tasks.core.journal import JournalEntry, Recovery, backup_path, prune_empty_folders, temp_path
 from micropkg_tasks.core.pathguard import PathGuard, guard, relative_path_problem
 
@@ -44,13 +49,6 @@ class FileChange:
     path: Path  # absolute
     action: str  # CREATE, UPDATE, DELETE or UNCHANGED
     content: bytes | None = None  # new bytes for CREATE and UPDATE
-
-
-@dataclass
-class _Done:
-    path: Path
-    backup: Path | None  # where the previous file was moved, if there was one
-    created: bool
 
 
 def _write_new(path: Path, content: bytes) -> None:
@@ -92,7 +90,8 @@ def _make_durable(paths: Sequence[Path]) -> None:
             pass
 
 
-def _make_parents(path: Path, root: Path, created_dirs: list[Path]) -> None:
+def _make_parents(path: Path, root: Path) -> None:
+    """Create the missing folders above ``path`` (the journal lists them, for a rollback)."""
     missing = []
     parent = path.parent
     while not parent.exists():
@@ -107,7 +106,6 @@ def _make_parents(path: Path, root: Path, created_dirs: list[Path]) -> None:
             if not folder.is_dir():
                 raise
             continue
-        created_dirs.append(folder)
 
 
 def _is_real_folder(path: Path) -> bool:
@@ -144,19 +142,6 @@ def _check_targets(root: Path, changes: Sequence[FileChange]) -> None:
             raise ProjectError(f"cannot delete {change.path}: it is a folder")
 
 
-def _rollback(done: list[_Done], created_dirs: list[Path]) -> None:
-    for step in reversed(done):
-        if step.created or step.backup is not None:
-            # NotADirectoryError: the write never happened because a parent was a file.
-            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-                os.unlink(step.path)
-        if step.backup is not None:
-            os.replace(step.backup, step.path)
-    for folder in reversed(created_dirs):
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-
-
 def _missing_folders(root: Path, changes: Sequence[FileChange]) -> list[str]:
     """The folders the writes will create, parents first, relative to the root."""
     missing: set[Path] = set()
@@ -172,6 +157,103 @@ def _missing_folders(root: Path, changes: Sequence[FileChange]) -> list[str]:
             missing.add(parent)
             parent = parent.parent
     return sorted((folder.relative_to(root).as_posix() for folder in missing), key=lambda p: (p.count("/"), p))
+
+
+# Transactions this process began and committed, in order: how an interrupted run tells
+# whether a project was left completed, rolled back or not started (see ``outcome_since``).
+_BEGUN = "begun"
+_COMMITTED = "committed"
+_LOG: list[tuple[Path, str]] = []
+
+
+def log_mark() -> int:
+    """A mark to pass to ``outcome_since`` later."""
+    return len(_LOG)
+
+
+def log_since(mark: int) -> list[tuple[Path, str]]:
+    """What the transactions of this process did since ``mark`` (a worker hands it to its parent)."""
+    return _LOG[mark:]
+
+
+def add_to_log(entries: Sequence[tuple[Path, str]]) -> None:
+    """Record what a worker's transactions did, as if this process had done it."""
+    _LOG.extend(entries)
+
+
+def outcome_since(mark: int, root: Path) -> str:
+    """How the transactions on ``root`` since ``mark`` left it: completed, rolled back or not started."""
+    root = Path(root).resolve()
+    events = {event for where, event in _LOG[mark:] if where == root}
+    return COMPLETED if _COMMITTED in events else ROLLED_BACK if _BEGUN in events else NOT_STARTED
+
+
+def outcomes_since(mark: int) -> list[tuple[str, str]]:
+    """Each project a transaction of this process began on since ``mark``, and how it was left."""
+    roots = dict.fromkeys(where for where, _ in _LOG[mark:])
+    return [(str(root), outcome_since(mark, root)) for root in roots]
+
+
+def _apply_each(root: Path, changes: Sequence[FileChange]) -> list[Path]:
+    """Move each existing file aside and write the new ones; returns the files written.
+
+    Runs with stop signals held: one is acted on between two files, never inside one.
+    """
+    written: list[Path] = []
+    for change in changes:
+        raise_if_pending()
+        path = change.path
+        mode: int | None = None
+        if path.exists() or path.is_symlink():
+            mode = stat.S_IMODE(path.lstat().st_mode) if not path.is_symlink() else None
+            os.replace(path, backup_path(path))
+        if change.action in (CREATE, UPDATE):
+            if change.content is None:
+                raise ValueError(f"{change.action} of {path} has no content")
+            _make_parents(path, root)
+            _write_new(path, change.content)
+            written.append(path)
+            if mode is not None:
+                # Keep the permissions of the file replaced: an executable stays executable.
+                os.chmod(path, mode)
+        elif change.action != DELETE:
+            raise ValueError(f"unknown action {change.action!r} for {path}")
+    return written
+
+
+def _roll_back(root: Path, exc: BaseException, intent: journal.Journal) -> ProjectError | None:
+    """Undo an unfinished transaction from the intent it journaled, which lists every path it
+    could have touched: what is on disk says what was done, whatever this process managed to
+    note. The journal goes only once every backup is back; a rollback that fails keeps it for
+    the next run (or ``micropkg recover``)."""
+    try:
+        journal.undo(root, intent)
+    except BaseException as failure:
+        return ProjectError(
+            f"a change to {root} failed ({str(exc) or type(exc).__name__}) and could not be rolled back "
+            f"({failure}); {journal.journal_path(root)} is kept: run `micropkg recover`"
+        )
+    return None
+
+
+def _remove_backups(root: Path, changes: Sequence[FileChange], entries: Sequence[JournalEntry]) -> None:
+    """After the commit: remove the backups, and folders emptied by deletes. A backup that cannot
+    be removed now stays listed in the journal, and the next run removes it (rolls forward)."""
+    left = False
+    for change, entry in zip(changes, entries):
+        if not entry.existed:
+            continue  # nothing was moved aside
+        try:
+            os.unlink(backup_path(change.path))
+        except FileNotFoundError:
+            pass
+        except OSError:
+            left = True
+    for change in changes:
+        if change.action == DELETE:
+            prune_empty_folders(change.path.parent, root)
+    if not left:
+        journal.finish(root)
 
 
 def apply_changes(
@@ -208,63 +290,30 @@ def apply_changes(
         for change in changes
     ]
     folders = _missing_folders(root, changes)
-    done: list[_Done] = []
-    created_dirs: list[Path] = []
-    written: list[Path] = []
-    with stop_signals_interrupt():
+    # Stop signals are held from here to the end: the journal is on disk (fsynced) before the
+    # first rename, a signal stops the work between two files, and the rollback, or the
+    # removal of backups after the commit, is never cut short by one.
+    with interrupts_deferred():
         try:
             journal.begin(root, entries, folders)
-            for change in changes:
-                path = change.path
-                backup: Path | None = None
-                mode: int | None = None
-                if path.exists() or path.is_symlink():
-                    mode = stat.S_IMODE(path.lstat().st_mode) if not path.is_symlink() else None
-                    backup = backup_path(path)
-                    os.replace(path, backup)
-                step = _Done(path=path, backup=backup, created=backup is None)
-                done.append(step)
-                if change.action in (CREATE, UPDATE):
-                    if change.content is None:
-                        raise ValueError(f"{change.action} of {path} has no content")
-                    _make_parents(path, root, created_dirs)
-                    _write_new(path, change.content)
-                    written.append(path)
-                    if mode is not None:
-                        # Keep the permissions of the file replaced: an executable stays executable.
-                        os.chmod(path, mode)
-                elif change.action != DELETE:
-                    raise ValueError(f"unknown action {change.action!r} for {path}")
+            _LOG.append((root.resolve(), _BEGUN))
+            written = _apply_each(root, changes)
             _make_durable(written)
+            raise_if_pending()
             journal.commit(root, entries, folders)  # the commit point
         except BaseException as exc:
-            with interrupts_deferred():
-                _rollback(done, created_dirs)
-                journal.finish(root)
+            failed = _roll_back(root, exc, journal.Journal(journal.APPLYING, tuple(entries), tuple(folders)))
+            if failed is not None:
+                raise failed from exc
             if isinstance(exc, OSError):
                 where = exc.filename or "a project file"
                 raise ProjectError(
                     f"could not write {where}: {exc.strerror or exc}; the project was restored unchanged"
                 ) from exc
             raise
-        # Committed: the backups are no longer needed, nor are folders emptied by deletes.
-        # The change is complete whatever happens here. A backup that cannot be removed
-        # now stays listed in the journal, and the next run removes it (rolls forward).
-        with interrupts_deferred():
-            left = False
-            for step in done:
-                if step.backup is not None:
-                    try:
-                        os.unlink(step.backup)
-                    except FileNotFoundError:
-                        pass
-                    except OSError:
-                        left = True
-            for change in changes:
-                if change.action == DELETE:
-                    prune_empty_folders(change.path.parent, root)
-            if not left:
-                journal.finish(root)
+        _LOG.append((root.resolve(), _COMMITTED))
+        # Committed: the change is complete whatever happens from here on.
+        _remove_backups(root, changes, entries)
 
 
 LOCK_NAME = "lock"

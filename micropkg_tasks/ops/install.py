@@ -79,6 +79,14 @@ class PullResult:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """What a real run would refuse, found by a dry run or a check: the real run's message and details."""
+
+    message: str
+    details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class PullBatchResult:
     results: tuple[PullResult, ...]
     changes: tuple[str, ...] = ()  # every file written, relative to the project root
@@ -90,6 +98,7 @@ class PullBatchResult:
     compiled: tuple[CompileOutcome, ...] = ()  # with recompile=True: the one compile this batch needed
     recovered: str = ""  # an interrupted earlier run this one rolled back or forward first
     empty_manifest: str = ""  # with --all: the manifest table that was there but listed nothing
+    refusals: tuple[Refusal, ...] = ()  # a dry run: what the real run would refuse (and exit 1 for)
 
     @property
     def unchanged(self) -> bool:
@@ -200,6 +209,67 @@ def _locked(project: Project, *, dry_run: bool, timeout: float) -> Iterator[Reco
         yield recovery
 
 
+def _file_refusal(plans: dict[int, InstallPlan], blocked: dict[int, str], verb: str) -> ConflictError:
+    details = [plans[i].refusal for i in blocked if plans[i].refusal]
+    details += [f"{c.path} ({c.reason})" for i in blocked for c in plans[i].conflicts]
+    files = sum(len(plans[i].conflicts) for i in blocked)
+    reason = (
+        f"{len(blocked)} installed cop(ies) came from another source or build; nothing was written "
+        "(use --force to switch the source)"
+        if not files
+        else f"{files} file(s) would be overwritten that micropkg does not own or that were edited; "
+        "nothing was written (use --force to overwrite them)"
+    )
+    return ConflictError(f"{verb} refused: {reason}", details=details)
+
+
+def _plan_accepted(
+    project: Project, items: Sequence[SdistToInstall], placed_files: Sequence[Any], *, force: bool, merge: bool,
+    dependencies: DependencyResolution, dry_run: bool, each_alone: bool, verb: str,
+) -> tuple[list[int], Staging, Any, dict[int, InstallPlan], dict[int, tuple[InstallPlan, str]], list[Refusal]]:
+    """Plan the batch and apply every refusal of a real run: raise it, or, with ``each_alone``, leave the
+    refused micro-packages out and plan the others again. A dry run raises nothing: it notes each
+    refusal the real run would raise (``Refusal``), and plans on as far as the real run would."""
+    refused: dict[int, tuple[InstallPlan, str]] = {}
+    refusals: list[Refusal] = []
+
+    def refuse(error: ConflictError) -> None:
+        if not dry_run:
+            raise error
+        refusals.append(Refusal(error.message, tuple(error.details)))
+
+    chosen = list(range(len(items)))
+    while True:
+        staging, lock, plans = _plan_batch(project, items, placed_files, chosen, force, merge, dependencies)
+        impossible = [line for plan in plans.values() for line in plan.requirements_conflicts]
+        if impossible:
+            refuse(ConflictError(
+                f"{verb} refused: {len(impossible)} requirement(s) cannot hold together with requirements.in; "
+                "nothing was written",
+                details=impossible,
+            ))
+        try:
+            refuse_duplicate_parameter_keys(
+                project,
+                staging,
+                [(items[i].env, placed_files[i], plans[i]) for i in chosen],  # type: ignore[misc]
+                force=force,
+                verb=verb,
+            )
+        except ConflictError as error:
+            refuse(error)
+        blocked = {index: why for index, plan in plans.items() if (why := _refusal(plan))}
+        if not blocked or (dry_run and each_alone):
+            # A dry run reports each micro-package's refusal in its result (``refused``).
+            return chosen, staging, lock, plans, refused, refusals
+        if not each_alone:
+            refuse(_file_refusal(plans, blocked, verb))
+            return chosen, staging, lock, plans, refused, refusals
+        # Each micro-package is its own unit: plan the others again without the refused ones.
+        refused.update({index: (plans[index], why) for index, why in blocked.items()})
+        chosen = [index for index in chosen if index not in blocked]
+
+
 def install_sdists(
     project: Project,
     items: Sequence[SdistToInstall],
@@ -238,44 +308,11 @@ def install_sdists(
     for placed in placed_files:
         if isinstance(placed, MicropkgError):
             raise placed
-    refused: dict[int, tuple[InstallPlan, str]] = {}
     with _locked(project, dry_run=dry_run, timeout=lock_timeout) as recovery:
-        chosen = list(range(len(items)))
-        while True:
-            staging, lock, plans = _plan_batch(project, items, placed_files, chosen, force, merge, dependencies)
-            impossible = [line for plan in plans.values() for line in plan.requirements_conflicts]
-            if impossible and not dry_run:
-                raise ConflictError(
-                    f"{verb} refused: {len(impossible)} requirement(s) cannot hold together with requirements.in; "
-                    "nothing was written",
-                    details=impossible,
-                )
-            refuse_duplicate_parameter_keys(
-                project,
-                staging,
-                [(items[i].env, placed_files[i], plans[i]) for i in chosen],  # type: ignore[misc]
-                force=force,
-                dry_run=dry_run,
-                verb=verb,
-            )
-            blocked = {index: why for index, plan in plans.items() if (why := _refusal(plan))}
-            if not blocked or dry_run:
-                break
-            if not each_alone:
-                details = [plans[i].refusal for i in blocked if plans[i].refusal]
-                details += [f"{c.path} ({c.reason})" for i in blocked for c in plans[i].conflicts]
-                files = sum(len(plans[i].conflicts) for i in blocked)
-                reason = (
-                    f"{len(blocked)} installed cop(ies) came from another source or build; nothing was written "
-                    "(use --force to switch the source)"
-                    if not files
-                    else f"{files} file(s) would be overwritten that micropkg does not own or that were edited; "
-                    "nothing was written (use --force to overwrite them)"
-                )
-                raise ConflictError(f"{verb} refused: {reason}", details=details)
-            # Each micro-package is its own unit: plan the others again without the refused ones.
-            refused.update({index: (plans[index], why) for index, why in blocked.items()})
-            chosen = [index for index in chosen if index not in blocked]
+        chosen, staging, lock, plans, refused, refusals = _plan_accepted(
+            project, items, placed_files, force=force, merge=merge, dependencies=dependencies, dry_run=dry_run,
+            each_alone=each_alone, verb=verb,
+        )
 
         # Staging drops writes that change nothing, so an idempotent pull leaves the lock alone.
         staging.write(project.lock_path, render_lock(lock).encode("utf-8"))
@@ -315,6 +352,7 @@ def install_sdists(
         applied=applied,
         dry_run=dry_run,
         recovered=recovery.message if recovery else "",
+        refusals=tuple(refusals),
     )
 
 

@@ -5,6 +5,12 @@ do. Expected failures come back per item instead of stopping the batch.
 Workers die with the process that started them, even when it is killed with
 SIGKILL and gets no chance to stop them: an orphaned worker would otherwise
 wait forever for work, and could hold a project's lock.
+
+Workers ignore SIGINT, SIGTERM and SIGHUP (Ctrl-C reaches the whole process
+group): the process that started them decides. When it is interrupted, the
+items already running are finished (each is one project's transaction, never
+left half-done), no other item starts, and ``InterruptedBatch`` says which is
+which.
 """
 
 from __future__ import annotations
@@ -18,10 +24,16 @@ import signal
 import sys
 import threading
 import time
+import multiprocessing
+from dataclasses import dataclass
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Iterator, Sequence, TypeVar
+from concurrent.futures import wait as wait_for
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from micropkg_tasks.core.errors import MicropkgError
+from micropkg_tasks.core.interrupts import COMPLETED, NOT_STARTED, STOP_SIGNALS, Interrupted, signal_name_of
+from micropkg_tasks.core.transaction import add_to_log, log_mark, log_since, outcome_since
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -73,10 +85,85 @@ def die_with_parent(parent: int) -> None:
     ).start()
 
 
-def _start_worker(parent: int, preload: tuple[str, ...]) -> None:
+# How long an interrupted run waits for the items already running in its workers.
+STOP_WAIT_SECONDS = 60.0
+
+
+class NotStarted:
+    """Stands, in ``InterruptedBatch.results``, for an item the run stopped before starting."""
+
+    def __repr__(self) -> str:
+        return "NotStarted()"
+
+
+class Unfinished:
+    """Stands for an item still running when the run stopped waiting for it."""
+
+    def __repr__(self) -> str:
+        return "Unfinished()"
+
+
+class InterruptedBatch(Interrupted):
+    """A stop signal ended a ``map``: ``results`` holds, per item, its result, its error, the
+    ``KeyboardInterrupt`` that stopped it (run in this process), ``NotStarted`` or ``Unfinished``."""
+
+    def __init__(self, signal_name: str, results: Sequence[Any]) -> None:
+        super().__init__(signal_name)
+        self.results = list(results)
+
+
+def how_left(result: Any, root: Path, mark: int) -> str:
+    """How an interrupted batch left the project of one item, from its slot in
+    ``InterruptedBatch.results`` (``mark``: ``log_mark()`` taken before the batch)."""
+    if isinstance(result, NotStarted):
+        return NOT_STARTED
+    if isinstance(result, Unfinished):  # it dies with this process, mid-way: the journal is left
+        return "still being written when micropkg stopped: run `micropkg recover`"
+    if isinstance(result, KeyboardInterrupt):  # it ran in this process: its transactions say
+        return outcome_since(mark, root)
+    if isinstance(result, MicropkgError):
+        return f"{COMPLETED} (failed: {result})"
+    return COMPLETED
+
+
+_stop: Any = None  # in a worker: the pool's "start nothing more" event
+
+
+def _start_worker(parent: int, preload: tuple[str, ...], stop: Any) -> None:
+    global _stop
     die_with_parent(parent)
+    for number in STOP_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
+    _stop = stop
     for module in preload:
         importlib.import_module(module)
+
+
+@dataclass(frozen=True)
+class _Ran:
+    """What a worker sends back: the item's result or expected error, and what its transactions did."""
+
+    value: Any
+    log: list[tuple[Path, str]]
+
+
+def _unless_stopped(function: Callable[[T], R], item: T) -> _Ran | NotStarted:
+    if _stop is not None and _stop.is_set():
+        return NotStarted()
+    mark = log_mark()
+    try:
+        return _Ran(function(item), log_since(mark))
+    except MicropkgError as exc:
+        return _Ran(exc, log_since(mark))
+
+
+def _received(result: Any) -> Any:
+    """A worker's result, its transactions added to this process's log (so an interrupted run
+    can tell which projects its workers completed)."""
+    if isinstance(result, _Ran):
+        add_to_log(result.log)
+        return result.value
+    return result
 
 
 def _nothing() -> None:
@@ -95,29 +182,60 @@ class WorkerPool:
     def __init__(self, jobs: int | None, tasks: int, *, preload: Sequence[str] = ()) -> None:
         self.workers = worker_count(jobs, tasks)
         self._pool: ProcessPoolExecutor | None = None
+        self._drained = False  # interrupted, and no item is running any more
         if self.workers > 1:
+            self._stop = multiprocessing.Event()
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, initializer=_start_worker, initargs=(os.getpid(), tuple(preload))
+                max_workers=self.workers, initializer=_start_worker,
+                initargs=(os.getpid(), tuple(preload), self._stop),
             )
             self._pool.submit(_nothing)  # the workers start now, not at the first real task
 
     def map(self, function: Callable[[T], R], items: Sequence[T]) -> list[R | MicropkgError]:
-        """``function(item)`` for each item, in order; a ``MicropkgError`` is returned in its slot."""
-        results: list[R | MicropkgError] = []
+        """``function(item)`` for each item, in order; a ``MicropkgError`` is returned in its slot.
+
+        Interrupted, it raises ``InterruptedBatch`` once no item is running any more.
+        """
+        results: list[Any] = []
         if self._pool is None or len(items) <= 1:
             for item in items:
                 try:
                     results.append(function(item))
                 except MicropkgError as exc:
                     results.append(exc)
+                except KeyboardInterrupt as exc:
+                    rest = [NotStarted() for _ in items[len(results) + 1:]]
+                    raise InterruptedBatch(signal_name_of(exc), [*results, exc, *rest]) from None
             return results
-        futures = [self._pool.submit(function, item) for item in items]
-        for future in futures:
-            try:
-                results.append(future.result())
-            except MicropkgError as exc:
-                results.append(exc)
+        futures = []
+        try:
+            futures = [self._pool.submit(_unless_stopped, function, item) for item in items]
+            for future in futures:
+                try:
+                    results.append(_received(future.result()))
+                except MicropkgError as exc:
+                    results.append(exc)
+        except KeyboardInterrupt as exc:
+            raise InterruptedBatch(signal_name_of(exc), self._stop_and_collect(futures, len(items))) from None
         return results
+
+    def _stop_and_collect(self, futures: list[Any], count: int) -> list[Any]:
+        """Start nothing more, wait (bounded) for the items running, and say how each item ended."""
+        self._stop.set()
+        for future in futures:
+            future.cancel()
+        self._drained = not wait_for(futures, timeout=STOP_WAIT_SECONDS).not_done
+        results: list[Any] = []
+        for future in futures:
+            if future.cancelled():
+                results.append(NotStarted())
+            elif not future.done():
+                results.append(Unfinished())
+            elif future.exception() is not None:
+                results.append(future.exception())
+            else:
+                results.append(_received(future.result()))
+        return results + [NotStarted() for _ in range(count - len(results))]
 
     def close(self, *, wait: bool = True) -> None:
         if self._pool is not None:
@@ -129,7 +247,9 @@ class WorkerPool:
 
     def __exit__(self, kind: object, *rest: object) -> None:
         # After a failure, do not wait for workers still loading modules: they exit on their own.
-        self.close(wait=kind is None)
+        # Once interrupted and drained, wait: they are idle, and leaving the pool's thread running
+        # makes Python's own clean-up at exit fail on its closed pipe.
+        self.close(wait=kind is None or self._drained)
 
 
 def map_collecting_errors(

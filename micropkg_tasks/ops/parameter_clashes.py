@@ -36,11 +36,10 @@ def refuse_duplicate_parameter_keys(
     batch: Sequence[tuple[str, Mapping[Path, bytes], InstallPlan]],
     *,
     force: bool,
-    dry_run: bool,
     verb: str,
 ) -> None:
-    """Raise ``ConflictError`` naming each key and both files; with ``force`` (or a dry run) each
-    clash becomes a warning of the plan that brings the file instead.
+    """Raise ``ConflictError`` naming each key and both files; with ``force`` each clash becomes a
+    warning of the plan that brings the file instead.
 
     ``batch`` holds, per sdist, its env, the files it installs and its plan.
     """
@@ -63,7 +62,7 @@ def refuse_duplicate_parameter_keys(
             f"top-level key {d.key!r} in {shown}/{d.incoming} is also defined in {shown}/{d.existing}"
             for d in duplicates
         ]
-        if not (force or dry_run):
+        if not force:
             raise ConflictError(
                 f"{verb} refused: {len(duplicates)} top-level parameter key(s) would be defined twice in {shown}, "
                 "which Kedro refuses to load; nothing was written (rename the keys, pull with another --env, "

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from micropkg_tasks.core.errors import UsageError
+from micropkg_tasks.core.interrupts import interrupted
 from micropkg_tasks.core.manifest import PULL_TABLES, PullEntry, present_table, read_pull_manifest
 from micropkg_tasks.core.micropkg_deps import Dependency
 from micropkg_tasks.core.names import validate_alias, validate_destination_module, validate_env
 from micropkg_tasks.core.project import Project, as_project
 from micropkg_tasks.core.rewrite import REWRITER_MODULES
 from micropkg_tasks.core.sdist_read import SdistContents, SdistLimits, read_sdist
+from micropkg_tasks.core.transaction import log_mark, outcome_since
 from micropkg_tasks.ops.install import PullBatchResult, PullResult, SdistToInstall, install_sdists
 from micropkg_tasks.ops.parallel import WorkerPool
 from micropkg_tasks.ops.pull_deps import FetchedFrom, fetch_missing_dependencies, sibling_location
@@ -176,24 +178,28 @@ def pull_batch(
     """
     resolved = as_project(project)
     requests = [_Request(e.location, e.alias, e.destination, e.env, e.fs_args) for e in entries]
-    batch = _pull_requests(
-        resolved,
-        requests,
-        force=force,
-        dry_run=dry_run,
-        diff=diff,
-        limits=limits or SdistLimits(),
-        lock_timeout=lock_timeout,
-        base=base,
-        use_cache=use_cache,
-        merge=merge,
-        with_deps=with_deps,
-    )
-    if recompile and batch.applied and batch.requirements_in_changed:
-        from micropkg_tasks.ops.compile_batch import compile_projects  # only when there is something to compile
+    mark = log_mark()
+    try:
+        batch = _pull_requests(
+            resolved,
+            requests,
+            force=force,
+            dry_run=dry_run,
+            diff=diff,
+            limits=limits or SdistLimits(),
+            lock_timeout=lock_timeout,
+            base=base,
+            use_cache=use_cache,
+            merge=merge,
+            with_deps=with_deps,
+        )
+        if recompile and batch.applied and batch.requirements_in_changed:
+            from micropkg_tasks.ops.compile_batch import compile_projects  # only when there is something to compile
 
-        compiled = compile_projects([resolved.root], invoke_config=compile_config, lock_timeout=lock_timeout)
-        batch = replace(batch, compiled=compiled)
+            compiled = compile_projects([resolved.root], invoke_config=compile_config, lock_timeout=lock_timeout)
+            batch = replace(batch, compiled=compiled)
+    except KeyboardInterrupt as exc:
+        raise interrupted(exc, [(str(resolved.root), outcome_since(mark, resolved.root))]) from None
     return batch
 
 

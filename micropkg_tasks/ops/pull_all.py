@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from micropkg_tasks.core.errors import MicropkgError
+from micropkg_tasks.core.interrupts import interrupted
 from micropkg_tasks.core.manifest import read_pull_manifest
 from micropkg_tasks.core.monorepo import require_monorepo
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.ops.compile_batch import CompileOutcome, activity_of, compile_projects
-from micropkg_tasks.ops.parallel import map_collecting_errors
+from micropkg_tasks.core.transaction import log_mark
+from micropkg_tasks.ops.parallel import InterruptedBatch, how_left, map_collecting_errors
 from micropkg_tasks.ops.pull import PullBatchResult, pull_all
 
 
@@ -84,7 +86,13 @@ def pull_all_projects(
         if progress is not None:
             progress(f"pulling {monorepo.relative(path)}")
     options = dict(force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, use_cache=use_cache)
-    outcomes = map_collecting_errors(functools.partial(_pull_one, options=options), with_manifest, jobs=jobs)
+    mark = log_mark()
+    try:
+        outcomes = map_collecting_errors(functools.partial(_pull_one, options=options), with_manifest, jobs=jobs)
+    except InterruptedBatch as stop:
+        raise interrupted(stop, [
+            (monorepo.relative(path), how_left(result, path, mark)) for path, result in zip(with_manifest, stop.results)
+        ]) from None
     for path, outcome in zip(with_manifest, outcomes):
         shown = monorepo.relative(path)
         if isinstance(outcome, MicropkgError):

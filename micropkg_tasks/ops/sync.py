@@ -14,18 +14,19 @@ import hashlib
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from micropkg_tasks.core.errors import EXIT_INSTALLED_NOT_COMPILED, ConflictError, MicropkgError
+from micropkg_tasks.core.interrupts import COMPLETED, Interrupted, interrupted
 from micropkg_tasks.core.lockfile import Lock, changed_files, conflicted_files, read_project_lock
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, require_monorepo, select_shared
 from micropkg_tasks.core.project import Project, load_project
 from micropkg_tasks.core.sdist_read import SdistContents, read_sdist
-from micropkg_tasks.core.transaction import CONFLICT, UNCHANGED
+from micropkg_tasks.core.transaction import CONFLICT, UNCHANGED, log_mark, outcome_since
 from micropkg_tasks.ops.compile_batch import CompileOutcome, activity_of, compile_projects
 from micropkg_tasks.ops.install_plan import MERGE_CONFLICT, PlannedFile
 from micropkg_tasks.ops.build import PackageInputs, build_from_inputs, read_inputs
-from micropkg_tasks.ops.parallel import map_collecting_errors
+from micropkg_tasks.ops.parallel import InterruptedBatch, how_left, map_collecting_errors
 from micropkg_tasks.ops.install import SdistToInstall, install_sdists
 from micropkg_tasks.ops.recover import INTERRUPTED, finish_interrupted
 from micropkg_tasks.ops.sources import source_identity
@@ -40,6 +41,8 @@ CONFLICTED = "conflicted"  # a --merge left conflict markers that are still ther
 UNREADABLE = "lock unreadable"
 OTHER_SOURCE = "installed from another source"
 SOURCE_UNREADABLE = "source unreadable"
+
+WOULD_REFUSE = "would refuse"  # a dry run's or a check's target that the real run would refuse
 
 EXIT_IN_SYNC = 0
 EXIT_UPSTREAM_MOVED = 1
@@ -79,6 +82,7 @@ class TargetSync:
     requirements_overlaps: tuple[str, ...] = ()  # same name listed with another specifier: both kept
     requirements_removed: tuple[str, ...] = ()
     recovered: str = ""  # an interrupted earlier run this one rolled back or forward first
+    requirements_conflicts: tuple[str, ...] = ()  # requirements that cannot both hold: the target is refused
 
 
 @dataclass(frozen=True)
@@ -96,14 +100,21 @@ class SyncResult:
         if self.check:
             if states & {LOCALLY_EDITED, CONFLICTED}:
                 return EXIT_LOCALLY_EDITED
-            if states & {UNREADABLE, SOURCE_UNREADABLE, INTERRUPTED}:
-                return 1
+            if states & {UNREADABLE, SOURCE_UNREADABLE, INTERRUPTED} or self.refusing:
+                return ConflictError.exit_code
             return EXIT_UPSTREAM_MOVED if states - {IN_SYNC} else EXIT_IN_SYNC
+        if self.refusing:
+            return ConflictError.exit_code  # as the real run's refusal
         failed = any(t.outcome in ("refused", "failed", MERGE_CONFLICT) or t.refused for t in self.targets)
         if failed:
             return 1
         # Every target's install committed; only the compile after it failed.
         return EXIT_INSTALLED_NOT_COMPILED if any(c.error for c in self.compiled) else 0
+
+    @property
+    def refusing(self) -> bool:
+        """A dry run or a check found something the real run would refuse."""
+        return any(t.outcome == WOULD_REFUSE or t.refused for t in self.targets)
 
     @property
     def changed_projects(self) -> tuple[str, ...]:
@@ -213,10 +224,18 @@ def _sync_target(job: _TargetJob) -> TargetSync:
         requirements_added=tuple(f"{r.module}: {line}" for r in batch.results for line in r.requirements_added),
         requirements_overlaps=tuple(line for r in batch.results for line in r.requirements_overlaps),
         requirements_removed=tuple(f"{r.module}: {line}" for r in batch.results for line in r.requirements_removed),
+        requirements_conflicts=tuple(line for r in batch.results for line in r.requirements_conflicts),
     )
+    if batch.refusals:
+        # A dry run or a check: the real run would refuse this target as a whole, for these reasons.
+        return TargetSync(
+            shown, job.states, WOULD_REFUSE, files=files, diff=batch.diff,
+            error="; ".join(refusal.message for refusal in batch.refusals),
+            details=tuple(line for refusal in batch.refusals for line in refusal.details), **requirements,
+        )
     if refused and not batch.changes:
         # Nothing else to do here: the target is refused as a whole, as a real run would.
-        verb = "would refuse" if job.dry_run else "refused"
+        verb = WOULD_REFUSE if job.dry_run else "refused"
         return TargetSync(
             shown, job.states, verb, files=files, details=conflicts, diff=batch.diff, refused=refused,
             error="; ".join(refused), **requirements,
@@ -275,6 +294,49 @@ def sync_shared(
     """
     monorepo = require_monorepo(root)
     entries = select_shared(monorepo, only)
+    named = {monorepo.relative(target.project): target.project for entry in entries for target in entry.targets}
+    mark = log_mark()
+    try:
+        return _sync_entries(
+            monorepo, entries, check=check, dry_run=dry_run, diff=diff, force=force, jobs=jobs,
+            lock_timeout=lock_timeout, recompile=recompile, compile_config=compile_config, progress=progress,
+            merge=merge,
+        )
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Interrupted) and exc.outcomes:
+            raise
+        # Stopped before the targets were synced, or after: what the transactions did says which.
+        raise interrupted(exc, [(name, outcome_since(mark, root)) for name, root in sorted(named.items())]) from None
+
+
+def _how_left(done: Sequence[TargetSync], jobs: Sequence[_TargetJob], results: Sequence[Any], mark: int,
+              monorepo: Monorepo) -> list[tuple[str, str]]:
+    """Each target after an interrupted sync: completed (with what it did), rolled back, or not started."""
+    lines = [(target.project, f"{COMPLETED} ({target.outcome})") for target in done]
+    for job, result in zip(jobs, results):
+        shown = monorepo.relative(job.root)
+        if isinstance(result, TargetSync):
+            lines.append((shown, f"{COMPLETED} ({result.outcome})"))
+        else:
+            lines.append((shown, how_left(result, job.root, mark)))
+    return sorted(lines)
+
+
+def _sync_entries(
+    monorepo: Monorepo,
+    entries: Sequence[SharedEntry],
+    *,
+    check: bool,
+    dry_run: bool,
+    diff: bool,
+    force: bool,
+    jobs: int | None,
+    lock_timeout: float,
+    recompile: bool,
+    compile_config: Mapping[str, Any] | None,
+    progress: Callable[[str], None] | None,
+    merge: bool,
+) -> SyncResult:
     # 0. A run killed earlier is finished first, so hashes are compared with a consistent tree;
     # --check and --dry-run only report it. A project whose journal cannot be acted on fails
     # alone: its targets are reported, and the other targets still sync.
@@ -402,8 +464,13 @@ def sync_shared(
     for job in jobs_to_run:
         _say(progress, f"{'checking' if check else 'syncing'} {job.states[0].project}")
     _read_sdists.clear()  # run in this process (one job), the cache lasts one run, not the next
-    outcomes = map_collecting_errors(_sync_target, jobs_to_run, jobs=jobs)
-    _read_sdists.clear()
+    mark = log_mark()
+    try:
+        outcomes = map_collecting_errors(_sync_target, jobs_to_run, jobs=jobs)
+    except InterruptedBatch as stop:
+        raise interrupted(stop, _how_left(results, jobs_to_run, stop.results, mark, monorepo)) from None
+    finally:
+        _read_sdists.clear()
     for job, outcome in zip(jobs_to_run, outcomes):
         if isinstance(outcome, MicropkgError):
             outcome = TargetSync(job.states[0].project, job.states, "failed", error=str(outcome))
@@ -427,10 +494,13 @@ def sync_shared(
             monorepo.root / t.project for t in results
             if t.requirements_in_changed and t.outcome in ("updated", "failed")
         ]
-        compiled = compile_projects(
-            changed, invoke_config=compile_config, lock_timeout=lock_timeout,
-            shown={path: monorepo.relative(path) for path in changed}, jobs=jobs, activity=activity_of(progress),
-        )
+        try:
+            compiled = compile_projects(
+                changed, invoke_config=compile_config, lock_timeout=lock_timeout,
+                shown={path: monorepo.relative(path) for path in changed}, jobs=jobs, activity=activity_of(progress),
+            )
+        except KeyboardInterrupt as exc:
+            raise interrupted(exc, [(t.project, f"{COMPLETED} ({t.outcome})") for t in results]) from None
     return SyncResult(
         str(monorepo.root), tuple(results), check=check, dry_run=dry_run, warnings=warnings, compiled=compiled
     )
