@@ -137,6 +137,7 @@ def test_ordinary_words_after_a_scheme_word_stay_readable(text: str) -> None:
         ("https://host.example/x?AccessToken", "https://host.example/x?***"),
         ("https://host.example/x?a=&b=1", "https://host.example/x?a=&b=***"),
         ("https://host.example/x?a=1&&b=2", "https://host.example/x?a=***&&b=***"),
+        ("https://host.example/x?sig=abc==&ref=v=1", "https://host.example/x?sig=***&ref=v=1"),
         ("https://host.example/x#frag", "https://host.example/x#frag"),
         ("s3://bucket/key.tar.gz", "s3://bucket/key.tar.gz"),
         ("/local/path/with@sign.tar.gz", "/local/path/with@sign.tar.gz"),
@@ -154,6 +155,15 @@ def test_credentials_a_url_carries_are_hidden(url: str, shown: str) -> None:
         ("https://deploy:pa55word@[not-an-ip/x?sig=abc&ref=main", "https://***@[not-an-ip/x?sig=***&ref=main"),
         ("https://[not-an-ip/x?sig=abc", "https://[not-an-ip/x?sig=***"),
         ("https://[not-an-ip/x", "https://[not-an-ip/x"),
+        # the authority ends at the first of "/?#"; a later "://" or "@" is not part of it
+        ("https://u:pa55@[bad/x?next=https://h/y", "https://***@[bad/x?next=***"),
+        ("https://[bad/a@b/c", "https://[bad/a@b/c"),
+        ("https://[bad?a@b", "https://[bad?***"),
+        # the host follows the last "@" of the authority
+        ("https://a@b:pa55@[bad/x", "https://***@[bad/x"),
+        # no "/?#" at all: the whole rest is the authority
+        ("https://u:pa55@[bad", "https://***@[bad"),
+        ("https://uX:pa55@[bad/x", "https://***@[bad/x"),
     ],
 )
 def test_a_url_that_does_not_parse_still_loses_its_credentials(url: str, shown: str) -> None:
