@@ -905,9 +905,3 @@ def test_a_recovery_killed_part_way_is_finished_by_the_next_one(tmp_path):
             shutil.rmtree(workspace)
     finally:
         zygote.close()
-
-
-def test_kill_report(capsys):
-    """Print the SIGKILL figures for docs/reliability.md (run with -s to see them)."""
-    with capsys.disabled():
-        print(f"\nsigkill: {KILL_TALLY}, recover-kills: {sum(RECOVERY_KILLS)}")
