@@ -49,8 +49,14 @@ def test_a_file_symlink_to_a_sibling_sharing_the_prefix_is_refused(proj: Path) -
 
 
 def test_the_sibling_itself_is_refused_when_named_directly(proj: Path) -> None:
-    with pytest.raises(ProjectError, match="outside the project"):
-        guard(proj, proj.parent / "proj-evil" / "victim.txt")
+    victim = proj.parent / "proj-evil" / "victim.txt"
+    for check in (lambda: guard(proj, victim), lambda: PathGuard(proj).check(victim)):
+        with pytest.raises(ProjectError) as caught:
+            check()
+        assert str(caught.value) == (
+            f"refusing to write {victim}: it resolves to {os.path.realpath(victim)}, outside the project {proj} "
+            "(a symlinked folder or file points out of it)"
+        )
 
 
 def test_a_symlink_that_stays_inside_the_project_is_accepted(proj: Path) -> None:
@@ -58,6 +64,12 @@ def test_a_symlink_that_stays_inside_the_project_is_accepted(proj: Path) -> None
     (proj / "src" / "keep-link.txt").symlink_to(proj / "src" / "keep.txt")
     guard(proj, proj / "alias" / "keep.txt")
     guard(proj, proj / "src" / "keep-link.txt")
+
+
+def test_a_project_whose_folder_name_ends_in_a_space_is_its_own_inside(tmp_path: Path) -> None:
+    """Only the separator is stripped from the root before the prefix test, never other characters."""
+    root = build_file_tree(tmp_path / "proj ", {"src/keep.txt": "inside\n"}, dedent=False)
+    guard(root, root / "src" / "keep.txt")
 
 
 def test_a_project_reached_through_a_symlink_is_still_inside(tmp_path: Path, proj: Path) -> None:
@@ -75,8 +87,8 @@ def test_the_project_root_itself_is_not_a_path_to_change(proj: Path) -> None:
 @pytest.mark.parametrize("spelling", ["src/../src/keep.txt", "src/..", "src/sub/../../keep.txt"])
 def test_a_path_spelled_with_dot_dot_is_refused_before_it_is_resolved(proj: Path, spelling: str) -> None:
     with pytest.raises(ProjectError) as caught:
-        guard(proj, Path(f"{proj}/{spelling}"), "write")
-    assert "is not a plain path inside the project" in str(caught.value)
+        guard(proj, Path(f"{proj}/{spelling}"), "read")
+    assert str(caught.value) == f"refusing to read {proj}/{spelling}: it is not a plain path inside the project {proj}"
 
 
 def test_a_relative_path_is_refused(proj: Path) -> None:

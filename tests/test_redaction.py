@@ -55,12 +55,13 @@ def test_secrets_shorter_than_the_minimum_are_not_registered() -> None:
 
 
 def test_the_longest_secret_is_hidden_first() -> None:
-    register_secrets({"pass", "pass-phrase-9"})
-    assert redact_text("pass-phrase-9 and pass") == "*** and ***"
+    register_secrets({"phrase", "pass-phrase-9"})  # sorted by text, "phrase" would come first
+    assert redact_text("pass-phrase-9 and phrase") == "*** and ***"
 
 
 def test_redact_hides_given_secrets_longest_first_and_skips_empty_ones() -> None:
     assert redact("key=abcd1234 short=abcd", {"abcd", "abcd1234", ""}) == "key=*** short=***"
+    assert redact("a-word-9", {"word", "a-word-9"}) == "***"
     assert redact("nothing here", set()) == "nothing here"
 
 
