@@ -384,6 +384,23 @@ def test_removal_keeps_header_while_requirements_remain() -> None:
     assert result.removed == ("pandas>=2",)
 
 
+@pytest.mark.parametrize(
+    "before", ["# pinned for the x pipeline", "-r extra.txt", "./vendor/local-package", "--hash=sha256:aaa"],
+    ids=["comment", "option", "path", "bare-option"],
+)
+def test_removal_keeps_the_header_when_a_requirement_remains_below_other_lines(before: str) -> None:
+    """Comments, options and paths under the header are no requirement, but one further down keeps it."""
+    existing = f"{HEADER}\n{before}\nnumpy\npandas>=2\n"
+    result = merge(existing, [], remove=("pandas>=2",))
+    assert result.text == f"{HEADER}\n{before}\nnumpy\n"
+
+
+def test_removal_drops_a_header_left_with_only_comments_options_and_paths() -> None:
+    existing = f"kedro\n{HEADER}\n# pinned\n-r extra.txt\n./vendor/local-package\npandas>=2\n"
+    result = merge(existing, [], remove=("pandas>=2",))
+    assert result.text == "kedro\n# pinned\n-r extra.txt\n./vendor/local-package\n"
+
+
 def test_removal_only_matches_equal_requirements() -> None:
     existing = f"{HEADER}\npandas>=2.1\npandas>=2; os_name == 'nt'\n"
     result = merge(existing, [], remove=("pandas>=2",))
