@@ -60,7 +60,9 @@ def test_a_path_that_is_not_plain_relative_and_normalised_is_refused(relative: s
     )
 
 
-@pytest.mark.parametrize("relative", ["src/pkg/x.py", "c", "1:x/y.py", "..a/b..py", "src/pkg/.hidden/x.py", "a.b/c"])
+@pytest.mark.parametrize(
+    "relative", ["src/pkg/x.py", "c", "1:x/y.py", "..a/b..py", "src/pkg/.hidden/x.py", "a.b/c", "src/pkg/a . b.py"]
+)
 def test_plain_relative_paths_are_accepted(relative: str) -> None:
     assert refusal(relative) is None
 
@@ -77,6 +79,12 @@ def test_paths_outside_the_managed_folders_are_refused(relative: str) -> None:
     assert message.endswith(
         "which is outside the project's code, tests and conf folders (src/pkg, tests/, conf); fix or remove that entry"
     )
+
+
+def test_a_managed_folder_is_matched_whole_whatever_its_last_character() -> None:
+    assert refusal("src/MAX/x.py", ("src/MAX",)) is None
+    assert refusal("src/pkg_/x.py", ("src/pkg_/",)) is None
+    assert refusal("src/MAXX/x.py", ("src/MAX",)) is not None
 
 
 def test_blobs_and_conflicts_are_checked_too_and_the_first_module_is_named() -> None:
@@ -159,4 +167,23 @@ def test_a_project_lock_may_list_only_the_code_tests_and_conf_folders(tmp_path: 
     (root / "micropkg.lock").write_text(lock_text.format("pyproject.toml"), encoding="utf-8")
     with pytest.raises(ProjectError) as caught:
         read_project_lock(project)
-    assert "which is outside the project's code, tests and conf folders (src/churn, tests, conf)" in str(caught.value)
+    assert str(caught.value) == (
+        f'{root / "micropkg.lock"} is invalid and was not used: [micropkg."pipelines.x"] lists "pyproject.toml", '
+        "which is outside the project's code, tests and conf folders (src/churn, tests, conf); fix or remove that entry"
+    )
+
+
+def test_a_project_lock_that_links_out_of_the_project_is_not_read(tmp_path: Path) -> None:
+    root = kedro_project(tmp_path / "project", "churn")
+    (tmp_path / "elsewhere.lock").write_text("version = 1\n", encoding="utf-8")
+    (root / "micropkg.lock").symlink_to(tmp_path / "elsewhere.lock")
+    project = load_project(root)
+    with pytest.raises(ProjectError) as caught:
+        read_project_lock(project)
+    assert str(caught.value).startswith(
+        f"refusing to read {root / 'micropkg.lock'}: it resolves to {tmp_path.resolve() / 'elsewhere.lock'}, outside"
+    )
+    (root / "micropkg.lock").unlink()
+    (root / "kept.lock").write_text("version = 1\n", encoding="utf-8")
+    (root / "micropkg.lock").symlink_to(root / "kept.lock")  # a link that stays inside is read
+    assert read_project_lock(load_project(root)).entries == {}

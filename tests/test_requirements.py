@@ -401,6 +401,14 @@ def test_removal_drops_a_header_left_with_only_comments_options_and_paths() -> N
     assert result.text == "kedro\n# pinned\n-r extra.txt\n./vendor/local-package\n"
 
 
+def test_the_same_name_under_different_markers_is_a_separate_entry() -> None:
+    existing = "pandas>=2; os_name == 'nt'\n"
+    result = merge(existing, ["pandas<2; os_name != 'nt'", "pandas>=2.1"])
+    assert result.conflicts == ()
+    assert result.added == ('pandas<2; os_name != "nt"', "pandas>=2.1")
+    assert result.overlaps == ()
+
+
 def test_removal_only_matches_equal_requirements() -> None:
     existing = f"{HEADER}\npandas>=2.1\npandas>=2; os_name == 'nt'\n"
     result = merge(existing, [], remove=("pandas>=2",))
