@@ -8,15 +8,17 @@ before anything changes names the path and what is wrong in one sentence.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
 import pytest
 
-from micropkg_tasks.core import journal
+from micropkg_tasks.core import journal, transaction
 from micropkg_tasks.core.errors import ProjectError
 from micropkg_tasks.core.journal import APPLYING, Journal, JournalEntry, prune_empty_folders
-from micropkg_tasks.core.transaction import CREATE, DELETE, UNCHANGED, UPDATE, FileChange, apply_changes
+from micropkg_tasks.core.transaction import CREATE, DELETE, UNCHANGED, UPDATE, FileChange, apply_changes, project_lock
 from tests.helpers import build_file_tree, snapshot_tree
 
 
@@ -134,3 +136,90 @@ def test_rolling_forward_passes_over_an_entry_whose_folder_became_a_file(root: P
 
     assert recovery is not None and recovery.action == "rolled forward"
     assert not (root / "a/.keep.py.micropkg-backup").exists() and (root / "gone").is_file()
+
+
+def test_a_journal_that_cannot_be_written_stops_the_run_before_any_file_changes(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = snapshot_tree(root)
+
+    def failing_fsync(descriptor: int) -> None:  # the journal is the first file flushed
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(journal.os, "fsync", failing_fsync)
+    with pytest.raises(ProjectError) as caught:
+        apply_changes(root, [FileChange(root / "a/keep.py", UPDATE, b"KEEP = 2\n")])
+    monkeypatch.undo()
+    assert str(caught.value) == "could not write a project file: Input/output error; the project was restored unchanged"
+    assert snapshot_tree(root) == before  # no journal, no journal.tmp, no .micropkg
+
+
+def test_a_write_failing_without_a_file_name_still_reads_as_one_sentence(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = snapshot_tree(root)
+
+    def full_disk(path: Path, content: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(transaction, "_write_new", full_disk)
+    with pytest.raises(ProjectError) as caught:
+        apply_changes(root, [FileChange(root / "a/keep.py", UPDATE, b"KEEP = 2\n")])
+    assert str(caught.value) == "could not write a project file: No space left on device; the project was restored unchanged"
+    assert snapshot_tree(root) == before
+
+
+def test_a_file_written_over_a_symlink_gets_a_normal_mode_not_the_links(root: Path) -> None:
+    (root / "a/link.py").symlink_to(root / "a/keep.py")
+    apply_changes(root, [FileChange(root / "a/link.py", UPDATE, b"LINK = 1\n")])
+    written = (root / "a/link.py").lstat()
+    assert stat.S_ISREG(written.st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(written.st_mode) == 0o666 & ~umask
+    assert (root / "a/keep.py").read_text() == "KEEP = 1\n"
+
+
+def test_an_unknown_action_is_a_bug_named_in_the_error(root: Path) -> None:
+    before = snapshot_tree(root)
+    with pytest.raises(ValueError) as caught:
+        apply_changes(root, [FileChange(root / "a/keep.py", "rename", b"x")])
+    assert str(caught.value) == f"unknown action 'rename' for {root / 'a/keep.py'}"
+    assert snapshot_tree(root) == before
+
+
+def test_a_backup_that_cannot_be_removed_stays_listed_in_a_committed_journal(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_unlink = os.unlink
+
+    def stubborn_unlink(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(path).endswith(".micropkg-backup"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", stubborn_unlink)
+    apply_changes(root, [FileChange(root / "a/keep.py", UPDATE, b"KEEP = 2\n")])
+    monkeypatch.undo()
+
+    left = journal.read_journal(root)
+    assert left is not None and left.state == journal.COMMITTED
+    assert (root / "a/.keep.py.micropkg-backup").exists()
+    assert journal.recover(root) is not None
+    assert not (root / "a/.keep.py.micropkg-backup").exists() and (root / "a/keep.py").read_text() == "KEEP = 2\n"
+
+
+def test_the_project_lock_names_what_is_wrong_with_its_folder(root: Path, tmp_path: Path) -> None:
+    (root / ".micropkg").write_text("not a folder\n")
+    with pytest.raises(ProjectError) as caught:
+        with project_lock(root, timeout=0):
+            pass
+    assert str(caught.value) == f"{root / '.micropkg'} is a file; micropkg keeps its lock and journal in that folder"
+    (root / ".micropkg").unlink()
+    (tmp_path / "elsewhere").mkdir()
+    (root / ".micropkg").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(ProjectError) as caught:
+        with project_lock(root, timeout=0):
+            pass
+    assert str(caught.value).startswith(f"refusing to lock {root / '.micropkg/lock'}: it resolves to ")
+    assert list((tmp_path / "elsewhere").iterdir()) == []
