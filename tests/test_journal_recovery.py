@@ -127,3 +127,32 @@ def test_roll_back_keeps_a_created_folder_that_holds_someone_elses_file(tmp_path
     assert sorted(p.name for p in (project / "src/churn/pipelines/b/new").iterdir()) == ["notes.txt"]
     assert (project / "src/churn/pipelines/a/nodes.py").read_text() == "VALUE = 1\n"
     assert (project / "src/churn/pipelines/a/old.py").read_text() == "OLD = 1\n"
+
+
+def test_roll_back_passes_over_new_files_that_were_never_written_or_are_in_the_way(tmp_path: Path) -> None:
+    """Killed before it wrote them: a new file that is not there, one whose folder is now a file,
+    one where a folder stands. Roll-back removes what is the run's and leaves the rest."""
+    project = kedro_project(tmp_path / "project", "churn", extra={
+        "src/churn/pipelines/a/nodes.py": "VALUE = 1\n",
+        "src/churn/pipelines/blocked": "a file where a folder was planned\n",
+        "src/churn/pipelines/dir.py/keep.txt": "a folder where a file was planned\n",
+    })
+    before = snapshot_tree(project)
+    journal.begin(project, [
+        JournalEntry("src/churn/pipelines/a/never.py", existed=False),
+        JournalEntry("src/churn/pipelines/blocked/new.py", existed=False),
+        JournalEntry("src/churn/pipelines/dir.py", existed=False),
+    ], [])
+
+    recovery = journal.recover(project, "churn-project")
+
+    assert recovery is not None and recovery.action == "rolled back"
+    assert recovery.project == "churn-project"
+    assert snapshot_tree(project) == before
+
+
+def test_a_recovery_names_the_project_by_its_folder_unless_told_otherwise(tmp_path: Path) -> None:
+    project = killed_after_commit(tmp_path)
+    recovery = journal.recover(project)
+    assert recovery is not None and recovery.project == str(project)
+    assert recovery.message.startswith(f"{project}: an interrupted micropkg run was rolled forward (3 planned")
