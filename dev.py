@@ -112,11 +112,18 @@ def mutant_patterns(names: list[str]) -> list[str]:
     return patterns
 
 
-def mutate(python: Path, names: list[str]) -> int:
-    """Run mutmut, one mutant at a time, on the chosen targets; print each one's score and survivors."""
+def unknown_mutate_target(names: list[str]) -> str | None:
     unknown = [name for name in names if name not in MUTATE_TARGETS]
     if unknown:
-        print(f"dev.py: unknown module {unknown[0]!r}; choose from {', '.join(MUTATE_TARGETS)}", file=sys.stderr)
+        return f"dev.py: unknown module {unknown[0]!r}; choose from {', '.join(MUTATE_TARGETS)}"
+    return None
+
+
+def mutate(python: Path, names: list[str]) -> int:
+    """Run mutmut, one mutant at a time, on the chosen targets; print each one's score and survivors."""
+    problem = unknown_mutate_target(names)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
     names = names or list(MUTATE_TARGETS)
     mutmut = python.parent / "mutmut"
@@ -149,6 +156,9 @@ def mutate(python: Path, names: list[str]) -> int:
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"demo", "test", "lock", "mutate"}:
         print(__doc__.strip(), file=sys.stderr)
+        return 2
+    if argv[0] == "mutate" and unknown_mutate_target(argv[1:]):
+        print(unknown_mutate_target(argv[1:]), file=sys.stderr)  # before any install
         return 2
     python = ensure_venv()
     command, rest = argv[0], argv[1:]
