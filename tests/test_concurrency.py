@@ -8,14 +8,13 @@ the parent then checks, per iteration:
 
 * no two transactions on the same project overlap in time (no interleaving);
 * each run succeeded, or (with ``lock_timeout = 0``) failed with the clear
-  "busy" message and exit code 1, having written nothing;
-* a run that waited for the other did so within its bounded ``lock_timeout``;
+  "busy" message and exit code 1, having written nothing (a run that waited longer
+  than its ``lock_timeout`` would fail the same way, so success means it did not);
 * the final tree equals the tree a serial run of the same inputs gives, in a
   separate copy (for two different pulls: one of the two serial orders);
 * no ``.micropkg-backup`` / ``.micropkg-new`` file is left behind.
 
-``ITERATIONS`` and the counts printed by ``test_report`` are the figures in
-``docs/reliability.md``.
+``ITERATIONS`` and ``SYNC_ITERATIONS`` are the figures in ``docs/reliability.md``.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,6 +32,8 @@ from typing import Any, Iterator
 import pytest
 
 from micropkg_tasks import package, pull
+from micropkg_tasks.core.errors import BusyError
+from micropkg_tasks.core.transaction import project_lock
 from micropkg_tasks.ops.sync import sync_shared
 from tests.conftest import EXAMPLE_MONOREPO, kedro_project
 from tests.helpers import build_file_tree
@@ -40,10 +42,9 @@ from tests.test_fault_matrix import leftovers, state
 ITERATIONS = 20
 SYNC_ITERATIONS = 20
 LOCK_TIMEOUT = 20  # seconds a waiting run may wait; far more than a pull or sync takes here
-TALLY: dict[str, int] = {}
 
 # Runs the micropkg CLI for each job read from stdin, released at the job's start time, and
-# reports its exit code, output, duration and every apply_changes interval (monotonic ns).
+# reports its exit code, output and every apply_changes interval (monotonic ns).
 WORKER = r"""
 import contextlib, io, json, os, sys, time
 import micropkg_tasks.ops.install as install_module
@@ -75,14 +76,13 @@ for line in sys.stdin:
     delay = job["start_at"] - time.time()
     if delay > 0:
         time.sleep(delay)
-    started = time.monotonic()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             program.run(["micropkg", *job["argv"]], exit=True)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    print(json.dumps({"code": code, "stdout": out.getvalue(), "stderr": err.getvalue(),
-                      "seconds": time.monotonic() - started, "applies": applies}), flush=True)
+    print(json.dumps({"code": code, "stdout": out.getvalue(), "stderr": err.getvalue(), "applies": applies}),
+          flush=True)
 """
 
 
@@ -158,10 +158,6 @@ def assert_no_overlap(results: list[dict[str, Any]]) -> None:
                 assert end_a <= start_b or end_b <= start_a, f"writes to {root_a} interleaved"
 
 
-def tally(key: str, amount: int = 1) -> None:
-    TALLY[key] = TALLY.get(key, 0) + amount
-
-
 # -- two pulls of different micro-packages into one project -------------------------------------------
 
 
@@ -210,13 +206,10 @@ def test_two_pulls_started_together_wait_for_each_other_and_never_interleave(wor
         ])
         for result in results:
             assert result["code"] == 0, result["stderr"]
-            assert result["seconds"] < LOCK_TIMEOUT
             assert len(result["applies"]) == 1
         assert_no_overlap(results)
         assert leftovers(workspace) == []
         assert state(project) in pull_template["finals"], f"iteration {iteration}: not a serial outcome"
-        tally("pull-pairs")
-        tally("pull-orders:" + ("alpha-first" if state(project) == pull_template["finals"][0] else "beta-first"))
 
 
 def test_two_pulls_with_different_tmpdirs_never_interleave(workers_with_own_tmpdirs, pull_template):
@@ -236,7 +229,6 @@ def test_two_pulls_with_different_tmpdirs_never_interleave(workers_with_own_tmpd
         assert_no_overlap(results)
         assert leftovers(workspace) == []
         assert state(project) in pull_template["finals"], f"iteration {iteration}: not a serial outcome"
-        tally("tmpdir-pairs")
 
 
 def test_a_pull_with_no_wait_reports_busy_clearly_or_runs_after(workers, pull_template):
@@ -247,6 +239,7 @@ def test_a_pull_with_no_wait_reports_busy_clearly_or_runs_after(workers, pull_te
         copy = shutil.copytree(pull_template["template"], pull_template["root"] / f"solo-{name}")
         pull(copy / "project", str(copy / f"sdists/{name}-0.1.tar.gz"), destination="pipelines")
         solo[name] = state(copy / "project")
+    refusals = []
     for iteration in range(ITERATIONS):
         workspace = shutil.copytree(pull_template["template"], pull_template["root"] / f"busy-{iteration}")
         project = workspace / "project"
@@ -255,9 +248,9 @@ def test_a_pull_with_no_wait_reports_busy_clearly_or_runs_after(workers, pull_te
             (project, pull_argv(workspace, "beta"), 0),
         ])
         busy = [r for r in results if r["code"] != 0]
+        refusals += busy
         for result in busy:
             assert result["code"] == 1
-            assert "is busy: another micropkg run is working on it (waited 0 s)" in result["stderr"]
             assert "Traceback" not in result["stderr"] and result["applies"] == []
         assert len(busy) <= 1
         assert_no_overlap(results)
@@ -267,8 +260,39 @@ def test_a_pull_with_no_wait_reports_busy_clearly_or_runs_after(workers, pull_te
             assert state(project) == solo[winner]
         else:
             assert state(project) in pull_template["finals"]
-        tally("busy-pairs")
-        tally("busy-refusals", len(busy))
+    # Two runs released together overlap in nearly every race, so some run must have been turned
+    # away (19 or 20 of the 20 races here); with none, the runs waited instead of refusing.
+    assert refusals, "no run was refused in any race: a lock_timeout of 0 waited"
+    for result in refusals:
+        assert result["stderr"].strip().endswith("is busy: another micropkg run is working on it (waited 0 s)")
+        assert len(result["stderr"].strip().splitlines()) == 1
+
+
+def test_a_timeout_of_zero_refuses_at_once_a_lock_that_frees_up_later(tmp_path):
+    """Another holder keeps the project's lock until this run gives up, or for 5 s at most.
+    ``timeout=0`` must refuse at once: a run that waited instead would get the lock once the
+    holder lets go, and enter the block."""
+    root = kedro_project(tmp_path / "project", "churn")
+    held, given_up = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with project_lock(root, timeout=5):
+            held.set()
+            given_up.wait(timeout=5)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert held.wait(timeout=30)
+        with pytest.raises(BusyError) as caught:
+            with project_lock(root, timeout=0):
+                pytest.fail("timeout=0 waited for the lock and got it")
+    finally:
+        given_up.set()
+        thread.join(timeout=30)
+    assert str(caught.value) == f"project {root.resolve()} is busy: another micropkg run is working on it (waited 0 s)"
+    with project_lock(root, timeout=0):  # free again: timeout=0 takes a free lock
+        pass
 
 
 # -- two sync-shared runs on one monorepo ---------------------------------------------------------------
@@ -292,16 +316,8 @@ def test_two_sync_shared_runs_started_together_never_interleave(workers, sync_te
         results = race(workers, [(monorepo, argv, LOCK_TIMEOUT), (monorepo, argv, LOCK_TIMEOUT)])
         for result in results:
             assert result["code"] == 0, result["stderr"]
-            assert result["seconds"] < LOCK_TIMEOUT
         # Each target is written once, by whichever run got there first; the other finds it in sync
         # or, having planned before the first finished, waits and then writes nothing new.
         assert_no_overlap(results)
         assert leftovers(monorepo) == []
         assert state(monorepo) == sync_template["final"], f"iteration {iteration}: not the serial outcome"
-        tally("sync-pairs")
-
-
-def test_report(capsys):
-    """Print the figures for docs/reliability.md (run with -s to see them)."""
-    with capsys.disabled():
-        print(f"\nconcurrency: {json.dumps(TALLY, sort_keys=True)}")

@@ -696,8 +696,6 @@ for line in sys.stdin:
 # the minimum must be reached. The sync runs are slower (packaging, a process pool), hence fewer.
 KILLS_PER_PULL, MIN_PULL_KILLS = 60, 40
 KILLS_PER_SYNC, MIN_SYNC_KILLS = 24, 20
-KILL_TALLY: dict[str, int] = {}
-RECOVERY_KILLS: list[int] = []
 
 
 def _alive(pid: int) -> bool:
@@ -808,19 +806,12 @@ def _kill_loop(
             recovered = run_micropkg(["recover", "--all-projects"] if kind == "sync" else ["recover"],
                                      workspace / cwd)
             assert recovered.exit_code == 0, recovered.stderr
-            outcomes = []
             for project in scenario.projects:
                 root = workspace / project
-                if snapshot_tree(root) == before[project]:
-                    outcomes.append("before")
-                else:
+                if snapshot_tree(root) != before[project]:
                     assert state(root) == scenario.completed[project], f"{label}: {project} is in between"
-                    outcomes.append("after")
             assert leftovers(workspace) == [], label
             assert not any(workspace.rglob("journal*")), label
-            KILL_TALLY[f"{kind}-kills"] = KILL_TALLY.get(f"{kind}-kills", 0) + 1
-            for project, result in zip(scenario.projects, outcomes):
-                KILL_TALLY[f"{kind}-{result}"] = KILL_TALLY.get(f"{kind}-{result}", 0) + 1
 
             # And the run after that completes the work: no conflict over our own leftovers.
             again = run_micropkg(argv, workspace / cwd)
@@ -910,7 +901,6 @@ def test_a_recovery_killed_part_way_is_finished_by_the_next_one(tmp_path):
         count = copy_workspace(template, tmp_path / "count-recover")
         steps = zygote.run(count / "project", ["recover"], count.resolve(), index=-1)["done"]["calls"]
         assert steps >= 10
-        RECOVERY_KILLS.append(steps)
         for index in range(steps):
             workspace = copy_workspace(template, tmp_path / f"recover-{index}")
             outcome = zygote.run(workspace / "project", ["recover"], workspace.resolve(), index)
@@ -925,11 +915,6 @@ def test_a_recovery_killed_part_way_is_finished_by_the_next_one(tmp_path):
     finally:
         zygote.close()
 
-
-def test_kill_report(capsys):
-    """Print the SIGKILL figures for docs/reliability.md (run with -s to see them)."""
-    with capsys.disabled():
-        print(f"\nsigkill: {KILL_TALLY}, recover-kills: {sum(RECOVERY_KILLS)}")
 
 
 # -- the order of the journal and the file moves ------------------------------------------------------

@@ -384,6 +384,58 @@ def test_removal_keeps_header_while_requirements_remain() -> None:
     assert result.removed == ("pandas>=2",)
 
 
+@pytest.mark.parametrize(
+    "before", ["# pinned for the x pipeline", "-r extra.txt", "./vendor/local-package", "--hash=sha256:aaa"],
+    ids=["comment", "option", "path", "bare-option"],
+)
+def test_removal_keeps_the_header_when_a_requirement_remains_below_other_lines(before: str) -> None:
+    """Comments, options and paths under the header are no requirement, but one further down keeps it."""
+    existing = f"{HEADER}\n{before}\nnumpy\npandas>=2\n"
+    result = merge(existing, [], remove=("pandas>=2",))
+    assert result.text == f"{HEADER}\n{before}\nnumpy\n"
+
+
+def test_removal_drops_a_header_left_with_only_comments_options_and_paths() -> None:
+    existing = f"kedro\n{HEADER}\n# pinned\n-r extra.txt\n./vendor/local-package\npandas>=2\n"
+    result = merge(existing, [], remove=("pandas>=2",))
+    assert result.text == "kedro\n# pinned\n-r extra.txt\n./vendor/local-package\n"
+
+
+def test_the_same_name_under_different_markers_is_a_separate_entry() -> None:
+    existing = "pandas>=2; os_name == 'nt'\n"
+    result = merge(existing, ["pandas<2; os_name != 'nt'", "pandas>=2.1"])
+    assert result.conflicts == ()
+    assert result.added == ('pandas<2; os_name != "nt"', "pandas>=2.1")
+    assert result.overlaps == ()
+
+
+def test_an_invalid_incoming_or_removed_requirement_names_the_origin_and_the_parser_reason() -> None:
+    from packaging.requirements import InvalidRequirement
+
+    try:
+        Requirement("pandas >>> 2")
+    except InvalidRequirement as exc:
+        reason = str(exc).splitlines()[0]  # the parser's own first line, passed on as it is
+    for incoming, remove in ((["pandas >>> 2"], ()), ([], ("pandas >>> 2",))):
+        with pytest.raises(ProjectError) as caught:
+            merge("numpy\n", incoming, remove=remove)
+        assert str(caught.value) == f"pipelines.x: 'pandas >>> 2' is not a valid requirement ({reason})"
+
+
+def test_removal_goes_on_past_a_requirement_that_is_still_incoming() -> None:
+    existing = f"{HEADER}\nnumpy\npandas>=2\nscipy\n"
+    result = merge(existing, ["numpy"], remove=("numpy", "pandas>=2", "scipy"))
+    assert result.text == f"{HEADER}\nnumpy\n"
+    assert result.removed == ("pandas>=2", "scipy")
+
+
+def test_new_lines_go_right_under_an_existing_header_with_nothing_below_it() -> None:
+    result = merge(f"kedro\n{HEADER}\n\n# Added by micropkg-tasks for utils.y\nrequests\n", ["numpy"])
+    assert result.text == f"kedro\n{HEADER}\nnumpy\n\n# Added by micropkg-tasks for utils.y\nrequests\n"
+    result = merge(f"kedro\n{HEADER}\n", ["numpy"])
+    assert result.text == f"kedro\n{HEADER}\nnumpy\n"
+
+
 def test_removal_only_matches_equal_requirements() -> None:
     existing = f"{HEADER}\npandas>=2.1\npandas>=2; os_name == 'nt'\n"
     result = merge(existing, [], remove=("pandas>=2",))

@@ -1,0 +1,183 @@
+"""Recovering from the journal an interrupted run left (``core/journal.py``).
+
+Rolling forward a committed journal: the backups go, and so do the folders the run emptied. A
+run that deletes the last file of a folder removes the folder too, but only after its commit
+point (the backup must stay until then). A kill between the commit and that clean-up leaves a
+committed journal, and ``recover`` must finish the clean-up: no empty folder is left behind,
+and folders that still hold something, and the project root, stay.
+
+Rolling back a journal that was never committed: every file comes back as it was (content,
+mode and mtime), new files and temporaries go, and so do the folders the run created.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from micropkg_tasks.core import journal
+from micropkg_tasks.core.errors import ProjectError
+from micropkg_tasks.core.journal import JournalEntry
+from micropkg_tasks.core.project import load_project
+from tests.conftest import kedro_project, run_micropkg
+from tests.helpers import snapshot_tree
+
+OLD = "src/churn/pipelines/old"
+
+
+def managed(project: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What a journal in ``project`` may name."""
+    return load_project(project).managed_paths()
+
+
+def killed_after_commit(tmp_path: Path) -> Path:
+    """A project as a run that deleted ``old/nodes.py`` and ``old/sub/util.py`` and rewrote
+    ``keep/nodes.py`` leaves it when killed just after writing its committed journal."""
+    project = kedro_project(tmp_path / "project", "churn", extra={
+        "src/churn/pipelines/keep/nodes.py": "VALUE = 2\n",
+        "src/churn/pipelines/keep/.nodes.py.micropkg-backup": "VALUE = 1\n",
+        f"{OLD}/.nodes.py.micropkg-backup": "def run():\n    return 1\n",
+        f"{OLD}/sub/.util.py.micropkg-backup": "X = 1\n",
+        "src/churn/pipelines/other/readme.txt": "not ours\n",
+    })
+    entries = [
+        JournalEntry("src/churn/pipelines/keep/nodes.py", existed=True),
+        JournalEntry(f"{OLD}/nodes.py", existed=True, delete=True),
+        JournalEntry(f"{OLD}/sub/util.py", existed=True, delete=True),
+    ]
+    journal.commit(project, entries, [])
+    return project
+
+
+def test_recover_rolls_forward_and_prunes_the_folders_the_run_emptied(tmp_path: Path, cli) -> None:
+    project = killed_after_commit(tmp_path)
+
+    result = cli(["recover"], project)
+
+    assert result.exit_code == 0, result.stderr
+    assert "rolled forward" in result.stdout
+    assert not (project / OLD).exists()
+    pipelines = project / "src/churn/pipelines"
+    assert sorted(p.name for p in pipelines.iterdir()) == ["__init__.py", "keep", "other"]
+    assert (pipelines / "keep/nodes.py").read_text() == "VALUE = 2\n"
+    assert sorted(p.name for p in (pipelines / "keep").iterdir()) == ["nodes.py"]
+    assert (pipelines / "other/readme.txt").read_text() == "not ours\n"
+    assert not journal.journal_path(project).exists()
+
+
+def test_pruning_stops_at_a_folder_that_still_holds_a_file(tmp_path: Path) -> None:
+    project = killed_after_commit(tmp_path)
+    (project / OLD / "notes.txt").write_text("a user's file\n")
+
+    assert journal.recover(project, managed(project)) is not None
+
+    assert sorted(p.name for p in (project / OLD).iterdir()) == ["notes.txt"]  # sub/ went, old/ stays
+
+
+def test_a_second_recover_finds_nothing_to_do(tmp_path: Path) -> None:
+    project = killed_after_commit(tmp_path)
+    journal.recover(project, managed(project))
+    after = snapshot_tree(project)
+
+    assert journal.recover(project, managed(project)) is None
+    result = run_micropkg(["recover"], project)
+    assert result.exit_code == 0 and snapshot_tree(project) == after
+
+
+def killed_before_commit(tmp_path: Path) -> tuple[Path, dict[str, tuple[str, int, int]]]:
+    """A project as a run that was rewriting ``a/nodes.py``, deleting ``a/old.py`` and creating
+    ``b/new/nodes.py`` (with its folders) leaves it when killed before its commit."""
+    project = kedro_project(tmp_path / "project", "churn", extra={
+        "src/churn/pipelines/a/nodes.py": "VALUE = 1\n",
+        "src/churn/pipelines/a/old.py": "OLD = 1\n",
+        "src/churn/pipelines/a/untouched.py": "SAME = 1\n",
+    })
+    a = project / "src/churn/pipelines/a"
+    os.chmod(a / "nodes.py", 0o640)
+    os.utime(a / "nodes.py", (1_000_000_000, 1_000_000_000))
+    before = snapshot_tree(project)
+    entries = [
+        JournalEntry("src/churn/pipelines/a/nodes.py", existed=True),
+        JournalEntry("src/churn/pipelines/a/old.py", existed=True, delete=True),
+        JournalEntry("src/churn/pipelines/b/new/nodes.py", existed=False),
+        JournalEntry("src/churn/pipelines/a/gone.py", existed=True),  # its backup never got made
+    ]
+    journal.begin(project, entries, ["src/churn/pipelines/b", "src/churn/pipelines/b/new"])
+    os.replace(a / "nodes.py", a / ".nodes.py.micropkg-backup")
+    (a / "nodes.py").write_text("VALUE = 2\n")
+    os.replace(a / "old.py", a / ".old.py.micropkg-backup")
+    (project / "src/churn/pipelines/b/new").mkdir(parents=True)
+    (project / "src/churn/pipelines/b/new/nodes.py").write_text("NEW = 1\n")
+    (project / "src/churn/pipelines/b/new/.nodes.py.micropkg-new").write_text("NEW = 1\n")
+    return project, before
+
+
+def test_recover_rolls_back_an_uncommitted_run_exactly(tmp_path: Path, cli) -> None:
+    project, before = killed_before_commit(tmp_path)
+
+    result = cli(["recover"], project)
+
+    assert result.exit_code == 0, result.stderr
+    assert "rolled back" in result.stdout
+    after = snapshot_tree(project)
+    assert {k: v for k, v in after.items() if not k.startswith(".micropkg")} == before
+    assert not journal.journal_path(project).exists()
+
+
+def test_roll_back_keeps_a_created_folder_that_holds_someone_elses_file(tmp_path: Path) -> None:
+    project, _ = killed_before_commit(tmp_path)
+    (project / "src/churn/pipelines/b/new/notes.txt").write_text("a user's file\n")
+
+    recovery = journal.recover(project, managed(project))
+
+    assert recovery is not None and recovery.action == "rolled back" and recovery.files == 4
+    assert sorted(p.name for p in (project / "src/churn/pipelines/b/new").iterdir()) == ["notes.txt"]
+    assert (project / "src/churn/pipelines/a/nodes.py").read_text() == "VALUE = 1\n"
+    assert (project / "src/churn/pipelines/a/old.py").read_text() == "OLD = 1\n"
+
+
+def test_roll_back_passes_over_new_files_that_were_never_written_or_are_in_the_way(tmp_path: Path) -> None:
+    """Killed before it wrote them: a new file that is not there, one whose folder is now a file.
+    Roll-back removes what is the run's and leaves the rest."""
+    project = kedro_project(tmp_path / "project", "churn", extra={
+        "src/churn/pipelines/a/nodes.py": "VALUE = 1\n",
+        "src/churn/pipelines/blocked": "a file where a folder was planned\n",
+    })
+    before = snapshot_tree(project)
+    journal.begin(project, [
+        JournalEntry("src/churn/pipelines/a/never.py", existed=False),
+        JournalEntry("src/churn/pipelines/blocked/new.py", existed=False),
+    ], [])
+
+    recovery = journal.recover(project, managed(project), "churn-project")
+
+    assert recovery is not None and recovery.action == "rolled back"
+    assert recovery.project == "churn-project"
+    assert snapshot_tree(project) == before
+
+
+def test_a_folder_where_a_planned_file_stands_refuses_the_journal_and_touches_nothing(tmp_path: Path) -> None:
+    """A run never writes over a folder, so a journal naming one is not a run's own: refused whole."""
+    project = kedro_project(tmp_path / "project", "churn", extra={
+        "src/churn/pipelines/a/nodes.py": "VALUE = 1\n",
+        "src/churn/pipelines/dir.py/keep.txt": "a folder where a file was planned\n",
+    })
+    journal.begin(project, [
+        JournalEntry("src/churn/pipelines/a/nodes.py", existed=False),
+        JournalEntry("src/churn/pipelines/dir.py", existed=False),
+    ], [])
+    before = snapshot_tree(project)
+
+    with pytest.raises(ProjectError, match="dir.py.*is a folder"):
+        journal.recover(project, managed(project))
+
+    assert snapshot_tree(project) == before
+
+
+def test_a_recovery_names_the_project_by_its_folder_unless_told_otherwise(tmp_path: Path) -> None:
+    project = killed_after_commit(tmp_path)
+    recovery = journal.recover(project, managed(project))
+    assert recovery is not None and recovery.project == str(project)
+    assert recovery.message.startswith(f"{project}: an interrupted micropkg run was rolled forward (3 planned")
