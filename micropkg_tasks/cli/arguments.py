@@ -100,6 +100,7 @@ NEEDS = {
     "every entry of [tool.kedro.micropkg.package]",
     "pull": "a location (an sdist path, fsspec URL or name==version), or --all to pull every entry of "
     "[tool.kedro.micropkg.pull]",
+    "remove": "the module path of an installed micro-package, as micropkg.lock lists it (such as pipelines.x)",
 }
 
 
@@ -135,6 +136,8 @@ def usage_sentence(exc: ParseError, binary: str, tokens: list[str]) -> str | Non
         return None
     if context.missing_positional_args:
         return f"{context.name} needs {NEEDS[context.name]}"
+    if context.name == "remove":
+        return None
     word = _second_bare_word(tokens, context)
     given = context.args["module" if context.name == "package" else "location"].value
     if word is None or not given or given.startswith("-"):

@@ -473,6 +473,29 @@ def affected(c, since=None, root=None, json=False, quiet=False, verbose=False):
     print_json(result.projects) if json else report.affected_result(result)
 
 
+REMOVE_HELP = {
+    "module": "Module path of the installed micro-package, as micropkg.lock lists it (e.g. pipelines.x).",
+    "force": "Delete files edited since they were installed, and a copy other micro-packages import.",
+    "dry-run": "Show what would be deleted and write nothing.",
+    "project": PROJECT_HELP,
+    "json": JSON_HELP,
+}
+
+
+@task(positional=["module"], help={**REMOVE_HELP, **VERBOSITY_HELP}, klass=ShortFlagTask,
+      short_flags=VERBOSITY_SHORT)
+@reports_errors
+def remove(c, module, force=False, dry_run=False, project=None, json=False, quiet=False, verbose=False):
+    """Undo a pull: delete a micro-package's code, tests and parameter files and its lock entry, as one unit."""
+    from micropkg_tasks.ops.remove import remove_module
+
+    where = one_project_only(scope(project, False, task="remove"), "remove MODULE")
+    result = remove_module(
+        where, not_an_option(module), force=force, dry_run=dry_run, lock_timeout=number(c, where, "lock_timeout")
+    )
+    print_json(result) if json else report.remove_result(result)
+
+
 HELP_FLAGS = ("-h", "--help")
 
 
@@ -487,7 +510,8 @@ def show_task_help(name: str) -> None:
 def make_collection(*extra_tasks: Any) -> Collection:
     """A fresh collection of the micropkg tasks, plus any of your own, at the top level."""
     collection = Collection(
-        package, pull, pull_all, sync_shared, status, compile_reqs, prerelease, recover, affected, *extra_tasks
+        package, pull, pull_all, sync_shared, status, compile_reqs, prerelease, recover, affected, remove,
+        *extra_tasks,
     )
     collection.configure({"micropkg": dict(DEFAULTS)})
     return collection

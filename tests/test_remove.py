@@ -1,0 +1,129 @@
+"""`micropkg remove MODULE`: undo a pull as one unit, refusing edited files without --force."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from micropkg_tasks import package_all
+from micropkg_tasks.core.lockfile import read_lock
+from tests.conftest import kedro_project
+from tests.helpers import snapshot_tree
+
+CORE = "projects/core"
+IGNORED = ("requirements.in", "requirements.txt")
+
+
+def _without_requirements(snapshot: dict) -> dict:
+    return {path: value for path, value in snapshot.items() if not path.startswith(IGNORED)}
+
+
+@pytest.fixture
+def core_sdists(monorepo) -> dict[str, Path]:
+    return {r.module_path: Path(r.path) for r in package_all(monorepo / CORE).results}
+
+
+def _pull(cli, project: Path, sdist: Path, *options: str) -> None:
+    result = cli(["pull", str(sdist), "--no-compile", *options], project)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_remove_leaves_the_project_as_if_the_copy_had_never_been_pulled(core_sdists, tmp_path, cli):
+    project = kedro_project(tmp_path / "target")
+    before = snapshot_tree(project)
+    _pull(cli, project, core_sdists["pipelines.data_cleaning"], "--destination", "pipelines")
+    added = read_lock(project / "micropkg.lock").entries["pipelines.data_cleaning"].requirements
+    assert (project / "tests/pipelines/data_cleaning").is_dir()
+    # Its tests ran: byte-code caches go with the copy.
+    cache = project / "src/spaceflights/pipelines/data_cleaning/__pycache__"
+    cache.mkdir()
+    (cache / "nodes.cpython-311.pyc").write_bytes(b"\0")
+
+    removed = cli(["remove", "pipelines.data_cleaning"], project)
+
+    assert removed.exit_code == 0, removed.stderr
+    assert "removed" in removed.stdout and "src/spaceflights/pipelines/data_cleaning/nodes.py" in removed.stdout
+    for line in added:
+        assert line in removed.stdout  # the requirements it added stay, and are named
+    assert _without_requirements(snapshot_tree(project)) == _without_requirements(before)
+
+
+def test_remove_keeps_other_entries_and_only_deletes_its_own_files(core_sdists, tmp_path, cli):
+    project = kedro_project(tmp_path / "target")
+    _pull(cli, project, core_sdists["utils.io"], "--destination", "utils", "--alias", "io")
+    after_first = snapshot_tree(project)
+    first_lock = (project / "micropkg.lock").read_bytes()
+    _pull(cli, project, core_sdists["pipelines.data_cleaning"], "--destination", "pipelines")
+
+    removed = cli(["remove", "pipelines.data_cleaning", "--json"], project)
+
+    assert removed.exit_code == 0, removed.stderr
+    document = json.loads(removed.stdout)
+    assert document["module"] == "pipelines.data_cleaning" and document["applied"] is True
+    assert list(read_lock(project / "micropkg.lock").entries) == ["utils.io"]
+    assert (project / "micropkg.lock").read_bytes() == first_lock
+    after = snapshot_tree(project)
+    assert _without_requirements(after) == _without_requirements(after_first) | {"micropkg.lock": after["micropkg.lock"]}
+
+
+def test_an_edited_copy_is_refused_naming_the_files_then_forced(core_sdists, tmp_path, cli):
+    project = kedro_project(tmp_path / "target")
+    _pull(cli, project, core_sdists["pipelines.data_cleaning"], "--destination", "pipelines")
+    edited = project / "src/spaceflights/pipelines/data_cleaning/nodes.py"
+    edited.write_text(edited.read_text() + "\n# local tweak\n")
+    before = snapshot_tree(project)
+
+    refused = cli(["remove", "pipelines.data_cleaning"], project)
+
+    assert refused.exit_code == 1
+    assert "src/spaceflights/pipelines/data_cleaning/nodes.py" in refused.stderr
+    assert "--force" in refused.stderr
+    assert snapshot_tree(project) == before
+
+    forced = cli(["remove", "pipelines.data_cleaning", "--force"], project)
+    assert forced.exit_code == 0, forced.stderr
+    assert not edited.exists()
+    assert not (project / "micropkg.lock").exists()
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(core_sdists, tmp_path, cli):
+    project = kedro_project(tmp_path / "target")
+    _pull(cli, project, core_sdists["pipelines.data_cleaning"], "--destination", "pipelines")
+    before = snapshot_tree(project)
+
+    planned = cli(["remove", "pipelines.data_cleaning", "--dry-run"], project)
+
+    assert planned.exit_code == 0, planned.stderr
+    assert "would remove" in planned.stdout
+    assert "delete    src/spaceflights/pipelines/data_cleaning/nodes.py" in planned.stdout
+    assert "dry run: nothing was written" in planned.stdout
+    assert snapshot_tree(project) == before
+
+
+def test_an_unknown_module_is_one_sentence_listing_what_is_installed(core_sdists, tmp_path, cli):
+    project = kedro_project(tmp_path / "target")
+    _pull(cli, project, core_sdists["utils.io"], "--destination", "utils", "--alias", "io")
+    before = snapshot_tree(project)
+
+    unknown = cli(["remove", "pipelines.nope"], project)
+
+    assert unknown.exit_code == 2
+    assert "pipelines.nope is not installed" in unknown.stderr and "utils.io" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    assert snapshot_tree(project) == before
+
+
+def test_files_someone_else_put_in_the_copy_stay(core_sdists, tmp_path, cli):
+    project = kedro_project(tmp_path / "target")
+    _pull(cli, project, core_sdists["pipelines.data_cleaning"], "--destination", "pipelines")
+    mine = project / "src/spaceflights/pipelines/data_cleaning/notes.md"
+    mine.write_text("my notes\n")
+
+    removed = cli(["remove", "pipelines.data_cleaning"], project)
+
+    assert removed.exit_code == 0, removed.stderr
+    assert mine.read_text() == "my notes\n"
+    assert "notes.md was not installed by micropkg and stays" in removed.stderr
+    assert not (project / "src/spaceflights/pipelines/data_cleaning/nodes.py").exists()
