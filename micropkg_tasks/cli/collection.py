@@ -184,7 +184,7 @@ def pull(
             )
         return _pull_every_project(
             c, where, force=force, dry_run=dry_run, diff=diff, no_cache=no_cache, no_compile=no_compile, jobs=jobs,
-            json=json,
+            json=json, with_deps=with_deps,
         )
     resolved = where
     limits = sdist_limits(c, resolved)
@@ -320,7 +320,7 @@ def recover(c, project=None, all_projects=False, monorepo=False, json=False, qui
 
 def _pull_every_project(
     c: Any, where: Monorepo, *, force: bool, dry_run: bool, diff: bool, no_cache: bool, no_compile: bool,
-    jobs: str | int | None, json: bool,
+    jobs: str | int | None, json: bool, with_deps: bool = False,
 ) -> None:
     """``pull --all`` at the root and ``pull-all``: every project's manifest, one report."""
     from micropkg_tasks.ops.pull_all import pull_all_projects
@@ -329,7 +329,7 @@ def _pull_every_project(
         result = pull_all_projects(
             where.root, force=force, dry_run=dry_run, diff=diff, jobs=option_count("jobs", jobs),
             use_cache=not no_cache, lock_timeout=number(c, None, "lock_timeout"),
-            recompile=not no_compile, compile_config=compile_config(c), progress=progress,
+            recompile=not no_compile, compile_config=compile_config(c), progress=progress, with_deps=with_deps,
         )
     if json:
         print_json(result)
@@ -345,7 +345,9 @@ def _pull_every_project(
         )
 
 
-PULL_ALL_HELP = {key: PULL_HELP[key] for key in ("force", "dry-run", "diff", "no-cache", "no-compile", "json")}
+PULL_ALL_HELP = {
+    key: PULL_HELP[key] for key in ("force", "dry-run", "diff", "no-cache", "no-compile", "with-deps", "json")
+}
 PULL_ALL_HELP.update({key: SYNC_HELP[key] for key in ("jobs", "root")})
 
 
@@ -353,12 +355,12 @@ PULL_ALL_HELP.update({key: SYNC_HELP[key] for key in ("jobs", "root")})
 @reports_errors
 def pull_all(
     c, force=False, dry_run=False, diff=False, no_cache=False, no_compile=False, jobs=None, root=None, json=False,
-    quiet=False, verbose=False,
+    quiet=False, verbose=False, with_deps=False,
 ):
     """Run pull --all in every project of the monorepo; one failing project does not stop the others."""
     _pull_every_project(
         c, require_monorepo(cli_path(root)), force=force, dry_run=dry_run, diff=diff, no_cache=no_cache,
-        no_compile=no_compile, jobs=jobs, json=json,
+        no_compile=no_compile, jobs=jobs, json=json, with_deps=with_deps,
     )
 
 
