@@ -5,10 +5,11 @@ Checks, per project (SPEC §11):
 
 1. reproducible: every package-manifest entry built twice gives identical bytes;
 2. installable: ``pip wheel --no-deps --no-build-isolation --no-index`` builds each sdist;
-3. round-trip: each sdist pulled under a fresh name into a scratch project with
-   the same package name and layout but none of the code, together with the
-   micro-packages it depends on, so the sdist must be self-contained, imports,
-   and its packaged tests pass under pytest (in a subprocess);
+3. round-trip: each sdist pulled under a fresh name into a scratch project of its
+   own with the same package name and layout but none of the code or config,
+   together with the micro-packages it depends on, so the sdist must be
+   self-contained and a real pull into a new project accepts it; it imports, and
+   its packaged tests pass under pytest (in a subprocess);
 4. in sync: ``sync-shared --check`` is clean for the project's shared copies;
 5. requirements current: ``requirements.txt`` was compiled from the current ``requirements.in``;
 6. lock clean: no installed micro-package is edited, unless listed in
@@ -190,45 +191,52 @@ class _ProjectChecks:
     def round_trip(self) -> str:
         if not self.built:
             return "nothing to pull"
-        copy = self.scratch / "copy"
-        scratch_project = load_project(_empty_project_like(self.project, copy))
         failures: list[str] = []
         ran = 0
-        for module, sdist in self.built:
-            fresh = f"{sdist.result.name}_prerelease_check"
-            item = SdistToInstall(read_sdist(sdist.data, source=sdist.filename), sdist.filename, fresh, None, "base")
-            install_sdists(scratch_project, [item, *self._dependencies(scratch_project, item)])
-            env = {**os.environ, "PYTHONPATH": str(scratch_project.source_dir)}
-            imported = _run(
-                [self.python, "-c", f"import {scratch_project.package_name}.{fresh}"], cwd=copy, env=env
-            )
-            if imported.returncode != 0:
-                missing = _missing_module(self.python, imported.stderr, scratch_project.package_name)
-                if missing:
-                    failures.append(f"{module} does not import: {missing}")
-                    continue
-                failures.append(f"{module}: import failed: {(_tail(imported.stderr, 1) or ['no output'])[-1]}")
-                continue
-            tests = scratch_project.module_tests_dir(fresh)
-            if not any(tests.rglob("test*.py")):
-                continue
-            ran += 1
-            result = _run(
-                [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests.relative_to(copy))],
-                cwd=copy, env=env,
-            )
-            if result.returncode != 0:
-                missing = _missing_module(self.python, result.stdout + result.stderr, scratch_project.package_name)
-                if missing:
-                    failures.append(f"{module}: packaged tests cannot run: {missing}")
-                    continue
-                failures.append(f"{module}: packaged tests failed")
-                failures += [f"  {line}" for line in _tail(result.stdout, 15)]
+        for index, (module, sdist) in enumerate(self.built):
+            # Each sdist goes into a fresh project of its own, as a real pull into a new project would:
+            # nothing there defines its parameter keys or its modules already.
+            outcome = self._round_trip_one(module, sdist, self.scratch / f"copy-{index}")
+            if isinstance(outcome, list):
+                failures += outcome
+            else:
+                ran += outcome
         if len(failures) == 1 and " is not installed in " in failures[0]:
             raise CheckFailed(failures[0])  # one missing dependency: the sentence says it all
         if failures:
             raise CheckFailed("pulled sdists do not import or their tests fail", failures)
         return f"{len(self.built)} pulled under fresh names; tests passed for {ran} (with {self.python_source})"
+
+    def _round_trip_one(self, module: str, sdist: BuiltSdist, copy: Path) -> int | list[str]:
+        """Pull ``sdist`` under a fresh name into an empty project at ``copy``, import it and run its
+        tests: 1 when tests ran and passed, 0 when it has none, else the lines saying what failed."""
+        scratch_project = load_project(_empty_project_like(self.project, copy))
+        fresh = f"{sdist.result.name}_prerelease_check"
+        item = SdistToInstall(read_sdist(sdist.data, source=sdist.filename), sdist.filename, fresh, None, "base")
+        try:
+            install_sdists(scratch_project, [item, *self._dependencies(scratch_project, item)])
+        except MicropkgError as exc:
+            return [f"{module}: a pull into a new project is refused: {exc}", *(f"  {line}" for line in exc.details)]
+        env = {**os.environ, "PYTHONPATH": str(scratch_project.source_dir)}
+        imported = _run([self.python, "-c", f"import {scratch_project.package_name}.{fresh}"], cwd=copy, env=env)
+        if imported.returncode != 0:
+            missing = _missing_module(self.python, imported.stderr, scratch_project.package_name)
+            if missing:
+                return [f"{module} does not import: {missing}"]
+            return [f"{module}: import failed: {(_tail(imported.stderr, 1) or ['no output'])[-1]}"]
+        tests = scratch_project.module_tests_dir(fresh)
+        if not any(tests.rglob("test*.py")):
+            return 0
+        result = _run(
+            [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests.relative_to(copy))],
+            cwd=copy, env=env,
+        )
+        if result.returncode == 0:
+            return 1
+        missing = _missing_module(self.python, result.stdout + result.stderr, scratch_project.package_name)
+        if missing:
+            return [f"{module}: packaged tests cannot run: {missing}"]
+        return [f"{module}: packaged tests failed", *(f"  {line}" for line in _tail(result.stdout, 15))]
 
     def _dependencies(self, scratch: Project, item: SdistToInstall) -> list[SdistToInstall]:
         """The micro-packages ``item`` imports, from this run's builds (or built now), at their source paths."""
