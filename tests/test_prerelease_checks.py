@@ -42,3 +42,63 @@ def test_round_trip_passes_a_parameter_file_with_top_level_keys(tmp_path: Path, 
     [round_trip] = [row for row in json.loads(result.stdout)["checks"] if row["check"] == "round-trip"]
     assert round_trip["status"] == "pass"
     assert "2 pulled under fresh names; tests passed for 1" in round_trip["reason"]
+
+
+# -- version bumped --------------------------------------------------------------------------------
+
+SHARED_ROOT = (
+    '[tool.micropkg.monorepo]\nprojects = ["projects/*"]\n\n'
+    '[[tool.micropkg.shared]]\nmicropkg = "pipelines.data_science"\nsource = "projects/core"\n'
+)
+INIT = "src/spaceflights/pipelines/data_science/__init__.py"
+
+
+@pytest.fixture
+def shared(tmp_path: Path, cli) -> Path:
+    """A monorepo whose core shares pipelines.data_science with app, synced."""
+    root = tmp_path / "mono"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(SHARED_ROOT)
+    kedro_project(root / "projects/core", pyproject_extra=MANIFEST, extra=SPACEFLIGHTS)
+    kedro_project(root / "projects/app", "app")
+    synced = cli(["sync-shared", "--no-compile"], root)
+    assert synced.exit_code == 0, synced.stdout + synced.stderr
+    return root
+
+
+def _rows(result) -> dict[tuple[str, str], dict]:
+    return {(row["project"], row["check"]): row for row in json.loads(result.stdout)["checks"]}
+
+
+def test_a_change_without_a_version_bump_fails_naming_the_file(shared: Path, cli, offline_pip: Path) -> None:
+    nodes = shared / "projects/core/src/spaceflights/pipelines/data_science/nodes.py"
+    nodes.write_text(nodes.read_text() + "\n\ndef more():\n    return 1\n")
+    junit = shared.parent / "report.xml"
+
+    result = cli(["prerelease", "--keep-going", "--json", "--junit-xml", str(junit)], shared)
+
+    assert result.exit_code == 1
+    row = _rows(result)[("projects/core", "version bumped")]
+    assert row["status"] == "fail"
+    assert row["details"] == [
+        "pipelines.data_science changed since projects/app installed it as pipelines.data_science 0.1: "
+        f"bump `__version__` in projects/core/{INIT}"
+    ]
+    assert _rows(result)[("projects/app", "version bumped")]["status"] == "pass"
+    xml = junit.read_text()
+    assert 'name="version bumped"' in xml and f"projects/core/{INIT}" in xml
+
+    table = cli(["prerelease", "--keep-going"], shared)
+    assert any(line.split()[:3] == ["projects/core", "version", "bumped"] and "FAIL" in line
+               for line in table.stdout.splitlines())
+
+    (shared / "projects/core" / INIT).write_text('__version__ = "0.2"\n')
+    bumped = cli(["prerelease", "--keep-going", "--json"], shared)
+    assert _rows(bumped)[("projects/core", "version bumped")]["status"] == "pass"
+
+
+def test_an_unchanged_source_passes_the_version_check(shared: Path, cli, offline_pip: Path) -> None:
+    result = cli(["prerelease", "--keep-going", "--json"], shared)
+    row = _rows(result)[("projects/core", "version bumped")]
+    assert row["status"] == "pass", row
+    assert row["reason"].startswith("1 cop(ies) elsewhere")

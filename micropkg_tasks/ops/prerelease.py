@@ -13,7 +13,9 @@ Checks, per project (SPEC §11):
 4. in sync: ``sync-shared --check`` is clean for the project's shared copies;
 5. requirements current: ``requirements.txt`` was compiled from the current ``requirements.in``;
 6. lock clean: no installed micro-package is edited, unless listed in
-   ``[tool.micropkg.prerelease] allow-edited``.
+   ``[tool.micropkg.prerelease] allow-edited``;
+7. version bumped: no micro-package of the project has other content than a copy
+   in another project that carries the same ``__version__``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Callable, Sequence
 
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.manifest import read_package_manifest
-from micropkg_tasks.core.monorepo import find_monorepo_root, load_monorepo
+from micropkg_tasks.core.monorepo import Monorepo, find_monorepo_root, load_monorepo
 from micropkg_tasks.core.project import Project, find_project_root, load_project
 from micropkg_tasks.core.sdist_read import SdistContents, read_sdist
 from micropkg_tasks.ops.compile import requirements_current
@@ -43,8 +45,11 @@ from micropkg_tasks.ops.pull_deps import FetchedFrom, fetch_missing_dependencies
 from micropkg_tasks.ops.sources import PATH
 from micropkg_tasks.ops.status import status
 from micropkg_tasks.ops.sync import IN_SYNC, SyncResult, sync_shared
+from micropkg_tasks.ops.version_bump import copies_from, unbumped
 
-CHECKS = ("reproducible", "installable", "round-trip", "in sync", "requirements current", "lock clean")
+CHECKS = (
+    "reproducible", "installable", "round-trip", "in sync", "requirements current", "lock clean", "version bumped",
+)
 SUBPROCESS_TIMEOUT = 900  # seconds for one pip wheel or pytest run
 
 
@@ -141,9 +146,12 @@ def _missing_module(python: str, output: str, package_name: str) -> str | None:
 
 
 class _ProjectChecks:
-    """The six checks for one project; the sdists built by the first are reused by the next two."""
+    """The checks for one project; the sdists built by the first are reused by the next two."""
 
-    def __init__(self, project: Project, shown: str, scratch: Path, sync: SyncResult | None) -> None:
+    def __init__(
+        self, project: Project, shown: str, scratch: Path, sync: SyncResult | None, monorepo: Monorepo | None = None,
+    ) -> None:
+        self.monorepo = monorepo
         self.project = project
         self.shown = shown
         self.scratch = scratch
@@ -293,6 +301,17 @@ class _ProjectChecks:
             )
         return f"{len(report.packages)} installed micro-package(s) unedited"
 
+    def version_bumped(self) -> str:
+        if self.monorepo is None:
+            return "not in a monorepo"
+        copies = copies_from(self.project, self.monorepo)
+        if not copies:
+            return "no copies of its micro-packages in other projects"
+        stale = unbumped(self.project, self.shown, copies)
+        if stale:
+            raise CheckFailed(f"{len(stale)} micro-package(s) changed without a new __version__", stale)
+        return f"{len(copies)} cop(ies) elsewhere match their source or carry an older version"
+
 
 def _empty_project_like(project: Project, folder: Path) -> Path:
     """A project with the same package name and layout but none of its code.
@@ -342,6 +361,7 @@ def prerelease(
     start = Path(root) if root is not None else Path.cwd()
     base, roots, monorepo_root = _targets(start, projects)
     sync = sync_shared(monorepo_root, check=True) if monorepo_root is not None else None
+    monorepo = load_monorepo(monorepo_root) if monorepo_root is not None else None
     results: list[CheckResult] = []
     stopped = False
     with tempfile.TemporaryDirectory(prefix="micropkg-prerelease-") as scratch_root:
@@ -350,9 +370,9 @@ def prerelease(
             shown = project_root.relative_to(base).as_posix() if project_root != base else "."
             scratch = Path(scratch_root) / str(index)
             scratch.mkdir()
-            checks = _ProjectChecks(project, shown, scratch, sync)
+            checks = _ProjectChecks(project, shown, scratch, sync, monorepo)
             steps = [checks.reproducible, checks.installable, checks.round_trip,
-                     checks.in_sync, checks.requirements_current, checks.lock_clean]
+                     checks.in_sync, checks.requirements_current, checks.lock_clean, checks.version_bumped]
             for name, step in zip(CHECKS, steps):
                 if stopped:
                     results.append(CheckResult(shown, name, "not run", 0.0, "an earlier check failed"))
