@@ -57,7 +57,8 @@ KEDRO_SHORT = {**VERBOSITY_SHORT, "all": "a", "env": "e", "destination": "d"}
 PACKAGE_HELP = {
     "module": "Dotted module path of the micro-package, e.g. pipelines.data_cleaning; "
     "several as a comma-separated list (a,b,c).",
-    "all": "Package every entry of [tool.kedro.micropkg.package] in pyproject.toml.",
+    "all": "Package every entry of the package manifest in pyproject.toml: [tool.micropkg.package] "
+    "(or [tool.kedro.micropkg.package] before Kedro 1.0).",
     "alias": "Package under another name (one module only).",
     "destination": "Folder or fsspec URL to write the sdists to (default: <project>/dist, or each "
     "manifest entry's own with --all).",
@@ -132,7 +133,8 @@ def package(
 
 PULL_HELP = {
     "location": "Path, fsspec URL, or package spec (name==1.2) of the sdist to pull.",
-    "all": "Pull every entry of [tool.kedro.micropkg.pull] in pyproject.toml, as one unit.",
+    "all": "Pull every entry of the pull manifest in pyproject.toml, as one unit: [tool.micropkg.pull] "
+    "(or [tool.kedro.micropkg.pull] before Kedro 1.0).",
     "alias": "Install under another name.",
     "destination": "Dotted module path inside the project package to install under, e.g. pipelines.",
     "env": "Config env to install parameters into (default: base).",
