@@ -127,3 +127,47 @@ def test_files_someone_else_put_in_the_copy_stay(core_sdists, tmp_path, cli):
     assert mine.read_text() == "my notes\n"
     assert "notes.md was not installed by micropkg and stays" in removed.stderr
     assert not (project / "src/spaceflights/pipelines/data_cleaning/nodes.py").exists()
+
+
+def test_a_copy_another_micro_package_imports_is_refused_without_force(tmp_path, cli):
+    manifest = '\n[tool.kedro.micropkg.package]\n"pipelines.p0" = {}\n"utils.cleaning" = {}\n'
+    core = kedro_project(tmp_path / "core", "core_pkg", pyproject_extra=manifest, extra={
+        "src/core_pkg/utils/__init__.py": "",
+        "src/core_pkg/utils/cleaning/__init__.py": '__version__ = "0.3"\n',
+        "src/core_pkg/utils/cleaning/ops.py": "def clean(text):\n    return text.strip()\n",
+        "src/core_pkg/pipelines/p0/__init__.py": '__version__ = "0.2"\n',
+        "src/core_pkg/pipelines/p0/helpers.py": "from core_pkg.utils.cleaning.ops import clean\n",
+    })
+    assert cli(["package", "--all"], core).exit_code == 0
+    project = kedro_project(tmp_path / "app", "app_pkg")
+    _pull(cli, project, core / "dist/p0-0.2.tar.gz", "--with-deps")
+    before = snapshot_tree(project)
+
+    refused = cli(["remove", "utils.cleaning"], project)
+
+    assert refused.exit_code == 1
+    assert "p0 import(s) utils.cleaning" in refused.stderr
+    assert snapshot_tree(project) == before
+    forced = cli(["remove", "utils.cleaning", "--force"], project)
+    assert forced.exit_code == 0, forced.stderr
+    assert "p0 import(s) utils.cleaning, which is no longer installed" in forced.stderr
+    assert list(read_lock(project / "micropkg.lock").entries) == ["p0"]
+
+
+def test_remove_resolves_a_copy_with_two_owners(monorepo, cli):
+    """A copy pulled from core's sdist that sync-shared also claims: the hint names remove, and
+    after it sync-shared installs the copy again from its shared source."""
+    churn = monorepo / "projects/churn"
+    assert cli(["package", "--all"], monorepo / CORE).exit_code == 0
+    _pull(cli, churn, monorepo / CORE / "dist/data_cleaning-0.3.0.tar.gz", "--destination", "pipelines", "--force")
+    check = cli(["sync-shared", "--check"], monorepo)
+    assert check.exit_code == 1
+    assert "`micropkg remove MODULE --project TARGET`" in check.stderr
+
+    removed = cli(["remove", "pipelines.data_cleaning", "--project", str(churn)], monorepo)
+
+    assert removed.exit_code == 0, removed.stderr
+    synced = cli(["sync-shared", "--no-compile"], monorepo)
+    assert synced.exit_code == 0, synced.stdout + synced.stderr
+    entry = read_lock(churn / "micropkg.lock").entries["pipelines.data_cleaning"]
+    assert entry.source == "../core#pipelines.data_cleaning"

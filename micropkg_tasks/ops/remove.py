@@ -73,7 +73,8 @@ def _created_inits(root: Path, entry: LockEntry, gone: set[str]) -> list[str]:
         folder = path.parent
         others = [
             item for item in folder.rglob("*")
-            if not item.is_dir() and item.relative_to(root).as_posix() not in gone and item != path
+            if (item.is_symlink() or not item.is_dir()) and item.relative_to(root).as_posix() not in gone
+            and item != path
         ]
         if not others:
             deleted.append(relative)
