@@ -75,6 +75,10 @@ def test_an_edited_copy_is_refused_naming_the_files_then_forced(core_sdists, tmp
     edited.write_text(edited.read_text() + "\n# local tweak\n")
     before = snapshot_tree(project)
 
+    planned = cli(["remove", "pipelines.data_cleaning", "--dry-run"], project)
+    assert planned.exit_code == 0
+    assert "nodes.py (edited since installed)" in planned.stdout
+    assert "a real remove would stop: 1 file(s) of pipelines.data_cleaning were edited" in planned.stderr
     refused = cli(["remove", "pipelines.data_cleaning"], project)
 
     assert refused.exit_code == 1

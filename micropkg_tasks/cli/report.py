@@ -235,6 +235,8 @@ def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
     ]
     conflicted = [t.project for t in result.targets if t.outcome == MERGE_CONFLICT]
     if result.dry_run:
+        if result.refused:
+            err(f"a real remove would stop: {result.refused}")
         out("dry run: nothing was written")
     elif not_synced or conflicted or partly:
         if conflicted:
@@ -365,4 +367,6 @@ def remove_result(result: RemoveResult) -> None:
     if result.lock_deleted:
         out(f"micropkg.lock {'would be' if result.dry_run else 'was'} deleted: nothing else is installed")
     if result.dry_run:
+        if result.refused:
+            err(f"a real remove would stop: {result.refused}")
         out("dry run: nothing was written")

@@ -186,7 +186,7 @@ def _refusal(plan: InstallPlan) -> str:
 
 
 @contextlib.contextmanager
-def _locked(project: Project, *, dry_run: bool, timeout: float) -> Iterator[Recovery | None]:
+def locked_for_writing(project: Project, *, dry_run: bool, timeout: float) -> Iterator[Recovery | None]:
     """The project lock for a run that writes (an interrupted run is recovered first). A dry run
     takes no lock and writes nothing: it refuses a project that a killed run left half-done,
     and names `micropkg recover`."""
@@ -239,7 +239,7 @@ def install_sdists(
         if isinstance(placed, MicropkgError):
             raise placed
     refused: dict[int, tuple[InstallPlan, str]] = {}
-    with _locked(project, dry_run=dry_run, timeout=lock_timeout) as recovery:
+    with locked_for_writing(project, dry_run=dry_run, timeout=lock_timeout) as recovery:
         chosen = list(range(len(items)))
         while True:
             staging, lock, plans = _plan_batch(project, items, placed_files, chosen, force, merge, dependencies)

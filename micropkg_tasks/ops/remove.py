@@ -17,7 +17,7 @@ from micropkg_tasks.core.errors import ConflictError, UsageError
 from micropkg_tasks.core.lockfile import Lock, LockEntry, changed_files, read_project_lock, render_lock
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.transaction import DELETE, UPDATE, FileChange, apply_changes
-from micropkg_tasks.ops.install import _locked
+from micropkg_tasks.ops.install import locked_for_writing
 from micropkg_tasks.ops.install_plan import PlannedFile
 
 MISSING = "missing"  # listed in the lock, already gone from the disk: nothing to delete
@@ -35,6 +35,7 @@ class RemoveResult:
     dependents: tuple[str, ...] = ()  # installed micro-packages that import it (only with --force)
     left: tuple[str, ...] = ()  # files in the copy's folders that micropkg did not install: kept
     lock_deleted: bool = False  # the last entry went, so micropkg.lock went too
+    refused: str = ""  # with dry_run: why a real run would stop (without --force)
     applied: bool = False
     dry_run: bool = False
     recovered: str = ""
@@ -104,23 +105,14 @@ def remove_module(
     Refuses (``ConflictError``, nothing written) files edited since they were installed,
     and a copy other installed micro-packages import, unless ``force``.
     """
-    with _locked(project, dry_run=dry_run, timeout=lock_timeout) as recovery:
+    with locked_for_writing(project, dry_run=dry_run, timeout=lock_timeout) as recovery:
         lock = read_project_lock(project)
         entry = _entry(project, lock, module)
         edited, missing = changed_files(project.root, entry)
         dependents = tuple(name for name in lock.dependents_of(module) if name != module)
-        if not force and not dry_run:
-            if edited:
-                raise ConflictError(
-                    f"remove refused: {len(edited)} file(s) of {module} were edited since they were installed; "
-                    "nothing was deleted (use --force to delete them anyway)",
-                    details=list(edited),
-                )
-            if dependents:
-                raise ConflictError(
-                    f"remove refused: {', '.join(dependents)} import(s) {module}; remove them first, "
-                    "or use --force to leave them without it",
-                )
+        refused = "" if force else _refusal(module, edited, dependents)
+        if refused and not dry_run:
+            raise ConflictError(f"remove refused: {refused}", details=list(edited))
         shared = {relative for relative in entry.files if lock.owners_other_than(relative, module)}
         files = []
         for relative in sorted(entry.files):
@@ -155,5 +147,21 @@ def remove_module(
         applied=not dry_run,
         dry_run=dry_run,
         recovered=recovery.message if recovery else "",
+        refused=refused,
     )
+
+
+def _refusal(module: str, edited: tuple[str, ...], dependents: tuple[str, ...]) -> str:
+    """Why removing ``module`` needs ``--force``, or ""."""
+    if edited:
+        return (
+            f"{len(edited)} file(s) of {module} were edited since they were installed; nothing was deleted "
+            "(use --force to delete them anyway)"
+        )
+    if dependents:
+        return (
+            f"{', '.join(dependents)} import(s) {module}; nothing was deleted (remove them first, or use --force "
+            "to leave them without it)"
+        )
+    return ""
 
