@@ -175,3 +175,19 @@ def test_remove_resolves_a_copy_with_two_owners(monorepo, cli):
     assert synced.exit_code == 0, synced.stdout + synced.stderr
     entry = read_lock(churn / "micropkg.lock").entries["pipelines.data_cleaning"]
     assert entry.source == "../core#pipelines.data_cleaning"
+
+
+def test_dry_run_after_a_killed_run_writes_nothing_and_names_recover(core_sdists, tmp_path, cli):
+    project = kedro_project(tmp_path / "target")
+    _pull(cli, project, core_sdists["pipelines.data_cleaning"], "--destination", "pipelines")
+    nodes = "src/spaceflights/pipelines/data_cleaning/nodes.py"
+    journal = project / ".micropkg/journal"
+    journal.write_text(json.dumps({"format": 1, "state": "applying", "entries": [[nodes, True, False]],
+                                   "created-dirs": []}))
+    before = snapshot_tree(project)
+
+    planned = cli(["remove", "pipelines.data_cleaning", "--dry-run"], project)
+
+    assert planned.exit_code == 1
+    assert "micropkg recover" in planned.stderr
+    assert snapshot_tree(project) == before
