@@ -235,8 +235,6 @@ def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
     ]
     conflicted = [t.project for t in result.targets if t.outcome == MERGE_CONFLICT]
     if result.dry_run:
-        if result.refused:
-            err(f"a real remove would stop: {result.refused}")
         out("dry run: nothing was written")
     elif not_synced or conflicted or partly:
         if conflicted:
