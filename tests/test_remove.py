@@ -191,3 +191,21 @@ def test_dry_run_after_a_killed_run_writes_nothing_and_names_recover(core_sdists
     assert planned.exit_code == 1
     assert "micropkg recover" in planned.stderr
     assert snapshot_tree(project) == before
+
+
+def test_a_lock_whose_created_files_reach_outside_is_refused_whole(core_sdists, tmp_path, cli):
+    project = kedro_project(tmp_path / "target")
+    _pull(cli, project, core_sdists["pipelines.data_cleaning"], "--destination", "pipelines")
+    lock = project / "micropkg.lock"
+    text = lock.read_text()
+    assert 'created = ["tests/pipelines/__init__.py"]' in text
+    lock.write_text(text.replace('created = ["tests/pipelines/__init__.py"]', 'created = ["../outside/__init__.py"]'))
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside/__init__.py").write_text("")
+    before = snapshot_tree(tmp_path)
+
+    refused = cli(["remove", "pipelines.data_cleaning"], project)
+
+    assert refused.exit_code == 1
+    assert "micropkg.lock is invalid and was not used" in refused.stderr and "../outside/__init__.py" in refused.stderr
+    assert snapshot_tree(tmp_path) == before
