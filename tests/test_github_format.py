@@ -185,7 +185,9 @@ def test_prerelease_junit_xml_has_one_case_per_project_and_check_and_the_failure
     xml = JUnitXml.fromfile(str(report))
     cases = {(suite.name, case.name): case for suite in xml for case in suite}
     projects = ("projects/churn", "projects/core", "projects/forecast")
-    checks = ("reproducible", "installable", "round-trip", "in sync", "requirements current", "lock clean")
+    checks = (
+        "reproducible", "installable", "round-trip", "in sync", "requirements current", "lock clean", "version bumped",
+    )
     assert sorted(cases) == sorted((p, c) for p in projects for c in checks)
     assert all(case.classname == project for (project, _), case in cases.items())
     failed = {key: case for key, case in cases.items() if not case.is_passed}
@@ -195,7 +197,7 @@ def test_prerelease_junit_xml_has_one_case_per_project_and_check_and_the_failure
     assert failure.message == (
         "src/requirements.txt is not compiled from the current requirements.in: run compile-reqs"
     )
-    assert (xml.tests, xml.failures, xml.errors) == (18, 1, 0)
+    assert (xml.tests, xml.failures, xml.errors) == (21, 1, 0)
 
     # The same failure is an annotation at the file at fault, its message read back whole.
     [(name, props, message)] = annotations(result.stdout)
@@ -217,7 +219,7 @@ def test_checks_not_run_are_skipped_cases_and_details_go_in_the_failure_text(syn
         "  edited: src/churn/pipelines/data_cleaning/nodes.py",
     ]
     skipped = [key for key, case in cases.items() if case.result and isinstance(case.result[0], Skipped)]
-    assert len(skipped) == 18 - 4  # churn's three before it passed; everything after it did not run
+    assert len(skipped) == 21 - 4  # churn's three before it passed; everything after it did not run
     # A multi-line message round-trips through the annotation too.
     [(_, _, message)] = annotations(result.stdout)
     assert message.splitlines()[1:] == failure.text.splitlines()[1:]

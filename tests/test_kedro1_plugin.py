@@ -13,6 +13,7 @@ then ``kedro run --pipeline <alias>`` and the pulled tests, there.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -215,3 +216,60 @@ def test_kedro_1x_plugin_takes_kedro_0_19s_options_and_errors(
     short = run_kedro(kedro1_bin, ["micropkg", "package", "pipelines.data_processing", "--alias", "x"],
                       cwd=project, env=plugin_env)
     assert short.returncode == 2 and "--alias 'x' is too short" in short.stderr
+
+
+STDERR_LOGGING = """version: 1
+disable_existing_loggers: False
+handlers:
+  console:
+    class: logging.StreamHandler
+    stream: ext://sys.stderr
+loggers:
+  kedro:
+    level: INFO
+root:
+  handlers: [console]
+"""
+
+
+def test_kedro_1x_help_errors_and_json_name_only_what_kedro_1x_accepts(
+    kedro1_bin: Path, plugin_env: dict[str, str], tmp_path: Path  # noqa: F811
+) -> None:
+    project = _new_project(kedro1_bin, tmp_path, "json-project", plugin_env)
+    _ok(run_kedro(kedro1_bin, ["pipeline", "create", "data_processing"], cwd=project, env=plugin_env), "create")
+
+    # The help for -a and the error without a manifest name the table Kedro 1.x accepts.
+    shown = _ok(run_kedro(kedro1_bin, ["micropkg", "package", "--help"], cwd=project, env=plugin_env), "help")
+    help_text = " ".join(shown.stdout.split())
+    assert "[tool.micropkg.package]" in help_text and "tool.kedro.micropkg" not in help_text
+    before = read_tree(project)
+    missing = run_kedro(kedro1_bin, ["micropkg", "package", "--all"], cwd=project, env=plugin_env)
+    assert missing.returncode == 2
+    assert "has no [tool.micropkg.package] manifest; list the micro-packages to package there" in missing.stderr
+    assert read_tree(project) == before
+
+    # Following that advice keeps every kedro command working.
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + '\n[tool.micropkg.package]\n"pipelines.data_processing" = {}\n')
+    _ok(run_kedro(kedro1_bin, ["registry", "list"], cwd=project, env=plugin_env), "kedro registry list")
+
+    # --json: whatever Kedro logs while the command runs goes to stderr. Kedro itself logs one line
+    # about its logging configuration when it starts, before any plugin is loaded; everything
+    # after that is the JSON document alone.
+    default = _ok(run_kedro(kedro1_bin, ["micropkg", "package", "--all", "--json"], cwd=project, env=plugin_env),
+                  "package --all --json")
+    document = default.stdout[default.stdout.index("\n{") + 1:] if not default.stdout.startswith("{") \
+        else default.stdout
+    assert json.loads(document)["results"][0]["module_path"] == "pipelines.data_processing"
+
+    # With the project's logging sent to stderr (conf/logging.yml, as Kedro documents), stdout is
+    # exactly the JSON document.
+    (project / "conf/logging.yml").write_text(STDERR_LOGGING)
+    piped = subprocess.run(
+        f"{kedro1_bin / 'kedro'} micropkg package --all --json | {kedro1_bin / 'python'} -m json.tool",
+        shell=True, cwd=project, env=clean_env(plugin_env), capture_output=True, text=True, timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert piped.returncode == 0, piped.stdout + piped.stderr
+    assert json.loads(piped.stdout)["results"][0]["module_path"] == "pipelines.data_processing"
+    assert "logging configuration" in piped.stderr

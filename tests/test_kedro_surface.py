@@ -302,9 +302,10 @@ def test_empty_manifests_with_all_are_nothing_to_do(run, source, target):
     ("argv", "sentence"),
     [
         (["package"], "error: package needs a module path (such as pipelines.data_cleaning, or several as a,b,c), "
-                      "or --all to package every entry of [tool.kedro.micropkg.package]\n"),
+                      "or --all to package every entry of [tool.micropkg.package] (or [tool.kedro.micropkg.package] "
+                      "before Kedro 1.0)\n"),
         (["pull"], "error: pull needs a location (an sdist path, fsspec URL or name==version), or --all to pull "
-                   "every entry of [tool.kedro.micropkg.pull]\n"),
+                   "every entry of [tool.micropkg.pull] (or [tool.kedro.micropkg.pull] before Kedro 1.0)\n"),
         (["package", "pipelines.data_cleaning", "utils.text"],
          "error: give several modules as one comma-separated argument: micropkg package "
          "pipelines.data_cleaning,utils.text (a bare word after the module is read as another task)\n"),
@@ -313,7 +314,7 @@ def test_empty_manifests_with_all_are_nothing_to_do(run, source, target):
          "pipelines.data_cleaning,utils.text (a bare word after the module is read as another task)\n"),
         (["pull", "a-0.1.tar.gz", "b-0.1.tar.gz"],
          "error: pull takes one location per run ('b-0.1.tar.gz' was read as another task); pull each sdist "
-         "separately, or list them in [tool.kedro.micropkg.pull] and run pull --all\n"),
+         "separately, or list them in [tool.micropkg.pull] and run pull --all\n"),
     ],
 )
 def test_a_missing_or_space_separated_module_is_one_sentence_under_micropkg(source, argv, sentence):

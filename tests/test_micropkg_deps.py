@@ -521,6 +521,29 @@ def test_with_deps_fetches_from_the_same_sibling_project(tmp_path, cli):
     assert run_pytest(app).returncode == 0
 
 
+@pytest.mark.parametrize("command", [["pull", "--all"], ["pull-all"]])
+def test_with_deps_at_the_monorepo_root_installs_the_missing_dependency(tmp_path, cli, command):
+    root = build_file_tree(tmp_path / "mono", {"pyproject.toml": '[tool.micropkg.monorepo]\nprojects = ["projects/*"]\n'})
+    kedro_project(root / "projects/core", "core_pkg", pyproject_extra=MANIFEST, extra=CORE_FILES)
+    app = kedro_project(
+        root / "projects/app", "app_pkg", pyproject_extra='\n[tool.micropkg.pull]\n"../core#pipelines.p0" = {}\n'
+    )
+    before = snapshot_tree(app)
+    refused = cli([*command, "--no-compile"], root)
+    assert refused.exit_code == 1
+    assert "--with-deps" in refused.stderr
+    assert snapshot_tree(app) == before
+
+    result = cli([*command, "--with-deps", "--no-compile"], root)
+
+    assert result.exit_code == 0, result.stderr
+    entries = read_lock(app / "micropkg.lock").entries
+    assert entries["utils.cleaning"].source == "../core#utils.cleaning"
+    assert entries["p0"].depends_on == ["utils.cleaning"]
+    assert (app / "src/app_pkg/p0/helpers.py").read_text().startswith("from app_pkg.utils.cleaning import clean\n")
+    assert run_pytest(app).returncode == 0
+
+
 # -- bad records in an sdist: one clear error, nothing written -----------------------------------
 
 

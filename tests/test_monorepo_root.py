@@ -129,7 +129,8 @@ def test_pull_all_refuses_to_replace_a_synced_copy_and_force_switches_the_source
     assert refused.exit_code == 1
     assert (
         "pipelines.data_cleaning was installed from ../core#pipelines.data_cleaning, not from "
-        "../core/dist/data_cleaning-0.3.0.tar.gz; use --force to switch it to the new source"
+        "../core/dist/data_cleaning-0.3.0.tar.gz; use --force to switch it to the new source, "
+        "or `micropkg remove pipelines.data_cleaning` it first"
     ) in refused.stderr
     assert snapshot_tree(monorepo / CHURN) == before  # the edit survives
     assert "Drop the given keys" in nodes.read_text()

@@ -254,7 +254,7 @@ def small_project(tmp_path):
         (["package", "utils.io"], 2, "micro-package name 'io' would shadow the standard library module 'io'"),
         (["package", "pipelines..x"], 2, "module path 'pipelines..x' is not a dotted Python module path"),
         (["package", "pipelines.x", "--all"], 2, "give a module path (or a comma-separated list) or --all"),
-        (["package", "--all"], 2, "has no [tool.kedro.micropkg.package] manifest"),
+        (["package", "--all"], 2, "has no [tool.micropkg.package] manifest"),
         (["package", "pipelines.x", "--bogus"], 2, "No idea what '--bogus' is!"),
     ],
 )

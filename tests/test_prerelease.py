@@ -124,7 +124,7 @@ def test_prerelease_passes_on_the_example_and_prints_the_table(monorepo: Path, o
     rows = table_rows(result.stdout)
     assert rows == {(project, check): "PASS" for project in PROJECTS for check in CHECKS}
     assert list(rows) == [(project, check) for project in PROJECTS for check in CHECKS]  # in run order
-    assert result.stdout.rstrip().endswith("18 of 18 checks passed")
+    assert result.stdout.rstrip().endswith("21 of 21 checks passed")
     assert "FAIL" not in result.stderr
 
 
@@ -161,7 +161,7 @@ def run_keep_going(root: Path) -> tuple[dict[tuple[str, str], str], str, str]:
     assert set(rows) == {(project, check) for project in PROJECTS for check in CHECKS}
     failed = {key for key, value in rows.items() if value == "FAIL"}
     assert set(rows.values()) <= {"PASS", "FAIL"}  # --keep-going: nothing is left "not run"
-    assert result.stdout.rstrip().endswith(f"{18 - len(failed)} of 18 checks passed; prerelease failed")
+    assert result.stdout.rstrip().endswith(f"{21 - len(failed)} of 21 checks passed; prerelease failed")
     return rows, result.stderr, result.stdout
 
 
@@ -182,6 +182,8 @@ def test_a_failing_packaged_test_breaks_round_trip(ready: Path) -> None:
 def test_a_source_edit_not_synced_breaks_in_sync(ready: Path) -> None:
     nodes = ready / "projects/core/src/core/pipelines/data_cleaning/nodes.py"
     nodes.write_text(nodes.read_text() + "\n\ndef newer():\n    return 2\n")
+    version = ready / "projects/core/src/core/pipelines/data_cleaning/__init__.py"  # bumped, as the version check asks
+    version.write_text(version.read_text().replace('"0.3.0"', '"0.3.1"'))
 
     rows, stderr, _ = run_keep_going(ready)
 
@@ -282,7 +284,7 @@ def test_without_keep_going_the_first_failure_stops_the_run(ready: Path) -> None
     expected.update({("projects/churn", check): "PASS" for check in CHECKS[:4]})
     expected[("projects/churn", "requirements current")] = "FAIL"
     assert rows == expected
-    assert "4 of 18 checks passed; prerelease failed" in result.stdout
+    assert "4 of 21 checks passed; prerelease failed" in result.stdout
     assert "projects/core: reproducible" not in result.stderr  # never started: no progress line
 
 
@@ -435,7 +437,7 @@ def test_piped_output_has_no_control_characters(
             assert "\r" not in stream and "\x1b" not in stream, (argv, stream)
         progress = _progress_lines(stderr)  # plain lines, one per step
         assert any(mentioned in line for line in progress), (argv, stderr)
-    assert "18 of 18 checks passed" in stdout
+    assert "21 of 21 checks passed" in stdout
 
 
 def _run_on_a_terminal(command: list[str], cwd: Path, env: dict[str, str], timeout: float = 120) -> str:

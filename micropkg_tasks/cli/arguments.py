@@ -97,9 +97,10 @@ class PositionalOrFlagTask(ShortFlagTask):
 # What package and pull need when Invoke found no positional argument, in Kedro's words.
 NEEDS = {
     "package": "a module path (such as pipelines.data_cleaning, or several as a,b,c), or --all to package "
-    "every entry of [tool.kedro.micropkg.package]",
+    "every entry of [tool.micropkg.package] (or [tool.kedro.micropkg.package] before Kedro 1.0)",
     "pull": "a location (an sdist path, fsspec URL or name==version), or --all to pull every entry of "
-    "[tool.kedro.micropkg.pull]",
+    "[tool.micropkg.pull] (or [tool.kedro.micropkg.pull] before Kedro 1.0)",
+    "remove": "the module path of an installed micro-package, as micropkg.lock lists it (such as pipelines.x)",
 }
 
 
@@ -135,6 +136,8 @@ def usage_sentence(exc: ParseError, binary: str, tokens: list[str]) -> str | Non
         return None
     if context.missing_positional_args:
         return f"{context.name} needs {NEEDS[context.name]}"
+    if context.name == "remove":
+        return None
     word = _second_bare_word(tokens, context)
     given = context.args["module" if context.name == "package" else "location"].value
     if word is None or not given or given.startswith("-"):
@@ -146,5 +149,5 @@ def usage_sentence(exc: ParseError, binary: str, tokens: list[str]) -> str | Non
         )
     return (
         f"pull takes one location per run ({word!r} was read as another task); "
-        "pull each sdist separately, or list them in [tool.kedro.micropkg.pull] and run pull --all"
+        "pull each sdist separately, or list them in [tool.micropkg.pull] and run pull --all"
     )

@@ -58,7 +58,8 @@ KEDRO_SHORT = {**VERBOSITY_SHORT, "all": "a", "env": "e", "destination": "d"}
 PACKAGE_HELP = {
     "module": "Dotted module path of the micro-package, e.g. pipelines.data_cleaning; "
     "several as a comma-separated list (a,b,c).",
-    "all": "Package every entry of [tool.kedro.micropkg.package] in pyproject.toml.",
+    "all": "Package every entry of the package manifest in pyproject.toml: [tool.micropkg.package] "
+    "(or [tool.kedro.micropkg.package] before Kedro 1.0).",
     "alias": "Package under another name (one module only).",
     "destination": "Folder or fsspec URL to write the sdists to (default: <project>/dist, or each "
     "manifest entry's own with --all).",
@@ -133,7 +134,8 @@ def package(
 
 PULL_HELP = {
     "location": "Path, fsspec URL, or package spec (name==1.2) of the sdist to pull.",
-    "all": "Pull every entry of [tool.kedro.micropkg.pull] in pyproject.toml, as one unit.",
+    "all": "Pull every entry of the pull manifest in pyproject.toml, as one unit: [tool.micropkg.pull] "
+    "(or [tool.kedro.micropkg.pull] before Kedro 1.0).",
     "alias": "Install under another name.",
     "destination": "Dotted module path inside the project package to install under, e.g. pipelines.",
     "env": "Config env to install parameters into (default: base).",
@@ -185,7 +187,7 @@ def pull(
             )
         return _pull_every_project(
             c, where, force=force, dry_run=dry_run, diff=diff, no_cache=no_cache, no_compile=no_compile, jobs=jobs,
-            json=json,
+            json=json, with_deps=with_deps,
         )
     resolved = where
     limits = sdist_limits(c, resolved)
@@ -322,7 +324,7 @@ def recover(c, project=None, all_projects=False, monorepo=False, json=False, qui
 
 def _pull_every_project(
     c: Any, where: Monorepo, *, force: bool, dry_run: bool, diff: bool, no_cache: bool, no_compile: bool,
-    jobs: str | int | None, json: bool,
+    jobs: str | int | None, json: bool, with_deps: bool = False,
 ) -> None:
     """``pull --all`` at the root and ``pull-all``: every project's manifest, one report."""
     from micropkg_tasks.ops.pull_all import pull_all_projects
@@ -331,7 +333,7 @@ def _pull_every_project(
         result = pull_all_projects(
             where.root, force=force, dry_run=dry_run, diff=diff, jobs=option_count("jobs", jobs),
             use_cache=not no_cache, lock_timeout=number(c, None, "lock_timeout"),
-            recompile=not no_compile, compile_config=compile_config(c), progress=progress,
+            recompile=not no_compile, compile_config=compile_config(c), progress=progress, with_deps=with_deps,
         )
     if json:
         print_json(result)
@@ -348,7 +350,9 @@ def _pull_every_project(
     fail_on_refusals([r for p in result.projects if p.batch is not None for r in p.batch.refusals], "pull")
 
 
-PULL_ALL_HELP = {key: PULL_HELP[key] for key in ("force", "dry-run", "diff", "no-cache", "no-compile", "json")}
+PULL_ALL_HELP = {
+    key: PULL_HELP[key] for key in ("force", "dry-run", "diff", "no-cache", "no-compile", "with-deps", "json")
+}
 PULL_ALL_HELP.update({key: SYNC_HELP[key] for key in ("jobs", "root")})
 
 
@@ -356,12 +360,12 @@ PULL_ALL_HELP.update({key: SYNC_HELP[key] for key in ("jobs", "root")})
 @reports_errors
 def pull_all(
     c, force=False, dry_run=False, diff=False, no_cache=False, no_compile=False, jobs=None, root=None, json=False,
-    quiet=False, verbose=False,
+    quiet=False, verbose=False, with_deps=False,
 ):
     """Run pull --all in every project of the monorepo; one failing project does not stop the others."""
     _pull_every_project(
         c, require_monorepo(cli_path(root)), force=force, dry_run=dry_run, diff=diff, no_cache=no_cache,
-        no_compile=no_compile, jobs=jobs, json=json,
+        no_compile=no_compile, jobs=jobs, json=json, with_deps=with_deps,
     )
 
 
@@ -476,6 +480,29 @@ def affected(c, since=None, root=None, json=False, quiet=False, verbose=False):
     print_json(result.projects) if json else report.affected_result(result)
 
 
+REMOVE_HELP = {
+    "module": "Module path of the installed micro-package, as micropkg.lock lists it (e.g. pipelines.x).",
+    "force": "Delete files edited since they were installed, and a copy other micro-packages import.",
+    "dry-run": "Show what would be deleted and write nothing.",
+    "project": PROJECT_HELP,
+    "json": JSON_HELP,
+}
+
+
+@task(positional=["module"], help={**REMOVE_HELP, **VERBOSITY_HELP}, klass=ShortFlagTask,
+      short_flags=VERBOSITY_SHORT)
+@reports_errors
+def remove(c, module, force=False, dry_run=False, project=None, json=False, quiet=False, verbose=False):
+    """Undo a pull: delete a micro-package's code, tests and parameter files and its lock entry, as one unit."""
+    from micropkg_tasks.ops.remove import remove_module
+
+    where = one_project_only(scope(project, False, task="remove"), "remove MODULE")
+    result = remove_module(
+        where, not_an_option(module), force=force, dry_run=dry_run, lock_timeout=number(c, where, "lock_timeout")
+    )
+    print_json(result) if json else report.remove_result(result)
+
+
 HELP_FLAGS = ("-h", "--help")
 
 
@@ -490,7 +517,8 @@ def show_task_help(name: str) -> None:
 def make_collection(*extra_tasks: Any) -> Collection:
     """A fresh collection of the micropkg tasks, plus any of your own, at the top level."""
     collection = Collection(
-        package, pull, pull_all, sync_shared, status, compile_reqs, prerelease, recover, affected, *extra_tasks
+        package, pull, pull_all, sync_shared, status, compile_reqs, prerelease, recover, affected, remove,
+        *extra_tasks,
     )
     collection.configure({"micropkg": dict(DEFAULTS)})
     return collection

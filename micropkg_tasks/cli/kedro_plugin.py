@@ -13,6 +13,7 @@ empty and Kedro's command is used.
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -31,11 +32,37 @@ def _kedro_ships_micropkg() -> bool:
     return kedro_version.split(".")[0] == "0"
 
 
+def _logging_to_stderr() -> None:
+    """Send every logging handler that writes to stdout (Kedro's rich handler above all) to stderr
+    instead, so that with ``--json`` stdout holds the JSON document alone."""
+    loggers = [logging.getLogger()]
+    loggers += [item for item in logging.Logger.manager.loggerDict.values() if isinstance(item, logging.Logger)]
+    for logger in loggers:
+        for handler in logger.handlers:
+            console = getattr(handler, "console", None)  # rich's handler prints through a console
+            if console is not None and getattr(console, "file", None) is sys.stdout:
+                handler.console = type(console)(stderr=True)  # type: ignore[attr-defined]
+            elif isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+                handler.setStream(sys.stderr)
+
+
+def _wants_json(argv: list[str]) -> bool:
+    """``kedro micropkg ... --json``: Kedro's command-line hooks run (and log) before our command
+    does, so this is decided when Kedro loads the plugin."""
+    return len(argv) > 1 and "micropkg" in argv[1:3] and "--json" in argv
+
+
+if _wants_json(sys.argv):
+    _logging_to_stderr()
+
+
 def _run(task: Any, metadata: Any, **options: Any) -> None:
     """Run one of our tasks for the Kedro project in ``metadata``; its errors are already
     printed as one sentence, so only the exit code is passed on."""
     if metadata is None:
         raise click.UsageError("kedro micropkg needs a Kedro project; run it inside one")
+    if options.get("json"):
+        _logging_to_stderr()  # whatever Kedro set up since the plugin was loaded
     try:
         task(Context(), project=str(metadata.project_path), **options)
     except Exit as exc:
@@ -50,6 +77,10 @@ def commands() -> None:
 
 
 ENV_HELP = "Kedro config env whose parameters are packaged or pulled into (default: base)."
+# Kedro 1.x refuses every command when [tool.kedro] holds keys it does not know: its projects keep
+# the manifests in [tool.micropkg.*], and these commands exist only under Kedro 1.x.
+PACKAGE_ALL_HELP = "Package every entry of [tool.micropkg.package] in pyproject.toml."
+PULL_ALL_HELP = "Pull every entry of [tool.micropkg.pull] in pyproject.toml, as one unit."
 VERBOSE_HELP = collection.VERBOSITY_HELP["verbose"]
 QUIET_HELP = collection.VERBOSITY_HELP["quiet"]
 
@@ -65,7 +96,7 @@ if not _kedro_ships_micropkg():
     @click.option("-e", "--env", default="base", help=ENV_HELP)
     @click.option("--alias", default=None, help=collection.PACKAGE_HELP["alias"])
     @click.option("-d", "--destination", default=None, help=collection.PACKAGE_HELP["destination"])
-    @click.option("-a", "--all", "all_flag", is_flag=True, help=collection.PACKAGE_HELP["all"])
+    @click.option("-a", "--all", "all_flag", is_flag=True, help=PACKAGE_ALL_HELP)
     @click.option("--fs-args", default=None, help=collection.PACKAGE_HELP["fs-args"])
     @click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
     @click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
@@ -83,7 +114,7 @@ if not _kedro_ships_micropkg():
 
     @micropkg.command("pull")
     @click.argument("package_path", required=False)
-    @click.option("-a", "--all", "all_flag", is_flag=True, help=collection.PULL_HELP["all"])
+    @click.option("-a", "--all", "all_flag", is_flag=True, help=PULL_ALL_HELP)
     @click.option("-e", "--env", default="base", help=ENV_HELP)
     @click.option("--alias", default=None, help=collection.PULL_HELP["alias"])
     @click.option("-d", "--destination", default=None, help=collection.PULL_HELP["destination"])

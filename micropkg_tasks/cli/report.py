@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the operations are imported by the task that runs one, not 
     from micropkg_tasks.ops.pull import PullBatchResult, PullResult
     from micropkg_tasks.ops.pull_all import PullAllResult
     from micropkg_tasks.ops.recover import RecoverResult
+    from micropkg_tasks.ops.remove import RemoveResult
     from micropkg_tasks.ops.status import ProjectStatus
     from micropkg_tasks.ops.sync import SyncResult, TargetSync
 
@@ -190,8 +191,8 @@ def _sync_check(result: SyncResult) -> None:
     from micropkg_tasks.ops.sync import OTHER_SOURCE
 
     if any(state.state == OTHER_SOURCE for target in result.targets for state in target.states):
-        err("a copy installed from another source has two owners: remove one of them, or switch it with "
-            "sync-shared --force")
+        err("a copy installed from another source has two owners: remove that copy with "
+            "`micropkg remove MODULE --project TARGET` and sync again, or switch it with sync-shared --force")
     verdict = {0: "everything is in sync", 1: "upstream moved: run sync-shared", 3: "targets were edited locally"}
     if result.refusing and result.exit_code == 1:
         err("sync-shared would refuse the targets above: fix what is named there first")
@@ -359,3 +360,27 @@ def affected_result(result: AffectedResult) -> None:
             out(f"  {reason}")
     if not result.projects:
         out(f"no project is affected by the {_plural(len(result.changed), 'changed file')} since {result.since}")
+
+
+def remove_result(result: RemoveResult) -> None:
+    if result.recovered:
+        warn(result.recovered)
+    out(f"{result.module} {result.version} (from {result.source}): "
+        f"{'would remove' if result.dry_run else 'removed'} {_plural(len(result.deleted), 'file')}")
+    for item in result.files:
+        if item.action == DELETE or is_verbose():
+            reason = f" ({item.reason})" if item.reason else ""
+            out(f"  {item.action:<9} {item.path}{reason}")
+    for path in result.left:
+        warn(f"{path} was not installed by micropkg and stays")
+    if result.dependents:
+        warn(f"{', '.join(result.dependents)} import(s) {result.module}, which is no longer installed")
+    if result.requirements_kept:
+        out(f"requirements it added stay in requirements.in (drop any nothing else needs): "
+            f"{', '.join(result.requirements_kept)}")
+    if result.lock_deleted:
+        out(f"micropkg.lock {'would be' if result.dry_run else 'was'} deleted: nothing else is installed")
+    if result.dry_run:
+        if result.refused:
+            err(f"a real remove would stop: {result.refused}")
+        out("dry run: nothing was written")

@@ -41,6 +41,7 @@ _ENTRY = re.compile(
     rf"(?:depends-on = {_array('depends')}\n)?"
     rf"requirements = {_array('requirements')}\n"
     rf"(?:conflicts = {_array('conflicts')}\n)?"
+    rf"(?:created = {_array('created')}\n)?"
     r"\n\[micropkg\.(?P=key)\.options\]\n"
     rf"(?P<options>(?:[A-Za-z0-9_-]+ = {_STR}\n)*)"
     r"\n\[micropkg\.(?P=key)\.files\]\n"
@@ -99,6 +100,8 @@ def parse_rendered(text: str) -> dict[str, Any] | None:
         entry["requirements"] = _strings(match["requirements"])
         if match["conflicts"] is not None:
             entry["conflicts"] = _strings(match["conflicts"])
+        if match["created"] is not None:
+            entry["created"] = _strings(match["created"])
         entry["options"], entry["files"] = options, files
         if match["blobs"] is not None:
             entry["blobs"] = blobs

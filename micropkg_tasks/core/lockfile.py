@@ -59,6 +59,9 @@ class LockEntry:
     conflicts: list[str] = field(default_factory=list)
     origin: str | None = None  # "<source package>#<module path>" from our sdists: the same for every build
     depends_on: list[str] = field(default_factory=list)  # installed modules of the micro-packages it imports
+    # empty package __init__.py files the pull added on the way to the copy (not part of the sdist):
+    # `remove` deletes them again when nothing else is left beside them
+    created: list[str] = field(default_factory=list)
 
 
 def changed_files(root: Path, entry: LockEntry) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -177,6 +180,9 @@ def _entry(module: str, raw: Any) -> LockEntry:
     conflicts = raw.get("conflicts", [])
     if not _strings(conflicts) or not all(c in files for c in conflicts):
         raise _Bad("'conflicts' must be a list of paths listed under 'files'")
+    created = raw.get("created", [])
+    if not _strings(created):
+        raise _Bad("'created' must be a list of strings")
     blobs = _string_map(raw, "blobs")
     if not blobs.keys() <= files.keys():
         raise _Bad("'blobs' names a path that is not listed under 'files'")
@@ -194,6 +200,7 @@ def _entry(module: str, raw: Any) -> LockEntry:
         conflicts=list(conflicts),
         origin=_string(raw, "origin", optional=True),
         depends_on=list(depends_on),
+        created=list(created),
     )
 
 
@@ -203,7 +210,7 @@ def validate_lock_paths(lock: Lock, *, display: str, folders: Sequence[str] = ()
     prefixes = tuple(folder.rstrip("/") + "/" for folder in folders)
     for module in sorted(lock.entries):
         entry = lock.entries[module]
-        paths = set(entry.files).union(entry.blobs, entry.conflicts)
+        paths = set(entry.files).union(entry.blobs, entry.conflicts, entry.created)
         if not any(relative_path_problem(relative, folders, prefixes=prefixes) for relative in paths):
             continue
         for relative in sorted(paths):  # the first bad path, in the order the lock lists them
@@ -318,6 +325,8 @@ def _render(lock: Lock) -> str:
         out.append(f"requirements = [{requirements}]\n")
         if entry.conflicts:
             out.append(f"conflicts = [{', '.join(_q(c) for c in sorted(entry.conflicts))}]\n")
+        if entry.created:
+            out.append(f"created = [{', '.join(_q(c) for c in sorted(entry.created))}]\n")
         out.append(f"\n[{head}.options]\n")
         out.extend(f"{key} = {_q(value)}\n" for key, value in sorted(entry.options.items()))
         out.append(f"\n[{head}.files]\n")

@@ -110,6 +110,22 @@ def present_table(project: Project, tables: tuple[str, ...]) -> str | None:
     return found[0] if found is not None else None
 
 
+def manifest_to_name(project: Project, kind: str) -> str:
+    """The manifest table that help and errors should point a user of this project to, for
+    ``kind`` "package" or "pull": ``tool.micropkg.<kind>`` when the project's Kedro is 1.x
+    (whose every ``kedro`` command fails on unknown ``[tool.kedro]`` keys) or when no
+    ``[tool.kedro.micropkg.*]`` or ``[tool.kedro.pipeline.*]`` table is there yet; else
+    ``tool.kedro.micropkg.<kind>``, the table the project already uses."""
+    document = read_toml(project.pyproject_path)
+    kedro = table(document, "tool.kedro") or {}
+    init_version = kedro.get("kedro_init_version")
+    major = str(init_version).split(".", 1)[0] if init_version is not None else ""
+    kedro_tables = any(isinstance(kedro.get(name), Mapping) for name in ("micropkg", "pipeline"))
+    if (major.isdigit() and int(major) >= 1) or not kedro_tables:
+        return f"tool.micropkg.{kind}"
+    return f"tool.kedro.micropkg.{kind}"
+
+
 def _options(
     where: str, key: str, value: Any, allowed: frozenset[str]
 ) -> dict[str, str]:

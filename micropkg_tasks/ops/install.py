@@ -195,7 +195,7 @@ def _refusal(plan: InstallPlan) -> str:
 
 
 @contextlib.contextmanager
-def _locked(project: Project, *, dry_run: bool, timeout: float) -> Iterator[Recovery | None]:
+def locked_for_writing(project: Project, *, dry_run: bool, timeout: float) -> Iterator[Recovery | None]:
     """The project lock for a run that writes (an interrupted run is recovered first). A dry run
     takes no lock and writes nothing: it refuses a project that a killed run left half-done,
     and names `micropkg recover`."""
@@ -308,7 +308,7 @@ def install_sdists(
     for placed in placed_files:
         if isinstance(placed, MicropkgError):
             raise placed
-    with _locked(project, dry_run=dry_run, timeout=lock_timeout) as recovery:
+    with locked_for_writing(project, dry_run=dry_run, timeout=lock_timeout) as recovery:
         chosen, staging, lock, plans, refused, refusals = _plan_accepted(
             project, items, placed_files, force=force, merge=merge, dependencies=dependencies, dry_run=dry_run,
             each_alone=each_alone, verb=verb,

@@ -303,7 +303,7 @@ def _other_owner(project: Project, previous: LockEntry, sdist: SdistContents, lo
     if installed_from != source_identity(location, sdist.name, project.root):
         return (
             f"{previous.module} was installed from {previous.source}, not from {location}; "
-            "use --force to switch it to the new source"
+            f"use --force to switch it to the new source, or `micropkg remove {previous.module}` it first"
         )
     if (
         previous.version == sdist.version
@@ -401,9 +401,11 @@ def plan_install(
             else:
                 plan.files.append(PlannedFile(relative, CONFLICT, "dropped upstream but edited locally"))
 
+    created = set(previous.created) if previous is not None else set()
     for init in _intermediate_inits(project, module, staging):
         plan.files.append(PlannedFile(project.relative(init), CREATE, "missing package __init__.py"))
         staging.write(init, b"")
+        created.add(project.relative(init))
 
     requirements = _requirements(project, staging, sdist, module, lock, plan)
 
@@ -425,6 +427,7 @@ def plan_install(
         files={project.relative(path): sha256_bytes(content) for path, content in placed.items()},
         blobs={project.relative(path): git_blob_id(content) for path, content in placed.items()},
         conflicts=_still_conflicted(project, staging, placed, previous, plan),
+        created=sorted(created),
     )
     return plan
 

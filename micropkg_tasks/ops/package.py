@@ -15,7 +15,9 @@ from typing import Callable, Sequence
 
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.fs_args import load_fs_args
-from micropkg_tasks.core.manifest import PACKAGE_TABLES, PackageEntry, is_url, present_table, read_package_manifest
+from micropkg_tasks.core.manifest import (
+    PACKAGE_TABLES, PackageEntry, is_url, manifest_to_name, present_table, read_package_manifest,
+)
 from micropkg_tasks.core.project import Project, as_project
 from micropkg_tasks.core.rewrite import REWRITER_MODULES
 from micropkg_tasks.ops.build import BuiltSdist, PackageResult, build_package, validated_inputs
@@ -163,7 +165,7 @@ def package_all(
             # Kedro 0.19 treated an empty manifest as "nothing to package", not as a mistake.
             return PackageBatchResult(empty_manifest=f"[{table}] in {resolved.pyproject_path}")
         raise UsageError(
-            f"{resolved.pyproject_path} has no [tool.kedro.micropkg.package] manifest; "
+            f"{resolved.pyproject_path} has no [{manifest_to_name(resolved, 'package')}] manifest; "
             "list the micro-packages to package there, or name one on the command line"
         )
     return package_entries(resolved, entries, jobs=jobs, progress=progress, with_deps=with_deps)

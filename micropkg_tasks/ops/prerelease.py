@@ -5,14 +5,17 @@ Checks, per project (SPEC §11):
 
 1. reproducible: every package-manifest entry built twice gives identical bytes;
 2. installable: ``pip wheel --no-deps --no-build-isolation --no-index`` builds each sdist;
-3. round-trip: each sdist pulled under a fresh name into a scratch project with
-   the same package name and layout but none of the code, together with the
-   micro-packages it depends on, so the sdist must be self-contained, imports,
-   and its packaged tests pass under pytest (in a subprocess);
+3. round-trip: each sdist pulled under a fresh name into a scratch project of its
+   own with the same package name and layout but none of the code or config,
+   together with the micro-packages it depends on, so the sdist must be
+   self-contained and a real pull into a new project accepts it; it imports, and
+   its packaged tests pass under pytest (in a subprocess);
 4. in sync: ``sync-shared --check`` is clean for the project's shared copies;
 5. requirements current: ``requirements.txt`` was compiled from the current ``requirements.in``;
 6. lock clean: no installed micro-package is edited, unless listed in
-   ``[tool.micropkg.prerelease] allow-edited``.
+   ``[tool.micropkg.prerelease] allow-edited``;
+7. version bumped: no micro-package of the project has other content than a copy
+   in another project that carries the same ``__version__``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Callable, Sequence
 
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.manifest import read_package_manifest
-from micropkg_tasks.core.monorepo import find_monorepo_root, load_monorepo
+from micropkg_tasks.core.monorepo import Monorepo, find_monorepo_root, load_monorepo
 from micropkg_tasks.core.project import Project, find_project_root, load_project
 from micropkg_tasks.core.sdist_read import SdistContents, read_sdist
 from micropkg_tasks.ops.compile import requirements_current
@@ -42,8 +45,11 @@ from micropkg_tasks.ops.pull_deps import FetchedFrom, fetch_missing_dependencies
 from micropkg_tasks.ops.sources import PATH
 from micropkg_tasks.ops.status import status
 from micropkg_tasks.ops.sync import IN_SYNC, SyncResult, sync_shared
+from micropkg_tasks.ops.version_bump import copies_from, unbumped
 
-CHECKS = ("reproducible", "installable", "round-trip", "in sync", "requirements current", "lock clean")
+CHECKS = (
+    "reproducible", "installable", "round-trip", "in sync", "requirements current", "lock clean", "version bumped",
+)
 SUBPROCESS_TIMEOUT = 900  # seconds for one pip wheel or pytest run
 
 
@@ -140,9 +146,12 @@ def _missing_module(python: str, output: str, package_name: str) -> str | None:
 
 
 class _ProjectChecks:
-    """The six checks for one project; the sdists built by the first are reused by the next two."""
+    """The checks for one project; the sdists built by the first are reused by the next two."""
 
-    def __init__(self, project: Project, shown: str, scratch: Path, sync: SyncResult | None) -> None:
+    def __init__(
+        self, project: Project, shown: str, scratch: Path, sync: SyncResult | None, monorepo: Monorepo | None = None,
+    ) -> None:
+        self.monorepo = monorepo
         self.project = project
         self.shown = shown
         self.scratch = scratch
@@ -190,45 +199,52 @@ class _ProjectChecks:
     def round_trip(self) -> str:
         if not self.built:
             return "nothing to pull"
-        copy = self.scratch / "copy"
-        scratch_project = load_project(_empty_project_like(self.project, copy))
         failures: list[str] = []
         ran = 0
-        for module, sdist in self.built:
-            fresh = f"{sdist.result.name}_prerelease_check"
-            item = SdistToInstall(read_sdist(sdist.data, source=sdist.filename), sdist.filename, fresh, None, "base")
-            install_sdists(scratch_project, [item, *self._dependencies(scratch_project, item)])
-            env = {**os.environ, "PYTHONPATH": str(scratch_project.source_dir)}
-            imported = _run(
-                [self.python, "-c", f"import {scratch_project.package_name}.{fresh}"], cwd=copy, env=env
-            )
-            if imported.returncode != 0:
-                missing = _missing_module(self.python, imported.stderr, scratch_project.package_name)
-                if missing:
-                    failures.append(f"{module} does not import: {missing}")
-                    continue
-                failures.append(f"{module}: import failed: {(_tail(imported.stderr, 1) or ['no output'])[-1]}")
-                continue
-            tests = scratch_project.module_tests_dir(fresh)
-            if not any(tests.rglob("test*.py")):
-                continue
-            ran += 1
-            result = _run(
-                [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests.relative_to(copy))],
-                cwd=copy, env=env,
-            )
-            if result.returncode != 0:
-                missing = _missing_module(self.python, result.stdout + result.stderr, scratch_project.package_name)
-                if missing:
-                    failures.append(f"{module}: packaged tests cannot run: {missing}")
-                    continue
-                failures.append(f"{module}: packaged tests failed")
-                failures += [f"  {line}" for line in _tail(result.stdout, 15)]
+        for index, (module, sdist) in enumerate(self.built):
+            # Each sdist goes into a fresh project of its own, as a real pull into a new project would:
+            # nothing there defines its parameter keys or its modules already.
+            outcome = self._round_trip_one(module, sdist, self.scratch / f"copy-{index}")
+            if isinstance(outcome, list):
+                failures += outcome
+            else:
+                ran += outcome
         if len(failures) == 1 and " is not installed in " in failures[0]:
             raise CheckFailed(failures[0])  # one missing dependency: the sentence says it all
         if failures:
             raise CheckFailed("pulled sdists do not import or their tests fail", failures)
         return f"{len(self.built)} pulled under fresh names; tests passed for {ran} (with {self.python_source})"
+
+    def _round_trip_one(self, module: str, sdist: BuiltSdist, copy: Path) -> int | list[str]:
+        """Pull ``sdist`` under a fresh name into an empty project at ``copy``, import it and run its
+        tests: 1 when tests ran and passed, 0 when it has none, else the lines saying what failed."""
+        scratch_project = load_project(_empty_project_like(self.project, copy))
+        fresh = f"{sdist.result.name}_prerelease_check"
+        item = SdistToInstall(read_sdist(sdist.data, source=sdist.filename), sdist.filename, fresh, None, "base")
+        try:
+            install_sdists(scratch_project, [item, *self._dependencies(scratch_project, item)])
+        except MicropkgError as exc:
+            return [f"{module}: a pull into a new project is refused: {exc}", *(f"  {line}" for line in exc.details)]
+        env = {**os.environ, "PYTHONPATH": str(scratch_project.source_dir)}
+        imported = _run([self.python, "-c", f"import {scratch_project.package_name}.{fresh}"], cwd=copy, env=env)
+        if imported.returncode != 0:
+            missing = _missing_module(self.python, imported.stderr, scratch_project.package_name)
+            if missing:
+                return [f"{module} does not import: {missing}"]
+            return [f"{module}: import failed: {(_tail(imported.stderr, 1) or ['no output'])[-1]}"]
+        tests = scratch_project.module_tests_dir(fresh)
+        if not any(tests.rglob("test*.py")):
+            return 0
+        result = _run(
+            [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests.relative_to(copy))],
+            cwd=copy, env=env,
+        )
+        if result.returncode == 0:
+            return 1
+        missing = _missing_module(self.python, result.stdout + result.stderr, scratch_project.package_name)
+        if missing:
+            return [f"{module}: packaged tests cannot run: {missing}"]
+        return [f"{module}: packaged tests failed", *(f"  {line}" for line in _tail(result.stdout, 15))]
 
     def _dependencies(self, scratch: Project, item: SdistToInstall) -> list[SdistToInstall]:
         """The micro-packages ``item`` imports, from this run's builds (or built now), at their source paths."""
@@ -285,6 +301,17 @@ class _ProjectChecks:
             )
         return f"{len(report.packages)} installed micro-package(s) unedited"
 
+    def version_bumped(self) -> str:
+        if self.monorepo is None:
+            return "not in a monorepo"
+        copies = copies_from(self.project, self.monorepo)
+        if not copies:
+            return "no copies of its micro-packages in other projects"
+        stale = unbumped(self.project, self.shown, copies)
+        if stale:
+            raise CheckFailed(f"{len(stale)} micro-package(s) changed without a new __version__", stale)
+        return f"{len(copies)} cop(ies) elsewhere match their source or carry an older version"
+
 
 def _empty_project_like(project: Project, folder: Path) -> Path:
     """A project with the same package name and layout but none of its code.
@@ -334,6 +361,7 @@ def prerelease(
     start = Path(root) if root is not None else Path.cwd()
     base, roots, monorepo_root = _targets(start, projects)
     sync = sync_shared(monorepo_root, check=True) if monorepo_root is not None else None
+    monorepo = load_monorepo(monorepo_root) if monorepo_root is not None else None
     results: list[CheckResult] = []
     stopped = False
     with tempfile.TemporaryDirectory(prefix="micropkg-prerelease-") as scratch_root:
@@ -342,9 +370,9 @@ def prerelease(
             shown = project_root.relative_to(base).as_posix() if project_root != base else "."
             scratch = Path(scratch_root) / str(index)
             scratch.mkdir()
-            checks = _ProjectChecks(project, shown, scratch, sync)
+            checks = _ProjectChecks(project, shown, scratch, sync, monorepo)
             steps = [checks.reproducible, checks.installable, checks.round_trip,
-                     checks.in_sync, checks.requirements_current, checks.lock_clean]
+                     checks.in_sync, checks.requirements_current, checks.lock_clean, checks.version_bumped]
             for name, step in zip(CHECKS, steps):
                 if stopped:
                     results.append(CheckResult(shown, name, "not run", 0.0, "an earlier check failed"))

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from micropkg_tasks.core.errors import UsageError
 from micropkg_tasks.core.interrupts import interrupted
-from micropkg_tasks.core.manifest import PULL_TABLES, PullEntry, present_table, read_pull_manifest
+from micropkg_tasks.core.manifest import PULL_TABLES, PullEntry, manifest_to_name, present_table, read_pull_manifest
 from micropkg_tasks.core.micropkg_deps import Dependency
 from micropkg_tasks.core.names import validate_alias, validate_destination_module, validate_env
 from micropkg_tasks.core.project import Project, as_project
@@ -226,7 +226,7 @@ def pull_all(
             # Kedro 0.19 treated an empty manifest as "nothing to pull", not as a mistake.
             return PullBatchResult(results=(), empty_manifest=f"[{table}] in {resolved.pyproject_path}")
         raise UsageError(
-            f"{resolved.pyproject_path} has no [tool.kedro.micropkg.pull] manifest; "
+            f"{resolved.pyproject_path} has no [{manifest_to_name(resolved, 'pull')}] manifest; "
             "list the sdists to pull there, or give a location on the command line"
         )
     return pull_batch(

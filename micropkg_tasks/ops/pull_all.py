@@ -63,8 +63,12 @@ def pull_all_projects(
     recompile: bool = False,
     compile_config: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    with_deps: bool = False,
 ) -> PullAllResult:
     """Pull every project's manifest; collect per-project failures instead of stopping.
+
+    With ``with_deps``, each project also fetches the micro-packages its sdists import
+    that it lacks, as ``pull --all --with-deps`` does in one project.
 
     With ``recompile``, each project whose ``requirements.in`` changed is compiled
     once, after all the pulls.
@@ -85,7 +89,9 @@ def pull_all_projects(
     for path in with_manifest:
         if progress is not None:
             progress(f"pulling {monorepo.relative(path)}")
-    options = dict(force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, use_cache=use_cache)
+    options = dict(
+        force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, use_cache=use_cache, with_deps=with_deps,
+    )
     mark = log_mark()
     try:
         outcomes = map_collecting_errors(functools.partial(_pull_one, options=options), with_manifest, jobs=jobs)
