@@ -9,14 +9,12 @@ its sibling ``core`` by hand, and a fifth, ``billing``, shares nothing.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import kedro_project, run_micropkg
-from tests.helpers import snapshot_tree
+from tests.helpers import commit_all, git, snapshot_tree
 
 ROOT_CONFIG = """\
 [tool.micropkg.monorepo]
@@ -36,17 +34,6 @@ alias = "cleaning"
 ALL = ["projects/billing", "projects/churn", "projects/core", "projects/forecast", "projects/reporting"]
 
 
-def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def commit(repo: Path, message: str) -> None:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
 
 
 @pytest.fixture
@@ -62,7 +49,7 @@ def repo(monorepo: Path) -> Path:
                           monorepo / "projects/reporting")
     assert pulled.exit_code == 0, pulled.stderr
     git(monorepo, "init", "-q")
-    commit(monorepo, "the monorepo")
+    commit_all(monorepo, "the monorepo")
     return monorepo
 
 
@@ -75,7 +62,7 @@ def affected(repo: Path, since: str = "HEAD~1") -> dict[str, list[str]]:
 def test_an_edit_in_a_dependency_lists_its_project_and_every_copy_that_depends_on_it(repo):
     readers = repo / "projects/core/src/core/utils/io/readers.py"
     readers.write_text(readers.read_text() + "\n# tuned\n")
-    commit(repo, "edit utils.io")
+    commit_all(repo, "edit utils.io")
     found = affected(repo)
     assert sorted(found) == ["projects/churn", "projects/core", "projects/forecast", "projects/reporting"]
     assert found["projects/core"] == ["files in it changed (projects/core/src/core/utils/io/readers.py)"]
@@ -99,17 +86,17 @@ def test_an_edit_in_a_dependency_lists_its_project_and_every_copy_that_depends_o
 
 def test_an_edit_in_a_tests_folder_or_a_parameter_file_of_a_micro_package_counts(repo):
     (repo / "projects/core/conf/base/parameters_data_cleaning.yml").write_text("threshold: 2\n")
-    commit(repo, "new parameters")
+    commit_all(repo, "new parameters")
     assert sorted(affected(repo)) == ["projects/churn", "projects/core", "projects/forecast"]
     test_file = repo / "projects/core/tests/utils/io/test_readers.py"
     test_file.write_text(test_file.read_text() + "\n")
-    commit(repo, "edit a test of utils.io")
+    commit_all(repo, "edit a test of utils.io")
     assert sorted(affected(repo)) == ["projects/churn", "projects/core", "projects/forecast", "projects/reporting"]
 
 
 def test_a_readme_change_lists_none_and_prerelease_since_checks_nothing(repo, tmp_path):
     (repo / "README.md").write_text("Read me.\n")
-    commit(repo, "docs")
+    commit_all(repo, "docs")
     assert affected(repo) == {}
     assert "no project is affected by the 1 changed file since HEAD~1" in run_micropkg(
         ["affected", "--since", "HEAD~1"], repo).stdout
@@ -124,7 +111,7 @@ def test_a_readme_change_lists_none_and_prerelease_since_checks_nothing(repo, tm
 def test_a_root_pyproject_change_lists_every_project(repo):
     config = repo / "pyproject.toml"
     config.write_text(config.read_text() + "\n# touched\n")
-    commit(repo, "root config")
+    commit_all(repo, "root config")
     found = affected(repo)
     assert sorted(found) == ALL
     assert all(reasons[0] == "the monorepo's pyproject.toml changed" for reasons in found.values())
@@ -144,7 +131,7 @@ def test_project_files_are_named_as_reasons_and_uncommitted_changes_count(repo):
 def test_prerelease_since_runs_on_exactly_the_affected_projects(repo):
     readers = repo / "projects/core/src/core/utils/io/readers.py"
     readers.write_text(readers.read_text() + "\n# tuned\n")
-    commit(repo, "edit utils.io")
+    commit_all(repo, "edit utils.io")
     # Nothing was synced, so churn's "in sync" fails first and the rest are listed as not run:
     # the report still names every project it acts on, and no other.
     result = run_micropkg(["prerelease", "--since", "HEAD~1", "--json"], repo)

@@ -8,8 +8,6 @@ last), and the JUnit XML with junitparser.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from junitparser import Failure, JUnitXml, Skipped
 
 from micropkg_tasks.cli.github import Finding, workflow_command
 from tests.conftest import run_micropkg
-from tests.helpers import snapshot_tree
+from tests.helpers import git, snapshot_tree
 
 ODD_NAME = "notes 100%, v1.txt"  # a file name with % and a comma, which annotations must escape
 
@@ -53,11 +51,6 @@ def annotations(text: str) -> list[tuple[str, dict[str, str], str]]:
 # -- fixtures -----------------------------------------------------------------------------------
 
 
-def git(cwd: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=60)
-    assert done.returncode == 0, done.stderr
 
 
 @pytest.fixture

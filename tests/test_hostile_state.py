@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLE_MONOREPO, REPO_ROOT, kedro_project, run_micropkg
-from tests.helpers import snapshot_tree
+from tests.helpers import git, snapshot_tree
 from tests.hostile_archives import valid_sdist
 
 PACKAGE = "spaceflights"
@@ -407,27 +407,21 @@ data/**
 """
 
 
-def _git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": os.devnull}
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_refused_killed_and_read_only_runs_leave_git_status_clean(installed, tmp_path):
     shutil.rmtree(installed / ".micropkg")  # as on a fresh clone
     (installed / ".gitignore").write_text(KEDRO_GITIGNORE, encoding="utf-8")
-    _git(installed, "init", "-q")
-    _git(installed, "add", "-A")
-    _git(installed, "commit", "-q", "-m", "project with one pulled micro-package")
+    git(installed, "init", "-q")
+    git(installed, "add", "-A")
+    git(installed, "commit", "-q", "-m", "project with one pulled micro-package")
 
     def clean() -> None:
-        assert _git(installed, "status", "--porcelain", "--untracked-files=all") == ""
+        assert git(installed, "status", "--porcelain", "--untracked-files=all") == ""
 
     (installed / INSTALLED / "nodes.py").write_text("# edited here\n", encoding="utf-8")
-    _git(installed, "commit", "-q", "-am", "a local edit")
+    git(installed, "commit", "-q", "-am", "a local edit")
     refused = run_micropkg(["pull", str(tmp_path / "data_cleaning-0.1.tar.gz"), "--destination", "pipelines",
                             "--no-compile"], installed)
     assert refused.exit_code == 1 and "refused" in refused.stderr
@@ -435,7 +429,7 @@ def test_refused_killed_and_read_only_runs_leave_git_status_clean(installed, tmp
     clean()
 
     _half_applied(installed, f"{INSTALLED}/nodes.py")  # what a kill -9 mid-apply leaves
-    assert _git(installed, "status", "--porcelain", "--untracked-files=all") != ""
+    assert git(installed, "status", "--porcelain", "--untracked-files=all") != ""
     assert run_micropkg(["status"], installed).exit_code == 0
     recovered = run_micropkg(["recover"], installed)
     assert recovered.exit_code == 0 and "rolled back" in recovered.stdout
@@ -494,9 +488,9 @@ def test_a_run_never_journals_a_path_that_recovery_would_refuse(installed):
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_git_is_asked_for_a_merge_base_only_when_the_store_misses(shared_monorepo, tmp_path, monkeypatch):
-    _git(shared_monorepo, "init", "-q")
-    _git(shared_monorepo, "add", "-A")
-    _git(shared_monorepo, "commit", "-q", "-m", "installs committed")
+    git(shared_monorepo, "init", "-q")
+    git(shared_monorepo, "add", "-A")
+    git(shared_monorepo, "commit", "-q", "-m", "installs committed")
     churn = shared_monorepo / CHURN
     nodes = _installed_folder(churn) / "nodes.py"
     source = shared_monorepo / "projects/core/src/core/pipelines/data_cleaning/nodes.py"
@@ -513,7 +507,7 @@ def test_git_is_asked_for_a_merge_base_only_when_the_store_misses(shared_monorep
         return trace.read_text(encoding="utf-8").count("cat-file")
 
     assert merge_after_edits("one") == 0  # the store has every base: git is not run
-    _git(shared_monorepo, "add", "-A")
-    _git(shared_monorepo, "commit", "-q", "-m", "merged")
+    git(shared_monorepo, "add", "-A")
+    git(shared_monorepo, "commit", "-q", "-m", "merged")
     shutil.rmtree(Path(os.environ["MICROPKG_CACHE_DIR"]) / "bases")
     assert merge_after_edits("two") > 0  # the store misses: git has the base

@@ -9,7 +9,6 @@ that ``micropkg.lock`` records.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from micropkg_tasks import package
 from micropkg_tasks.core.lockfile import read_lock, render_lock
 from micropkg_tasks.core.merge import git_blob_id
 from tests.conftest import run_micropkg
-from tests.helpers import snapshot_tree
+from tests.helpers import git, snapshot_tree
 from tests.test_sync import CHURN, SOURCE_CLEANING, no_compile, run_pytest
 
 CHURN_NODES = "src/churn/pipelines/data_cleaning/nodes.py"
@@ -151,12 +150,6 @@ def test_dry_run_diff_with_merge_shows_the_merged_result_and_writes_nothing(sync
 # -- acceptance 3 and 4: where the base comes from ---------------------------------------------------------
 
 
-def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def test_on_a_fresh_clone_with_an_empty_cache_the_base_comes_from_git(synced, tmp_path, monkeypatch):
