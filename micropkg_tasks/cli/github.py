@@ -139,7 +139,7 @@ def _upstream_files(root: Path, target: TargetSync, state: TargetState) -> list[
 
 
 def sync_findings(result: SyncResult) -> list[Finding]:
-    from micropkg_tasks.ops.sync import CONFLICTED, IN_SYNC, LOCALLY_EDITED, NOT_INSTALLED, SOURCE_UNREADABLE, UPSTREAM_MOVED
+    from micropkg_tasks.core.copy_state import CONFLICTED, IN_SYNC, LOCALLY_EDITED, NOT_INSTALLED, SOURCE_MISSING, UPSTREAM_MOVED
 
     root = Path(result.root)
     found = []
@@ -161,7 +161,7 @@ def sync_findings(result: SyncResult) -> list[Finding]:
                     Finding("error", path, title, f"{copy}: upstream moved; run sync-shared to update the copy")
                     for path in _upstream_files(root, target, state)
                 ]
-            elif state.state in (NOT_INSTALLED, SOURCE_UNREADABLE):
+            elif state.state in (NOT_INSTALLED, SOURCE_MISSING):
                 found.append(Finding("error", root / "pyproject.toml", title, f"{copy}: {state.state}; run sync-shared"))
             else:
                 found.append(Finding("error", root / state.project / "micropkg.lock", title, f"{copy}: {state.state}"))
