@@ -243,6 +243,30 @@ def status(c, project=None, all_projects=False, monorepo=False, json=False, form
     github.publish_status(result, format, json=json)
 
 
+@task(help={
+    "project": PROJECT_HELP,
+    "all-projects": "Check every project of the monorepo, even from inside one project.",
+    "monorepo": MONOREPO_HELP,
+    "since": "Only the projects a git change since this ref touches (see affected).",
+    "json": "Print every copy, its owner and state as JSON.",
+    "format": github.FORMAT_HELP,
+    **VERBOSITY_HELP,
+}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
+@reports_errors
+def check(c, project=None, all_projects=False, monorepo=False, since=None, json=False, format=None, quiet=False,
+          verbose=False):
+    """The CI gate: every installed copy, whatever brought it in, must be in sync or customised.
+    Writes nothing. Exit 0 clean, 1 drift or broken, 3 edited locally."""
+    from micropkg_tasks.ops.copy_state import copy_model
+
+    where = scope(project, all_projects or monorepo, task="check")
+    result = copy_model(where.root, projects=_since(where, since, "check"))
+    print_json(result) if json else report.check_result(result)
+    github.publish_check(result, format, json=json)
+    if result.exit_code:
+        raise Exit(code=result.exit_code)
+
+
 SYNC_HELP = {
     "check": "Write nothing; report each target as in sync, upstream moved or locally edited. "
     "Exit 0 in sync, 1 upstream moved, 3 locally edited.",
@@ -487,7 +511,7 @@ def show_task_help(name: str) -> None:
 def make_collection(*extra_tasks: Any) -> Collection:
     """A fresh collection of the micropkg tasks, plus any of your own, at the top level."""
     collection = Collection(
-        package, pull, pull_all, sync_shared, status, compile_reqs, prerelease, recover, affected, *extra_tasks
+        package, pull, pull_all, sync_shared, status, check, compile_reqs, prerelease, recover, affected, *extra_tasks
     )
     collection.configure({"micropkg": dict(DEFAULTS)})
     return collection

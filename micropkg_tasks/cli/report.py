@@ -13,6 +13,7 @@ from micropkg_tasks.ops.destinations import OVERWRITTEN, UNCHANGED as ARTIFACT_U
 if TYPE_CHECKING:  # the operations are imported by the task that runs one, not by every start-up
     from micropkg_tasks.ops.affected import AffectedResult
     from micropkg_tasks.ops.compile_batch import CompileOutcome
+    from micropkg_tasks.ops.copy_state import CopyModel
     from micropkg_tasks.ops.monorepo_package import MonorepoPackageResult
     from micropkg_tasks.ops.monorepo_status import MonorepoStatus
     from micropkg_tasks.ops.package import PackageBatchResult, PackageResult
@@ -134,6 +135,8 @@ _MERGE_ACTIONS = (MERGED, MERGE_CONFLICT, KEPT)
 def project_status(report: ProjectStatus) -> None:
     if report.interrupted:
         warn(report.interrupted)
+    for message in report.errors:
+        err(message)
     if not report.packages:
         out(f"{shown_path(report.project) or '.'}: no micro-packages installed (no micropkg.lock entries)")
         return
@@ -254,6 +257,8 @@ def pull_all_result(result: PullAllResult) -> None:
 def monorepo_status(report: MonorepoStatus) -> None:
     for message in report.interrupted:
         warn(message)
+    for message in report.errors:
+        err(message)
     if not report.rows:
         out(f"no micro-packages installed in {_plural(len(report.projects), 'project')}")
         return
@@ -267,6 +272,31 @@ def monorepo_status(report: MonorepoStatus) -> None:
             out(f"  {row.project}: {row.module} is needed by {', '.join(row.needed_by)}")
         for path in row.edited:
             out(f"  {row.project}: edited: {path}")
+
+
+def check_result(model: CopyModel) -> None:
+    """``check``: every copy with its owner and state, what to do about each finding, and a verdict."""
+    for message in model.interrupted:
+        warn(message)
+    for message in model.errors:
+        err(message)
+    if model.copies:
+        rows = [("PROJECT", "MODULE", "VERSION", "STATE", "OWNER")]
+        rows += [(c.project, c.module, c.version, c.state, c.owner or "ad-hoc pull") for c in model.copies]
+        _table(rows)
+    findings = [c for c in model.copies if c.resolved_by]
+    for c in findings:
+        origin = f"{c.source_project}#{c.micropkg}" if c.shared else c.source
+        detail = f" ({c.detail})" if c.detail else ""
+        out(f"{c.project}: {c.module} (from {origin}): {c.state}{detail}: {c.resolved_by}")
+        for path in (*c.edited, *c.missing):
+            out(f"  edited: {path}")
+    copies = f"{len(model.copies)} {'copy' if len(model.copies) == 1 else 'copies'}"
+    if model.exit_code == 0:
+        out(f"{copies} in {_plural(len(model.projects), 'project')}: every copy is in sync or customised")
+    else:
+        out(f"{len(findings)} of {copies} need attention"
+            + (f"; {_plural(len(model.errors), 'configuration error')}" if model.errors else ""))
 
 
 _COMPILE_WORDS = {

@@ -60,6 +60,9 @@ class Copy:
 
     @property
     def resolved_by(self) -> str:
+        """The one command (or edit) that brings this copy back to a passing state."""
+        if self.state in (states.UPSTREAM_MOVED, states.NOT_INSTALLED):
+            return "run sync-shared" if self.shared else "run pull --all" if self.owner else "pull it again"
         return states.RESOLVED_BY.get(self.state, "")
 
 
@@ -74,8 +77,14 @@ class CopyModel:
 
     @property
     def exit_code(self) -> int:
+        """0 when every copy is in sync or customised; 3 when copies were edited locally; else 1
+        (a configuration error, such as two declarations claiming one copy, is 1 too)."""
         code = states.exit_code(copy.state for copy in self.copies)
-        return states.EXIT_DRIFT if self.errors and code != states.EXIT_DRIFT else code
+        return states.EXIT_DRIFT if self.errors and code == states.EXIT_OK else code
+
+    @property
+    def clean(self) -> bool:
+        return self.exit_code == states.EXIT_OK
 
     def of_project(self, project: str) -> tuple[Copy, ...]:
         return tuple(copy for copy in self.copies if copy.project == project)
