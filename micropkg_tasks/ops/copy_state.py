@@ -192,6 +192,16 @@ def _pull_module(entry: PullEntry) -> str | None:
     return f"{entry.destination}.{name}" if entry.destination else name
 
 
+def _relative_location(location: str, root: Path) -> str:
+    """A manifest location as written in the project's pyproject.toml (the manifest reader
+    resolves local ones)."""
+    sibling = split_sibling(location)
+    folder, suffix = (sibling[0], f"#{sibling[1]}") if sibling else (location, "")
+    if is_url(location) or not os.path.isabs(folder):
+        return location
+    return f"{Path(os.path.relpath(os.path.normpath(folder), root)).as_posix()}{suffix}"
+
+
 def _manifest_declarations(root: Path, shown: str) -> tuple[dict[str, _Declaration], tuple[str, ...]]:
     try:
         entries = read_pull_manifest(load_project(root))
@@ -206,7 +216,7 @@ def _manifest_declarations(root: Path, shown: str) -> tuple[dict[str, _Declarati
         sibling = split_sibling(entry.location)
         if sibling is not None and location_kind(entry.location, root) == SIBLING:
             digest = _sibling_digest(root, entry.location, entry.alias, entry.env)
-        label = f"{shown}/pyproject.toml pull manifest entry {entry.location!r}"
+        label = f"{shown}/pyproject.toml pull manifest entry {_relative_location(entry.location, root)!r}"
         found[module] = _Declaration(label, entry.location, digest, micropkg=sibling[1] if sibling else "")
     return found, ()
 
