@@ -7,6 +7,7 @@ every command reports it the same way, with the same exit code for the gates.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -229,3 +230,57 @@ def test_prerelease_in_sync_fails_on_a_stale_pull_manifest_copy(synced):
     assert result.exit_code == 1
     assert re.search(r"projects/churn\s+in sync\s+FAIL", result.stdout), result.stdout
     assert f"{PULLED} (from ../core#pipelines.reporting): upstream moved" in result.stderr
+
+
+# -- broken: code that imports what the target does not have ------------------------------------------
+
+
+def _add_dangling_reporting(monorepo: Path) -> None:
+    """core's reporting imports core.utils, which is no micro-package of core."""
+    build_file_tree(monorepo / "projects/core/src/core", {
+        "pipelines/reporting/__init__.py": '__version__ = "0.1.0"\n',
+        "pipelines/reporting/nodes.py": "from core.utils import normalise_columns\n\n\n"
+                                        "def report(df):\n    return normalise_columns(df)\n",
+        "utils/__init__.py": "def normalise_columns(df):\n    return df\n",
+    })
+
+
+def test_sync_shared_refuses_a_copy_that_cannot_import_and_syncs_the_rest(monorepo):
+    _add_dangling_reporting(monorepo)
+    config = monorepo / "pyproject.toml"
+    config.write_text(config.read_text() + '\n[[tool.micropkg.shared]]\nmicropkg = "pipelines.reporting"\n'
+                      'source = "projects/core"\ntargets = ["projects/churn"]\n')
+    result = _run(["sync-shared", "--no-compile"], monorepo)
+    assert result.exit_code == 1
+    assert "core.utils (src/churn/pipelines/reporting/nodes.py:1)" in result.stderr
+    assert "package manifest" in result.stderr and "--with-deps" in result.stderr
+    assert not (monorepo / CHURN / "src/churn/pipelines/reporting").exists()
+    assert (monorepo / CHURN / "src/churn/pipelines/data_cleaning/nodes.py").is_file()  # the rest synced
+    assert (monorepo / "projects/forecast/src/forecast/pipelines/cleaning/nodes.py").is_file()
+    check = _run(["check"], monorepo)
+    assert check.exit_code == 1
+    assert _row_state(check.stdout, CHURN, PULLED) == "not installed"
+
+
+def test_pull_refuses_a_copy_that_cannot_import_and_writes_nothing(monorepo):
+    _add_dangling_reporting(monorepo)
+    churn = monorepo / CHURN
+    before = snapshot_tree(churn)
+    result = _run(["pull", "../core#pipelines.reporting", "--destination", "pipelines", "--no-compile"], churn)
+    assert result.exit_code == 1
+    assert "core.utils (src/churn/pipelines/reporting/nodes.py:1)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert snapshot_tree(churn) == before
+
+
+def test_a_copy_installed_with_a_dangling_import_is_broken_everywhere(synced):
+    # As a copy installed before pulls refused such code: the import is in the lock's own hash.
+    copy = synced / CHURN / CHURN_NODES
+    original = copy.read_bytes()
+    copy.write_bytes(b"from core.utils import normalise_columns\n" + original)
+    lock = synced / CHURN / "micropkg.lock"
+    lock.write_text(lock.read_text().replace(hashlib.sha256(original).hexdigest(),
+                                             hashlib.sha256(copy.read_bytes()).hexdigest()))
+    assert_everywhere(synced, CHURN, SHARED, "broken", 1)
+    check = _run(["check"], synced)
+    assert f"core.utils ({CHURN_NODES}:1)" in check.stdout

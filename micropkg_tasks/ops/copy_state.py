@@ -24,11 +24,13 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from micropkg_tasks.core import copy_state as states
+from micropkg_tasks.core.bounded import read_file_text
+from micropkg_tasks.core.dangling import dangling_imports
 from micropkg_tasks.core.errors import MicropkgError
 from micropkg_tasks.core.lockfile import Lock, LockEntry, read_project_lock, sha256_file
 from micropkg_tasks.core.manifest import PullEntry, is_url, read_pull_manifest
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, find_monorepo_root, load_monorepo
-from micropkg_tasks.core.project import load_project
+from micropkg_tasks.core.project import Project, load_project
 from micropkg_tasks.ops.build import PackageInputs, read_inputs
 from micropkg_tasks.ops.recover import interrupted_run
 from micropkg_tasks.ops.sources import PATH, SIBLING, location_kind, source_identity, split_sibling
@@ -287,9 +289,28 @@ def _merge_manifest(scope: _Scope, root: Path) -> None:
             )
 
 
+def broken_import(project: Project, installed: LockEntry) -> str:
+    """One sentence if the installed code imports a module of its source project that this
+    project does not have, else "" (the same finder pull and sync-shared refuse with)."""
+    if not installed.origin:
+        return ""
+    package = project.relative(project.package_dir) + "/"
+    code = []
+    for relative in sorted(installed.files):
+        if relative.endswith(".py") and relative.startswith(package):
+            try:
+                code.append((relative, read_file_text(project.root / relative, display=relative)))
+            except (OSError, MicropkgError, UnicodeDecodeError):
+                continue  # an unreadable file is a local edit, reported as such
+    found = dangling_imports(code, source_package=installed.origin.split("#", 1)[0],
+                             target_package=project.package_name, target_package_root=project.package_dir)
+    return found[0].sentence(installed.module) if found else ""
+
+
 def _project_copies(scope: _Scope, root: Path, interrupted: bool) -> list[Copy]:
     shown = scope.shown(root)
-    lock: Lock = read_project_lock(load_project(root))  # a lock that cannot be read is refused, naming it
+    project = load_project(root)
+    lock: Lock = read_project_lock(project)  # a lock that cannot be read is refused, naming it
     declared = scope.declared.get(root, {})
     dependents = lock.dependents()
     copies = []
@@ -305,8 +326,9 @@ def _project_copies(scope: _Scope, root: Path, interrupted: bool) -> list[Copy]:
             upstream = states.NOT_INSTALLED
         else:
             upstream = _manifest_upstream(root, installed, declaration)
-        state = states.copy_state(interrupted=interrupted, local=local, upstream=upstream)
-        detail = ""
+        broken = broken_import(project, installed) if installed is not None and not interrupted else ""
+        state = states.copy_state(interrupted=interrupted, local=local, upstream=upstream, broken=bool(broken))
+        detail = broken if state == states.BROKEN else ""
         if declaration is not None and isinstance(declaration.upstream_digest, MicropkgError):
             detail = str(declaration.upstream_digest)
         copies.append(Copy(

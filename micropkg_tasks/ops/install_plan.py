@@ -52,6 +52,7 @@ class InstallPlan:
     requirements_removed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     refusal: str = ""  # why this micro-package may not be installed at all (another owner), if it may not
+    dangling: str = ""  # its code imports a module of its source project this project lacks: never installed
 
     @property
     def conflicts(self) -> list[PlannedFile]:

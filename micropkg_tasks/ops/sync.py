@@ -41,7 +41,7 @@ from micropkg_tasks.ops.build import PackageInputs, build_from_inputs, read_inpu
 from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.install import SdistToInstall, install_sdists
 from micropkg_tasks.ops.recover import INTERRUPTED, finish_interrupted
-from micropkg_tasks.ops.copy_state import shared_upstream, source_location
+from micropkg_tasks.ops.copy_state import broken_import, shared_upstream, source_location
 from micropkg_tasks.ops.package_deps import MicropackageSet
 from micropkg_tasks.ops.sync_deps import dependency_entries, source_micropackages
 
@@ -113,12 +113,13 @@ def compare(monorepo: Monorepo, entry: SharedEntry, target_root: Path, module: s
     installed = lock.entries.get(module)
     upstream = shared_upstream(source_location(entry, target_root), target_root, installed, digest)
     local = local_facts(target_root, installed)
+    broken = bool(installed and broken_import(load_project(target_root), installed))
     return TargetState(
         project=monorepo.relative(target_root),
         module=module,
         micropkg=entry.micropkg,
         source=monorepo.relative(entry.source),
-        state=copy_state(interrupted=False, local=local, upstream=upstream),
+        state=copy_state(interrupted=False, local=local, upstream=upstream, broken=broken),
         edited=tuple(sorted(local.edited + local.missing)),
         upstream=upstream,
     )
