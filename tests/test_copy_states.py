@@ -284,3 +284,43 @@ def test_a_copy_installed_with_a_dangling_import_is_broken_everywhere(synced):
     assert_everywhere(synced, CHURN, SHARED, "broken", 1)
     check = _run(["check"], synced)
     assert f"core.utils ({CHURN_NODES}:1)" in check.stdout
+
+
+# -- customised: local changes kept on purpose --------------------------------------------------------
+
+
+LINE_3 = "from __future__ import annotations\n"
+
+
+def _merge_a_local_tweak(synced: Path) -> Path:
+    target = synced / CHURN / CHURN_NODES
+    edit(target, LINE_3, "from __future__ import annotations  # churn: local tweak\n")
+    edit(synced / SOURCE_NODES, LINE_30, '    return rename_columns(kept, params.get("rename") or {})\n')
+    merged = _run(["sync-shared", "--merge", "--no-compile"], synced)
+    assert merged.exit_code == 0, merged.stdout + merged.stderr
+    return target
+
+
+def test_customised_everywhere_after_a_merge_keeps_a_local_edit(synced):
+    _merge_a_local_tweak(synced)
+    assert_everywhere(synced, CHURN, SHARED, "customised", 0)
+
+
+def test_a_further_upstream_edit_merges_into_a_customised_copy_again(synced):
+    target = _merge_a_local_tweak(synced)
+    nodes = synced / SOURCE_NODES
+    nodes.write_text(nodes.read_text() + "\n\ndef newer():\n    return 2\n")
+    assert_everywhere(synced, CHURN, SHARED, "upstream moved", 1)
+    _sync(synced)  # no --merge needed: the copy is customised
+    assert "# churn: local tweak" in target.read_text() and "def newer" in target.read_text()
+    assert_everywhere(synced, CHURN, SHARED, "customised", 0)
+    # An edit on top of the customised content is a local edit again.
+    target.write_text(target.read_text() + "# another\n")
+    assert_everywhere(synced, CHURN, SHARED, "locally edited", 3)
+
+
+def test_prerelease_passes_in_sync_and_lock_clean_for_a_customised_copy(synced):
+    _merge_a_local_tweak(synced)
+    result = _run(["prerelease", "--keep-going", "--project", CHURN], synced)
+    assert re.search(r"projects/churn\s+in sync\s+PASS", result.stdout), result.stdout + result.stderr
+    assert re.search(r"projects/churn\s+lock clean\s+PASS", result.stdout), result.stdout + result.stderr

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from micropkg_tasks.core.lockfile import LockEntry, changed_files, conflicted_files
+from micropkg_tasks.core.lockfile import LockEntry, changed_files, conflicted_files, customised_files
 
 IN_SYNC = "in sync"
 CUSTOMISED = "customised"  # local changes a merge kept or the user accepted; otherwise in sync
@@ -69,13 +69,14 @@ class LocalFacts:
     edited: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
     conflicted: tuple[str, ...] = ()
+    customised: tuple[str, ...] = ()  # hold local content recorded as intended (a merge kept it, or accept)
 
 
 def local_facts(root: Path, entry: LockEntry | None) -> LocalFacts:
     if entry is None:
         return LocalFacts()
     edited, missing = changed_files(root, entry)
-    return LocalFacts(edited, missing, conflicted_files(root, entry))
+    return LocalFacts(edited, missing, conflicted_files(root, entry), customised_files(root, entry))
 
 
 def copy_state(*, interrupted: bool, local: LocalFacts, upstream: str, broken: bool = False) -> str:
@@ -90,4 +91,6 @@ def copy_state(*, interrupted: bool, local: LocalFacts, upstream: str, broken: b
         return LOCALLY_EDITED
     if broken and upstream in (IN_SYNC, UPSTREAM_MOVED):
         return BROKEN
+    if upstream == IN_SYNC and local.customised:
+        return CUSTOMISED
     return upstream

@@ -376,11 +376,17 @@ def plan_install(
         if plan.refusal:
             return plan  # nothing staged: this micro-package is left exactly as it is
 
+    # A copy whose local changes were kept on purpose (a merge, or `accept`) merges again.
+    merge = merge or bool(previous is not None and previous.customised and not force)
+    customised: dict[str, str] = {}
     for path in sorted(placed):
         planned = _classify(project, staging, path, placed[path], lock, module, force)
         content: bytes | None = placed[path]
         if merge and planned.action == CONFLICT and previous is not None and planned.path in previous.files:
             planned, content = _merge_edited(project, staging, path, placed[path], previous)
+            kept = content if planned.action == MERGED else staging.read(path) if planned.action == KEPT else None
+            if kept is not None:
+                customised[planned.path] = sha256_bytes(kept)
         plan.files.append(planned)
         if planned.action in (CREATE, UPDATE, MERGED, MERGE_CONFLICT) and content is not None:
             staging.write(path, content)
@@ -426,6 +432,7 @@ def plan_install(
         files={project.relative(path): sha256_bytes(content) for path, content in placed.items()},
         blobs={project.relative(path): git_blob_id(content) for path, content in placed.items()},
         conflicts=_still_conflicted(project, staging, placed, previous, plan),
+        customised=customised,
     )
     return plan
 

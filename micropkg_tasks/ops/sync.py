@@ -23,6 +23,7 @@ from micropkg_tasks.core.copy_state import (
     LOCK_UNREADABLE,
     NOT_INSTALLED,
     OTHER_SOURCE,
+    PASSING,
     SOURCE_MISSING,
     UPSTREAM_MOVED,
     copy_state,
@@ -310,7 +311,7 @@ def sync_shared(
 
     # 2. Build each shared micro-package that some target needs, once.
     needed = sorted(
-        {entry.index for pairs in per_target.values() for entry, state in pairs if state.state != IN_SYNC}
+        {entry.index for pairs in per_target.values() for entry, state in pairs if state.state not in PASSING}
     )
     by_index = {entry.index: entry for entry in entries}
     for index in needed:
@@ -345,7 +346,7 @@ def sync_shared(
         if isinstance(unreadable, MicropkgError):
             results.append(TargetSync(states[0].project, states, "failed", error=str(unreadable)))
             continue
-        stale = [(entry, state) for entry, state in pairs if state.state != IN_SYNC]
+        stale = [(entry, state) for entry, state in pairs if state.state not in PASSING]
         if not stale:
             results.append(TargetSync(states[0].project, states, IN_SYNC))
             continue
