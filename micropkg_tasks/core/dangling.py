@@ -9,6 +9,7 @@ packaging uses to warn about references outside a micro-package
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -58,7 +59,10 @@ def dangling_imports(
 ) -> list[DanglingImport]:
     """Absolute imports of ``source_package`` in ``files`` (project-relative path, text) that
     do not resolve in the target, on disk or among the ``provided`` modules about to be
-    installed. Files that are not valid Python are left to others to report."""
+    installed. Files that are not valid Python are left to others to report. A source
+    package named like a standard-library module cannot be told from it, so it is not looked at."""
+    if source_package in sys.stdlib_module_names:
+        return []
     found = []
     for relative, text in files:
         try:
