@@ -324,3 +324,30 @@ def test_prerelease_passes_in_sync_and_lock_clean_for_a_customised_copy(synced):
     result = _run(["prerelease", "--keep-going", "--project", CHURN], synced)
     assert re.search(r"projects/churn\s+in sync\s+PASS", result.stdout), result.stdout + result.stderr
     assert re.search(r"projects/churn\s+lock clean\s+PASS", result.stdout), result.stdout + result.stderr
+
+
+# -- orphaned: no declaration names it any more -------------------------------------------------------
+
+
+def test_orphaned_everywhere_once_no_declaration_names_the_copy(synced):
+    config = synced / "pyproject.toml"
+    text = config.read_text()
+    first = text.index("[[tool.micropkg.shared]]")
+    second = text.index("[[tool.micropkg.shared]]", first + 1)
+    config.write_text(text[:first] + text[second:])  # churn's shared entry is gone
+    manifest = synced / CHURN / "pyproject.toml"
+    manifest.write_text(manifest.read_text().replace('"../core#pipelines.data_cleaning" = {destination = "pipelines"}\n', ""))
+    assert_everywhere(synced, CHURN, SHARED, "orphaned", 1)
+
+
+def test_an_ad_hoc_pull_is_owned_by_nobody_and_not_orphaned(synced):
+    _add_reporting(synced)
+    manifest = synced / CHURN / "pyproject.toml"
+    manifest.write_text(manifest.read_text().replace('"../core#pipelines.reporting" = {destination = "pipelines"}\n', ""))
+    assert_everywhere(synced, CHURN, PULLED, "orphaned", 1)
+    adhoc = _run(["pull", "../core#pipelines.reporting", "--destination", "pipelines", "--alias", "summary",
+                  "--no-compile"], synced / CHURN)
+    assert adhoc.exit_code == 0, adhoc.stderr
+    assert_everywhere(synced, CHURN, "pipelines.summary", "in sync", 1)  # the orphan still fails the gate
+    copies = {c["module"]: c for c in json.loads(_run(["check", "--json"], synced / CHURN).stdout)["copies"]}
+    assert copies["pipelines.summary"]["owner"] == ""

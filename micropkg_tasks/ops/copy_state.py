@@ -318,7 +318,9 @@ def _project_copies(scope: _Scope, root: Path, interrupted: bool) -> list[Copy]:
         installed = lock.entries.get(module)
         declaration = declared.get(module)
         local = states.local_facts(root, installed)
-        if declaration is None:
+        if declaration is None and installed is not None and installed.options.get("declared") == "true":
+            upstream = states.ORPHANED  # a declaration asked for it once; none does now
+        elif declaration is None:
             upstream = _adhoc_upstream(root, installed)  # type: ignore[arg-type]
         elif declaration.shared:
             upstream = shared_upstream(declaration.location, root, installed, declaration.upstream_digest)

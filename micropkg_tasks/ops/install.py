@@ -111,6 +111,7 @@ class SdistToInstall:
     destination: str | None = None
     env: str = "base"
     dependency_of: str | None = None  # set when fetched only because that micro-package imports it
+    declared: bool = False  # a shared entry or a pull-manifest entry asks for it (else an ad-hoc pull)
 
 
 def _unified_diff(project: Project, change: FileChange, staging: Staging) -> str:
@@ -161,6 +162,7 @@ def _plan_batch(
             force=force,
             placed=placed_files[index],
             merge=merge,
+            declared=item.declared,
         )
         if plan.module in seen:
             raise UsageError(

@@ -359,6 +359,7 @@ def plan_install(
     force: bool,
     placed: dict[Path, bytes] | None = None,
     merge: bool = False,
+    declared: bool = False,
 ) -> InstallPlan:
     """Stage the installation of ``sdist`` and record the new lock entry in ``lock``.
 
@@ -419,6 +420,9 @@ def plan_install(
         options["alias"] = alias
     if destination:
         options["destination"] = destination
+    if declared:
+        # A declaration asked for it: once none does, the copy is "orphaned", not an ad-hoc pull.
+        options["declared"] = "true"
     source_sha = sdist.micropkg.get("source-sha256")
     lock.entries[module] = LockEntry(
         module=module,

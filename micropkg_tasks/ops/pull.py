@@ -73,6 +73,7 @@ def _pull_requests(
     use_cache: bool,
     merge: bool = False,
     with_deps: bool = False,
+    declared: bool = False,
 ) -> PullBatchResult:
     requests = [_validate(request) for request in requests]
     with WorkerPool(None, len(requests), preload=REWRITER_MODULES) as workers:
@@ -90,6 +91,7 @@ def _pull_requests(
                 alias=request.alias,
                 destination=request.destination,
                 env=request.env,
+                declared=declared,
             )
             fetched_from[id(item)] = FetchedFrom(request.location, data.kind, request.fs_args, request.env)
             items.append(item)
@@ -164,6 +166,7 @@ def pull_batch(
     compile_config: Mapping[str, Any] | None = None,
     merge: bool = False,
     with_deps: bool = False,
+    declared: bool = False,
 ) -> PullBatchResult:
     """Pull several sdists as one unit: all of them are installed, or none.
 
@@ -171,6 +174,7 @@ def pull_batch(
     next to them and installed in the same unit.
 
     Relative local locations resolve against ``base`` (default: the current folder).
+    ``declared``: the entries come from the pull manifest (recorded in the lock, see ``status``).
     With ``recompile``, a changed ``requirements.in`` is compiled once afterwards
     (``compile_config`` is the invoke config's ``micropkg.compile``).
     """
@@ -188,6 +192,7 @@ def pull_batch(
         use_cache=use_cache,
         merge=merge,
         with_deps=with_deps,
+        declared=declared,
     )
     if recompile and batch.applied and batch.requirements_in_changed:
         from micropkg_tasks.ops.compile_batch import compile_projects  # only when there is something to compile
@@ -226,5 +231,5 @@ def pull_all(
     return pull_batch(
         resolved, entries, force=force, dry_run=dry_run, diff=diff, limits=limits,
         lock_timeout=lock_timeout, base=resolved.root, use_cache=use_cache,
-        recompile=recompile, compile_config=compile_config, merge=merge, with_deps=with_deps,
+        recompile=recompile, compile_config=compile_config, merge=merge, with_deps=with_deps, declared=True,
     )

@@ -166,7 +166,7 @@ def _sync_target(job: _TargetJob) -> TargetSync:
     try:
         project = load_project(job.root)
         items = [
-            SdistToInstall(_read_once(i.data, i.location), i.location, i.alias, i.destination, i.env)
+            SdistToInstall(_read_once(i.data, i.location), i.location, i.alias, i.destination, i.env, declared=True)
             for i in job.installs
         ]
         batch = install_sdists(
