@@ -351,3 +351,54 @@ def test_an_ad_hoc_pull_is_owned_by_nobody_and_not_orphaned(synced):
     assert_everywhere(synced, CHURN, "pipelines.summary", "in sync", 1)  # the orphan still fails the gate
     copies = {c["module"]: c for c in json.loads(_run(["check", "--json"], synced / CHURN).stdout)["copies"]}
     assert copies["pipelines.summary"]["owner"] == ""
+
+
+def test_accept_records_local_edits_as_intended_and_the_next_upstream_change_merges(synced):
+    target = synced / CHURN / CHURN_NODES
+    edit(target, LINE_3, "from __future__ import annotations  # churn: accepted\n")
+    assert_everywhere(synced, CHURN, SHARED, "locally edited", 3)
+    accepted = _run(["accept", SHARED], synced / CHURN)
+    assert accepted.exit_code == 0, accepted.stderr
+    assert f"accepted  {CHURN_NODES}" in accepted.stdout
+    assert_everywhere(synced, CHURN, SHARED, "customised", 0)
+    edit(synced / SOURCE_NODES, LINE_30, '    return rename_columns(kept, params.get("rename") or {})\n')
+    _sync(synced)
+    assert "# churn: accepted" in target.read_text() and 'params.get("rename") or {}' in target.read_text()
+    assert_everywhere(synced, CHURN, SHARED, "customised", 0)
+
+
+def test_accept_refuses_what_it_cannot_record_and_writes_nothing(synced):
+    churn = synced / CHURN
+    unknown = _run(["accept", "pipelines.nope"], churn)
+    assert unknown.exit_code == 2 and "pipelines.nope" in unknown.stderr
+    at_root = _run(["accept", SHARED], synced)
+    assert at_root.exit_code == 2 and "inside a project" in at_root.stderr
+    (churn / CHURN_NODES).unlink()
+    before = snapshot_tree(churn)
+    deleted = _run(["accept", SHARED], churn)
+    assert deleted.exit_code == 2 and CHURN_NODES in deleted.stderr
+    assert snapshot_tree(churn) == before
+
+
+def test_merge_true_on_a_shared_entry_merges_local_edits_without_the_flag(synced):
+    config = synced / "pyproject.toml"
+    config.write_text(config.read_text().replace('targets = ["projects/churn"]\n', 'targets = ["projects/churn"]\nmerge = true\n', 1))
+    target = synced / CHURN / CHURN_NODES
+    edit(target, LINE_3, "from __future__ import annotations  # churn: local tweak\n")
+    edit(synced / SOURCE_NODES, LINE_30, '    return rename_columns(kept, params.get("rename") or {})\n')
+    _sync(synced)
+    assert "# churn: local tweak" in target.read_text() and 'params.get("rename") or {}' in target.read_text()
+    assert_everywhere(synced, CHURN, SHARED, "customised", 0)
+    # Without merge = true, the same kind of edit stops the other target.
+    forecast = synced / "projects/forecast/src/forecast/pipelines/cleaning/nodes.py"
+    edit(forecast, LINE_3, "from __future__ import annotations  # forecast\n")
+    nodes = synced / SOURCE_NODES
+    nodes.write_text(nodes.read_text() + "\n# upstream again\n")
+    assert _run(["sync-shared", "--no-compile"], synced).exit_code == 1
+
+
+def test_merge_must_be_a_boolean(synced):
+    config = synced / "pyproject.toml"
+    config.write_text(config.read_text().replace('targets = ["projects/churn"]\n', 'targets = ["projects/churn"]\nmerge = "yes"\n', 1))
+    result = _run(["check"], synced)
+    assert result.exit_code == 1 and "'merge' must be true or false" in result.stderr

@@ -342,6 +342,27 @@ def recover(c, project=None, all_projects=False, monorepo=False, json=False, qui
         raise Exit(code=result.exit_code)
 
 
+@task(help={
+    "module": "The installed micro-package whose local edits are intended, e.g. pipelines.data_cleaning.",
+    "project": PROJECT_HELP,
+    "json": JSON_HELP,
+    **VERBOSITY_HELP,
+}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT, positional=["module"])
+@reports_errors
+def accept(c, module=None, project=None, json=False, quiet=False, verbose=False):
+    """Record a copy's local edits as intended: it becomes customised, passes check, and merges upstream's changes."""
+    from micropkg_tasks.ops.accept import accept as accept_operation
+
+    if not module:
+        raise UsageError("accept needs the module of an installed micro-package, such as pipelines.data_cleaning")
+    where = one_project_only(scope(project, False, task="accept"), "accept")
+    result = accept_operation(where, not_an_option(module), lock_timeout=number(c, where, "lock_timeout"))
+    if json:
+        print_json(result)
+    else:
+        report.accept_result(result)
+
+
 def _pull_every_project(
     c: Any, where: Monorepo, *, force: bool, dry_run: bool, diff: bool, no_cache: bool, no_compile: bool,
     jobs: str | int | None, json: bool,
@@ -511,7 +532,8 @@ def show_task_help(name: str) -> None:
 def make_collection(*extra_tasks: Any) -> Collection:
     """A fresh collection of the micropkg tasks, plus any of your own, at the top level."""
     collection = Collection(
-        package, pull, pull_all, sync_shared, status, check, compile_reqs, prerelease, recover, affected, *extra_tasks
+        package, pull, pull_all, sync_shared, status, check, accept, compile_reqs, prerelease, recover, affected,
+        *extra_tasks,
     )
     collection.configure({"micropkg": dict(DEFAULTS)})
     return collection

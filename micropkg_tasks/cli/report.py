@@ -11,6 +11,7 @@ from micropkg_tasks.core.transaction import (
 from micropkg_tasks.ops.destinations import OVERWRITTEN, UNCHANGED as ARTIFACT_UNCHANGED
 
 if TYPE_CHECKING:  # the operations are imported by the task that runs one, not by every start-up
+    from micropkg_tasks.ops.accept import AcceptResult
     from micropkg_tasks.ops.affected import AffectedResult
     from micropkg_tasks.ops.compile_batch import CompileOutcome
     from micropkg_tasks.ops.copy_state import CopyModel
@@ -354,6 +355,17 @@ def prerelease_report(result: PrereleaseReport) -> None:
             err(f"  {line}")
     passed = sum(1 for check in result.checks if check.status == "pass")
     out(f"{passed} of {len(result.checks)} checks passed" + ("" if result.ok else "; prerelease failed"))
+
+
+def accept_result(result: AcceptResult) -> None:
+    if result.recovered:
+        out(result.recovered)
+    if not result.accepted:
+        out(f"{result.module}: no local edits to accept")
+        return
+    for path in result.accepted:
+        out(f"  accepted  {path}")
+    out(f"{result.module}: {_plural(len(result.accepted), 'file')} recorded as intended: the copy is customised")
 
 
 def recover_result(result: RecoverResult) -> None:

@@ -112,6 +112,7 @@ class SdistToInstall:
     env: str = "base"
     dependency_of: str | None = None  # set when fetched only because that micro-package imports it
     declared: bool = False  # a shared entry or a pull-manifest entry asks for it (else an ad-hoc pull)
+    merge: bool = False  # its declaration asks for local edits to be merged (merge = true)
 
 
 def _unified_diff(project: Project, change: FileChange, staging: Staging) -> str:
@@ -161,7 +162,7 @@ def _plan_batch(
             env=item.env,
             force=force,
             placed=placed_files[index],
-            merge=merge,
+            merge=merge or item.merge,
             declared=item.declared,
         )
         if plan.module in seen:

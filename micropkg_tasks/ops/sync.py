@@ -133,6 +133,7 @@ class _Install:
     alias: str | None  # recorded in the target's lock options
     destination: str | None
     env: str
+    merge: bool = False  # the shared entry says merge = true
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,8 @@ def _sync_target(job: _TargetJob) -> TargetSync:
     try:
         project = load_project(job.root)
         items = [
-            SdistToInstall(_read_once(i.data, i.location), i.location, i.alias, i.destination, i.env, declared=True)
+            SdistToInstall(_read_once(i.data, i.location), i.location, i.alias, i.destination, i.env, declared=True,
+                           merge=i.merge)
             for i in job.installs
         ]
         batch = install_sdists(
@@ -359,7 +361,7 @@ def sync_shared(
                 results.append(TargetSync(states[0].project, states, "failed", error=source_errors[target_root]))
                 continue
         installs = tuple(
-            _Install(built[e.index], source_location(e, target_root), e.alias, e.destination, e.env)  # type: ignore[arg-type]
+            _Install(built[e.index], source_location(e, target_root), e.alias, e.destination, e.env, e.merge)  # type: ignore[arg-type]
             for e, _ in stale
         )
         jobs_to_run.append(
