@@ -402,3 +402,26 @@ def test_merge_must_be_a_boolean(synced):
     config.write_text(config.read_text().replace('targets = ["projects/churn"]\n', 'targets = ["projects/churn"]\nmerge = "yes"\n', 1))
     result = _run(["check"], synced)
     assert result.exit_code == 1 and "'merge' must be true or false" in result.stderr
+
+
+def test_merge_true_on_a_pull_manifest_entry_merges_local_edits_on_pull_all(synced):
+    _add_reporting(synced)
+    manifest = synced / CHURN / "pyproject.toml"
+    manifest.write_text(manifest.read_text().replace(
+        '"../core#pipelines.reporting" = {destination = "pipelines"}',
+        '"../core#pipelines.reporting" = {destination = "pipelines", merge = true}'))
+    copy = synced / CHURN / "src/churn/pipelines/reporting/nodes.py"
+    copy.write_text("# churn: local note\n" + copy.read_text())
+    source = synced / "projects/core/src/core/pipelines/reporting/nodes.py"
+    source.write_text(source.read_text() + "\n\ndef newer():\n    return 2\n")
+    pulled = _run(["pull", "--all", "--no-compile"], synced / CHURN)
+    assert pulled.exit_code == 0, pulled.stdout + pulled.stderr
+    assert "# churn: local note" in copy.read_text() and "def newer" in copy.read_text()
+    assert_everywhere(synced, CHURN, PULLED, "customised", 0)
+
+
+def test_merge_in_a_pull_manifest_must_be_a_boolean(synced):
+    manifest = synced / CHURN / "pyproject.toml"
+    manifest.write_text(manifest.read_text().replace('{destination = "pipelines"}', '{destination = "pipelines", merge = "yes"}'))
+    result = _run(["pull", "--all", "--no-compile"], synced / CHURN)
+    assert result.exit_code == 2 and "option 'merge' must be true or false" in result.stderr

@@ -33,6 +33,7 @@ class _Request:
     destination: str | None = None
     env: str = "base"
     fs_args: str | None = None
+    merge: bool = False  # the manifest entry says merge = true
 
 
 def _validate(request: _Request) -> _Request:
@@ -92,6 +93,7 @@ def _pull_requests(
                 destination=request.destination,
                 env=request.env,
                 declared=declared,
+                merge=request.merge,
             )
             fetched_from[id(item)] = FetchedFrom(request.location, data.kind, request.fs_args, request.env)
             items.append(item)
@@ -179,7 +181,7 @@ def pull_batch(
     (``compile_config`` is the invoke config's ``micropkg.compile``).
     """
     resolved = as_project(project)
-    requests = [_Request(e.location, e.alias, e.destination, e.env, e.fs_args) for e in entries]
+    requests = [_Request(e.location, e.alias, e.destination, e.env, e.fs_args, e.merge) for e in entries]
     batch = _pull_requests(
         resolved,
         requests,
