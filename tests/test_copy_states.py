@@ -425,3 +425,21 @@ def test_merge_in_a_pull_manifest_must_be_a_boolean(synced):
     manifest.write_text(manifest.read_text().replace('{destination = "pipelines"}', '{destination = "pipelines", merge = "yes"}'))
     result = _run(["pull", "--all", "--no-compile"], synced / CHURN)
     assert result.exit_code == 2 and "option 'merge' must be true or false" in result.stderr
+
+
+# -- check in CI ----------------------------------------------------------------------------------------
+
+
+def test_check_format_github_annotates_the_file_at_fault_and_writes_the_summary(synced, tmp_path, monkeypatch):
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    nodes = synced / CHURN / CHURN_NODES
+    nodes.write_text(nodes.read_text() + "\n# a local tweak\n")
+    result = _run(["check", "--format", "github"], synced)
+    assert result.exit_code == 3
+    assert f"::error file={CHURN}/{CHURN_NODES},line=1,title=micropkg%3A locally edited::" in result.stdout
+    text = summary.read_text()
+    assert "micropkg check" in text and "| projects/churn | pipelines.data_cleaning | 0.3.0 | locally edited |" in text
+    as_json = _run(["check", "--json", "--format", "github"], synced)
+    json.loads(as_json.stdout)  # the annotations go to stderr then
+    assert "::error file=" in as_json.stderr
