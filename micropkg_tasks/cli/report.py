@@ -181,7 +181,7 @@ def _sync_check(result: SyncResult) -> None:
                 out(f"  {item.action:<9} {item.path}")
         if target.outcome == "failed":
             err(f"{target.project}: failed: {target.error}")
-    from micropkg_tasks.ops.sync import OTHER_SOURCE
+    from micropkg_tasks.core.copy_state import OTHER_SOURCE
 
     if any(state.state == OTHER_SOURCE for target in result.targets for state in target.states):
         err("a copy installed from another source has two owners: remove one of them, or switch it with "

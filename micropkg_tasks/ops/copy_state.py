@@ -318,16 +318,7 @@ def _project_copies(scope: _Scope, root: Path, interrupted: bool) -> list[Copy]:
         installed = lock.entries.get(module)
         declaration = declared.get(module)
         local = states.local_facts(root, installed)
-        if declaration is None and installed is not None and installed.options.get("declared") == "true":
-            upstream = states.ORPHANED  # a declaration asked for it once; none does now
-        elif declaration is None:
-            upstream = _adhoc_upstream(root, installed)  # type: ignore[arg-type]
-        elif declaration.shared:
-            upstream = shared_upstream(declaration.location, root, installed, declaration.upstream_digest)
-        elif installed is None:
-            upstream = states.NOT_INSTALLED
-        else:
-            upstream = _manifest_upstream(root, installed, declaration)
+        upstream = _upstream_of(root, installed, declaration)
         broken = broken_import(project, installed) if installed is not None and not interrupted else ""
         state = states.copy_state(interrupted=interrupted, local=local, upstream=upstream, broken=bool(broken))
         detail = broken if state == states.BROKEN else ""
@@ -346,6 +337,20 @@ def _project_copies(scope: _Scope, root: Path, interrupted: bool) -> list[Copy]:
             dependency_of=declaration.dependency_of if declaration else "", detail=detail,
         ))
     return copies
+
+
+def _upstream_of(root: Path, installed: LockEntry | None, declaration: _Declaration | None) -> str:
+    """How a copy compares with the source its owner names (or, ad hoc, its own location)."""
+    if declaration is None:
+        assert installed is not None  # a copy nothing declares is one the lock lists
+        if installed.options.get("declared") == "true":
+            return states.ORPHANED  # a declaration asked for it once; none does now
+        return _adhoc_upstream(root, installed)
+    if declaration.shared:
+        return shared_upstream(declaration.location, root, installed, declaration.upstream_digest)
+    if installed is None:
+        return states.NOT_INSTALLED
+    return _manifest_upstream(root, installed, declaration)
 
 
 def _manifest_upstream(root: Path, installed: LockEntry, declaration: _Declaration) -> str:

@@ -17,15 +17,11 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from micropkg_tasks.core.copy_state import (
-    CONFLICTED,
     IN_SYNC,
-    LOCALLY_EDITED,
+    INTERRUPTED,
     LOCK_UNREADABLE,
-    NOT_INSTALLED,
-    OTHER_SOURCE,
     PASSING,
     SOURCE_MISSING,
-    UPSTREAM_MOVED,
     copy_state,
     exit_code,
     local_facts,
@@ -41,7 +37,7 @@ from micropkg_tasks.ops.install_plan import MERGE_CONFLICT, PlannedFile
 from micropkg_tasks.ops.build import PackageInputs, build_from_inputs, read_inputs
 from micropkg_tasks.ops.parallel import map_collecting_errors
 from micropkg_tasks.ops.install import SdistToInstall, install_sdists
-from micropkg_tasks.ops.recover import INTERRUPTED, finish_interrupted
+from micropkg_tasks.ops.recover import finish_interrupted
 from micropkg_tasks.ops.copy_state import broken_import, shared_upstream, source_location
 from micropkg_tasks.ops.package_deps import MicropackageSet
 from micropkg_tasks.ops.sync_deps import dependency_entries, source_micropackages
