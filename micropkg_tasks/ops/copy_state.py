@@ -114,7 +114,7 @@ def shared_upstream(location: str, target_root: Path, installed: LockEntry | Non
     compares with that entry's source, whose content hash is now ``digest``."""
     if installed is None:
         return states.NOT_INSTALLED
-    if source_identity(installed.source, installed.name, target_root) != source_identity(
+    if source_identity(installed.source, installed.name, target_root, installed.origin) != source_identity(
         location, installed.name, target_root
     ):
         return states.OTHER_SOURCE  # one owner per copy: sync-shared would refuse it

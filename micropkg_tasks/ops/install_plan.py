@@ -300,8 +300,10 @@ def _other_owner(project: Project, previous: LockEntry, sdist: SdistContents, lo
     must not silently replace it, and neither may a different build carrying the
     same version, which could be older content under an unchanged number.
     """
-    installed_from = source_identity(previous.source, previous.name, project.root)
-    if installed_from != source_identity(location, sdist.name, project.root):
+    installed_from = source_identity(previous.source, previous.name, project.root, previous.origin)
+    built_from = sdist.micropkg.get("project"), sdist.micropkg.get("module")
+    origin = f"{built_from[0]}#{built_from[1]}" if all(isinstance(part, str) for part in built_from) else None
+    if installed_from != source_identity(location, sdist.name, project.root, origin):
         return (
             f"{previous.module} was installed from {previous.source}, not from {location}; "
             "use --force to switch it to the new source"
