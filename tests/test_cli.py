@@ -14,7 +14,10 @@ import micropkg_tasks
 from tests.conftest import REPO_ROOT, kedro_project
 from tests.helpers import snapshot_tree
 
-TASKS = ["affected", "compile-reqs", "package", "prerelease", "pull", "pull-all", "recover", "remove", "status", "sync-shared"]
+TASKS = [
+    "accept", "affected", "check", "compile-reqs", "package", "prerelease", "pull", "pull-all", "recover", "remove",
+    "status", "sync-shared",
+]
 
 
 def run(argv: list[str], cwd: Path, timeout: int = 120) -> subprocess.CompletedProcess[str]:

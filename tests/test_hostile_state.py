@@ -301,11 +301,14 @@ def test_read_only_commands_in_a_project_report_an_interrupted_run_and_change_no
     sdist = tmp_path / "data_cleaning-0.1.tar.gz"
 
     status = run_micropkg(["status"], installed)
+    check = run_micropkg(["check"], installed)
     dry_run = run_micropkg(["pull", str(sdist), "--destination", "pipelines", "--no-compile", "--dry-run"], installed)
 
     assert status.exit_code == 0
     assert "pipelines.data_cleaning" in status.stdout and "interrupted" in status.stdout
     _says_interrupted(status, journal)
+    assert check.exit_code == 1 and "interrupted" in check.stdout
+    _says_interrupted(check, journal)
     assert dry_run.exit_code == 1
     _says_interrupted(dry_run, journal)
     assert snapshot_tree(installed) == before  # content, modes and mtimes: nothing rolled back or forward
@@ -317,7 +320,8 @@ def test_read_only_commands_in_a_project_report_an_interrupted_run_and_change_no
 CHURN, FORECAST = "projects/churn", "projects/forecast"
 
 
-@pytest.mark.parametrize("argv", [["status"], ["sync-shared", "--check"], ["sync-shared", "--dry-run", "--no-compile"]])
+@pytest.mark.parametrize("argv", [["status"], ["check"], ["sync-shared", "--check"],
+                                  ["sync-shared", "--dry-run", "--no-compile"]])
 def test_read_only_commands_at_the_root_report_an_interrupted_project_and_change_nothing(shared_monorepo, argv):
     churn = shared_monorepo / CHURN
     relative = (_installed_folder(churn) / "nodes.py").relative_to(churn).as_posix()

@@ -181,7 +181,7 @@ def test_unknown_pull_option_names_the_location(tmp_path: Path) -> None:
 
     assert usage_error(read_pull_manifest, project) == (
         f"{where(project, PULL)} entry 'dist/x-0.1.tar.gz' has unknown option 'version' "
-        "(known options: alias, destination, env, fs-args)"
+        "(known options: alias, destination, env, fs-args, merge)"
     )
 
 

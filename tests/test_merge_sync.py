@@ -73,14 +73,16 @@ def test_local_and_upstream_edits_on_different_lines_are_both_kept(synced):
     assert f"merged    {CHURN_NODES} (local edits kept on top of upstream's)" in result.stdout
     run = run_pytest(synced / CHURN, "tests/pipelines/data_cleaning")
     assert run.returncode == 0, run.stdout + run.stderr
-    # The lock's base is now upstream's content, so the file truthfully reads as edited.
+    # The lock's base is now upstream's content, and the merged result is recorded as kept on
+    # purpose: the copy is customised, which passes the gate.
     entry = read_lock(synced / CHURN / "micropkg.lock").entries["pipelines.data_cleaning"]
     assert entry.conflicts == []
+    assert list(entry.customised) == [CHURN_NODES]
     status = run_micropkg(["status"], synced / CHURN)
-    assert "pipelines.data_cleaning  0.3.0    locally edited" in status.stdout
+    assert "pipelines.data_cleaning  0.3.0    customised" in status.stdout
     check = sync(synced, "--check")
-    assert "pipelines.data_cleaning (from projects/core#pipelines.data_cleaning): locally edited; " \
-           "in sync with upstream" in check.stdout
+    assert check.exit_code == 0
+    assert "pipelines.data_cleaning (from projects/core#pipelines.data_cleaning): customised" in check.stdout
 
 
 def test_without_merge_the_same_update_is_still_refused(synced):

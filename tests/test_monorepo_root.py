@@ -124,13 +124,14 @@ def test_pull_all_refuses_to_replace_a_synced_copy_and_force_switches_the_source
     assert "Drop the given keys" in nodes.read_text()
     before = snapshot_tree(monorepo / CHURN)
 
+    # core's own build in its dist/ and core#pipelines.data_cleaning are one source: the stale
+    # build is refused as an older build under the same version, never as a second owner.
     refused = cli(["pull-all", "--no-compile"], monorepo)
 
     assert refused.exit_code == 1
     assert (
-        "pipelines.data_cleaning was installed from ../core#pipelines.data_cleaning, not from "
-        "../core/dist/data_cleaning-0.3.0.tar.gz; use --force to switch it to the new source, "
-        "or `micropkg remove pipelines.data_cleaning` it first"
+        "../core/dist/data_cleaning-0.3.0.tar.gz is a different build of pipelines.data_cleaning 0.3.0 than the "
+        "one installed from ../core#pipelines.data_cleaning (same version, other content)"
     ) in refused.stderr
     assert snapshot_tree(monorepo / CHURN) == before  # the edit survives
     assert "Drop the given keys" in nodes.read_text()
@@ -139,19 +140,17 @@ def test_pull_all_refuses_to_replace_a_synced_copy_and_force_switches_the_source
     assert forced.exit_code == 0, forced.stderr
     entry = read_lock(monorepo / CHURN / "micropkg.lock").entries["pipelines.data_cleaning"]
     assert entry.source == "../core/dist/data_cleaning-0.3.0.tar.gz"
-    # Now sync-shared is the one that would take it over: --check says so, and a sync refuses.
+    # The copy is now simply behind its source, and sync-shared brings it back: there is a way out.
     check = cli(["sync-shared", "--check"], monorepo)
     assert check.exit_code == 1
     assert (
-        "projects/churn: pipelines.data_cleaning (from projects/core#pipelines.data_cleaning): "
-        "installed from another source"
+        "projects/churn: pipelines.data_cleaning (from projects/core#pipelines.data_cleaning): upstream moved"
     ) in check.stdout
-    assert "has two owners" in check.stderr
     back = cli(["sync-shared", "--no-compile"], monorepo)
-    assert back.exit_code == 1
-    assert "was installed from ../core/dist/data_cleaning-0.3.0.tar.gz, not from ../core#pipelines.data_cleaning" in (
-        back.stderr
-    )
+    assert back.exit_code == 0, back.stderr
+    assert "Drop the given keys" in nodes.read_text()
+    entry = read_lock(monorepo / CHURN / "micropkg.lock").entries["pipelines.data_cleaning"]
+    assert entry.source == "../core#pipelines.data_cleaning"
 
 
 def test_a_different_build_with_the_same_version_is_refused(monorepo, cli):

@@ -443,7 +443,7 @@ def test_pull_all_from_manifest_is_one_unit(monorepo, core_sdists, cli):
     lock = read_lock(forecast / "micropkg.lock")
     assert sorted(lock.entries) == ["pipelines.cleaning", "utils.io"]
     assert lock.entries["utils.io"].source == "../core#utils.io"  # a sibling source, packaged in memory
-    assert lock.entries["utils.io"].options == {"destination": "utils", "env": "base"}
+    assert lock.entries["utils.io"].options == {"declared": "true", "destination": "utils", "env": "base"}
     tests = run_pytest(forecast, "src/tests")
     assert tests.returncode == 0, tests.stdout + tests.stderr
 

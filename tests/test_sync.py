@@ -154,7 +154,7 @@ def test_the_lock_records_each_synced_copy_with_its_source_project(monorepo):
     assert forecast["utils.io"].source == "../core#utils.io"
     # The alias is applied when the in-memory sdist is built, so the installed package is named after it.
     assert forecast["pipelines.cleaning"].name == "cleaning"
-    assert forecast["pipelines.cleaning"].options == {"alias": "cleaning", "destination": "pipelines", "env": "base"}
+    assert forecast["pipelines.cleaning"].options == {"alias": "cleaning", "declared": "true", "destination": "pipelines", "env": "base"}
     assert churn["pipelines.data_cleaning"].source_sha256  # the content hash that drift checks compare
     assert "src/forecast/pipelines/cleaning/nodes.py" in forecast["pipelines.cleaning"].files
     text = (monorepo / CHURN / "micropkg.lock").read_text()

@@ -247,6 +247,30 @@ def status(c, project=None, all_projects=False, monorepo=False, json=False, form
     github.publish_status(result, format, json=json)
 
 
+@task(help={
+    "project": PROJECT_HELP,
+    "all-projects": "Check every project of the monorepo, even from inside one project.",
+    "monorepo": MONOREPO_HELP,
+    "since": "Only the projects a git change since this ref touches (see affected).",
+    "json": "Print every copy, its owner and state as JSON.",
+    "format": github.FORMAT_HELP,
+    **VERBOSITY_HELP,
+}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
+@reports_errors
+def check(c, project=None, all_projects=False, monorepo=False, since=None, json=False, format=None, quiet=False,
+          verbose=False):
+    """The CI gate: every installed copy, whatever brought it in, must be in sync or customised.
+    Writes nothing. Exit 0 clean, 1 drift or broken, 3 edited locally."""
+    from micropkg_tasks.ops.copy_state import copy_model
+
+    where = scope(project, all_projects or monorepo, task="check")
+    result = copy_model(where.root, projects=_since(where, since, "check"))
+    print_json(result) if json else report.check_result(result)
+    github.publish_check(result, format, json=json)
+    if result.exit_code:
+        raise Exit(code=result.exit_code)
+
+
 SYNC_HELP = {
     "check": "Write nothing; report each target as in sync, upstream moved or locally edited. "
     "Exit 0 in sync, 1 upstream moved, 3 locally edited.",
@@ -320,6 +344,27 @@ def recover(c, project=None, all_projects=False, monorepo=False, json=False, qui
         report.recover_result(result)
     if result.exit_code:
         raise Exit(code=result.exit_code)
+
+
+@task(help={
+    "module": "The installed micro-package whose local edits are intended, e.g. pipelines.data_cleaning.",
+    "project": PROJECT_HELP,
+    "json": JSON_HELP,
+    **VERBOSITY_HELP,
+}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT, positional=["module"])
+@reports_errors
+def accept(c, module=None, project=None, json=False, quiet=False, verbose=False):
+    """Record a copy's local edits as intended: it becomes customised, passes check, and merges upstream's changes."""
+    from micropkg_tasks.ops.accept import accept as accept_operation
+
+    if not module:
+        raise UsageError("accept needs the module of an installed micro-package, such as pipelines.data_cleaning")
+    where = one_project_only(scope(project, False, task="accept"), "accept")
+    result = accept_operation(where, not_an_option(module), lock_timeout=number(c, where, "lock_timeout"))
+    if json:
+        print_json(result)
+    else:
+        report.accept_result(result)
 
 
 def _pull_every_project(
@@ -517,7 +562,8 @@ def show_task_help(name: str) -> None:
 def make_collection(*extra_tasks: Any) -> Collection:
     """A fresh collection of the micropkg tasks, plus any of your own, at the top level."""
     collection = Collection(
-        package, pull, pull_all, sync_shared, status, compile_reqs, prerelease, recover, affected, remove,
+        package, pull, pull_all, sync_shared, status, check, accept, compile_reqs, prerelease, recover, affected,
+        remove,
         *extra_tasks,
     )
     collection.configure({"micropkg": dict(DEFAULTS)})

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
+from micropkg_tasks.core.copy_state import PASSING as PASSING_STATES
 from micropkg_tasks.core.errors import UsageError
 from micropkg_tasks.core.redaction import redact_text
 
 if TYPE_CHECKING:
+    from micropkg_tasks.ops.copy_state import CopyModel
     from micropkg_tasks.ops.monorepo_status import MonorepoStatus
     from micropkg_tasks.ops.prerelease import PrereleaseReport
     from micropkg_tasks.ops.status import ProjectStatus
@@ -139,7 +141,7 @@ def _upstream_files(root: Path, target: TargetSync, state: TargetState) -> list[
 
 
 def sync_findings(result: SyncResult) -> list[Finding]:
-    from micropkg_tasks.ops.sync import CONFLICTED, IN_SYNC, LOCALLY_EDITED, NOT_INSTALLED, SOURCE_UNREADABLE, UPSTREAM_MOVED
+    from micropkg_tasks.core.copy_state import CONFLICTED, IN_SYNC, LOCALLY_EDITED, NOT_INSTALLED, SOURCE_MISSING, UPSTREAM_MOVED
 
     root = Path(result.root)
     found = []
@@ -161,7 +163,7 @@ def sync_findings(result: SyncResult) -> list[Finding]:
                     Finding("error", path, title, f"{copy}: upstream moved; run sync-shared to update the copy")
                     for path in _upstream_files(root, target, state)
                 ]
-            elif state.state in (NOT_INSTALLED, SOURCE_UNREADABLE):
+            elif state.state in (NOT_INSTALLED, SOURCE_MISSING):
                 found.append(Finding("error", root / "pyproject.toml", title, f"{copy}: {state.state}; run sync-shared"))
             else:
                 found.append(Finding("error", root / state.project / "micropkg.lock", title, f"{copy}: {state.state}"))
@@ -178,24 +180,25 @@ def sync_summary(result: SyncResult) -> str:
                           verdict.get(result.exit_code, "Some copies could not be checked."))
 
 
-def _status_finding(root: Path, project: str, module: str, source: str, state: str, edited: Sequence[str]) -> list[Finding]:
+def _status_finding(root: Path, project: str, module: str, source: str, state: str, edited: Sequence[str],
+                    level: str = "warning") -> list[Finding]:
     from micropkg_tasks.ops.sources import split_sibling
 
     title = f"micropkg: {state}"
     message = f"{project}: {module} (from {source}) is {state}"
     if edited:
-        return [Finding("warning", root / project / path, title, message) for path in edited]
+        return [Finding(level, root / project / path, title, message) for path in edited]
     sibling = split_sibling(source)
     if state == "upstream moved" and sibling is not None:
         source_root = Path(os.path.normpath(root / project / sibling[0]))
-        return [Finding("warning", _source_file(source_root, ".", sibling[1]), title, message)]
-    return [Finding("warning", root / project / "micropkg.lock", title, message)]
+        return [Finding(level, _source_file(source_root, ".", sibling[1]), title, message)]
+    return [Finding(level, root / project / "micropkg.lock", title, message)]
 
 
 def monorepo_status_findings(report: MonorepoStatus) -> list[Finding]:
     root = Path(report.root)
     return [
-        finding for row in report.rows if row.state != "in sync"
+        finding for row in report.rows if row.state not in PASSING_STATES
         for finding in _status_finding(root, row.project, row.module, row.source, row.state, row.edited)
     ]
 
@@ -203,7 +206,7 @@ def monorepo_status_findings(report: MonorepoStatus) -> list[Finding]:
 def project_status_findings(report: ProjectStatus) -> list[Finding]:
     root = Path(report.project)
     return [
-        finding for p in report.packages if p.state != "in sync"
+        finding for p in report.packages if p.state not in PASSING_STATES
         for finding in _status_finding(root, ".", p.module, p.source, p.state, (*p.edited, *p.missing))
     ]
 
@@ -264,6 +267,21 @@ def publish_status(result: MonorepoStatus | ProjectStatus, fmt: str | None, *, j
         rows = [(".", p.module, p.version, p.state, p.source) for p in result.packages]
     emit(findings, folder, to_stderr=json)
     write_summary(status_summary(rows))
+
+
+def publish_check(result: CopyModel, fmt: str | None, *, json: bool) -> None:
+    """``check``: one annotation per copy that needs attention, at the file at fault, and the table."""
+    if not github_format(fmt):
+        return
+    root = Path(result.root)
+    findings = [
+        finding for c in result.copies if c.resolved_by
+        for finding in _status_finding(root, c.project, c.module, c.source, c.state, (*c.edited, *c.missing), "error")
+    ]
+    emit(findings, root, to_stderr=json)
+    rows = [(c.project, c.module, c.version, c.state, c.source) for c in result.copies]
+    verdict = "Every copy is in sync or customised." if result.clean else "Some copies need attention."
+    write_summary(markdown_table("micropkg check", ("Project", "Copy", "Version", "State", "Source"), rows, verdict))
 
 
 def publish_prerelease(result: PrereleaseReport, fmt: str | None, *, json: bool) -> None:

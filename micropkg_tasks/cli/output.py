@@ -213,7 +213,7 @@ def warn(message: str) -> None:
 def to_jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         data = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        for name in ("unchanged", "ok", "clean"):
+        for name in ("unchanged", "ok", "clean", "exit_code"):
             attribute = getattr(type(value), name, None)
             if isinstance(attribute, property):
                 data[name] = getattr(value, name)

@@ -11,8 +11,10 @@ from micropkg_tasks.core.transaction import (
 from micropkg_tasks.ops.destinations import OVERWRITTEN, UNCHANGED as ARTIFACT_UNCHANGED
 
 if TYPE_CHECKING:  # the operations are imported by the task that runs one, not by every start-up
+    from micropkg_tasks.ops.accept import AcceptResult
     from micropkg_tasks.ops.affected import AffectedResult
     from micropkg_tasks.ops.compile_batch import CompileOutcome
+    from micropkg_tasks.ops.copy_state import CopyModel
     from micropkg_tasks.ops.monorepo_package import MonorepoPackageResult
     from micropkg_tasks.ops.monorepo_status import MonorepoStatus
     from micropkg_tasks.ops.package import PackageBatchResult, PackageResult
@@ -137,6 +139,8 @@ _MERGE_ACTIONS = (MERGED, MERGE_CONFLICT, KEPT)
 def project_status(report: ProjectStatus) -> None:
     if report.interrupted:
         warn(report.interrupted)
+    for message in report.errors:
+        err(message)
     if not report.packages:
         out(f"{shown_path(report.project) or '.'}: no micro-packages installed (no micropkg.lock entries)")
         return
@@ -188,7 +192,7 @@ def _sync_check(result: SyncResult) -> None:
                 err(f"  {line}")
         for line in target.refused if target.outcome != WOULD_REFUSE else ():
             err(f"{target.project}: would be refused: {line}")
-    from micropkg_tasks.ops.sync import OTHER_SOURCE
+    from micropkg_tasks.core.copy_state import OTHER_SOURCE
 
     if any(state.state == OTHER_SOURCE for target in result.targets for state in target.states):
         err("a copy installed from another source has two owners: remove that copy with "
@@ -271,6 +275,8 @@ def pull_all_result(result: PullAllResult) -> None:
 def monorepo_status(report: MonorepoStatus) -> None:
     for message in report.interrupted:
         warn(message)
+    for message in report.errors:
+        err(message)
     if not report.rows:
         out(f"no micro-packages installed in {_plural(len(report.projects), 'project')}")
         return
@@ -284,6 +290,31 @@ def monorepo_status(report: MonorepoStatus) -> None:
             out(f"  {row.project}: {row.module} is needed by {', '.join(row.needed_by)}")
         for path in row.edited:
             out(f"  {row.project}: edited: {path}")
+
+
+def check_result(model: CopyModel) -> None:
+    """``check``: every copy with its owner and state, what to do about each finding, and a verdict."""
+    for message in model.interrupted:
+        warn(message)
+    for message in model.errors:
+        err(message)
+    if model.copies:
+        rows = [("PROJECT", "MODULE", "VERSION", "STATE", "OWNER")]
+        rows += [(c.project, c.module, c.version, c.state, c.owner or "ad-hoc pull") for c in model.copies]
+        _table(rows)
+    findings = [c for c in model.copies if c.resolved_by]
+    for c in findings:
+        origin = f"{c.source_project}#{c.micropkg}" if c.shared else c.source
+        detail = f" ({c.detail})" if c.detail else ""
+        out(f"{c.project}: {c.module} (from {origin}): {c.state}{detail}: {c.resolved_by}")
+        for path in (*c.edited, *c.missing):
+            out(f"  edited: {path}")
+    copies = f"{len(model.copies)} {'copy' if len(model.copies) == 1 else 'copies'}"
+    if model.exit_code == 0:
+        out(f"{copies} in {_plural(len(model.projects), 'project')}: every copy is in sync or customised")
+    else:
+        out(f"{len(findings)} of {copies} need attention"
+            + (f"; {_plural(len(model.errors), 'configuration error')}" if model.errors else ""))
 
 
 _COMPILE_WORDS = {
@@ -341,6 +372,17 @@ def prerelease_report(result: PrereleaseReport) -> None:
             err(f"  {line}")
     passed = sum(1 for check in result.checks if check.status == "pass")
     out(f"{passed} of {len(result.checks)} checks passed" + ("" if result.ok else "; prerelease failed"))
+
+
+def accept_result(result: AcceptResult) -> None:
+    if result.recovered:
+        out(result.recovered)
+    if not result.accepted:
+        out(f"{result.module}: no local edits to accept")
+        return
+    for path in result.accepted:
+        out(f"  accepted  {path}")
+    out(f"{result.module}: {_plural(len(result.accepted), 'file')} recorded as intended: the copy is customised")
 
 
 def recover_result(result: RecoverResult) -> None:

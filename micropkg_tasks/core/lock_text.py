@@ -48,6 +48,8 @@ _ENTRY = re.compile(
     rf"(?P<files>(?:{_STR} = {_STR}\n)*)"
     r"(?:\n\[micropkg\.(?P=key)\.blobs\]\n"
     rf"(?P<blobs>(?:{_STR} = {_STR}\n)*))?"
+    r"(?:\n\[micropkg\.(?P=key)\.customised\]\n"
+    rf"(?P<customised>(?:{_STR} = {_STR}\n)*))?"
 )
 _VERSION = re.compile(r"version = (0|[1-9][0-9]{0,8})\n")
 _STRINGS = re.compile(_STR)
@@ -83,7 +85,8 @@ def parse_rendered(text: str) -> dict[str, Any] | None:
         key = match["key"][1:-1]
         options, files = _table(match["options"]), _table(match["files"])
         blobs = _table(match["blobs"]) if match["blobs"] is not None else {}
-        if key in entries or options is None or files is None or blobs is None:
+        customised = _table(match["customised"]) if match["customised"] is not None else {}
+        if key in entries or options is None or files is None or blobs is None or customised is None:
             return None
         entry: dict[str, Any] = {
             "name": match["name"][1:-1],
@@ -105,6 +108,8 @@ def parse_rendered(text: str) -> dict[str, Any] | None:
         entry["options"], entry["files"] = options, files
         if match["blobs"] is not None:
             entry["blobs"] = blobs
+        if match["customised"] is not None:
+            entry["customised"] = customised
         entries[key] = entry
     if entries:
         data["micropkg"] = entries

@@ -62,6 +62,9 @@ class LockEntry:
     # empty package __init__.py files the pull added on the way to the copy (not part of the sdist):
     # `remove` deletes them again when nothing else is left beside them
     created: list[str] = field(default_factory=list)
+    # project-relative path -> sha256 of local content kept on purpose (a --merge kept it, or
+    # `micropkg accept`): that file is "customised", not edited. ``files`` stays upstream's.
+    customised: dict[str, str] = field(default_factory=dict)
 
 
 def changed_files(root: Path, entry: LockEntry) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -78,9 +81,22 @@ def changed_files(root: Path, entry: LockEntry) -> tuple[tuple[str, ...], tuple[
             continue
         if actual is None:
             missing.append(relative)
-        elif actual != digest:
+        elif actual != digest and actual != entry.customised.get(relative):
             edited.append(relative)
     return tuple(edited), tuple(missing)
+
+
+def customised_files(root: Path, entry: LockEntry) -> tuple[str, ...]:
+    """The entry's files that hold the local content recorded as intended, not upstream's."""
+    found = []
+    for relative, digest in sorted(entry.customised.items()):
+        try:
+            actual = sha256_file(os.path.join(os.fspath(root), relative))
+        except (OSError, ProjectError):
+            continue
+        if actual == digest and actual != entry.files.get(relative):
+            found.append(relative)
+    return tuple(found)
 
 
 def conflicted_files(root: Path, entry: LockEntry) -> tuple[str, ...]:
@@ -186,6 +202,9 @@ def _entry(module: str, raw: Any) -> LockEntry:
     blobs = _string_map(raw, "blobs")
     if not blobs.keys() <= files.keys():
         raise _Bad("'blobs' names a path that is not listed under 'files'")
+    customised = _string_map(raw, "customised")
+    if not customised.keys() <= files.keys():
+        raise _Bad("'customised' names a path that is not listed under 'files'")
     return LockEntry(
         module=module,
         name=str(_string(raw, "name")),
@@ -201,6 +220,7 @@ def _entry(module: str, raw: Any) -> LockEntry:
         origin=_string(raw, "origin", optional=True),
         depends_on=list(depends_on),
         created=list(created),
+        customised=customised,
     )
 
 
@@ -334,6 +354,9 @@ def _render(lock: Lock) -> str:
         if entry.blobs:
             out.append(f"\n[{head}.blobs]\n")
             out.extend(f"{_q(path)} = {_q(blob)}\n" for path, blob in sorted(entry.blobs.items()))
+        if entry.customised:
+            out.append(f"\n[{head}.customised]\n")
+            out.extend(f"{_q(path)} = {_q(digest)}\n" for path, digest in sorted(entry.customised.items()))
     return "".join(out)
 
 

@@ -32,6 +32,7 @@ _OPTION_SPELLINGS = {"fs-args": "fs_args", "fs_args": "fs_args"}
 # Both manifests take the same option names (``destination`` means a folder or URL
 # for package, a dotted module path for pull).
 MANIFEST_OPTIONS = frozenset({"alias", "destination", "env", "fs_args"})
+PULL_OPTIONS = MANIFEST_OPTIONS | {"merge"}  # merge = true (a boolean, the one option that is not a string)
 
 
 def is_url(location: str) -> bool:
@@ -56,6 +57,7 @@ class PullEntry:
     destination: str | None = None  # a dotted module path inside the project package
     env: str = "base"
     fs_args: str | None = None
+    merge: bool = False  # merge = true: local edits are always merged with upstream's changes
 
 
 def _looks_like_nested_options(value: Mapping[str, Any]) -> bool:
@@ -140,6 +142,11 @@ def _options(
         if name not in allowed:
             known = ", ".join(sorted(n.replace("_", "-") for n in allowed))
             raise UsageError(f"{where} entry {key!r} has unknown option {raw_name!r} (known options: {known})")
+        if name == "merge":
+            if not isinstance(item, bool):
+                raise UsageError(f"{where} entry {key!r} option 'merge' must be true or false, got {item!r}")
+            options[name] = "true" if item else ""
+            continue
         if not isinstance(item, str):
             raise UsageError(
                 f"{where} entry {key!r} option {raw_name!r} must be a string, got {type(item).__name__} {item!r}"
@@ -165,7 +172,9 @@ def _resolve_local(project: Project, value: str | None) -> str | None:
     return str(project.root / value)
 
 
-def _manifest_entries(project: Project, tables: tuple[str, ...]) -> Iterator[tuple[str, str, dict[str, str]]]:
+def _manifest_entries(
+    project: Project, tables: tuple[str, ...], allowed: frozenset[str] = MANIFEST_OPTIONS
+) -> Iterator[tuple[str, str, dict[str, str]]]:
     """``(where, key, options)`` for each entry of the first manifest table present, with the
     options every manifest shares already checked."""
     found = _read_table(project, tables)
@@ -175,7 +184,7 @@ def _manifest_entries(project: Project, tables: tuple[str, ...]) -> Iterator[tup
     where = f"{project.pyproject_path} [{name}]"
     _check_dotted_keys(where, entries)
     for key, value in entries.items():
-        options = _options(where, key, value, MANIFEST_OPTIONS)
+        options = _options(where, key, value, allowed)
         if "alias" in options:
             validate_alias(options["alias"], option=f"{where} {key!r} alias")
         if "env" in options:
@@ -203,7 +212,7 @@ def read_package_manifest(project: Project) -> list[PackageEntry]:
 def read_pull_manifest(project: Project) -> list[PullEntry]:
     """The sdists listed for ``pull --all``, validated, in manifest order."""
     result = []
-    for where, key, options in _manifest_entries(project, PULL_TABLES):
+    for where, key, options in _manifest_entries(project, PULL_TABLES, PULL_OPTIONS):
         if "destination" in options:
             options["destination"] = validate_destination_module(
                 options["destination"], option=f"{where} {key!r} destination"
@@ -216,6 +225,7 @@ def read_pull_manifest(project: Project) -> list[PullEntry]:
                 destination=options.get("destination"),
                 env=options.get("env", "base"),
                 fs_args=_resolve_local(project, options.get("fs_args")),
+                merge=bool(options.get("merge")),
             )
         )
     return result

@@ -18,7 +18,7 @@ from micropkg_tasks.core.names import validate_alias, validate_destination_modul
 from micropkg_tasks.core.project import Project, is_project_dir, load_project, read_toml, table
 
 MONOREPO_FILES = ("micropkg.toml", "pyproject.toml")
-_SHARED_KEYS = frozenset({"micropkg", "source", "targets", "destination", "alias", "env"})
+_SHARED_KEYS = frozenset({"micropkg", "source", "targets", "destination", "alias", "env", "merge"})
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class SharedEntry:
     alias: str | None
     env: str
     index: int  # position in the file, for messages
+    merge: bool = False  # local edits in targets are always merged with upstream's changes (--merge for good)
 
     @property
     def name(self) -> str:
@@ -208,10 +209,13 @@ def _shared_entry(
             f"{label}: micro-package {micropkg!r} does not exist in {source.relative_to(root).as_posix()} "
             f"({source_project.relative(module_dir)}/__init__.py is missing)"
         )
+    merge = raw.get("merge", False)
+    if not isinstance(merge, bool):
+        raise ProjectError(f"{label} 'merge' must be true or false, got {merge!r}")
     name = alias or micropkg.rsplit(".", 1)[-1]
     module = f"{destination}.{name}" if destination else name
     targets = tuple(SharedTarget(path, module) for path in target_paths)
-    return SharedEntry(micropkg, source, targets, destination, alias, env, index)
+    return SharedEntry(micropkg, source, targets, destination, alias, env, index, merge)
 
 
 def load_monorepo(root: Path) -> Monorepo:

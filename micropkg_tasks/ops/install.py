@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
+from micropkg_tasks.core.dangling import dangling_imports, modules_of
 from micropkg_tasks.core.errors import ConflictError, MicropkgError, ProjectError, UsageError
 from micropkg_tasks.core.journal import Recovery, interrupted
 from micropkg_tasks.core.lockfile import fill_missing_blobs, read_project_lock, render_lock
@@ -119,6 +120,8 @@ class SdistToInstall:
     destination: str | None = None
     env: str = "base"
     dependency_of: str | None = None  # set when fetched only because that micro-package imports it
+    declared: bool = False  # a shared entry or a pull-manifest entry asks for it (else an ad-hoc pull)
+    merge: bool = False  # its declaration asks for local edits to be merged (merge = true)
 
 
 def _unified_diff(project: Project, change: FileChange, staging: Staging) -> str:
@@ -153,6 +156,8 @@ def _plan_batch(
     lock = read_project_lock(project)
     plans: dict[int, InstallPlan] = {}
     seen: dict[str, str] = {}
+    # What the batch installs is there for the imports of each of its micro-packages.
+    provided = modules_of((path for i in chosen for path in placed_files[i]), project.package_dir, project.package_name)
     for index in chosen:
         item = items[index]
         plan = plan_install(
@@ -166,7 +171,8 @@ def _plan_batch(
             env=item.env,
             force=force,
             placed=placed_files[index],
-            merge=merge,
+            merge=merge or item.merge,
+            declared=item.declared,
         )
         if plan.module in seen:
             raise UsageError(
@@ -176,14 +182,33 @@ def _plan_batch(
         seen[plan.module] = item.location
         entry = lock.entries[plan.module]
         entry.origin = origin_of(item.sdist)
+        plan.dangling = _dangling(project, entry.origin, plan.module, placed_files[index], provided)
         entry.depends_on = dependencies.depends_on[index]
         plan.warnings += dependencies.warnings[index]
         plans[index] = plan
     return staging, lock, plans
 
 
+def _dangling(project: Project, origin: str | None, module: str, placed: dict[Path, bytes],
+              provided: frozenset[str]) -> str:
+    """One sentence if the code about to be installed imports a module of its source project
+    that this project does not have (it could never import), else ""."""
+    if origin is None:
+        return ""  # not one of our sdists: its source project is not known
+    package_dir = project.package_dir
+    code = [
+        (project.relative(path), content.decode("utf-8", "replace")) for path, content in placed.items()
+        if path.suffix == ".py" and path.is_relative_to(package_dir)
+    ]
+    found = dangling_imports(code, source_package=origin.split("#", 1)[0], target_package=project.package_name,
+                             target_package_root=package_dir, provided=provided)
+    return found[0].sentence(module) if found else ""
+
+
 def _refusal(plan: InstallPlan) -> str:
     """Why this one micro-package cannot be installed as planned, or ""."""
+    if plan.dangling:
+        return plan.dangling
     if plan.refusal:
         return plan.refusal
     if plan.conflicts:
@@ -210,6 +235,9 @@ def locked_for_writing(project: Project, *, dry_run: bool, timeout: float) -> It
 
 
 def _file_refusal(plans: dict[int, InstallPlan], blocked: dict[int, str], verb: str) -> ConflictError:
+    dangling = [plans[i].dangling for i in blocked if plans[i].dangling]
+    if dangling:
+        return ConflictError(f"{verb} refused: {dangling[0]}; nothing was written", details=dangling[1:])
     details = [plans[i].refusal for i in blocked if plans[i].refusal]
     details += [f"{c.path} ({c.reason})" for i in blocked for c in plans[i].conflicts]
     files = sum(len(plans[i].conflicts) for i in blocked)

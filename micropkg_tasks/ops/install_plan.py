@@ -52,6 +52,7 @@ class InstallPlan:
     requirements_removed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     refusal: str = ""  # why this micro-package may not be installed at all (another owner), if it may not
+    dangling: str = ""  # its code imports a module of its source project this project lacks: never installed
 
     @property
     def conflicts(self) -> list[PlannedFile]:
@@ -299,8 +300,10 @@ def _other_owner(project: Project, previous: LockEntry, sdist: SdistContents, lo
     must not silently replace it, and neither may a different build carrying the
     same version, which could be older content under an unchanged number.
     """
-    installed_from = source_identity(previous.source, previous.name, project.root)
-    if installed_from != source_identity(location, sdist.name, project.root):
+    installed_from = source_identity(previous.source, previous.name, project.root, previous.origin)
+    built_from = sdist.micropkg.get("project"), sdist.micropkg.get("module")
+    origin = f"{built_from[0]}#{built_from[1]}" if all(isinstance(part, str) for part in built_from) else None
+    if installed_from != source_identity(location, sdist.name, project.root, origin):
         return (
             f"{previous.module} was installed from {previous.source}, not from {location}; "
             f"use --force to switch it to the new source, or `micropkg remove {previous.module}` it first"
@@ -358,6 +361,7 @@ def plan_install(
     force: bool,
     placed: dict[Path, bytes] | None = None,
     merge: bool = False,
+    declared: bool = False,
 ) -> InstallPlan:
     """Stage the installation of ``sdist`` and record the new lock entry in ``lock``.
 
@@ -375,11 +379,17 @@ def plan_install(
         if plan.refusal:
             return plan  # nothing staged: this micro-package is left exactly as it is
 
+    # A copy whose local changes were kept on purpose (a merge, or `accept`) merges again.
+    merge = merge or bool(previous is not None and previous.customised and not force)
+    customised: dict[str, str] = {}
     for path in sorted(placed):
         planned = _classify(project, staging, path, placed[path], lock, module, force)
         content: bytes | None = placed[path]
         if merge and planned.action == CONFLICT and previous is not None and planned.path in previous.files:
             planned, content = _merge_edited(project, staging, path, placed[path], previous)
+            kept = content if planned.action == MERGED else staging.read(path) if planned.action == KEPT else None
+            if kept is not None:
+                customised[planned.path] = sha256_bytes(kept)
         plan.files.append(planned)
         if planned.action in (CREATE, UPDATE, MERGED, MERGE_CONFLICT) and content is not None:
             staging.write(path, content)
@@ -414,6 +424,9 @@ def plan_install(
         options["alias"] = alias
     if destination:
         options["destination"] = destination
+    if declared:
+        # A declaration asked for it: once none does, the copy is "orphaned", not an ad-hoc pull.
+        options["declared"] = "true"
     source_sha = sdist.micropkg.get("source-sha256")
     lock.entries[module] = LockEntry(
         module=module,
@@ -428,6 +441,7 @@ def plan_install(
         blobs={project.relative(path): git_blob_id(content) for path, content in placed.items()},
         conflicts=_still_conflicted(project, staging, placed, previous, plan),
         created=sorted(created),
+        customised=customised,
     )
     return plan
 

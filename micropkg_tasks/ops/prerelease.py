@@ -10,7 +10,8 @@ Checks, per project (SPEC §11):
    together with the micro-packages it depends on, so the sdist must be
    self-contained and a real pull into a new project accepts it; it imports, and
    its packaged tests pass under pytest (in a subprocess);
-4. in sync: ``sync-shared --check`` is clean for the project's shared copies;
+4. in sync: every copy a declaration brings in (shared entry or pull manifest) is in sync
+   or customised, in the one model ``status`` and ``check`` read;
 5. requirements current: ``requirements.txt`` was compiled from the current ``requirements.in``;
 6. lock clean: no installed micro-package is edited, unless listed in
    ``[tool.micropkg.prerelease] allow-edited``;
@@ -44,8 +45,9 @@ from micropkg_tasks.ops.install import SdistToInstall, install_sdists
 from micropkg_tasks.ops.pull_deps import FetchedFrom, fetch_missing_dependencies
 from micropkg_tasks.ops.sources import PATH
 from micropkg_tasks.ops.status import status
-from micropkg_tasks.ops.sync import IN_SYNC, SyncResult, sync_shared
 from micropkg_tasks.ops.version_bump import copies_from, unbumped
+from micropkg_tasks.core.copy_state import LOCAL_EDITS, PASSING
+from micropkg_tasks.ops.copy_state import copy_model
 
 CHECKS = (
     "reproducible", "installable", "round-trip", "in sync", "requirements current", "lock clean", "version bumped",
@@ -148,14 +150,11 @@ def _missing_module(python: str, output: str, package_name: str) -> str | None:
 class _ProjectChecks:
     """The checks for one project; the sdists built by the first are reused by the next two."""
 
-    def __init__(
-        self, project: Project, shown: str, scratch: Path, sync: SyncResult | None, monorepo: Monorepo | None = None,
-    ) -> None:
+    def __init__(self, project: Project, shown: str, scratch: Path, monorepo: Monorepo | None = None) -> None:
         self.monorepo = monorepo
         self.project = project
         self.shown = shown
         self.scratch = scratch
-        self.sync = sync
         self.built: list[tuple[str, BuiltSdist]] = []
         self.python, self.python_source = project_interpreter(project)
 
@@ -265,17 +264,23 @@ class _ProjectChecks:
         return fetch_missing_dependencies(scratch, [item], fetched_from, fetch)
 
     def in_sync(self) -> str:
-        if self.sync is None:
-            return "not in a monorepo"
-        states = [s for t in self.sync.targets if t.project == self.shown for s in t.states]
-        if not states:
-            return "no shared micro-packages installed here"
-        stale = [s for s in states if s.state != IN_SYNC]
+        # The one model of installed copies, as `status` and `check` see this project. Local edits
+        # of an ad-hoc pull are the lock-clean check's (allow-edited), not this one's.
+        copies = [
+            c for c in copy_model(self.project.root, projects=[self.project.root]).copies
+            if c.owner or c.state not in LOCAL_EDITS
+        ]
+        if not copies:
+            return "no micro-packages installed here"
+        stale = [c for c in copies if c.state not in PASSING]
+        shared = "shared " if all(c.shared for c in (stale or copies)) else ""
         if stale:
-            lines = [f"{s.module} (from {s.source}#{s.micropkg}): {s.state}" for s in stale]
-            lines += [f"  edited: {path}" for s in stale for path in s.edited]
-            raise CheckFailed(f"{len(stale)} shared copy(ies) out of sync: run sync-shared", lines)
-        return f"{len(states)} shared copy(ies) in sync"
+            lines = [f"{c.module} (from {f'{c.source_project}#{c.micropkg}' if c.shared else c.source}): {c.state}"
+                     for c in stale]
+            lines += [f"  edited: {path}" for c in stale for path in (*c.edited, *c.missing)]
+            fix = "run sync-shared" if shared else "run sync-shared for shared copies, pull --all for the others"
+            raise CheckFailed(f"{len(stale)} {shared}copy(ies) out of sync: {fix}", lines)
+        return f"{len(copies)} {shared}copy(ies) in sync"
 
     def requirements_current(self) -> str:
         settings = settings_for(self.project)
@@ -291,7 +296,7 @@ class _ProjectChecks:
     def lock_clean(self) -> str:
         allowed = set(self.project.settings.get("prerelease", {}).get("allow-edited", []))
         report = status(self.project)
-        edited = [p for p in report.packages if p.state != IN_SYNC and p.module not in allowed]
+        edited = [p for p in report.packages if p.state in LOCAL_EDITS and p.module not in allowed]
         if edited:
             lines = [f"{p.module}: {path}" for p in edited for path in (*p.edited, *p.missing)]
             raise CheckFailed(
@@ -360,7 +365,6 @@ def prerelease(
     run are reported as such."""
     start = Path(root) if root is not None else Path.cwd()
     base, roots, monorepo_root = _targets(start, projects)
-    sync = sync_shared(monorepo_root, check=True) if monorepo_root is not None else None
     monorepo = load_monorepo(monorepo_root) if monorepo_root is not None else None
     results: list[CheckResult] = []
     stopped = False
@@ -370,7 +374,7 @@ def prerelease(
             shown = project_root.relative_to(base).as_posix() if project_root != base else "."
             scratch = Path(scratch_root) / str(index)
             scratch.mkdir()
-            checks = _ProjectChecks(project, shown, scratch, sync, monorepo)
+            checks = _ProjectChecks(project, shown, scratch, monorepo)
             steps = [checks.reproducible, checks.installable, checks.round_trip,
                      checks.in_sync, checks.requirements_current, checks.lock_clean, checks.version_bumped]
             for name, step in zip(CHECKS, steps):

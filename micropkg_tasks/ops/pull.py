@@ -35,6 +35,7 @@ class _Request:
     destination: str | None = None
     env: str = "base"
     fs_args: str | None = None
+    merge: bool = False  # the manifest entry says merge = true
 
 
 def _validate(request: _Request) -> _Request:
@@ -75,6 +76,7 @@ def _pull_requests(
     use_cache: bool,
     merge: bool = False,
     with_deps: bool = False,
+    declared: bool = False,
 ) -> PullBatchResult:
     requests = [_validate(request) for request in requests]
     with WorkerPool(None, len(requests), preload=REWRITER_MODULES) as workers:
@@ -92,6 +94,8 @@ def _pull_requests(
                 alias=request.alias,
                 destination=request.destination,
                 env=request.env,
+                declared=declared,
+                merge=request.merge,
             )
             fetched_from[id(item)] = FetchedFrom(request.location, data.kind, request.fs_args, request.env)
             items.append(item)
@@ -166,6 +170,7 @@ def pull_batch(
     compile_config: Mapping[str, Any] | None = None,
     merge: bool = False,
     with_deps: bool = False,
+    declared: bool = False,
 ) -> PullBatchResult:
     """Pull several sdists as one unit: all of them are installed, or none.
 
@@ -173,11 +178,12 @@ def pull_batch(
     next to them and installed in the same unit.
 
     Relative local locations resolve against ``base`` (default: the current folder).
+    ``declared``: the entries come from the pull manifest (recorded in the lock, see ``status``).
     With ``recompile``, a changed ``requirements.in`` is compiled once afterwards
     (``compile_config`` is the invoke config's ``micropkg.compile``).
     """
     resolved = as_project(project)
-    requests = [_Request(e.location, e.alias, e.destination, e.env, e.fs_args) for e in entries]
+    requests = [_Request(e.location, e.alias, e.destination, e.env, e.fs_args, e.merge) for e in entries]
     mark = log_mark()
     try:
         batch = _pull_requests(
@@ -192,6 +198,7 @@ def pull_batch(
             use_cache=use_cache,
             merge=merge,
             with_deps=with_deps,
+            declared=declared,
         )
         if recompile and batch.applied and batch.requirements_in_changed:
             from micropkg_tasks.ops.compile_batch import compile_projects  # only when there is something to compile
@@ -232,5 +239,5 @@ def pull_all(
     return pull_batch(
         resolved, entries, force=force, dry_run=dry_run, diff=diff, limits=limits,
         lock_timeout=lock_timeout, base=resolved.root, use_cache=use_cache,
-        recompile=recompile, compile_config=compile_config, merge=merge, with_deps=with_deps,
+        recompile=recompile, compile_config=compile_config, merge=merge, with_deps=with_deps, declared=True,
     )

@@ -19,7 +19,6 @@ from micropkg_tasks.core.journal import Recovery, interrupted, journal_path
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.core.transaction import project_lock
 
-INTERRUPTED = "interrupted"  # the state of a project (and its copies) that a killed run left half-done
 
 
 @dataclass(frozen=True)

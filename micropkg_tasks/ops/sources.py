@@ -61,19 +61,40 @@ def location_kind(location: str, base: Path | None = None) -> str:
     return PATH
 
 
-def source_identity(location: str, name: str, base: Path | None = None) -> str:
+def source_identity(location: str, name: str, base: Path | None = None, origin: str | None = None) -> str:
     """What makes two locations the same source of a micro-package called ``name``.
 
-    A sibling micro-package is its project folder and module path. Every released
-    sdist of ``name`` (a file, a URL, a package spec) is one source: a newer release
-    may come from another folder or bucket. So a copy synced from a sibling and an
-    sdist of it are two sources; two sdists of the same micro-package are one.
+    A sibling micro-package is its project folder and module path, and so is that
+    sibling's own build in its ``dist/`` folder (``origin``, ``<package>#<module path>``
+    from the sdist, says which module it was built from). Every other released sdist
+    of ``name`` (a file, a URL, a package spec) is one source: a newer release may come
+    from another folder or bucket. So a copy synced from a sibling and an sdist of it
+    from elsewhere are two sources; two sdists of the same micro-package are one.
     """
     sibling = split_sibling(location)
     if sibling is not None and location_kind(location, base) == SIBLING:
         folder, module = sibling
-        return f"{posixpath.normpath(Path(folder).as_posix())}#{module}"
-    return f"sdist:{canonicalize_name(name)}"
+        return f"{_folder_key(folder, base)}#{module}"
+    built = _built_in_sibling(location, base, origin)
+    return built if built is not None else f"sdist:{canonicalize_name(name)}"
+
+
+def _folder_key(folder: str, base: Path | None) -> str:
+    if base is None:
+        return posixpath.normpath(Path(folder).as_posix())
+    return Path(os.path.normpath(base / folder)).as_posix()
+
+
+def _built_in_sibling(location: str, base: Path | None, origin: str | None) -> str | None:
+    """``<sibling>#<module>`` for an sdist a sibling project built into its own ``dist/``, else None."""
+    if base is None or not origin or "#" not in origin or is_url(location):
+        return None
+    from micropkg_tasks.core.project import is_project_dir
+
+    path = Path(os.path.normpath(base / location))
+    if path.parent.name != "dist" or not is_project_dir(path.parent.parent):
+        return None
+    return f"{path.parent.parent.as_posix()}#{origin.split('#', 1)[1]}"
 
 
 def _build_sibling(location: str, base: Path | None, alias: str | None, env: str) -> FetchedSdist:

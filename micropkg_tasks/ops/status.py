@@ -1,17 +1,20 @@
-"""``status``: is each installed micro-package still what the lock says was installed?"""
+"""``status`` in a project: each installed micro-package, its owner and its state.
+
+The states come from the one model of installed copies (``ops/copy_state.py``): a
+project inside a monorepo is seen with the monorepo's shared entries, so a copy
+has the same state here as in ``status`` at the root.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
-from micropkg_tasks.core.lockfile import changed_files, conflicted_files, read_project_lock
+from micropkg_tasks.core.copy_state import CONFLICTED, IN_SYNC, INTERRUPTED, LOCALLY_EDITED, PASSING
 from micropkg_tasks.core.project import Project, as_project
-from micropkg_tasks.ops.recover import INTERRUPTED, interrupted_run
+from micropkg_tasks.ops.copy_state import copy_model
 
-IN_SYNC = "in sync"
-LOCALLY_EDITED = "locally edited"
-CONFLICTED = "conflicted"  # a --merge left conflict markers that are still there
+__all__ = ["CONFLICTED", "IN_SYNC", "INTERRUPTED", "LOCALLY_EDITED", "InstalledStatus", "ProjectStatus", "status"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class InstalledStatus:
     conflicted: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()  # installed micro-packages it imports
     needed_by: tuple[str, ...] = ()  # installed micro-packages that import it
+    owner: str = ""  # the declaration that brings it in; "" for an ad-hoc pull
 
 
 @dataclass(frozen=True)
@@ -34,37 +38,24 @@ class ProjectStatus:
     packages: tuple[InstalledStatus, ...]
     # A killed run left a journal: every copy is reported "interrupted" until `micropkg recover`.
     interrupted: str = ""
+    errors: tuple[str, ...] = ()  # configuration errors, such as two declarations claiming one copy
 
     @property
     def clean(self) -> bool:
-        return all(item.state == IN_SYNC for item in self.packages)
+        return not self.errors and all(item.state in PASSING for item in self.packages)
 
 
 def status(project: Project | str | os.PathLike[str]) -> ProjectStatus:
-    """Compare every file recorded in ``micropkg.lock`` with the disk (reads only: an interrupted
-    run is reported, never rolled back or forward)."""
+    """Every copy installed in (or declared for) the project, from the one model (reads only:
+    an interrupted run is reported, never rolled back or forward)."""
     resolved = as_project(project)
-    interrupted = interrupted_run(resolved.root)
-    lock = read_project_lock(resolved)
-    packages = []
-    dependents = lock.dependents()  # once for the whole lock: asking per entry is quadratic
-    for module in sorted(lock.entries):
-        entry = lock.entries[module]
-        edited, missing = changed_files(resolved.root, entry)
-        conflicted = conflicted_files(resolved.root, entry)
-        packages.append(
-            InstalledStatus(
-                module=module,
-                name=entry.name,
-                source=entry.source,
-                version=entry.version,
-                state=(INTERRUPTED if interrupted else CONFLICTED if conflicted
-                       else LOCALLY_EDITED if edited or missing else IN_SYNC),
-                edited=edited,
-                missing=missing,
-                conflicted=conflicted,
-                depends_on=tuple(entry.depends_on),
-                needed_by=dependents.get(module, ()),
-            )
+    model = copy_model(resolved.root, projects=[resolved.root])
+    packages = tuple(
+        InstalledStatus(
+            module=copy.module, name=copy.name, source=copy.source, version=copy.version, state=copy.state,
+            edited=copy.edited, missing=copy.missing, conflicted=copy.conflicted, depends_on=copy.depends_on,
+            needed_by=copy.needed_by, owner=copy.owner,
         )
-    return ProjectStatus(str(resolved.root), tuple(packages), interrupted)
+        for copy in model.copies
+    )
+    return ProjectStatus(str(resolved.root), packages, model.interrupted[0] if model.interrupted else "", model.errors)

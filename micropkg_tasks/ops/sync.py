@@ -16,9 +16,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from micropkg_tasks.core.copy_state import (
+    IN_SYNC,
+    INTERRUPTED,
+    LOCK_UNREADABLE,
+    PASSING,
+    SOURCE_MISSING,
+    copy_state,
+    exit_code,
+    local_facts,
+)
 from micropkg_tasks.core.errors import EXIT_INSTALLED_NOT_COMPILED, ConflictError, MicropkgError
 from micropkg_tasks.core.interrupts import COMPLETED, Interrupted, interrupted
-from micropkg_tasks.core.lockfile import Lock, changed_files, conflicted_files, read_project_lock
+from micropkg_tasks.core.lockfile import Lock, read_project_lock
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, require_monorepo, select_shared
 from micropkg_tasks.core.project import Project, load_project
 from micropkg_tasks.core.sdist_read import SdistContents, read_sdist
@@ -28,25 +38,12 @@ from micropkg_tasks.ops.install_plan import MERGE_CONFLICT, PlannedFile
 from micropkg_tasks.ops.build import PackageInputs, build_from_inputs, read_inputs
 from micropkg_tasks.ops.parallel import InterruptedBatch, how_left, map_collecting_errors
 from micropkg_tasks.ops.install import SdistToInstall, install_sdists
-from micropkg_tasks.ops.recover import INTERRUPTED, finish_interrupted
-from micropkg_tasks.ops.sources import source_identity
+from micropkg_tasks.ops.recover import finish_interrupted
+from micropkg_tasks.ops.copy_state import broken_import, shared_upstream, source_location
 from micropkg_tasks.ops.package_deps import MicropackageSet
 from micropkg_tasks.ops.sync_deps import dependency_entries, source_micropackages
 
-IN_SYNC = "in sync"
-UPSTREAM_MOVED = "upstream moved"
-NOT_INSTALLED = "not installed"
-LOCALLY_EDITED = "locally edited"
-CONFLICTED = "conflicted"  # a --merge left conflict markers that are still there
-UNREADABLE = "lock unreadable"
-OTHER_SOURCE = "installed from another source"
-SOURCE_UNREADABLE = "source unreadable"
-
 WOULD_REFUSE = "would refuse"  # a dry run's or a check's target that the real run would refuse
-
-EXIT_IN_SYNC = 0
-EXIT_UPSTREAM_MOVED = 1
-EXIT_LOCALLY_EDITED = 3
 
 
 @dataclass(frozen=True)
@@ -98,11 +95,8 @@ class SyncResult:
     def exit_code(self) -> int:
         states = {state.state for target in self.targets for state in target.states}
         if self.check:
-            if states & {LOCALLY_EDITED, CONFLICTED}:
-                return EXIT_LOCALLY_EDITED
-            if states & {UNREADABLE, SOURCE_UNREADABLE, INTERRUPTED} or self.refusing:
-                return ConflictError.exit_code
-            return EXIT_UPSTREAM_MOVED if states - {IN_SYNC} else EXIT_IN_SYNC
+            # Local edits first (3), then drift or what the real run would refuse (1).
+            return exit_code(states) or (ConflictError.exit_code if self.refusing else 0)
         if self.refusing:
             return ConflictError.exit_code  # as the real run's refusal
         failed = any(t.outcome in ("refused", "failed", MERGE_CONFLICT) or t.refused for t in self.targets)
@@ -121,49 +115,22 @@ class SyncResult:
         return tuple(t.project for t in self.targets if t.outcome == "updated")
 
 
-def _edited_files(root: Path, lock: Lock, module: str) -> tuple[str, ...]:
-    entry = lock.entries.get(module)
-    if entry is None:
-        return ()
-    edited, missing = changed_files(root, entry)
-    return tuple(sorted(edited + missing))
-
-
 def compare(monorepo: Monorepo, entry: SharedEntry, target_root: Path, module: str, digest: str, lock: Lock) -> TargetState:
-    """The state of one target, from hashes alone: nothing is built."""
-    edited = _edited_files(target_root, lock, module)
+    """The state of one target, from hashes alone: nothing is built. The state is the one
+    model's (``ops/copy_state.py``), so ``--check`` and ``status`` cannot disagree."""
     installed = lock.entries.get(module)
-    if installed is None:
-        upstream = NOT_INSTALLED
-    elif source_identity(installed.source, installed.name, target_root) != source_identity(
-        source_location(entry, target_root), installed.name, target_root
-    ):
-        # One owner per copy: sync-shared would refuse it, so it is never "in sync".
-        upstream = OTHER_SOURCE
-    elif installed.source_sha256 != digest:
-        upstream = UPSTREAM_MOVED
-    else:
-        upstream = IN_SYNC
-    if installed is not None and conflicted_files(target_root, installed):
-        state = CONFLICTED
-    elif edited:
-        state = LOCALLY_EDITED
-    else:
-        state = upstream
+    upstream = shared_upstream(source_location(entry, target_root), target_root, installed, digest)
+    local = local_facts(target_root, installed)
+    broken = bool(installed and broken_import(load_project(target_root), installed))
     return TargetState(
         project=monorepo.relative(target_root),
         module=module,
         micropkg=entry.micropkg,
         source=monorepo.relative(entry.source),
-        state=state,
-        edited=edited,
+        state=copy_state(interrupted=False, local=local, upstream=upstream, broken=broken),
+        edited=tuple(sorted(local.edited + local.missing)),
         upstream=upstream,
     )
-
-
-def source_location(entry: SharedEntry, target_root: Path) -> str:
-    """How a synced copy records its source in the target's lock: ``<source project>#<module path>``."""
-    return f"{Path(os.path.relpath(entry.source, target_root)).as_posix()}#{entry.micropkg}"
 
 
 @dataclass(frozen=True)
@@ -173,6 +140,7 @@ class _Install:
     alias: str | None  # recorded in the target's lock options
     destination: str | None
     env: str
+    merge: bool = False  # the shared entry says merge = true
 
 
 @dataclass(frozen=True)
@@ -206,7 +174,8 @@ def _sync_target(job: _TargetJob) -> TargetSync:
     try:
         project = load_project(job.root)
         items = [
-            SdistToInstall(_read_once(i.data, i.location), i.location, i.alias, i.destination, i.env)
+            SdistToInstall(_read_once(i.data, i.location), i.location, i.alias, i.destination, i.env, declared=True,
+                           merge=i.merge)
             for i in job.installs
         ]
         batch = install_sdists(
@@ -387,14 +356,14 @@ def _sync_entries(
                 state = TargetState(monorepo.relative(target.project), target.module, entry.micropkg,
                                     monorepo.relative(entry.source),
                                     INTERRUPTED if target.project in halted
-                                    else UNREADABLE if isinstance(lock, MicropkgError) else SOURCE_UNREADABLE)
+                                    else LOCK_UNREADABLE if isinstance(lock, MicropkgError) else SOURCE_MISSING)
             else:
                 try:
                     state = compare(monorepo, entry, target.project, target.module, source_inputs.digest, lock)
                 except MicropkgError as exc:  # an installed file that cannot be hashed
                     locks[target.project] = exc
                     state = TargetState(monorepo.relative(target.project), target.module, entry.micropkg,
-                                        monorepo.relative(entry.source), UNREADABLE)
+                                        monorepo.relative(entry.source), LOCK_UNREADABLE)
             needed_by = closure.dependents.get((entry.index, target.project))
             if needed_by:
                 state = replace(state, dependency_of=", ".join(needed_by))
@@ -402,7 +371,7 @@ def _sync_entries(
 
     # 2. Build each shared micro-package that some target needs, once.
     needed = sorted(
-        {entry.index for pairs in per_target.values() for entry, state in pairs if state.state != IN_SYNC}
+        {entry.index for pairs in per_target.values() for entry, state in pairs if state.state not in PASSING}
     )
     by_index = {entry.index: entry for entry in entries}
     for index in needed:
@@ -437,7 +406,7 @@ def _sync_entries(
         if isinstance(unreadable, MicropkgError):
             results.append(TargetSync(states[0].project, states, "failed", error=str(unreadable)))
             continue
-        stale = [(entry, state) for entry, state in pairs if state.state != IN_SYNC]
+        stale = [(entry, state) for entry, state in pairs if state.state not in PASSING]
         if not stale:
             results.append(TargetSync(states[0].project, states, IN_SYNC))
             continue
@@ -450,7 +419,7 @@ def _sync_entries(
                 results.append(TargetSync(states[0].project, states, "failed", error=source_errors[target_root]))
                 continue
         installs = tuple(
-            _Install(built[e.index], source_location(e, target_root), e.alias, e.destination, e.env)  # type: ignore[arg-type]
+            _Install(built[e.index], source_location(e, target_root), e.alias, e.destination, e.env, e.merge)  # type: ignore[arg-type]
             for e, _ in stale
         )
         jobs_to_run.append(
