@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -413,6 +414,20 @@ data/**
 
 
 
+# The micropkg program, killed with SIGKILL by itself right after the first project file is written.
+_KILLED_AFTER_FIRST_WRITE = """
+import os, signal
+import micropkg_tasks.core.transaction as transaction
+real_write = transaction._write_new
+def write_then_die(path, content):
+    real_write(path, content)
+    os.kill(os.getpid(), signal.SIGKILL)
+transaction._write_new = write_then_die
+from micropkg_tasks.cli.program import main
+main()
+"""
+
+
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_refused_killed_and_read_only_runs_leave_git_status_clean(installed, tmp_path):
     shutil.rmtree(installed / ".micropkg")  # as on a fresh clone
@@ -432,7 +447,22 @@ def test_refused_killed_and_read_only_runs_leave_git_status_clean(installed, tmp
     assert (installed / ".micropkg/lock").is_file()  # the lock file stays, and git does not see it
     clean()
 
-    _half_applied(installed, f"{INSTALLED}/nodes.py")  # what a kill -9 mid-apply leaves
+    # A real kill -9 of a forced pull, right after its first file is written: the journal and
+    # the moved-aside file are left, git sees the leftovers, and `recover` takes them away.
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_AFTER_FIRST_WRITE, "pull", str(tmp_path / "data_cleaning-0.1.tar.gz"),
+         "--destination", "pipelines", "--no-compile", "--force"],
+        cwd=installed, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True, text=True, timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert (installed / ".micropkg/journal").is_file()
+    assert git(installed, "status", "--porcelain", "--untracked-files=all") != ""
+    assert run_micropkg(["status"], installed).exit_code == 0
+    recovered = run_micropkg(["recover"], installed)
+    assert recovered.exit_code == 0 and "rolled back" in recovered.stdout
+    clean()
+
+    _half_applied(installed, f"{INSTALLED}/nodes.py")  # the same leftovers, planted
     assert git(installed, "status", "--porcelain", "--untracked-files=all") != ""
     assert run_micropkg(["status"], installed).exit_code == 0
     recovered = run_micropkg(["recover"], installed)
