@@ -264,6 +264,8 @@ def test_an_import_of_a_project_module_the_sdist_does_not_contain_breaks_round_t
         "from typing import Any\n",
         "from typing import Any\n\nfrom core.utils.extra import helper  # not in the sdist\n",
     )
+    version = core / "pipelines/data_cleaning/__init__.py"  # bumped, so only the broken import fails
+    version.write_text(version.read_text().replace('"0.3.0"', '"0.3.1"'))
     # sync-shared refuses to install a copy that cannot import, so the targets stay behind.
     refused = run_micropkg(["sync-shared"], ready)
     assert refused.exit_code == 1 and "imports core.utils.extra" in refused.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -159,11 +160,15 @@ def test_a_copy_another_micro_package_imports_is_refused_without_force(tmp_path,
 
 
 def test_remove_resolves_a_copy_with_two_owners(monorepo, cli):
-    """A copy pulled from core's sdist that sync-shared also claims: the hint names remove, and
-    after it sync-shared installs the copy again from its shared source."""
+    """A copy pulled from an sdist kept elsewhere (not the source's own ``dist/`` build, which is the
+    same source) that sync-shared also claims: the hint names remove, and after it sync-shared
+    installs the copy again from its shared source."""
     churn = monorepo / "projects/churn"
     assert cli(["package", "--all"], monorepo / CORE).exit_code == 0
-    _pull(cli, churn, monorepo / CORE / "dist/data_cleaning-0.3.0.tar.gz", "--destination", "pipelines", "--force")
+    elsewhere = monorepo.parent / "released"
+    elsewhere.mkdir()
+    shutil.copy(monorepo / CORE / "dist/data_cleaning-0.3.0.tar.gz", elsewhere)
+    _pull(cli, churn, elsewhere / "data_cleaning-0.3.0.tar.gz", "--destination", "pipelines", "--force")
     check = cli(["sync-shared", "--check"], monorepo)
     assert check.exit_code == 1
     assert "`micropkg remove MODULE --project TARGET`" in check.stderr
