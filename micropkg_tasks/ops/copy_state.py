@@ -31,10 +31,10 @@ from micropkg_tasks.core.lockfile import Lock, LockEntry, read_project_lock, sha
 from micropkg_tasks.core.manifest import PullEntry, is_url, read_pull_manifest
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, find_monorepo_root, load_monorepo
 from micropkg_tasks.core.project import Project, load_project
-from micropkg_tasks.ops.build import PackageInputs, read_inputs
+from micropkg_tasks.ops.build import read_inputs
 from micropkg_tasks.ops.recover import interrupted_run
 from micropkg_tasks.ops.sources import PATH, SIBLING, location_kind, source_identity, split_sibling
-from micropkg_tasks.ops.sync_deps import dependency_entries
+from micropkg_tasks.ops.sync_deps import shared_inputs
 
 
 @dataclass(frozen=True)
@@ -241,21 +241,7 @@ def _shared_declarations(scope: _Scope) -> None:
         return
     wanted = set(scope.roots)
     entries = [e for e in monorepo.shared if any(t.project in wanted for t in e.targets)]
-    inputs: dict[int, PackageInputs | MicropkgError] = {}
-    for entry in entries:
-        try:
-            inputs[entry.index] = read_inputs(
-                load_project(entry.source), entry.micropkg, entry.alias, entry.env, for_distribution=False)
-        except MicropkgError as exc:
-            inputs[entry.index] = exc
-    closure = dependency_entries(monorepo, entries, inputs)
-    inputs.update(closure.errors)
-    for extra in closure.entries:
-        try:
-            inputs[extra.index] = read_inputs(load_project(extra.source), extra.micropkg, None, extra.env,
-                                              for_distribution=False)
-        except MicropkgError as exc:
-            inputs[extra.index] = exc
+    inputs, closure = shared_inputs(monorepo, entries)
     for entry in (*entries, *closure.entries):
         found = inputs[entry.index]
         digest = found if isinstance(found, MicropkgError) else found.digest

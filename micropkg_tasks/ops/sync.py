@@ -35,13 +35,13 @@ from micropkg_tasks.core.sdist_read import SdistContents, read_sdist
 from micropkg_tasks.core.transaction import CONFLICT, UNCHANGED, log_mark, outcome_since
 from micropkg_tasks.ops.compile_batch import CompileOutcome, activity_of, compile_projects
 from micropkg_tasks.ops.install_plan import MERGE_CONFLICT, PlannedFile
-from micropkg_tasks.ops.build import PackageInputs, build_from_inputs, read_inputs
+from micropkg_tasks.ops.build import PackageInputs, build_from_inputs
 from micropkg_tasks.ops.parallel import InterruptedBatch, how_left, map_collecting_errors
 from micropkg_tasks.ops.install import SdistToInstall, install_sdists
 from micropkg_tasks.ops.recover import finish_interrupted
 from micropkg_tasks.ops.copy_state import broken_import, shared_upstream, source_location
 from micropkg_tasks.ops.package_deps import MicropackageSet
-from micropkg_tasks.ops.sync_deps import dependency_entries, source_micropackages
+from micropkg_tasks.ops.sync_deps import shared_inputs, source_micropackages
 
 WOULD_REFUSE = "would refuse"  # a dry run's or a check's target that the real run would refuse
 
@@ -317,27 +317,9 @@ def _sync_entries(
 
     # 1. Hash every source and compare with each target's lock: no building yet.
     # A source that cannot be read fails its own targets, never the other entries.
-    inputs: dict[int, PackageInputs | MicropkgError] = {}
-    for entry in entries:
-        if entry.source in halted:
-            inputs[entry.index] = halted[entry.source]
-            continue
-        try:
-            inputs[entry.index] = read_inputs(
-                load_project(entry.source), entry.micropkg, entry.alias, entry.env, for_distribution=False
-            )
-        except MicropkgError as exc:
-            inputs[entry.index] = exc
+    failed = {entry.index: halted[entry.source] for entry in entries if entry.source in halted}
     # What the shared micro-packages import goes along, as entries of its own.
-    closure = dependency_entries(monorepo, entries, inputs)
-    inputs.update(closure.errors)
-    for extra in closure.entries:
-        try:
-            inputs[extra.index] = read_inputs(
-                load_project(extra.source), extra.micropkg, None, extra.env, for_distribution=False
-            )
-        except MicropkgError as exc:
-            inputs[extra.index] = exc
+    inputs, closure = shared_inputs(monorepo, entries, failed)
     entries = (*entries, *closure.entries)
     locks: dict[Path, Lock | MicropkgError] = {}
     per_target: dict[Path, list[tuple[SharedEntry, TargetState]]] = {}

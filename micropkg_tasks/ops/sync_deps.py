@@ -96,3 +96,27 @@ def dependency_entries(
             dependents[(next_index, project)] = tuple(sorted(needers))
         next_index += 1
     return DependencyEntries(tuple(made), dependents, errors)
+
+
+def _read_entry(entry: SharedEntry, alias: str | None) -> PackageInputs | MicropkgError:
+    try:
+        return read_inputs(load_project(entry.source), entry.micropkg, alias, entry.env, for_distribution=False)
+    except MicropkgError as exc:
+        return exc
+
+
+def shared_inputs(
+    monorepo: Monorepo, entries: Sequence[SharedEntry], failed: Mapping[int, MicropkgError] | None = None
+) -> tuple[dict[int, PackageInputs | MicropkgError], DependencyEntries]:
+    """What each of ``entries`` packages, and the entries for the dependencies they bring along,
+    with theirs: a source that cannot be read (or is in ``failed`` already) is that entry's
+    error, never stopping the others."""
+    inputs: dict[int, PackageInputs | MicropkgError] = dict(failed or {})
+    for entry in entries:
+        if entry.index not in inputs:
+            inputs[entry.index] = _read_entry(entry, entry.alias)
+    dependencies = dependency_entries(monorepo, entries, inputs)
+    inputs.update(dependencies.errors)
+    for extra in dependencies.entries:
+        inputs[extra.index] = _read_entry(extra, None)
+    return inputs, dependencies
