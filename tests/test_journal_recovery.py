@@ -181,3 +181,88 @@ def test_a_recovery_names_the_project_by_its_folder_unless_told_otherwise(tmp_pa
     recovery = journal.recover(project, managed(project))
     assert recovery is not None and recovery.project == str(project)
     assert recovery.message.startswith(f"{project}: an interrupted micropkg run was rolled forward (3 planned")
+
+
+def test_recover_removes_the_start_of_a_journal_a_kill_left_half_written(tmp_path: Path) -> None:
+    """Killed while writing its first journal: ``journal.tmp`` never became the journal, and nothing
+    was changed yet. Recovery removes it and finds nothing else to do."""
+    project = kedro_project(tmp_path / "project", "churn")
+    journal.make_state_folder(project)
+    partial = journal.journal_path(project).with_name(journal.JOURNAL_TEMP)
+    partial.write_text('{"format": 1, "state": "appl', encoding="utf-8")
+    assert journal.needs_recovery(project)
+
+    assert journal.recover(project, managed(project)) is None
+
+    assert not os.path.lexists(partial)
+    assert not journal.needs_recovery(project)
+
+
+def test_a_created_folder_above_a_managed_folder_is_accepted(tmp_path: Path) -> None:
+    """A first pull can create the folders above a managed one; the journal may list them, and
+    roll-back removes them only when empty (``src`` here holds the package, so it stays)."""
+    project, before = killed_before_commit(tmp_path)
+    recorded = journal.read_journal(project, managed(project))
+    assert recorded is not None
+    journal.begin(project, recorded.entries, ["src", *recorded.created_dirs])
+
+    recovery = journal.recover(project, managed(project))
+
+    assert recovery is not None and recovery.action == "rolled back"
+    assert {k: v for k, v in snapshot_tree(project).items() if not k.startswith(".micropkg")} == before
+
+
+def test_a_created_folder_outside_the_managed_ones_names_the_folders_and_files_allowed(tmp_path: Path) -> None:
+    project = kedro_project(tmp_path / "project", "churn")
+    journal.begin(project, [], ["docs"])
+    before = snapshot_tree(project)
+
+    with pytest.raises(ProjectError, match=r'"docs", which is outside the folders and files micropkg manages '
+                                           r"\(src/churn, tests, conf, requirements.in, requirements.txt, micropkg.lock\)"):
+        journal.recover(project, managed(project))
+
+    assert snapshot_tree(project) == before
+
+
+def test_undoing_a_run_refuses_a_path_whose_folder_became_a_link_out_of_the_project(tmp_path: Path) -> None:
+    """A run's own roll-back (from the intent it journaled) goes through the path guard too: if a
+    folder it wrote into is now a link out of the project, nothing outside is deleted."""
+    project = kedro_project(tmp_path / "project", "churn")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "nodes.py").write_text("not micropkg's\n", encoding="utf-8")
+    (project / "src/churn/pipelines/ext").symlink_to(outside)
+    intent = journal.Journal(journal.APPLYING, (JournalEntry("src/churn/pipelines/ext/nodes.py", existed=False),), ())
+    journal.begin(project, intent.entries, intent.created_dirs)
+
+    with pytest.raises(ProjectError, match="refusing to recover .*nodes.py: it resolves to"):
+        journal.undo(project, intent)
+
+    assert (outside / "nodes.py").read_text(encoding="utf-8") == "not micropkg's\n"
+    assert journal.journal_path(project).is_file()  # kept for `micropkg recover`
+
+
+def test_undoing_a_run_leaves_a_folder_that_appeared_where_it_planned_a_new_file(tmp_path: Path) -> None:
+    project = kedro_project(tmp_path / "project", "churn")
+    intent = journal.Journal(journal.APPLYING, (JournalEntry("src/churn/pipelines/new.py", existed=False),), ())
+    journal.begin(project, intent.entries, intent.created_dirs)
+    (project / "src/churn/pipelines/new.py").mkdir()
+    (project / "src/churn/pipelines/new.py/keep.txt").write_text("someone else's\n", encoding="utf-8")
+
+    journal.undo(project, intent)
+
+    assert (project / "src/churn/pipelines/new.py/keep.txt").read_text(encoding="utf-8") == "someone else's\n"
+    assert not journal.journal_path(project).exists()
+
+
+def test_the_start_of_a_journal_in_a_state_folder_linked_out_of_the_project_is_not_deleted(tmp_path: Path) -> None:
+    project = kedro_project(tmp_path / "project", "churn")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / journal.JOURNAL_TEMP).write_text("not micropkg's\n", encoding="utf-8")
+    (project / journal.STATE_FOLDER).symlink_to(outside)
+
+    with pytest.raises(ProjectError, match="refusing to delete .*journal.tmp: it resolves to"):
+        journal.recover(project, managed(project))
+
+    assert (outside / journal.JOURNAL_TEMP).read_text(encoding="utf-8") == "not micropkg's\n"
