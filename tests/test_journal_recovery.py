@@ -266,3 +266,65 @@ def test_the_start_of_a_journal_in_a_state_folder_linked_out_of_the_project_is_n
         journal.recover(project, managed(project))
 
     assert (outside / journal.JOURNAL_TEMP).read_text(encoding="utf-8") == "not micropkg's\n"
+
+
+def test_a_journal_may_name_the_requirements_files_and_the_lock(tmp_path: Path) -> None:
+    """Compiles and lock writes are transactions too: their files are managed, not only the folders."""
+    project = kedro_project(tmp_path / "project", "churn", extra={
+        "requirements.txt": "kedro\n",
+        ".requirements.txt.micropkg-backup": "old\n",
+    })
+    journal.commit(project, [JournalEntry("requirements.txt", existed=True)], [])
+
+    recovery = journal.recover(project, managed(project))
+
+    assert recovery is not None and recovery.action == "rolled forward"
+    assert (project / "requirements.txt").read_text(encoding="utf-8") == "kedro\n"
+    assert not (project / ".requirements.txt.micropkg-backup").exists()
+
+
+def test_an_entry_through_a_linked_folder_is_refused_as_something_recovery_would_touch(tmp_path: Path) -> None:
+    project = kedro_project(tmp_path / "project", "churn")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (project / "src/churn/pipelines/ext").symlink_to(outside)
+    journal.begin(project, [JournalEntry("src/churn/pipelines/ext/nodes.py", existed=False)], [])
+
+    with pytest.raises(ProjectError, match='lists "src/churn/pipelines/ext/nodes.py", and refusing to recover '):
+        journal.read_journal(project, managed(project))
+
+
+@pytest.mark.parametrize("length, shown", [(198, None), (199, 196)])
+def test_an_entry_is_quoted_in_the_message_and_a_long_one_cut_short(tmp_path: Path, length, shown) -> None:
+    """The sentence quotes the entry as JSON, and cuts it to 200 characters (with "...") if longer."""
+    project = kedro_project(tmp_path / "project", "churn")
+    entry = "docs/" + "x" * (length - 5)
+    journal.begin(project, [JournalEntry(entry, existed=False)], [])
+
+    with pytest.raises(ProjectError) as refused:
+        journal.read_journal(project, managed(project))
+
+    quoted = f'"{entry}"' if shown is None else f'"{entry[:shown]}...'  # 200 characters in all
+    assert f"it lists {quoted}, which is outside" in str(refused.value)
+
+
+def test_an_entry_of_the_wrong_shape_is_quoted_as_its_repr(tmp_path: Path) -> None:
+    project = kedro_project(tmp_path / "project", "churn")
+    journal.make_state_folder(project)
+    journal.journal_path(project).write_text(
+        '{"format": 1, "state": "applying", "entries": [12345], "created-dirs": []}', encoding="utf-8")
+
+    with pytest.raises(ProjectError, match=r'it lists "12345", which is not a \[path, existed, delete\] entry'):
+        journal.read_journal(project, managed(project))
+
+
+def test_read_only_commands_are_told_of_an_interrupted_run_only_when_there_is_one(tmp_path: Path) -> None:
+    project = kedro_project(tmp_path / "project", "churn")
+    assert journal.interrupted(project, managed(project)) == ""
+
+    journal.begin(project, [JournalEntry("src/churn/pipelines/new.py", existed=False)], [])
+
+    assert journal.interrupted(project, managed(project)) == (
+        f"interrupted: a killed micropkg run left {journal.journal_path(project)} (1 planned file change(s), "
+        "applying); run `micropkg recover` to finish it (read-only commands never roll back or forward)"
+    )
