@@ -328,3 +328,30 @@ def test_read_only_commands_are_told_of_an_interrupted_run_only_when_there_is_on
         f"interrupted: a killed micropkg run left {journal.journal_path(project)} (1 planned file change(s), "
         "applying); run `micropkg recover` to finish it (read-only commands never roll back or forward)"
     )
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("[1, 2, 3]", "it is not a JSON object"),
+    ('{"format": 2, "state": "applying", "entries": [], "created-dirs": []}', "its 'format' is not 1"),
+    ('{"format": 1, "state": "done", "entries": [], "created-dirs": []}',
+     "its 'state' is neither 'applying' nor 'committed'"),
+    ('{"format": 1, "state": "applying", "entries": {}, "created-dirs": []}', "its 'entries' is not a list"),
+    ('{"format": 1, "state": "applying", "entries": [], "created-dirs": 5}',
+     "its 'created-dirs' is not a list of strings"),
+    ('{"format": 1, "state": "applying", "entries": [], "created-dirs": [["src/churn/x"]]}',
+     "its 'created-dirs' is not a list of strings"),
+])
+def test_a_journal_of_the_wrong_shape_is_refused_saying_what_is_wrong(tmp_path: Path, text, reason) -> None:
+    project = kedro_project(tmp_path / "project", "churn")
+    journal.make_state_folder(project)
+    journal.journal_path(project).write_text(text, encoding="utf-8")
+    before = snapshot_tree(project)
+
+    with pytest.raises(ProjectError) as refused:
+        journal.recover(project, managed(project))
+
+    assert str(refused.value) == (
+        f"{journal.journal_path(project)} is not a journal micropkg can act on: {reason}; nothing was rolled "
+        "back or forward (check the project, then move that file away)"
+    )
+    assert snapshot_tree(project) == before
