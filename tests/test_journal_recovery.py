@@ -355,3 +355,25 @@ def test_a_journal_of_the_wrong_shape_is_refused_saying_what_is_wrong(tmp_path: 
         "back or forward (check the project, then move that file away)"
     )
     assert snapshot_tree(project) == before
+
+
+def test_a_journal_nested_too_deeply_is_one_sentence(tmp_path: Path) -> None:
+    project = kedro_project(tmp_path / "project", "churn")
+    journal.make_state_folder(project)
+    journal.journal_path(project).write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+
+    with pytest.raises(ProjectError) as refused:
+        journal.read_journal(project, managed(project))
+
+    assert str(refused.value) == f"{journal.journal_path(project)} is nested too deeply to read safely"
+
+
+def test_a_journal_linked_out_of_the_project_is_not_read(tmp_path: Path) -> None:
+    project = kedro_project(tmp_path / "project", "churn")
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"format": 1, "state": "applying", "entries": [], "created-dirs": []}', encoding="utf-8")
+    journal.make_state_folder(project)
+    journal.journal_path(project).symlink_to(outside)
+
+    with pytest.raises(ProjectError, match="refusing to read .*journal: it resolves to"):
+        journal.read_journal(project, managed(project))
