@@ -12,6 +12,7 @@ mode and mtime), new files and temporaries go, and so do the folders the run cre
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -377,3 +378,22 @@ def test_a_journal_linked_out_of_the_project_is_not_read(tmp_path: Path) -> None
 
     with pytest.raises(ProjectError, match="refusing to read .*journal: it resolves to"):
         journal.read_journal(project, managed(project))
+
+
+def test_the_state_folder_goes_after_recovery_even_without_its_gitignore(tmp_path: Path) -> None:
+    project, _ = killed_before_commit(tmp_path)
+    (project / journal.STATE_FOLDER / journal.STATE_IGNORE).unlink()  # removed by hand, or never written
+
+    assert journal.recover(project, managed(project)) is not None
+
+    assert not (project / journal.STATE_FOLDER).exists()
+
+
+def test_a_state_folder_that_cannot_be_made_is_one_sentence_with_the_reason(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "project"
+    not_a_folder.write_text("a file, not a project folder\n", encoding="utf-8")
+
+    with pytest.raises(ProjectError) as refused:
+        journal.make_state_folder(not_a_folder)
+
+    assert str(refused.value) == f"cannot create {not_a_folder / '.micropkg'}: {os.strerror(errno.ENOTDIR)}"
