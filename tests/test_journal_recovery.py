@@ -397,3 +397,32 @@ def test_a_state_folder_that_cannot_be_made_is_one_sentence_with_the_reason(tmp_
         journal.make_state_folder(not_a_folder)
 
     assert str(refused.value) == f"cannot create {not_a_folder / '.micropkg'}: {os.strerror(errno.ENOTDIR)}"
+
+
+def test_a_created_folder_that_is_a_link_out_of_the_project_is_refused(tmp_path: Path) -> None:
+    project = kedro_project(tmp_path / "project", "churn")
+    (tmp_path / "outside").mkdir()
+    (project / "src/churn/pipelines/ext").symlink_to(tmp_path / "outside")
+    journal.begin(project, [], ["src/churn/pipelines/ext"])
+
+    with pytest.raises(ProjectError, match='lists the folder "src/churn/pipelines/ext", and refusing to recover '):
+        journal.read_journal(project, managed(project))
+
+    intent = journal.Journal(journal.APPLYING, (), ("src/churn/pipelines/ext",))
+    with pytest.raises(ProjectError, match="refusing to remove .*ext: it resolves to"):
+        journal.undo(project, intent)
+    assert (tmp_path / "outside").is_dir()
+
+
+def test_a_journal_that_cannot_be_read_is_one_sentence_with_the_reason(tmp_path: Path) -> None:
+    project = kedro_project(tmp_path / "project", "churn")
+    journal.make_state_folder(project)
+    path = journal.journal_path(project)
+    path.symlink_to(path)  # a loop: it cannot be opened
+
+    with pytest.raises(ProjectError) as refused:
+        journal.read_journal(project, managed(project))
+
+    assert str(refused.value) == (
+        f"{path} cannot be read ({os.strerror(errno.ELOOP)}); the interrupted run it records cannot be recovered"
+    )
