@@ -267,6 +267,7 @@ def test_each_project_is_reported_completed_rolled_back_or_not_started(
     """What an interrupted run prints per project comes from this log of its own transactions."""
     other = build_file_tree(tmp_path / "other", {"a/keep.py": "KEEP = 1\n"}, dedent=False)
     untouched = tmp_path / "untouched"
+    apply_changes(other, [FileChange(other / "a/new.py", CREATE, b"NEW = 1\n")])  # before the mark: not counted
     mark = transaction.log_mark()
     apply_changes(root, [FileChange(root / "a/keep.py", UPDATE, b"KEEP = 2\n")])
 
