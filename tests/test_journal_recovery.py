@@ -219,7 +219,8 @@ def test_a_created_folder_outside_the_managed_ones_names_the_folders_and_files_a
     before = snapshot_tree(project)
 
     allowed = r"\(src/churn, tests, conf, requirements.in, requirements.txt, micropkg.lock\)"
-    with pytest.raises(ProjectError, match=r'"docs", which is outside the folders and files micropkg manages ' + allowed):
+    outside = r'"docs", which is outside the folders and files micropkg manages '
+    with pytest.raises(ProjectError, match=outside + allowed):
         journal.recover(project, managed(project))
 
     assert snapshot_tree(project) == before
