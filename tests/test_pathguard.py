@@ -15,7 +15,7 @@ import pytest
 
 from micropkg_tasks import package
 from micropkg_tasks.core.errors import ProjectError
-from micropkg_tasks.core.pathguard import PathGuard, guard
+from micropkg_tasks.core.pathguard import PathGuard, guard, relative_path_problem
 from tests.conftest import kedro_project, run_micropkg
 from tests.helpers import build_file_tree, snapshot_tree
 
@@ -140,3 +140,23 @@ def test_a_pull_into_a_pipelines_folder_linked_to_a_sibling_is_refused(tmp_path:
     assert "outside the project" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert snapshot_tree(workspace) == before
+
+
+@pytest.mark.parametrize("relative, shown", [
+    (".git/config", ".git"),
+    ("src/.git/hooks/post-checkout", ".git"),
+    ("conf/.micropkg/journal", ".micropkg"),
+])
+def test_a_recorded_path_below_git_or_our_state_is_refused_naming_that_folder(relative, shown):
+    assert relative_path_problem(relative) == f"which is inside {shown}/, where micropkg never writes"
+
+
+def test_a_managed_folder_given_with_a_trailing_slash_is_the_same_folder():
+    assert relative_path_problem("src/pkg/nodes.py", ("src/pkg/",)) is None
+    assert relative_path_problem("src/pkg-other/nodes.py", ("src/pkg/",)) is not None
+
+
+def test_a_managed_folder_is_matched_whole_whatever_its_last_letter():
+    """Only trailing slashes are stripped from a folder: ``conf/X`` must not widen to ``conf``."""
+    assert relative_path_problem("conf/X/a.yml", ("conf/X",)) is None
+    assert relative_path_problem("conf/other.yml", ("conf/X",)) is not None

@@ -17,6 +17,7 @@ import pytest
 
 from micropkg_tasks.core import journal, transaction
 from micropkg_tasks.core.errors import ProjectError
+from micropkg_tasks.core.interrupts import COMPLETED, NOT_STARTED, ROLLED_BACK
 from micropkg_tasks.core.journal import APPLYING, Journal, JournalEntry, prune_empty_folders
 from micropkg_tasks.core.transaction import CREATE, DELETE, UNCHANGED, UPDATE, FileChange, apply_changes, project_lock
 from tests.helpers import build_file_tree, snapshot_tree
@@ -227,3 +228,59 @@ def test_the_project_lock_names_what_is_wrong_with_its_folder(root: Path, tmp_pa
             pass
     assert str(caught.value).startswith(f"refusing to lock {root / '.micropkg/lock'}: it resolves to ")
     assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+@pytest.mark.parametrize("failure, shown", [
+    (OSError(errno.ENOSPC, "No space left on device"), "[Errno 28] No space left on device"),
+    (OSError(), "OSError"),  # no message: its type is named instead
+])
+def test_a_rollback_that_fails_keeps_the_journal_and_says_so(
+    root: Path, monkeypatch: pytest.MonkeyPatch, failure: OSError, shown: str
+) -> None:
+    real_replace = os.replace
+
+    def failing_write(path: Path, content: bytes) -> None:
+        raise failure
+
+    def stuck_backup(source, target):  # type: ignore[no-untyped-def]
+        if str(source).endswith(".micropkg-backup"):
+            raise OSError(errno.EIO, "Input/output error")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(transaction, "_write_new", failing_write)
+    monkeypatch.setattr(os, "replace", stuck_backup)
+    with pytest.raises(ProjectError) as caught:
+        apply_changes(root, [FileChange(root / "a/keep.py", UPDATE, b"KEEP = 2\n")])
+    monkeypatch.undo()
+
+    assert str(caught.value) == (
+        f"a change to {root} failed ({shown}) and could not be rolled back ([Errno 5] Input/output error); "
+        f"{journal.journal_path(root)} is kept: run `micropkg recover`"
+    )
+    assert journal.recover(root, MANAGED) is not None
+    assert (root / "a/keep.py").read_text() == "KEEP = 1\n"
+
+
+def test_each_project_is_reported_completed_rolled_back_or_not_started(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an interrupted run prints per project comes from this log of its own transactions."""
+    other = build_file_tree(tmp_path / "other", {"a/keep.py": "KEEP = 1\n"}, dedent=False)
+    untouched = tmp_path / "untouched"
+    apply_changes(other, [FileChange(other / "a/new.py", CREATE, b"NEW = 1\n")])  # before the mark: not counted
+    mark = transaction.log_mark()
+    apply_changes(root, [FileChange(root / "a/keep.py", UPDATE, b"KEEP = 2\n")])
+
+    def failing_write(path: Path, content: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(transaction, "_write_new", failing_write)
+    with pytest.raises(ProjectError):
+        apply_changes(other, [FileChange(other / "a/keep.py", UPDATE, b"KEEP = 2\n")])
+    monkeypatch.undo()
+
+    assert transaction.outcome_since(mark, root) == COMPLETED
+    assert transaction.outcome_since(mark, other) == ROLLED_BACK
+    assert transaction.outcome_since(mark, untouched) == NOT_STARTED
+    assert transaction.outcomes_since(mark) == [(str(root.resolve()), COMPLETED), (str(other.resolve()), ROLLED_BACK)]
+    assert transaction.outcomes_since(transaction.log_mark()) == []
