@@ -208,6 +208,28 @@ def test_scrub_keeps_asked_for_lines_without_credentials():
         ("https://h/x.whl?sig=abc", "https://h/x.whl"),
         ("s3://key:secret@bucket/wheels", "s3://bucket/wheels"),
         ("/local/path", "/local/path"),
+        # No path after the host: the authority runs to the end.
+        ("https://u:p@h", "https://h"),
+        # The authority ends at the first of / ? #, not the last.
+        ("https://u:p@h/a/b/c?sig=1#frag/x", "https://h/a/b/c#frag/x"),
+        # A password may hold an @: the host follows the last one.
+        ("https://u:p@ss@h/simple", "https://h/simple"),
+        # A user and password that are references stay, also with a ':' inside the second part.
+        ("https://${A}:${B}@h/s", "https://${A}:${B}@h/s"),
+        ("https://${A}:${B}:x@h/s", "https://h/s"),
+        ("https://${A}@h/s", "https://${A}@h/s"),
+        # Harmless query pairs keep their order and separator; a value may hold '='.
+        ("https://h/x.whl?version=1&sig=a&generation=2", "https://h/x.whl?version=1&generation=2"),
+        ("https://h/x.whl?version=a=b", "https://h/x.whl?version=a=b"),
+        ("https://h/x?sig=a#sha256=ff", "https://h/x#sha256=ff"),
+        # An '@' after the authority is part of the path, wherever the authority ends.
+        ("https://h/pkg@1.0/x.whl", "https://h/pkg@1.0/x.whl"),
+        ("file:///srv/wheels@2024/x.whl", "file:///srv/wheels@2024/x.whl"),
+        ("https://USERX:p@h/s", "https://h/s"),
+        # Only a user and a password can be references: a third part makes it a credential.
+        ("https://${A}:${B}:${C}@h/s", "https://h/s"),
+        # A second scheme inside the query is text, not the start of the URL.
+        ("https://u:p@h/x?next=https://other", "https://h/x"),
     ],
 )
 def test_strip_url_credentials(url, expected):

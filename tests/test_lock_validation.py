@@ -193,3 +193,18 @@ def test_a_project_lock_that_links_out_of_the_project_is_not_read(tmp_path: Path
     (root / "kept.lock").write_text("version = 1\n", encoding="utf-8")
     (root / "micropkg.lock").symlink_to(root / "kept.lock")  # a link that stays inside is read
     assert read_project_lock(load_project(root)).entries == {}
+
+
+def test_the_init_files_a_pull_created_are_checked_like_installed_files() -> None:
+    lock = Lock({"pipelines.x": entry(files={"src/pkg/x.py": "aa"}, created=["../outside/__init__.py"])})
+    with pytest.raises(ProjectError, match=r'lists "\.\./outside/__init__\.py", which has a \'\.\.\' component'):
+        validate_lock_paths(lock, display="micropkg.lock", folders=FOLDERS)
+
+
+def test_every_entry_is_checked_not_only_those_before_a_valid_one() -> None:
+    lock = Lock({
+        "pipelines.a": entry(module="pipelines.a", files={"src/pkg/a.py": "aa"}),
+        "pipelines.b": entry(module="pipelines.b", files={"../b.py": "aa"}),
+    })
+    with pytest.raises(ProjectError, match=r'\[micropkg\."pipelines\.b"\] lists "\.\./b\.py"'):
+        validate_lock_paths(lock, display="micropkg.lock", folders=FOLDERS)
