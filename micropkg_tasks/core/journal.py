@@ -159,7 +159,7 @@ def _write_journal(root: Path, journal: Journal) -> None:
         os.rename(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            if not _is_folder(temp):
+            if not is_real_folder(temp):
                 os.unlink(temp)
         raise
     _fsync_folder(path.parent)
@@ -191,11 +191,11 @@ def finish(root: Path) -> None:
             folder.rmdir()
 
 
-def _is_folder(path: Path) -> bool:
-    """A real folder (not a link to one) is at ``path``."""
+def is_real_folder(path: Path) -> bool:
+    """A folder itself is at ``path``, not a symlink to one (nothing there: False)."""
     try:
         return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
         return False
 
 
@@ -255,7 +255,7 @@ def _check_paths(root: Path, journal: Journal, managed: tuple[Sequence[str], Seq
                 paths.check(candidate, "recover")
             except ProjectError as exc:
                 raise _Invalid(f"it lists {_shown(entry.path)}, and {exc}") from None
-            if _is_folder(candidate):
+            if is_real_folder(candidate):
                 raise _Invalid(f"it lists {_shown(entry.path)}, and {candidate} is a folder, not a file micropkg wrote")
     for relative in journal.created_dirs:
         problem = _folder_problem(relative, folders, files)
@@ -318,7 +318,7 @@ def _remove_partial_journal(root: Path) -> None:
     if not os.path.lexists(temp):
         return
     PathGuard(root).check(temp, "delete")
-    if _is_folder(temp):
+    if is_real_folder(temp):
         raise ProjectError(f"{temp} is a folder; micropkg writes its journal through that name, so move it away")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(temp)

@@ -29,7 +29,9 @@ from micropkg_tasks.core.errors import BusyError, ProjectError
 from micropkg_tasks.core.interrupts import (
     COMPLETED, NOT_STARTED, ROLLED_BACK, interrupts_deferred, raise_if_pending,
 )
-from micropkg_tasks.core.journal import JournalEntry, Recovery, backup_path, prune_empty_folders, temp_path
+from micropkg_tasks.core.journal import (
+    JournalEntry, Recovery, backup_path, is_real_folder, prune_empty_folders, temp_path,
+)
 from micropkg_tasks.core.pathguard import PathGuard, guard, relative_path_problem
 
 CREATE = "create"
@@ -108,14 +110,6 @@ def _make_parents(path: Path, root: Path) -> None:
             continue
 
 
-def _is_real_folder(path: Path) -> bool:
-    """A folder itself, not a symlink to one."""
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-
-
 def _check_targets(root: Path, changes: Sequence[FileChange]) -> None:
     """Refuse, before touching anything, writes that could only fail half-way:
     a target that is a folder, or a target below something that is not a folder."""
@@ -130,7 +124,7 @@ def _check_targets(root: Path, changes: Sequence[FileChange]) -> None:
                 "restore it (rename it back) or delete it, then run again"
             )
         if change.action in (CREATE, UPDATE):
-            if _is_real_folder(change.path):
+            if is_real_folder(change.path):
                 raise ProjectError(f"cannot write {change.path}: a folder is in the way")
             parent = change.path.parent
             while parent not in checked and parent != root and root in parent.parents:
@@ -138,7 +132,7 @@ def _check_targets(root: Path, changes: Sequence[FileChange]) -> None:
                     raise ProjectError(f"cannot write {change.path}: {parent} is a file, not a folder")
                 checked.add(parent)
                 parent = parent.parent
-        elif change.action == DELETE and _is_real_folder(change.path):
+        elif change.action == DELETE and is_real_folder(change.path):
             raise ProjectError(f"cannot delete {change.path}: it is a folder")
 
 
