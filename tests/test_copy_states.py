@@ -353,6 +353,31 @@ def test_an_ad_hoc_pull_is_owned_by_nobody_and_not_orphaned(synced):
     assert copies["pipelines.summary"]["owner"] == ""
 
 
+def test_an_ad_hoc_pull_of_a_local_sdist_is_upstream_moved_once_that_file_changes(synced):
+    """A copy pulled from a local sdist file, named relative to the project, compares with that
+    file: rebuilt with other content, the copy is upstream moved everywhere; rebuilt as it was,
+    the copy is in sync again."""
+    core = synced / "projects/core"
+    build_file_tree(core / "src/core/pipelines/reporting", {
+        "__init__.py": '"""Reporting."""\n\n__version__ = "0.1.0"\n',
+        "nodes.py": "def summarise(rows):\n    return len(rows)\n",
+    })
+    assert _run(["package", "pipelines.reporting"], core).exit_code == 0
+    sdist = core / "dist/reporting-0.1.0.tar.gz"
+    pulled = _run(["pull", "../core/dist/reporting-0.1.0.tar.gz", "--destination", "pipelines", "--no-compile"],
+                  synced / CHURN)
+    assert pulled.exit_code == 0, pulled.stderr
+    assert_everywhere(synced, CHURN, PULLED, "in sync", 0)
+    original = sdist.read_bytes()
+    nodes = core / "src/core/pipelines/reporting/nodes.py"
+    nodes.write_text(nodes.read_text() + "\n# upstream moves\n")
+    assert _run(["package", "pipelines.reporting"], core).exit_code == 0
+    assert sdist.read_bytes() != original
+    assert_everywhere(synced, CHURN, PULLED, "upstream moved", 1)
+    sdist.write_bytes(original)
+    assert_everywhere(synced, CHURN, PULLED, "in sync", 0)
+
+
 def test_accept_records_local_edits_as_intended_and_the_next_upstream_change_merges(synced):
     target = synced / CHURN / CHURN_NODES
     edit(target, LINE_3, "from __future__ import annotations  # churn: accepted\n")

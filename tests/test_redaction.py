@@ -94,6 +94,22 @@ def test_an_authorization_header_keeps_what_follows_it() -> None:
     assert redact_text(text) == "headers={'Authorization': 'token ***', 'Accept': 'application/json'}"
 
 
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        # Letters that match ASCII ones only case-insensitively ("\u0130" is a capital I with a dot,
+        # "\u212a" the Kelvin sign): the header and the scheme word are still found.
+        ("\u00fc Author\u0130zation: rawsecret", "\u00fc Author\u0130zation: ***"),
+        ("sent To\u212aen ghp_0123456789 \u00fc", "sent To\u212aen *** \u00fc"),
+        # A header and a scheme word in text that also holds a URL and non-ASCII letters.
+        ("\u00e9 https://u:p@h/x Authorization: Basic abc, then Bearer abcdefg12",
+         "\u00e9 https://***@h/x Authorization: Basic ***, then Bearer ***"),
+    ],
+)
+def test_credentials_are_hidden_in_text_that_is_not_ascii(text: str, shown: str) -> None:
+    assert redact_text(text) == shown
+
+
 # -- token, Bearer and Basic credentials in free text ---------------------------------------------
 
 

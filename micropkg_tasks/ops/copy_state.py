@@ -146,7 +146,7 @@ def _adhoc_upstream(root: Path, installed: LockEntry) -> str:
             root, installed.source, installed.options.get("alias"), installed.options.get("env", "base")))
     if kind == PATH:
         try:
-            current = sha256_file((root / installed.source).resolve())
+            current = sha256_file(os.path.join(os.fspath(root), installed.source))
         except (OSError, MicropkgError):
             current = None
         if current is not None and current != installed.sdist_sha256:
