@@ -57,12 +57,14 @@ _PAIR = re.compile(rf"({_STR}|[A-Za-z0-9_-]+) = ({_STR})\n")
 
 
 def _strings(text: str | None) -> list[str]:
-    return [match[1:-1] for match in _STRINGS.findall(text or "")]
+    return [match[1:-1] for match in _STRINGS.findall(text)] if text else []
 
 
 def _table(text: str | None) -> dict[str, str] | None:
     """The pairs of a table body, or None if a key comes twice (an error tomllib reports)."""
-    pairs = _PAIR.findall(text or "")
+    if not text:
+        return {}
+    pairs = _PAIR.findall(text)
     table = {key[1:-1] if key.startswith('"') else key: value[1:-1] for key, value in pairs}
     return table if len(table) == len(pairs) else None
 
@@ -77,40 +79,48 @@ def parse_rendered(text: str) -> dict[str, Any] | None:
     data: dict[str, Any] = {"version": int(version.group(1))}
     entries: dict[str, Any] = {}
     position = version.end()
+    match_entry = _ENTRY.match
     while position < len(text):
-        match = _ENTRY.match(text, position)
+        match = match_entry(text, position)
         if match is None:
             return None
         position = match.end()
+        entry = _entry_data(match.groups())
         key = match["key"][1:-1]
-        options, files = _table(match["options"]), _table(match["files"])
-        blobs = _table(match["blobs"]) if match["blobs"] is not None else {}
-        customised = _table(match["customised"]) if match["customised"] is not None else {}
-        if key in entries or options is None or files is None or blobs is None or customised is None:
+        if entry is None or key in entries:
             return None
-        entry: dict[str, Any] = {
-            "name": match["name"][1:-1],
-            "source": match["source"][1:-1],
-            "version": match["version"][1:-1],
-            "sdist-sha256": match["sdist"][1:-1],
-        }
-        if match["source_sha"] is not None:
-            entry["source-sha256"] = match["source_sha"][1:-1]
-        if match["origin"] is not None:
-            entry["origin"] = match["origin"][1:-1]
-        if match["depends"] is not None:
-            entry["depends-on"] = _strings(match["depends"])
-        entry["requirements"] = _strings(match["requirements"])
-        if match["conflicts"] is not None:
-            entry["conflicts"] = _strings(match["conflicts"])
-        if match["created"] is not None:
-            entry["created"] = _strings(match["created"])
-        entry["options"], entry["files"] = options, files
-        if match["blobs"] is not None:
-            entry["blobs"] = blobs
-        if match["customised"] is not None:
-            entry["customised"] = customised
         entries[key] = entry
     if entries:
         data["micropkg"] = entries
     return data
+
+
+def _entry_data(groups: tuple[str | None, ...]) -> dict[str, Any] | None:
+    """One entry's data from the groups of an ``_ENTRY`` match (in the order they appear there),
+    or None if one of its tables names a key twice."""
+    (_, name, source, version, sdist, source_sha, origin, depends, requirements, conflicts, created,
+     options, files, blobs, customised) = groups
+    entry: dict[str, Any] = {
+        "name": name[1:-1], "source": source[1:-1], "version": version[1:-1],  # type: ignore[index]
+        "sdist-sha256": sdist[1:-1],  # type: ignore[index]
+    }
+    if source_sha is not None:
+        entry["source-sha256"] = source_sha[1:-1]
+    if origin is not None:
+        entry["origin"] = origin[1:-1]
+    if depends is not None:
+        entry["depends-on"] = _strings(depends)
+    entry["requirements"] = _strings(requirements)
+    if conflicts is not None:
+        entry["conflicts"] = _strings(conflicts)
+    if created is not None:
+        entry["created"] = _strings(created)
+    tables = {"options": _table(options), "files": _table(files)}
+    if blobs is not None:
+        tables["blobs"] = _table(blobs)
+    if customised is not None:
+        tables["customised"] = _table(customised)
+    if None in tables.values():
+        return None
+    entry.update(tables)
+    return entry
