@@ -133,7 +133,9 @@ def package(
 
 
 PULL_HELP = {
-    "location": "Path, fsspec URL, or package spec (name==1.2) of the sdist to pull.",
+    "location": "Path, fsspec URL, or package spec (name==1.2) of the sdist to pull; or a git source, "
+    "git+https://host/org/repo.git@REF#[path/to/project:]pipelines.x (see docs/sources.md).",
+    "update": "Git sources: move to the commit the ref names now, instead of the commit micropkg.lock records.",
     "all": "Pull every entry of the pull manifest in pyproject.toml, as one unit: [tool.micropkg.pull] "
     "(or [tool.kedro.micropkg.pull] before Kedro 1.0).",
     "alias": "Install under another name.",
@@ -164,7 +166,7 @@ PULL_HELP = {
 def pull(
     c, location=None, all=False, alias=None, destination=None, env="base", force=False,
     dry_run=False, diff=False, fs_args=None, no_cache=False, no_compile=False, with_deps=False, project=None,
-    monorepo=False, jobs=None, json=False, quiet=False, verbose=False, merge=False,
+    monorepo=False, jobs=None, json=False, quiet=False, verbose=False, merge=False, update=False,
 ):
     """Install micro-package sdists into the project, safely and as one unit."""
     from micropkg_tasks.ops.pull import pull_all as pull_manifest
@@ -200,14 +202,14 @@ def pull(
         batch = pull_manifest(
             resolved, force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
             use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c), merge=merge,
-            with_deps=with_deps,
+            with_deps=with_deps, update=update,
         )
     else:
         entry = PullEntry(location, alias, destination, env, cli_path(fs_args))
         batch = pull_batch(
             resolved, [entry], force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
             base=Path.cwd(), use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c),
-            merge=merge, with_deps=with_deps,
+            merge=merge, with_deps=with_deps, update=update,
         )
     if json:
         print_json(batch)

@@ -38,6 +38,7 @@ _ENTRY = re.compile(
     rf"sdist-sha256 = (?P<sdist>{_STR})\n"
     rf"(?:source-sha256 = (?P<source_sha>{_STR})\n)?"
     rf"(?:origin = (?P<origin>{_STR})\n)?"
+    rf"(?:commit = (?P<commit>{_STR})\n)?"
     rf"(?:depends-on = {_array('depends')}\n)?"
     rf"requirements = {_array('requirements')}\n"
     rf"(?:conflicts = {_array('conflicts')}\n)?"
@@ -98,6 +99,8 @@ def parse_rendered(text: str) -> dict[str, Any] | None:
             entry["source-sha256"] = match["source_sha"][1:-1]
         if match["origin"] is not None:
             entry["origin"] = match["origin"][1:-1]
+        if match["commit"] is not None:
+            entry["commit"] = match["commit"][1:-1]
         if match["depends"] is not None:
             entry["depends-on"] = _strings(match["depends"])
         entry["requirements"] = _strings(match["requirements"])

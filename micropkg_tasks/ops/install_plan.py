@@ -362,6 +362,7 @@ def plan_install(
     placed: dict[Path, bytes] | None = None,
     merge: bool = False,
     declared: bool = False,
+    commit: str | None = None,
 ) -> InstallPlan:
     """Stage the installation of ``sdist`` and record the new lock entry in ``lock``.
 
@@ -442,6 +443,7 @@ def plan_install(
         conflicts=_still_conflicted(project, staging, placed, previous, plan),
         created=sorted(created),
         customised=customised,
+        commit=commit,
     )
     return plan
 

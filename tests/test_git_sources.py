@@ -1,0 +1,90 @@
+"""Pulling, syncing and checking micro-packages straight from real git repositories at a ref."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from micropkg_tasks.core.lockfile import read_lock
+from tests.conftest import EXAMPLE_MONOREPO, kedro_project
+from tests.helpers import commit_all, git, read_tree, snapshot_tree
+
+CORE = EXAMPLE_MONOREPO / "projects" / "core"
+READERS = "src/core/utils/io/readers.py"
+INSTALLED_READERS = "src/churn/utils/io/readers.py"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository holding the example monorepo (the core project in projects/core), tagged v1."""
+    root = tmp_path / "shared-repo"
+    shutil.copytree(EXAMPLE_MONOREPO, root, ignore=shutil.ignore_patterns("__pycache__", "dist", "*.pyc"))
+    git(root, "init", "-q", "-b", "main")
+    commit_all(root, "first")
+    git(root, "tag", "v1")
+    return root
+
+
+@pytest.fixture
+def root_repo(tmp_path: Path) -> Path:
+    """A repository whose root is the core project."""
+    root = tmp_path / "core-repo"
+    shutil.copytree(CORE, root, ignore=shutil.ignore_patterns("__pycache__", "dist", "*.pyc"))
+    git(root, "init", "-q", "-b", "main")
+    commit_all(root, "first")
+    return root
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Path:
+    return kedro_project(tmp_path / "churn", "churn")
+
+
+def url(repo: Path, ref: str, target: str = "projects/core:utils.io") -> str:
+    return f"git+{repo.as_uri()}@{ref}#{target}"
+
+
+def edit_readers(repo: Path, text: str, prefix: str = "projects/core/") -> str:
+    path = repo / prefix / READERS
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+    return commit_all(repo, "change the readers")
+
+
+# -- acceptance 1: a tag's content, the commit in the lock, a second pull writes nothing ---------
+
+
+def test_pull_at_a_tag_installs_that_tags_content_and_records_the_commit(repo, target, cli):
+    tagged = git(repo, "rev-parse", "v1").strip()
+    edit_readers(repo, "# after the tag\n")  # main moves on; the tag does not
+    done = cli(["pull", "--no-compile", "--destination", "utils", url(repo, "v1")], cwd=target)
+    assert done.exit_code == 0, done.stderr
+    installed = (target / INSTALLED_READERS).read_text(encoding="utf-8")
+    assert "after the tag" not in installed
+    assert "def read_records" in installed
+    entry = read_lock(target / "micropkg.lock").entries["utils.io"]
+    assert entry.commit == tagged
+    assert entry.source == url(repo, "v1")
+    before = snapshot_tree(target)
+    again = cli(["pull", "--no-compile", "--destination", "utils", url(repo, "v1")], cwd=target)
+    assert again.exit_code == 0, again.stderr
+    assert snapshot_tree(target) == before
+
+
+def test_subfolder_project_at_a_commit_hash(repo, target, cli):
+    first = git(repo, "rev-parse", "HEAD").strip()
+    edit_readers(repo, "# second commit\n")
+    done = cli(["pull", "--no-compile", "--destination", "utils", url(repo, first)], cwd=target)
+    assert done.exit_code == 0, done.stderr
+    assert "second commit" not in (target / INSTALLED_READERS).read_text(encoding="utf-8")
+    assert read_lock(target / "micropkg.lock").entries["utils.io"].commit == first
+
+
+def test_project_at_the_repository_root(root_repo, target, cli):
+    done = cli(["pull", "--no-compile", "--destination", "utils", f"git+{root_repo.as_uri()}@main#utils.io"], cwd=target)
+    assert done.exit_code == 0, done.stderr
+    assert (target / INSTALLED_READERS).read_bytes() != b""
+    assert read_lock(target / "micropkg.lock").entries["utils.io"].commit == git(root_repo, "rev-parse", "HEAD").strip()
