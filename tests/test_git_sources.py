@@ -88,3 +88,55 @@ def test_project_at_the_repository_root(root_repo, target, cli):
     assert done.exit_code == 0, done.stderr
     assert (target / INSTALLED_READERS).read_bytes() != b""
     assert read_lock(target / "micropkg.lock").entries["utils.io"].commit == git(root_repo, "rev-parse", "HEAD").strip()
+
+
+# -- acceptance 2: upstream moved, --update, sync-shared, --merge with the recorded base --------
+
+
+def test_a_new_commit_on_the_branch_is_upstream_moved_until_pull_update(repo, target, cli):
+    first = git(repo, "rev-parse", "main").strip()
+    assert cli(["pull", "--no-compile", "--destination", "utils", url(repo, "main")], cwd=target).exit_code == 0
+    clean = cli(["check", "--json"], cwd=target)
+    assert clean.exit_code == 0, clean.stdout + clean.stderr
+    moved = edit_readers(repo, "# moved on\n")
+    before = snapshot_tree(target)
+    checked = cli(["check"], cwd=target)
+    assert checked.exit_code == 1
+    assert "upstream moved" in checked.stdout
+    assert snapshot_tree(target) == before  # check writes nothing
+    # The same ref without --update stays on the recorded commit: nothing is written.
+    same = cli(["pull", "--no-compile", "--destination", "utils", url(repo, "main")], cwd=target)
+    assert same.exit_code == 0, same.stderr
+    assert snapshot_tree(target) == before
+    assert read_lock(target / "micropkg.lock").entries["utils.io"].commit == first
+    updated = cli(["pull", "--no-compile", "--destination", "utils", "--update", url(repo, "main")], cwd=target)
+    assert updated.exit_code == 0, updated.stderr
+    assert "# moved on" in (target / INSTALLED_READERS).read_text(encoding="utf-8")
+    assert read_lock(target / "micropkg.lock").entries["utils.io"].commit == moved
+    assert cli(["check"], cwd=target).exit_code == 0
+
+
+def test_check_offline_reports_not_checked_and_never_runs_git(repo, target, cli, monkeypatch):
+    assert cli(["pull", "--no-compile", "--destination", "utils", url(repo, "main")], cwd=target).exit_code == 0
+    edit_readers(repo, "# moved on\n")
+    monkeypatch.setenv("PATH", str(target / "no-git-here"))  # git cannot be found: offline must not need it
+    done = cli(["check", "--offline", "--json"], cwd=target)
+    assert done.exit_code == 0, done.stdout + done.stderr
+    copies = json.loads(done.stdout)["copies"]
+    assert [c["state"] for c in copies] == ["not checked (offline)"]
+    # Local edits are still found offline.
+    path = target / INSTALLED_READERS
+    path.write_text(path.read_text(encoding="utf-8") + "# mine\n", encoding="utf-8")
+    edited = cli(["check", "--offline"], cwd=target)
+    assert edited.exit_code == 3
+    assert "locally edited" in edited.stdout
+
+
+def test_a_changed_ref_moves_to_its_commit(repo, target, cli):
+    assert cli(["pull", "--no-compile", "--destination", "utils", url(repo, "v1")], cwd=target).exit_code == 0
+    moved = edit_readers(repo, "# on main\n")
+    git(repo, "tag", "v2")
+    done = cli(["pull", "--no-compile", "--destination", "utils", url(repo, "v2")], cwd=target)
+    assert done.exit_code == 0, done.stderr
+    entry = read_lock(target / "micropkg.lock").entries["utils.io"]
+    assert (entry.commit, entry.source) == (moved, url(repo, "v2"))

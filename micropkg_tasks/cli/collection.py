@@ -254,19 +254,21 @@ def status(c, project=None, all_projects=False, monorepo=False, json=False, form
     "all-projects": "Check every project of the monorepo, even from inside one project.",
     "monorepo": MONOREPO_HELP,
     "since": "Only the projects a git change since this ref touches (see affected).",
+    "offline": "Do not ask git where the refs of git sources are now: such copies are checked against "
+    "their recorded commit and reported as not checked (offline).",
     "json": "Print every copy, its owner and state as JSON.",
     "format": github.FORMAT_HELP,
     **VERBOSITY_HELP,
 }, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
 @reports_errors
 def check(c, project=None, all_projects=False, monorepo=False, since=None, json=False, format=None, quiet=False,
-          verbose=False):
+          verbose=False, offline=False):
     """The CI gate: every installed copy, whatever brought it in, must be in sync or customised.
     Writes nothing. Exit 0 clean, 1 drift or broken, 3 edited locally."""
     from micropkg_tasks.ops.copy_state import copy_model
 
     where = scope(project, all_projects or monorepo, task="check")
-    result = copy_model(where.root, projects=_since(where, since, "check"))
+    result = copy_model(where.root, projects=_since(where, since, "check"), offline=offline)
     print_json(result) if json else report.check_result(result)
     github.publish_check(result, format, json=json)
     if result.exit_code:

@@ -33,8 +33,9 @@ from pathlib import Path
 
 from micropkg_tasks.core.bounded import MAX_SDIST_BYTES
 from micropkg_tasks.core.errors import MicropkgError
-from micropkg_tasks.core.git_url import COMMIT, GitSource, is_git_location, same_repository_ref
-from micropkg_tasks.core.lockfile import read_project_lock
+from micropkg_tasks.core import copy_state as states
+from micropkg_tasks.core.git_url import COMMIT, GitSource, is_git_location, parse_git_location, same_repository_ref
+from micropkg_tasks.core.lockfile import LockEntry, read_project_lock
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.quantities import amount
 from micropkg_tasks.core.redaction import redact_text
@@ -298,3 +299,22 @@ def recorded_commit(project: Project, location: str) -> str | None:
         if entry.commit and same_repository_ref(entry.source, location):
             return entry.commit
     return None
+
+
+def git_upstream(location: str, installed: LockEntry, *, offline: bool = False) -> str:
+    """How a copy pulled from a git source compares with ``location`` (the declared source,
+    or the one it was pulled from): in sync while its ref still names the recorded commit,
+    ``upstream moved`` once it names another, ``not checked (offline)`` when git is not asked."""
+    try:
+        source = parse_git_location(location)
+    except MicropkgError:
+        return states.SOURCE_MISSING
+    if installed.commit is None:
+        return states.UPSTREAM_MOVED  # nothing says which commit it came from: pull it again
+    if offline:
+        return states.IN_SYNC if source.pinned and source.ref == installed.commit else states.NOT_CHECKED_OFFLINE
+    try:
+        commit = resolve_commit(source)
+    except MicropkgError:
+        return states.SOURCE_MISSING
+    return states.IN_SYNC if commit == installed.commit else states.UPSTREAM_MOVED

@@ -29,7 +29,7 @@ from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import (
     CONFLICT, CREATE, DELETE, KEPT, MERGE_CONFLICT, MERGED, UNCHANGED, UPDATE,
 )
-from micropkg_tasks.ops.sources import SIBLING, location_kind, source_identity
+from micropkg_tasks.ops.sources import GIT, SIBLING, location_kind, source_identity
 from micropkg_tasks.ops.merge_base import find_base
 
 
@@ -311,7 +311,7 @@ def _other_owner(project: Project, previous: LockEntry, sdist: SdistContents, lo
     if (
         previous.version == sdist.version
         and previous.sdist_sha256 != sdist.sha256
-        and location_kind(location, project.root) != SIBLING  # built from live source: its content moves on
+        and location_kind(location, project.root) not in (SIBLING, GIT)  # built from source: its content moves on
     ):
         return (
             f"{location} is a different build of {previous.module} {sdist.version} than the one installed "
