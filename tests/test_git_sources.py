@@ -11,7 +11,8 @@ import pytest
 
 from micropkg_tasks.core.lockfile import read_lock
 from tests.conftest import EXAMPLE_MONOREPO, kedro_project
-from tests.helpers import commit_all, git, read_tree, snapshot_tree
+from tests.git_http import TOKEN, USER, git_http  # noqa: F401  (a fixture)
+from tests.helpers import commit_all, git, snapshot_tree
 
 CORE = EXAMPLE_MONOREPO / "projects" / "core"
 READERS = "src/core/utils/io/readers.py"
@@ -140,3 +141,54 @@ def test_a_changed_ref_moves_to_its_commit(repo, target, cli):
     assert done.exit_code == 0, done.stderr
     entry = read_lock(target / "micropkg.lock").entries["utils.io"]
     assert (entry.commit, entry.source) == (moved, url(repo, "v2"))
+
+
+# -- acceptance 4: a token in an https URL is never shown or stored ------------------------------
+
+
+def _everything_written(*roots: Path) -> str:
+    """The names and contents of every file below ``roots``, as one text (bytes decoded loosely)."""
+    parts = []
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            parts.append(str(path))
+            if path.is_file():
+                parts.append(path.read_bytes().decode("utf-8", "replace"))
+    return "\n".join(parts)
+
+
+def test_token_in_the_url_never_appears_in_output_lock_or_cache(repo, target, cli, git_http, monkeypatch):
+    git_http.publish(repo, "shared.git")
+    location = f"git+{git_http.url('shared.git')}@v1#projects/core:utils.io"
+    done = cli(["pull", "--no-compile", "--destination", "utils", location, "--json"], cwd=target)
+    assert done.exit_code == 0, done.stderr
+    entry = read_lock(target / "micropkg.lock").entries["utils.io"]
+    assert entry.commit == git(repo, "rev-parse", "v1^{commit}").strip()
+    assert "***@127.0.0.1" in entry.source
+    # The lock holds no token: check asks git without one, and the user's credential helper answers.
+    helper = target.parent / "gitconfig"
+    helper.write_text(f'[credential]\n\thelper = "!f() {{ echo username={USER}; echo password={TOKEN}; }}; f"\n')
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(helper))
+    checked = cli(["check", "--json"], cwd=target)
+    assert checked.exit_code == 0, checked.stdout
+    git(repo, "tag", "-f", "v1", edit_readers(repo, "# moved\n"))
+    git_http.publish(repo, "shared.git")
+    moved = cli(["check"], cwd=target)
+    assert moved.exit_code == 1 and "upstream moved" in moved.stdout
+    wrong = cli(["pull", "--no-compile", "--update", location.replace(TOKEN, "wrong-token-value"), "--json"], cwd=target)
+    assert wrong.exit_code == 1
+    cache = Path(os.environ["MICROPKG_CACHE_DIR"])
+    for text in (done.stdout, done.stderr, checked.stdout, checked.stderr, moved.stdout, moved.stderr,
+                 wrong.stdout, wrong.stderr, _everything_written(target, cache)):
+        assert TOKEN not in text
+        assert "wrong-token-value" not in text
+
+
+def test_a_repository_that_needs_credentials_is_one_sentence(repo, target, cli, git_http):
+    git_http.publish(repo, "shared.git")
+    before = snapshot_tree(target)
+    done = cli(["pull", "--no-compile", f"git+{git_http.url('shared.git', token=False)}@v1#projects/core:utils.io"],
+               cwd=target)
+    assert done.exit_code == 1
+    assert done.stderr.count("\n") == 1 and "needs credentials" in done.stderr, done.stderr
+    assert snapshot_tree(target) == before

@@ -24,8 +24,10 @@ project's is. Nothing in the repository is run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -38,7 +40,7 @@ from micropkg_tasks.core.git_url import COMMIT, GitSource, is_git_location, pars
 from micropkg_tasks.core.lockfile import LockEntry, read_project_lock
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.quantities import amount
-from micropkg_tasks.core.redaction import redact_text
+from micropkg_tasks.core.redaction import REDACTED, redact_text
 from micropkg_tasks.ops.cache import cache_dir
 
 DEFAULT_TIMEOUT = 120.0  # seconds for one git command
@@ -98,10 +100,7 @@ class _Git:
         if remote:  # the URL goes to git on the command line only, never into a file
             command += ["-c", f"remote.origin.url={self.source.url}"]
         try:
-            return subprocess.run(
-                [*command, *args], cwd=cwd, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
-                capture_output=True, timeout=self.timeout, env=_environment(), start_new_session=True,
-            )
+            return _run_bounded([*command, *args], cwd, stdin, self.timeout)
         except subprocess.TimeoutExpired:
             raise GitSourceError(
                 f"{self.source.display}: git did not finish within {self.timeout:g} seconds "
@@ -120,6 +119,24 @@ class _Git:
         last = next((line.strip() for line in reversed(said.splitlines()) if line.strip()), "no message")
         shown = redact_text(last.replace(self.source.url, self.source.repository))
         return GitSourceError(f"{self.source.display}: git could not {doing} ({shown})")
+
+
+def _run_bounded(argv: list[str], cwd: Path | None, stdin: bytes | None,
+                 timeout: float) -> subprocess.CompletedProcess[bytes]:
+    """Run git in a session of its own (no terminal to prompt on); past ``timeout``, it and
+    everything it started (ssh, a credential helper) are stopped."""
+    process = subprocess.Popen(
+        argv, cwd=cwd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment(), start_new_session=True,
+    )
+    try:
+        out, err = process.communicate(stdin, timeout=timeout)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(argv, process.returncode, out, err)
 
 
 def _pick(lines: list[tuple[str, str]], ref: str) -> str | None:
@@ -169,10 +186,11 @@ def _repository(root: Path, git: _Git) -> Path:
     return repo
 
 
-def _list_files(git: _Git, repo: Path, commit: str) -> list[tuple[str, str, int]]:
-    """``(path, blob id, size)`` of every regular file of the project at ``commit``."""
+def _list_files(git: _Git, repo: Path, commit: str) -> list[tuple[str, str]]:
+    """``(path, blob id)`` of every regular file of the project at ``commit`` (no content is
+    needed for this, so none is fetched)."""
     source = git.source
-    args = ["ls-tree", "-r", "-z", "--long", "--full-tree", commit]
+    args = ["ls-tree", "-r", "-z", "--full-tree", commit]
     if source.path:
         args += ["--", f"{source.path}/"]
     done = git(*args, cwd=repo)
@@ -182,19 +200,16 @@ def _list_files(git: _Git, repo: Path, commit: str) -> list[tuple[str, str, int]
     for record in done.stdout.split(b"\0"):
         head, _, path = record.partition(b"\t")
         parts = head.split()
-        if len(parts) != 4 or parts[0] not in _REGULAR_MODES:
+        if len(parts) != 3 or parts[0] not in _REGULAR_MODES:
             continue  # symbolic links and submodules are not copied
         name = path.decode("utf-8", "surrogateescape")
         if name.startswith("/") or any(part in ("", ".", "..", ".git") for part in name.split("/")):
             continue
-        files.append((name, parts[2].decode("ascii"), int(parts[3])))
+        files.append((name, parts[2].decode("ascii")))
     where = f"{source.path}/pyproject.toml" if source.path else "pyproject.toml"
-    if where not in {name for name, _, _ in files}:
+    if where not in {name for name, _ in files}:
         folder = f"folder {source.path!r}" if source.path else "repository root"
         raise GitSourceError(f"{source.display}: the {folder} holds no project (no pyproject.toml) at {source.ref}")
-    if sum(size for _, _, size in files) > MAX_SDIST_BYTES:
-        raise GitSourceError(f"{source.display}: the project's files at {source.ref} are larger than the "
-                             f"{MAX_SDIST_BYTES // (1 << 20)} MiB this tool reads")
     return files
 
 
@@ -203,6 +218,9 @@ def _read_blobs(git: _Git, repo: Path, blobs: list[str]) -> dict[str, bytes]:
     done = git("cat-file", "--batch", cwd=repo, stdin="".join(f"{blob}\n" for blob in blobs).encode())
     if done.returncode != 0:
         raise git.failed(done, "read the project's files")
+    if len(done.stdout) > MAX_SDIST_BYTES:
+        raise GitSourceError(f"{git.source.display}: the project's files at {git.source.ref} are larger than the "
+                             f"{MAX_SDIST_BYTES // (1 << 20)} MiB this tool reads")
     out, at, found = done.stdout, 0, {}
     while at < len(out):
         end = out.index(b"\n", at)
@@ -215,12 +233,12 @@ def _read_blobs(git: _Git, repo: Path, blobs: list[str]) -> dict[str, bytes]:
     return found
 
 
-def _write_tree(root: Path, commit: str, files: list[tuple[str, str, int]], contents: dict[str, bytes]) -> Path:
+def _write_tree(root: Path, commit: str, files: list[tuple[str, str]], contents: dict[str, bytes]) -> Path:
     """Write the files to ``<root>/<commit>``, whole or not at all (a folder renamed into place)."""
     final = root / commit
     staging = Path(tempfile.mkdtemp(prefix=f".{commit[:12]}.", dir=root))
     try:
-        for name, blob, _ in files:
+        for name, blob in files:
             path = staging / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(contents[blob])
@@ -256,7 +274,7 @@ def fetch_tree(source: GitSource, commit: str, *, timeout: float | None = None) 
                 raise GitSourceError(f"{source.display}: {source.repository} has no commit {source.ref}")
             raise git.failed(done, f"fetch {commit[:12]}")
         files = _list_files(git, repo, commit)
-        blobs = sorted({blob for _, blob, _ in files})
+        blobs = sorted({blob for _, blob in files})
         done = git("-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
                    "--filter=blob:none", "--stdin", "origin", cwd=repo, remote=True,
                    stdin="".join(f"{blob}\n" for blob in blobs).encode())
@@ -306,7 +324,8 @@ def git_upstream(location: str, installed: LockEntry, *, offline: bool = False) 
     or the one it was pulled from): in sync while its ref still names the recorded commit,
     ``upstream moved`` once it names another, ``not checked (offline)`` when git is not asked."""
     try:
-        source = parse_git_location(location)
+        # A lock records a URL's credentials as ***: git is asked without them (its credential helpers answer).
+        source = parse_git_location(location.replace(f"://{REDACTED}@", "://", 1))
     except MicropkgError:
         return states.SOURCE_MISSING
     if installed.commit is None:
