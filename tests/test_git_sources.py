@@ -192,3 +192,83 @@ def test_a_repository_that_needs_credentials_is_one_sentence(repo, target, cli, 
     assert done.exit_code == 1
     assert done.stderr.count("\n") == 1 and "needs credentials" in done.stderr, done.stderr
     assert snapshot_tree(target) == before
+
+
+# -- acceptance 5: each failure is one sentence, and the project is left as it was ---------------
+
+
+def _fails_cleanly(cli, target: Path, location: str, expected: str, code: int = 1) -> None:
+    before = snapshot_tree(target)
+    done = cli(["pull", "--no-compile", "--destination", "utils", location, "--json"], cwd=target)
+    assert done.exit_code == code, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
+    assert expected in done.stderr, done.stderr
+    assert snapshot_tree(target) == before
+
+
+def test_a_ref_that_does_not_exist(repo, target, cli):
+    _fails_cleanly(cli, target, url(repo, "no-such-branch"), "has no tag or branch 'no-such-branch'")
+
+
+def test_a_commit_that_does_not_exist(repo, target, cli):
+    _fails_cleanly(cli, target, url(repo, "0" * 40), f"has no commit {'0' * 40}")
+
+
+def test_a_path_missing_at_that_ref(repo, target, cli):
+    _fails_cleanly(cli, target, url(repo, "v1", "projects/nowhere:utils.io"), "holds no project")
+
+
+def test_a_module_missing_at_that_ref(repo, target, cli):
+    _fails_cleanly(cli, target, url(repo, "v1", "projects/core:utils.nothing"), "has no module utils.nothing")
+
+
+def test_an_unknown_host(target, cli):
+    _fails_cleanly(cli, target, "git+https://no-such-host.invalid/org/repo.git@main#utils.io", "is not known")
+
+
+def test_a_malformed_location_is_a_usage_error(target, cli):
+    _fails_cleanly(cli, target, "git+https://example.com/org/repo.git#utils.io", "after an @", code=2)
+
+
+def test_git_not_installed(repo, target, cli, monkeypatch):
+    monkeypatch.setenv("PATH", str(target / "no-git-here"))
+    _fails_cleanly(cli, target, url(repo, "v1"), "git is not installed")
+
+
+def test_a_git_that_does_not_answer_times_out(tmp_path, target, cli, monkeypatch):
+    stall = tmp_path / "stalling-ssh"
+    stall.write_text("#!/bin/sh\nexec sleep 30\n")
+    stall.chmod(0o755)
+    monkeypatch.setenv("GIT_SSH_COMMAND", str(stall))
+    monkeypatch.setenv("MICROPKG_GIT_TIMEOUT", "0.5")
+    _fails_cleanly(cli, target, "git+ssh://git@example.com/org/repo.git@main#utils.io", "did not finish within 0.5 seconds")
+
+
+def test_a_bad_timeout_setting_is_a_usage_error(repo, target, cli, monkeypatch):
+    monkeypatch.setenv("MICROPKG_GIT_TIMEOUT", "soon")
+    _fails_cleanly(cli, target, url(repo, "v1"), "MICROPKG_GIT_TIMEOUT", code=2)
+
+
+# -- acceptance 6: nothing from the fetched repository runs --------------------------------------
+
+
+def test_hooks_and_filter_drivers_of_the_repository_never_run(repo, target, cli, tmp_path, monkeypatch):
+    marker = tmp_path / "marker"
+    (repo / ".gitattributes").write_text("* filter=plant\n")
+    commit_all(repo, "attributes")
+    hooks = repo / ".git" / "hooks"
+    for hook in ("post-checkout", "reference-transaction", "post-merge", "post-rewrite", "pre-auto-gc"):
+        (hooks / hook).write_text(f"#!/bin/sh\necho {hook} >> '{marker}'\ncat >/dev/null 2>&1\nexit 0\n")
+        (hooks / hook).chmod(0o755)
+    # Where a user's git configuration picks them up: the filter driver, and hooks for every repository.
+    config = tmp_path / "gitconfig"
+    config.write_text(
+        f"[filter \"plant\"]\n\tsmudge = \"echo smudge >> '{marker}'; cat\"\n\tprocess = \"sh -c 'echo process >> {marker}'\"\n"
+        f"[core]\n\thooksPath = {hooks}\n"
+    )
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    done = cli(["pull", "--no-compile", "--destination", "utils", url(repo, "main")], cwd=target)
+    assert done.exit_code == 0, done.stderr
+    assert (target / INSTALLED_READERS).is_file()
+    assert cli(["check"], cwd=target).exit_code == 0
+    assert not marker.exists(), marker.read_text()
