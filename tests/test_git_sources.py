@@ -272,3 +272,31 @@ def test_hooks_and_filter_drivers_of_the_repository_never_run(repo, target, cli,
     assert (target / INSTALLED_READERS).is_file()
     assert cli(["check"], cwd=target).exit_code == 0
     assert not marker.exists(), marker.read_text()
+
+
+# -- the lock's commit is validated as strictly as every other field -----------------------------
+
+
+@pytest.mark.parametrize("bad", ["abc123", "G" * 40, "0" * 41, "0" * 39 + " "])
+def test_a_lock_with_a_malformed_commit_is_refused_naming_the_entry(repo, target, cli, bad):
+    assert cli(["pull", "--no-compile", "--destination", "utils", url(repo, "v1")], cwd=target).exit_code == 0
+    lock = target / "micropkg.lock"
+    good = read_lock(lock).entries["utils.io"].commit
+    lock.write_text(lock.read_text(encoding="utf-8").replace(good, bad), encoding="utf-8")
+    before = snapshot_tree(target)
+    done = cli(["check"], cwd=target)
+    assert done.exit_code != 0
+    assert '[micropkg."utils.io"]' in done.stderr and "'commit' must be a full git commit id" in done.stderr, done.stderr
+    assert snapshot_tree(target) == before
+
+
+def test_a_local_edit_survives_update_with_merge(repo, target, cli):
+    assert cli(["pull", "--no-compile", "--destination", "utils", url(repo, "main")], cwd=target).exit_code == 0
+    path = target / INSTALLED_READERS
+    path.write_text("# a local note\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    moved = edit_readers(repo, "# upstream addition\n")
+    done = cli(["pull", "--no-compile", "--destination", "utils", "--update", "--merge", url(repo, "main")], cwd=target)
+    assert done.exit_code == 0, done.stderr
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# a local note\n") and text.endswith("# upstream addition\n")
+    assert read_lock(target / "micropkg.lock").entries["utils.io"].commit == moved
