@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -252,26 +253,62 @@ def test_a_bad_timeout_setting_is_a_usage_error(repo, target, cli, monkeypatch):
 # -- acceptance 6: nothing from the fetched repository runs --------------------------------------
 
 
-def test_hooks_and_filter_drivers_of_the_repository_never_run(repo, target, cli, tmp_path, monkeypatch):
+_HOOKS = ("post-checkout", "post-merge", "reference-transaction", "post-rewrite", "post-index-change", "pre-auto-gc")
+
+
+def _plant(repo: Path, tmp_path: Path, *, process: bool = True) -> tuple[Path, Path]:
+    """A trap in ``repo`` and in a git configuration for every repository (where a user's own
+    would live): a ``.gitattributes`` assigning every file a filter driver whose smudge, clean
+    and long-running process commands, hooks and an fsmonitor hook all append their name to a
+    marker file. The configuration file (for ``GIT_CONFIG_GLOBAL``) and the marker."""
     marker = tmp_path / "marker"
-    (repo / ".gitattributes").write_text("* filter=plant\n")
-    commit_all(repo, "attributes")
-    hooks = repo / ".git" / "hooks"
-    for hook in ("post-checkout", "reference-transaction", "post-merge", "post-rewrite", "pre-auto-gc"):
+    if not (repo / ".gitattributes").is_file():
+        (repo / ".gitattributes").write_text("* filter=evil\n")
+        commit_all(repo, "attributes")  # committed without the driver, so no clean filter runs yet
+    hooks = tmp_path / "planted-hooks"
+    hooks.mkdir(exist_ok=True)
+    for hook in (*_HOOKS, "fsmonitor"):
         (hooks / hook).write_text(f"#!/bin/sh\necho {hook} >> '{marker}'\ncat >/dev/null 2>&1\nexit 0\n")
         (hooks / hook).chmod(0o755)
-    # Where a user's git configuration picks them up: the filter driver, and hooks for every repository.
-    config = tmp_path / "gitconfig"
-    config.write_text(
-        f"[filter \"plant\"]\n\tsmudge = \"echo smudge >> '{marker}'; cat\"\n\tprocess = \"sh -c 'echo process >> {marker}'\"\n"
-        f"[core]\n\thooksPath = {hooks}\n"
-    )
+        if hook != "fsmonitor":
+            shutil.copy2(hooks / hook, repo / ".git" / "hooks" / hook)  # the repository's own hooks too
+    driver = (f"[filter \"evil\"]\n\tsmudge = \"echo smudge >> '{marker}'; cat\"\n"
+              f"\tclean = \"echo clean >> '{marker}'; cat\"\n")
+    if process:
+        driver += f"\tprocess = \"sh -c 'echo process >> {marker}'\"\n"
+    config = tmp_path / ("gitconfig" if process else "gitconfig-without-process")
+    config.write_text(driver + f"[core]\n\thooksPath = {hooks}\n\tfsmonitor = {hooks / 'fsmonitor'}\n")
+    return config, marker
+
+
+def test_hooks_and_filter_drivers_of_the_repository_never_run(repo, target, cli, tmp_path, monkeypatch):
+    edit_readers(repo, "# moved on\n")  # main is ahead of v1: a second fetch into the same cached repository
+    config, marker = _plant(repo, tmp_path)
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
-    done = cli(["pull", "--no-compile", "--destination", "utils", url(repo, "main")], cwd=target)
+    done = cli(["pull", "--no-compile", "--destination", "utils", url(repo, "v1")], cwd=target)
     assert done.exit_code == 0, done.stderr
     assert (target / INSTALLED_READERS).is_file()
     assert cli(["check"], cwd=target).exit_code == 0
+    updated = cli(["pull", "--no-compile", "--destination", "utils", url(repo, "main")], cwd=target)
+    assert updated.exit_code == 0, updated.stderr
+    assert "# moved on" in (target / INSTALLED_READERS).read_text(encoding="utf-8")
     assert not marker.exists(), marker.read_text()
+
+
+def test_the_planted_trap_fires_when_git_checks_the_repository_out(repo, tmp_path):
+    """The control for the test above: the same trap is live, so a checkout would have sprung it."""
+    config, marker = _plant(repo, tmp_path)
+    plain, _ = _plant(repo, tmp_path, process=False)
+
+    def run(config: Path, *args: str, cwd: Path = tmp_path) -> None:
+        subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=60,
+                       env={**os.environ, "GIT_CONFIG_GLOBAL": str(config)})
+
+    run(config, "clone", "-q", str(repo), "with-process")  # the process driver fails, and so does the checkout
+    run(plain, "clone", "-q", str(repo), "with-smudge")
+    run(plain, "status", cwd=tmp_path / "with-smudge")
+    sprung = set(marker.read_text().split())
+    assert {"process", "smudge", "post-checkout", "reference-transaction", "fsmonitor"} <= sprung, sprung
 
 
 # -- the lock's commit is validated as strictly as every other field -----------------------------

@@ -44,6 +44,12 @@ from micropkg_tasks.core.redaction import REDACTED, redact_text
 from micropkg_tasks.ops.cache import cache_dir
 
 DEFAULT_TIMEOUT = 120.0  # seconds for one git command
+# Given to every git command, over the user's configuration: no hook, no fsmonitor daemon
+# or hook, and no attributes file outside the repository that could assign a filter driver.
+# The files themselves are only ever read with ``git cat-file --batch`` (:func:`_read_blobs`),
+# which applies no filter: nothing is checked out.
+NOTHING_RUNS = ("-c", f"core.hooksPath={os.devnull}", "-c", "core.fsmonitor=false",
+                "-c", f"core.attributesFile={os.devnull}")
 TIMEOUT_VARIABLE = "MICROPKG_GIT_TIMEOUT"
 _REGULAR_MODES = (b"100644", b"100755")
 
@@ -79,6 +85,7 @@ def _environment() -> dict[str, str]:
     env = dict(os.environ)
     env["GIT_TERMINAL_PROMPT"] = "0"  # no prompt for a user name or password: fail instead
     env["GCM_INTERACTIVE"] = "never"
+    env["GIT_ATTR_NOSYSTEM"] = "1"  # nor the system's attributes file
     env.pop("GIT_DIR", None)
     env.pop("GIT_WORK_TREE", None)
     return env
@@ -96,7 +103,7 @@ class _Git:
         git = shutil.which("git")
         if git is None:
             raise GitSourceError(f"{self.source.display}: git is not installed (it is needed for git+ sources)")
-        command = [git, "-c", f"core.hooksPath={os.devnull}", "-c", "core.fsmonitor=false"]
+        command = [git, *NOTHING_RUNS]
         if remote:  # the URL goes to git on the command line only, never into a file
             command += ["-c", f"remote.origin.url={self.source.url}"]
         try:
