@@ -337,3 +337,21 @@ def test_a_local_edit_survives_update_with_merge(repo, target, cli):
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# a local note\n") and text.endswith("# upstream addition\n")
     assert read_lock(target / "micropkg.lock").entries["utils.io"].commit == moved
+
+
+@pytest.mark.parametrize("cleared", ["bases", "."], ids=["store-emptied", "whole-cache-emptied"])
+def test_merge_takes_its_base_from_the_recorded_commit(repo, target, cli, cleared):
+    """Neither the store of installed files nor the target's git history has the base (the
+    target is no git repository): it is the file as packaged from the commit the lock records,
+    from the cache or fetched again."""
+    assert cli(["pull", "--no-compile", "--destination", "utils", url(repo, "main")], cwd=target).exit_code == 0
+    assert not (target / ".git").exists()
+    shutil.rmtree(Path(os.environ["MICROPKG_CACHE_DIR"]) / cleared)
+    path = target / INSTALLED_READERS
+    path.write_text("# a local note\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    edit_readers(repo, "# upstream addition\n")
+    done = cli(["pull", "--no-compile", "--destination", "utils", "--update", "--merge", url(repo, "main")], cwd=target)
+    assert done.exit_code == 0, done.stderr
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# a local note\n") and text.endswith("# upstream addition\n")
+    assert "<<<<<<<" not in text

@@ -326,14 +326,24 @@ def recorded_commit(project: Project, location: str) -> str | None:
     return None
 
 
+def lock_source(location: str) -> GitSource | None:
+    """The git source a lock (or a manifest) records, None if ``location`` is not a well-formed
+    one. A lock records a URL's credentials as ***: git is asked without them (its credential
+    helpers answer)."""
+    if not is_git_location(location):
+        return None
+    try:
+        return parse_git_location(location.replace(f"://{REDACTED}@", "://", 1))
+    except MicropkgError:
+        return None
+
+
 def git_upstream(location: str, installed: LockEntry, *, offline: bool = False) -> str:
     """How a copy pulled from a git source compares with ``location`` (the declared source,
     or the one it was pulled from): in sync while its ref still names the recorded commit,
     ``upstream moved`` once it names another, ``not checked (offline)`` when git is not asked."""
-    try:
-        # A lock records a URL's credentials as ***: git is asked without them (its credential helpers answer).
-        source = parse_git_location(location.replace(f"://{REDACTED}@", "://", 1))
-    except MicropkgError:
+    source = lock_source(location)
+    if source is None:
         return states.SOURCE_MISSING
     if installed.commit is None:
         return states.UPSTREAM_MOVED  # nothing says which commit it came from: pull it again

@@ -175,6 +175,7 @@ def _plan_batch(
             merge=merge or item.merge,
             declared=item.declared,
             commit=item.commit,
+            dependencies=dependencies.references[index],
         )
         if plan.module in seen:
             raise UsageError(
