@@ -3,7 +3,8 @@ small threaded ``http.server``, serving the repositories of one folder only to H
 auth with one user and token (401 without it, so git asks its credential helpers).
 
 Started and stopped by the ``git_http`` fixture, with a bounded wait for start-up and for
-each CGI call.
+each CGI call. :meth:`GitHttp.stall` makes it wait before answering (at most
+``MAX_STALL`` seconds, and no longer than the test: the wait ends when the server stops).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tests.servers import free_port, wait_until_up
 USER = "builder"
 TOKEN = "ghp_s3cretT0kenValue1234"
 CGI_TIMEOUT = 60.0  # seconds one git http-backend call may take
+MAX_STALL = 30.0  # seconds a stalled request may wait
 
 
 def _http_backend() -> str | None:
@@ -46,6 +48,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self.headers.get("Authorization") == expected
 
     def _serve(self) -> None:
+        server = self.server
+        if server.stall_seconds:  # type: ignore[attr-defined]
+            server.stopping.wait(server.stall_seconds)  # type: ignore[attr-defined]
         if not self._authorised():
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="git"')
@@ -87,6 +92,11 @@ class _Handler(BaseHTTPRequestHandler):
 class GitHttp:
     root: Path  # bare repositories served as http://127.0.0.1:<port>/<name>
     port: int
+    server: ThreadingHTTPServer
+
+    def stall(self, seconds: float) -> None:
+        """Wait ``seconds`` (bounded by ``MAX_STALL``) before answering each request."""
+        self.server.stall_seconds = min(seconds, MAX_STALL)  # type: ignore[attr-defined]
 
     def url(self, name: str, *, token: bool = True) -> str:
         credentials = f"{USER}:{TOKEN}@" if token else ""
@@ -112,12 +122,15 @@ def git_http(tmp_path: Path) -> Iterator[GitHttp]:
     root.mkdir()
     handler = type("Handler", (_Handler,), {"root": root, "backend": backend})
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    server.stall_seconds = 0.0  # type: ignore[attr-defined]
+    server.stopping = threading.Event()  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         wait_until_up(f"http://127.0.0.1:{server.server_address[1]}/")
-        yield GitHttp(root, server.server_address[1])
+        yield GitHttp(root, server.server_address[1], server)
     finally:
+        server.stopping.set()  # type: ignore[attr-defined]
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)

@@ -250,6 +250,40 @@ def test_a_bad_timeout_setting_is_a_usage_error(repo, target, cli, monkeypatch):
     _fails_cleanly(cli, target, url(repo, "v1"), "MICROPKG_GIT_TIMEOUT", code=2)
 
 
+def _set_git_timeout(target: Path, value: str) -> None:
+    pyproject = target / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text(encoding="utf-8") + f"\n[tool.micropkg]\ngit_timeout = {value}\n",
+                         encoding="utf-8")
+
+
+def test_the_timeout_set_in_pyproject_stops_a_slow_server(repo, target, cli, git_http, monkeypatch):
+    git_http.publish(repo, "shared.git")
+    git_http.stall(20)  # far longer than the timeout; released when the server stops
+    location = f"git+{git_http.url('shared.git')}@v1#projects/core:utils.io"
+    _set_git_timeout(target, "0.5")
+    _fails_cleanly(cli, target, location, "did not finish within 0.5 seconds (raise [tool.micropkg] git_timeout")
+    monkeypatch.setenv("MICROPKG_GIT_TIMEOUT", "0.25")  # the variable wins over the setting
+    _fails_cleanly(cli, target, location, "did not finish within 0.25 seconds")
+
+
+@pytest.mark.parametrize("bad", ['"soon"', "0", "-1", "nan", "inf", "true"])
+def test_a_bad_timeout_in_pyproject_is_one_sentence(repo, target, cli, bad):
+    _set_git_timeout(target, bad)
+    _fails_cleanly(cli, target, url(repo, "v1"), "pyproject.toml [tool.micropkg] key 'git_timeout' must be a "
+                   "positive number of seconds", code=2)
+
+
+def test_check_names_a_bad_timeout_in_pyproject(repo, target, cli):
+    assert cli(["pull", "--no-compile", "--destination", "utils", url(repo, "v1")], cwd=target).exit_code == 0
+    _set_git_timeout(target, '"soon"')
+    before = snapshot_tree(target)
+    done = cli(["check"], cwd=target)
+    assert done.exit_code == 2
+    assert done.stderr.count("\n") == 1 and "[tool.micropkg] key 'git_timeout'" in done.stderr, done.stderr
+    assert snapshot_tree(target) == before
+    assert cli(["check", "--offline"], cwd=target).exit_code == 0  # offline runs no git: no timeout is needed
+
+
 # -- acceptance 6: nothing from the fetched repository runs --------------------------------------
 
 

@@ -144,7 +144,7 @@ def _adhoc_upstream(root: Path, installed: LockEntry, offline: bool = False) -> 
     """An ad-hoc pull: compared with its location when that is a sibling, a git source or a local file."""
     kind = location_kind(installed.source, root)
     if kind == GIT:
-        return git_upstream(installed.source, installed, offline=offline)
+        return git_upstream(installed.source, installed, offline=offline, project=load_project(root))
     if kind == SIBLING:
         return _by_digest(installed, _sibling_digest(
             root, installed.source, installed.options.get("alias"), installed.options.get("env", "base")))
@@ -356,7 +356,7 @@ def _manifest_upstream(root: Path, installed: LockEntry, declaration: _Declarati
     if not same_source(installed.source, declaration.location, root):
         return states.OTHER_SOURCE
     if is_git_location(declaration.location):
-        return git_upstream(declaration.location, installed, offline=offline)
+        return git_upstream(declaration.location, installed, offline=offline, project=load_project(root))
     if declaration.upstream_digest is not None:
         return _by_digest(installed, declaration.upstream_digest)
     return _adhoc_upstream(root, installed)

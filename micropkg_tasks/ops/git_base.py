@@ -19,7 +19,7 @@ from micropkg_tasks.core.errors import MicropkgError
 from micropkg_tasks.core.lockfile import LockEntry
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.sdist_read import read_sdist
-from micropkg_tasks.ops.git_source import lock_source, package_at
+from micropkg_tasks.ops.git_source import git_timeout, lock_source, package_at
 
 # Places an sdist's files in the project as the pull does (``target_files`` of ``ops/install_plan.py``
 # for the copy's module), given the ``env`` and ``install_name`` the copy was installed with.
@@ -42,7 +42,8 @@ class RecordedCommitBases:
             return {}
         try:
             alias, env = previous.options.get("alias"), previous.options.get("env", "base")
-            sdist = read_sdist(package_at(source, previous.commit, alias, env), source=source.display)
+            data = package_at(source, previous.commit, alias, env, timeout=git_timeout(self._project))
+            sdist = read_sdist(data, source=source.display)
             placed = self._place(sdist, env=env, install_name=alias or sdist.name)
         except MicropkgError:
             return {}  # not reachable now, or not packageable: the other places may still have it

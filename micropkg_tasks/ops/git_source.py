@@ -15,7 +15,7 @@ checkout hook of the repository runs, and every git command is given
 ``reference-transaction`` hook otherwise). The user's own git configuration and
 credential helpers are honoured; no prompt can wait for an answer (no terminal,
 ``GIT_TERMINAL_PROMPT=0``) and every command has a bounded wait
-(``MICROPKG_GIT_TIMEOUT``, default 120 seconds). The cache path holds hashes only,
+(``MICROPKG_GIT_TIMEOUT``, else ``[tool.micropkg] git_timeout``, else 120 seconds). The cache path holds hashes only,
 and nothing shown or stored carries the URL's credentials.
 
 The micro-package is then packaged in memory from that folder, as a sibling
@@ -51,6 +51,7 @@ DEFAULT_TIMEOUT = 120.0  # seconds for one git command
 NOTHING_RUNS = ("-c", f"core.hooksPath={os.devnull}", "-c", "core.fsmonitor=false",
                 "-c", f"core.attributesFile={os.devnull}")
 TIMEOUT_VARIABLE = "MICROPKG_GIT_TIMEOUT"
+TIMEOUT_SETTING = "git_timeout"  # in [tool.micropkg]; the variable wins over it
 _REGULAR_MODES = (b"100644", b"100755")
 
 # What git says, lower-cased, and the one sentence it becomes (``{repo}`` is the URL without credentials).
@@ -73,12 +74,17 @@ class GitSourceError(MicropkgError):
     """A git source that cannot be read: one sentence naming the location, secrets hidden."""
 
 
-def git_timeout() -> float:
-    """Seconds one git command may take: ``$MICROPKG_GIT_TIMEOUT``, else 120."""
+def git_timeout(project: Project | None = None) -> float:
+    """Seconds one git command may take: ``$MICROPKG_GIT_TIMEOUT``, else the project's
+    ``[tool.micropkg] git_timeout``, else 120. A value that is not a finite positive number
+    is a :class:`UsageError` naming where it was set."""
     value = os.environ.get(TIMEOUT_VARIABLE)
-    if value is None or not value.strip():
-        return DEFAULT_TIMEOUT
-    return amount(value, TIMEOUT_VARIABLE, unit="seconds", positive=True)
+    if value is not None and value.strip():
+        return amount(value, TIMEOUT_VARIABLE, unit="seconds", positive=True)
+    if project is not None and TIMEOUT_SETTING in project.settings:
+        where = f"{project.pyproject_path} [tool.micropkg] key {TIMEOUT_SETTING!r}"
+        return amount(project.settings[TIMEOUT_SETTING], where, unit="seconds", positive=True)
+    return DEFAULT_TIMEOUT
 
 
 def _environment() -> dict[str, str]:
@@ -111,7 +117,7 @@ class _Git:
         except subprocess.TimeoutExpired:
             raise GitSourceError(
                 f"{self.source.display}: git did not finish within {self.timeout:g} seconds "
-                f"(set {TIMEOUT_VARIABLE} to wait longer)"
+                f"(raise [tool.micropkg] {TIMEOUT_SETTING} or set {TIMEOUT_VARIABLE} to wait longer)"
             ) from None
         except OSError as exc:
             raise GitSourceError(f"{self.source.display}: git could not be run ({exc.strerror or exc})") from None
@@ -293,12 +299,12 @@ def fetch_tree(source: GitSource, commit: str, *, timeout: float | None = None) 
     return tree / source.path if source.path else tree
 
 
-def package_at(source: GitSource, commit: str, alias: str | None, env: str) -> bytes:
+def package_at(source: GitSource, commit: str, alias: str | None, env: str, *, timeout: float | None = None) -> bytes:
     """The sdist of the source's micro-package at ``commit``, packaged in memory as a sibling's is."""
     from micropkg_tasks.core.project import load_project
     from micropkg_tasks.ops.build import build_package
 
-    folder = fetch_tree(source, commit)
+    folder = fetch_tree(source, commit, timeout=timeout)
     try:
         project = load_project(folder)
         module_dir = project.package_dir.joinpath(*source.module.split("."))
@@ -338,7 +344,7 @@ def lock_source(location: str) -> GitSource | None:
         return None
 
 
-def git_upstream(location: str, installed: LockEntry, *, offline: bool = False) -> str:
+def git_upstream(location: str, installed: LockEntry, *, offline: bool = False, project: Project | None = None) -> str:
     """How a copy pulled from a git source compares with ``location`` (the declared source,
     or the one it was pulled from): in sync while its ref still names the recorded commit,
     ``upstream moved`` once it names another, ``not checked (offline)`` when git is not asked."""
@@ -349,8 +355,9 @@ def git_upstream(location: str, installed: LockEntry, *, offline: bool = False) 
         return states.UPSTREAM_MOVED  # nothing says which commit it came from: pull it again
     if offline:
         return states.IN_SYNC if source.pinned and source.ref == installed.commit else states.NOT_CHECKED_OFFLINE
+    timeout = git_timeout(project)  # a bad setting is one sentence (exit 2), not a state
     try:
-        commit = resolve_commit(source)
+        commit = resolve_commit(source, timeout=timeout)
     except MicropkgError:
         return states.SOURCE_MISSING
     return states.IN_SYNC if commit == installed.commit else states.UPSTREAM_MOVED

@@ -23,8 +23,8 @@ from micropkg_tasks.core.transaction import log_mark, outcome_since
 from micropkg_tasks.ops.install import PullBatchResult, PullResult, SdistToInstall, install_sdists
 from micropkg_tasks.ops.parallel import WorkerPool
 from micropkg_tasks.ops.pull_deps import FetchedFrom, fetch_missing_dependencies, sibling_location
-from micropkg_tasks.ops.git_source import recorded_commit
-from micropkg_tasks.ops.sources import PATH, SIBLING, fetch_sdist, location_kind, split_sibling
+from micropkg_tasks.ops.git_source import git_timeout, recorded_commit
+from micropkg_tasks.ops.sources import GIT, PATH, SIBLING, fetch_sdist, location_kind, split_sibling
 
 __all__ = ["PullBatchResult", "PullResult", "SdistToInstall", "install_sdists", "pull", "pull_all", "pull_batch"]
 
@@ -89,6 +89,7 @@ def _pull_requests(
             data = fetch_sdist(
                 request.location, fs_args=request.fs_args, base=base, use_cache=use_cache, alias=request.alias,
                 env=request.env, commit=None if update else recorded_commit(project, request.location),
+                git_timeout=git_timeout(project) if location_kind(request.location) == GIT else None,
             )
             item = SdistToInstall(
                 sdist=read_sdist(data.data, source=data.location, limits=limits),

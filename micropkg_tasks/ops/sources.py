@@ -135,13 +135,15 @@ def fetch_sdist(
     alias: str | None = None,
     env: str = "base",
     commit: str | None = None,
+    git_timeout: float | None = None,
 ) -> FetchedSdist:
     """Read the sdist at ``location``; relative paths resolve against ``base`` (default: cwd).
 
     Remote sdists are kept in a local content-addressed cache unless ``use_cache`` is False.
     A sibling micro-package is packaged in memory, named after ``alias`` and with the
     parameters of ``env``, exactly as ``sync-shared`` packages it. So is a git source's, at
-    ``commit`` when given (the one a lock recorded), else at the commit its ref names now.
+    ``commit`` when given (the one a lock recorded), else at the commit its ref names now,
+    each git command waiting at most ``git_timeout`` seconds (default: ``MICROPKG_GIT_TIMEOUT``).
     """
     kind = location_kind(location, base)
     if kind == GIT:
@@ -150,8 +152,8 @@ def fetch_sdist(
         from micropkg_tasks.ops.git_source import package_at, resolve_commit
 
         source = parse_git_location(location)
-        commit = commit or resolve_commit(source)
-        return FetchedSdist(source.display, package_at(source, commit, alias, env), GIT, commit)
+        commit = commit or resolve_commit(source, timeout=git_timeout)
+        return FetchedSdist(source.display, package_at(source, commit, alias, env, timeout=git_timeout), GIT, commit)
     if kind == SIBLING:
         if fs_args:
             raise UsageError(f"--fs-args only applies to fsspec URLs; {location} is a sibling project's micro-package")
