@@ -389,3 +389,24 @@ def test_merge_takes_its_base_from_the_recorded_commit(repo, target, cli, cleare
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# a local note\n") and text.endswith("# upstream addition\n")
     assert "<<<<<<<" not in text
+
+
+# -- a malformed git location in the pull manifest is named, not a surprise ----------------------
+
+
+def test_a_malformed_git_location_in_the_manifest_is_one_sentence_naming_the_entry(repo, target, cli):
+    assert cli(["pull", "--no-compile", "--alias", "io", url(repo, "v1")], cwd=target).exit_code == 0
+    bad = f"git+https://{USER}:{TOKEN}@example.com/org/repo.git#projects/core:utils.io"  # no @ref
+    pyproject = target / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text(encoding="utf-8") + f'\n[tool.micropkg.pull]\n"{bad}" = {{alias = "io"}}\n',
+                         encoding="utf-8")
+    before = snapshot_tree(target)
+    named = "pyproject.toml [tool.micropkg.pull] entry git+https://***@example.com/org/repo.git#projects/core:utils.io: "
+    for argv, code in ((["pull", "--all", "--no-compile"], 2), (["check"], 1), (["status"], 0)):
+        done = cli(argv, cwd=target)
+        assert done.exit_code == code, (argv, done.stdout, done.stderr)
+        assert done.stderr.count("\n") == 1 and named in done.stderr and "after an @" in done.stderr, (argv, done.stderr)
+        assert TOKEN not in done.stdout + done.stderr
+        assert snapshot_tree(target) == before
+    checked = json.loads(cli(["check", "--json"], cwd=target).stdout)
+    assert [named in error for error in checked["errors"]] == [True]

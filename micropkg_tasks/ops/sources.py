@@ -28,7 +28,7 @@ from packaging.utils import canonicalize_name
 from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, read_file_bytes
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.fs_args import redact_url
-from micropkg_tasks.core.git_url import is_git_location, parse_git_location
+from micropkg_tasks.core.git_url import is_git_location, parse_git_location, redact_git_location
 from micropkg_tasks.core.manifest import is_requirement_spec, is_url
 
 PATH, URL, INDEX, SIBLING, GIT = "path", "url", "index", "sibling", "git"
@@ -80,7 +80,10 @@ def source_identity(location: str, name: str, base: Path | None = None, origin: 
     from elsewhere are two sources; two sdists of the same micro-package are one.
     """
     if is_git_location(location):
-        source = parse_git_location(location)
+        try:
+            source = parse_git_location(location)
+        except UsageError:  # a malformed one (a lock edited by hand) is only ever itself
+            return f"git:{redact_git_location(location)}"
         return f"git:{source.identity}#{source.path}:{source.module}"  # any ref: the same source, moving on
     sibling = split_sibling(location)
     if sibling is not None and location_kind(location, base) == SIBLING:
