@@ -137,16 +137,14 @@ def fetch_sdist(
     use_cache: bool = True,
     alias: str | None = None,
     env: str = "base",
-    commit: str | None = None,
-    git_timeout: float | None = None,
+    commit: str | None = None,  # git: the commit a lock recorded, else the one its ref names now
+    git_timeout: float | None = None,  # git: seconds per git command (default: MICROPKG_GIT_TIMEOUT, else 120)
 ) -> FetchedSdist:
     """Read the sdist at ``location``; relative paths resolve against ``base`` (default: cwd).
 
     Remote sdists are kept in a local content-addressed cache unless ``use_cache`` is False.
     A sibling micro-package is packaged in memory, named after ``alias`` and with the
-    parameters of ``env``, exactly as ``sync-shared`` packages it. So is a git source's, at
-    ``commit`` when given (the one a lock recorded), else at the commit its ref names now,
-    each git command waiting at most ``git_timeout`` seconds (default: ``MICROPKG_GIT_TIMEOUT``).
+    parameters of ``env``, exactly as ``sync-shared`` packages it; so is a git source's.
     """
     kind = location_kind(location, base)
     if kind == GIT:
