@@ -133,7 +133,9 @@ def package(
 
 
 PULL_HELP = {
-    "location": "Path, fsspec URL, or package spec (name==1.2) of the sdist to pull.",
+    "location": "Path, fsspec URL, or package spec (name==1.2) of the sdist to pull; or a git source, "
+    "git+https://host/org/repo.git@REF#[path/to/project:]pipelines.x (see docs/sources.md).",
+    "update": "Git sources: move to the commit the ref names now, instead of the commit micropkg.lock records.",
     "all": "Pull every entry of the pull manifest in pyproject.toml, as one unit: [tool.micropkg.pull] "
     "(or [tool.kedro.micropkg.pull] before Kedro 1.0).",
     "alias": "Install under another name.",
@@ -164,7 +166,7 @@ PULL_HELP = {
 def pull(
     c, location=None, all=False, alias=None, destination=None, env="base", force=False,
     dry_run=False, diff=False, fs_args=None, no_cache=False, no_compile=False, with_deps=False, project=None,
-    monorepo=False, jobs=None, json=False, quiet=False, verbose=False, merge=False,
+    monorepo=False, jobs=None, json=False, quiet=False, verbose=False, merge=False, update=False,
 ):
     """Install micro-package sdists into the project, safely and as one unit."""
     from micropkg_tasks.ops.pull import pull_all as pull_manifest
@@ -200,14 +202,14 @@ def pull(
         batch = pull_manifest(
             resolved, force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
             use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c), merge=merge,
-            with_deps=with_deps,
+            with_deps=with_deps, update=update,
         )
     else:
         entry = PullEntry(location, alias, destination, env, cli_path(fs_args))
         batch = pull_batch(
             resolved, [entry], force=force, dry_run=dry_run, diff=diff, limits=limits, lock_timeout=timeout,
             base=Path.cwd(), use_cache=not no_cache, recompile=not no_compile, compile_config=compile_config(c),
-            merge=merge, with_deps=with_deps,
+            merge=merge, with_deps=with_deps, update=update,
         )
     if json:
         print_json(batch)
@@ -252,19 +254,21 @@ def status(c, project=None, all_projects=False, monorepo=False, json=False, form
     "all-projects": "Check every project of the monorepo, even from inside one project.",
     "monorepo": MONOREPO_HELP,
     "since": "Only the projects a git change since this ref touches (see affected).",
+    "offline": "Do not ask git where the refs of git sources are now: such copies are checked against "
+    "their recorded commit and reported as not checked (offline).",
     "json": "Print every copy, its owner and state as JSON.",
     "format": github.FORMAT_HELP,
     **VERBOSITY_HELP,
 }, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
 @reports_errors
 def check(c, project=None, all_projects=False, monorepo=False, since=None, json=False, format=None, quiet=False,
-          verbose=False):
+          verbose=False, offline=False):
     """The CI gate: every installed copy, whatever brought it in, must be in sync or customised.
     Writes nothing. Exit 0 clean, 1 drift or broken, 3 edited locally."""
     from micropkg_tasks.ops.copy_state import copy_model
 
     where = scope(project, all_projects or monorepo, task="check")
-    result = copy_model(where.root, projects=_since(where, since, "check"))
+    result = copy_model(where.root, projects=_since(where, since, "check"), offline=offline)
     print_json(result) if json else report.check_result(result)
     github.publish_check(result, format, json=json)
     if result.exit_code:

@@ -26,9 +26,11 @@ ORPHANED = "orphaned"  # no declaration names it any more
 NOT_INSTALLED = "not installed"  # declared, never installed yet
 OTHER_SOURCE = "installed from another source"  # the lock names another source than the declaration
 LOCK_UNREADABLE = "lock unreadable"
+# A git source's ref was not resolved (check --offline): its files were checked, not where the ref is now.
+NOT_CHECKED_OFFLINE = "not checked (offline)"
 
 # A gate passes on these, and only these.
-PASSING = frozenset({IN_SYNC, CUSTOMISED})
+PASSING = frozenset({IN_SYNC, CUSTOMISED, NOT_CHECKED_OFFLINE})
 # Findings a person made in the target: exit 3 when they are the only findings.
 LOCAL_EDITS = frozenset({LOCALLY_EDITED, CONFLICTED})
 
@@ -50,6 +52,7 @@ RESOLVED_BY = {
     NOT_INSTALLED: "run sync-shared (shared copies) or pull --all (pull-manifest copies)",
     OTHER_SOURCE: "run sync-shared --force to take it from the declared source",
     LOCK_UNREADABLE: "correct micropkg.lock",
+    NOT_CHECKED_OFFLINE: "",
 }
 
 
@@ -82,7 +85,7 @@ def local_facts(root: Path, entry: LockEntry | None) -> LocalFacts:
 def copy_state(*, interrupted: bool, local: LocalFacts, upstream: str, broken: bool = False) -> str:
     """The one state of a copy. ``upstream`` says how the installed copy compares with its
     source, whatever was edited here: in sync, upstream moved, not installed, installed from
-    another source, source missing or orphaned."""
+    another source, source missing, orphaned, or not checked (offline)."""
     if interrupted:
         return INTERRUPTED
     if local.conflicted:

@@ -38,6 +38,7 @@ _ENTRY = re.compile(
     rf"sdist-sha256 = (?P<sdist>{_STR})\n"
     rf"(?:source-sha256 = (?P<source_sha>{_STR})\n)?"
     rf"(?:origin = (?P<origin>{_STR})\n)?"
+    rf"(?:commit = (?P<commit>{_STR})\n)?"
     rf"(?:depends-on = {_array('depends')}\n)?"
     rf"requirements = {_array('requirements')}\n"
     rf"(?:conflicts = {_array('conflicts')}\n)?"
@@ -98,7 +99,7 @@ def parse_rendered(text: str) -> dict[str, Any] | None:
 def _entry_data(groups: tuple[str | None, ...]) -> dict[str, Any] | None:
     """One entry's data from the groups of an ``_ENTRY`` match (in the order they appear there),
     or None if one of its tables names a key twice."""
-    (_, name, source, version, sdist, source_sha, origin, depends, requirements, conflicts, created,
+    (_, name, source, version, sdist, source_sha, origin, commit, depends, requirements, conflicts, created,
      options, files, blobs, customised) = groups
     entry: dict[str, Any] = {
         "name": name[1:-1], "source": source[1:-1], "version": version[1:-1],  # type: ignore[index]
@@ -108,6 +109,8 @@ def _entry_data(groups: tuple[str | None, ...]) -> dict[str, Any] | None:
         entry["source-sha256"] = source_sha[1:-1]
     if origin is not None:
         entry["origin"] = origin[1:-1]
+    if commit is not None:
+        entry["commit"] = commit[1:-1]
     if depends is not None:
         entry["depends-on"] = _strings(depends)
     entry["requirements"] = _strings(requirements)

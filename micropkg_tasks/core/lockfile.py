@@ -2,7 +2,8 @@
 
 The file is TOML, written in sorted order with a trailing newline so that it
 diffs cleanly in review. Each entry records the installed module path, where
-it came from, the version and sha256 of the sdist, the options, the
+it came from (and, for a git source, the commit its ref named), the version and
+sha256 of the sdist, the options, the
 requirements the pull added, and every installed file with its sha256 and its
 git blob id (so a three-way merge can recover the installed content from git).
 """
@@ -65,6 +66,7 @@ class LockEntry:
     # project-relative path -> sha256 of local content kept on purpose (a --merge kept it, or
     # `micropkg accept`): that file is "customised", not edited. ``files`` stays upstream's.
     customised: dict[str, str] = field(default_factory=dict)
+    commit: str | None = None  # a git source: the full commit id it was packaged from
 
 
 def changed_files(root: Path, entry: LockEntry) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -154,6 +156,7 @@ def _is_table(value: Any) -> bool:
 
 
 _STR_TYPES = {str}
+_COMMIT = re.compile("[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def _strings(value: Any) -> bool:
@@ -205,6 +208,9 @@ def _entry(module: str, raw: Any) -> LockEntry:
     customised = _string_map(raw, "customised")
     if not customised.keys() <= files.keys():
         raise _Bad("'customised' names a path that is not listed under 'files'")
+    commit = _string(raw, "commit", optional=True)
+    if commit is not None and not _COMMIT.fullmatch(commit):
+        raise _Bad("'commit' must be a full git commit id (40 or 64 lower-case hex digits)")
     return LockEntry(
         module=module,
         name=str(_string(raw, "name")),
@@ -221,6 +227,7 @@ def _entry(module: str, raw: Any) -> LockEntry:
         depends_on=list(depends_on),
         created=list(created),
         customised=customised,
+        commit=commit,
     )
 
 
@@ -339,6 +346,8 @@ def _render(lock: Lock) -> str:
             out.append(f"source-sha256 = {_q(entry.source_sha256)}\n")
         if entry.origin:
             out.append(f"origin = {_q(entry.origin)}\n")
+        if entry.commit:
+            out.append(f"commit = {_q(entry.commit)}\n")
         if entry.depends_on:
             out.append(f"depends-on = [{', '.join(_q(d) for d in sorted(entry.depends_on))}]\n")
         requirements = ", ".join(_q(r) for r in sorted(entry.requirements))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from micropkg_tasks.core.errors import UsageError
+from micropkg_tasks.core.git_url import is_git_location, parse_git_location
 from micropkg_tasks.core.names import (
     validate_alias,
     validate_destination_module,
@@ -217,6 +218,11 @@ def read_pull_manifest(project: Project) -> list[PullEntry]:
             options["destination"] = validate_destination_module(
                 options["destination"], option=f"{where} {key!r} destination"
             )
+        if is_git_location(key):
+            try:
+                parse_git_location(key)
+            except UsageError as exc:  # "<location>: what is wrong", the location's credentials hidden
+                raise UsageError(f"{where} entry {exc}") from None
         location = key if is_url(key) or is_requirement_spec(key) else _resolve_local(project, key)
         result.append(
             PullEntry(

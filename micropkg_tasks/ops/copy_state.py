@@ -33,7 +33,9 @@ from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, find_monorepo_ro
 from micropkg_tasks.core.project import Project, load_project
 from micropkg_tasks.ops.build import read_inputs
 from micropkg_tasks.ops.recover import interrupted_run
-from micropkg_tasks.ops.sources import PATH, SIBLING, location_kind, source_identity, split_sibling
+from micropkg_tasks.core.git_url import is_git_location, parse_git_location
+from micropkg_tasks.ops.git_source import git_upstream
+from micropkg_tasks.ops.sources import GIT, PATH, SIBLING, location_kind, source_identity, split_sibling
 from micropkg_tasks.ops.sync_deps import shared_inputs
 
 
@@ -138,9 +140,11 @@ def _sibling_digest(base: Path, location: str, alias: str | None, env: str) -> s
         return exc
 
 
-def _adhoc_upstream(root: Path, installed: LockEntry) -> str:
-    """An ad-hoc pull: compared with its location when that is a sibling or a local file."""
+def _adhoc_upstream(root: Path, installed: LockEntry, offline: bool = False) -> str:
+    """An ad-hoc pull: compared with its location when that is a sibling, a git source or a local file."""
     kind = location_kind(installed.source, root)
+    if kind == GIT:
+        return git_upstream(installed.source, installed, offline=offline, project=load_project(root))
     if kind == SIBLING:
         return _by_digest(installed, _sibling_digest(
             root, installed.source, installed.options.get("alias"), installed.options.get("env", "base")))
@@ -159,6 +163,11 @@ _SDIST_NAME = re.compile(r"^(?P<name>.+?)-[^-]+\.(tar\.gz|tgz)$")
 
 def pulled_name(location: str) -> str | None:
     """The micro-package name a pull-manifest location installs (before any alias)."""
+    if is_git_location(location):
+        try:
+            return parse_git_location(location).module.rsplit(".", 1)[-1]
+        except MicropkgError:
+            return None
     sibling = split_sibling(location)
     if sibling is not None:
         return sibling[1].rsplit(".", 1)[-1]
@@ -179,6 +188,8 @@ def same_source(first: str, second: str, base: Path) -> bool:
         sibling = split_sibling(location)
         if sibling is not None:
             return os.path.normpath(base / sibling[0]), sibling[1].rsplit(".", 1)[-1]
+        if is_git_location(location):
+            return "git", source_identity(location, "", base)
         if not is_url(location):
             path = Path(os.path.normpath(base / location))
             if path.parent.name == "dist" and (path.parent.parent / "pyproject.toml").is_file():
@@ -230,6 +241,7 @@ class _Scope:
     declared: dict[Path, dict[str, _Declaration]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    offline: bool = False  # git sources are not asked where their ref is now
 
     def shown(self, path: Path) -> str:
         return self.monorepo.relative(path) if self.monorepo is not None else "."
@@ -304,7 +316,7 @@ def _project_copies(scope: _Scope, root: Path, interrupted: bool) -> list[Copy]:
         installed = lock.entries.get(module)
         declaration = declared.get(module)
         local = states.local_facts(root, installed)
-        upstream = _upstream_of(root, installed, declaration)
+        upstream = _upstream_of(root, installed, declaration, scope.offline)
         broken = broken_import(project, installed) if installed is not None and not interrupted else ""
         state = states.copy_state(interrupted=interrupted, local=local, upstream=upstream, broken=bool(broken))
         detail = broken if state == states.BROKEN else ""
@@ -325,23 +337,26 @@ def _project_copies(scope: _Scope, root: Path, interrupted: bool) -> list[Copy]:
     return copies
 
 
-def _upstream_of(root: Path, installed: LockEntry | None, declaration: _Declaration | None) -> str:
+def _upstream_of(root: Path, installed: LockEntry | None, declaration: _Declaration | None,
+                 offline: bool = False) -> str:
     """How a copy compares with the source its owner names (or, ad hoc, its own location)."""
     if declaration is None:
         assert installed is not None  # a copy nothing declares is one the lock lists
         if installed.options.get("declared") == "true":
             return states.ORPHANED  # a declaration asked for it once; none does now
-        return _adhoc_upstream(root, installed)
+        return _adhoc_upstream(root, installed, offline)
     if declaration.shared:
         return shared_upstream(declaration.location, root, installed, declaration.upstream_digest)
     if installed is None:
         return states.NOT_INSTALLED
-    return _manifest_upstream(root, installed, declaration)
+    return _manifest_upstream(root, installed, declaration, offline)
 
 
-def _manifest_upstream(root: Path, installed: LockEntry, declaration: _Declaration) -> str:
+def _manifest_upstream(root: Path, installed: LockEntry, declaration: _Declaration, offline: bool) -> str:
     if not same_source(installed.source, declaration.location, root):
         return states.OTHER_SOURCE
+    if is_git_location(declaration.location):
+        return git_upstream(declaration.location, installed, offline=offline, project=load_project(root))
     if declaration.upstream_digest is not None:
         return _by_digest(installed, declaration.upstream_digest)
     return _adhoc_upstream(root, installed)
@@ -352,10 +367,12 @@ def copy_model(
     *,
     projects: Sequence[Path] | None = None,
     monorepo: Monorepo | None = None,
+    offline: bool = False,
 ) -> CopyModel:
     """The model for ``projects`` (default: every project of the monorepo ``start`` is in, or
     the one project ``start`` is). A project inside a monorepo is always seen with the
-    monorepo's shared entries, so its copies get the same states as at the root."""
+    monorepo's shared entries, so its copies get the same states as at the root.
+    ``offline``: git sources are not asked where their ref is now (``not checked (offline)``)."""
     if monorepo is None:
         found = find_monorepo_root(Path(start) if start is not None else Path.cwd())
         monorepo = load_monorepo(found) if found is not None else None
@@ -364,7 +381,7 @@ def copy_model(
             raise MicropkgError("copy_model needs a monorepo or a list of projects")
         projects = monorepo.projects
     roots = [Path(p).resolve() for p in projects]
-    scope = _Scope(monorepo, roots)
+    scope = _Scope(monorepo, roots, offline=offline)
     if monorepo is not None:
         scope.warnings.extend(monorepo.warnings)
     _shared_declarations(scope)

@@ -122,6 +122,7 @@ class SdistToInstall:
     dependency_of: str | None = None  # set when fetched only because that micro-package imports it
     declared: bool = False  # a shared entry or a pull-manifest entry asks for it (else an ad-hoc pull)
     merge: bool = False  # its declaration asks for local edits to be merged (merge = true)
+    commit: str | None = None  # a git source's commit it was packaged from
 
 
 def _unified_diff(project: Project, change: FileChange, staging: Staging) -> str:
@@ -173,6 +174,8 @@ def _plan_batch(
             placed=placed_files[index],
             merge=merge or item.merge,
             declared=item.declared,
+            commit=item.commit,
+            dependencies=dependencies.references[index],
         )
         if plan.module in seen:
             raise UsageError(

@@ -9,6 +9,7 @@ and ``micropkg.lock``, and stages the result in a ``Staging`` overlay.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,8 @@ from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import (
     CONFLICT, CREATE, DELETE, KEPT, MERGE_CONFLICT, MERGED, UNCHANGED, UPDATE,
 )
-from micropkg_tasks.ops.sources import SIBLING, location_kind, source_identity
+from micropkg_tasks.ops.sources import GIT, SIBLING, location_kind, source_identity
+from micropkg_tasks.ops.git_base import RecordedCommitBases, recorded_bases
 from micropkg_tasks.ops.merge_base import find_base
 
 
@@ -311,7 +313,7 @@ def _other_owner(project: Project, previous: LockEntry, sdist: SdistContents, lo
     if (
         previous.version == sdist.version
         and previous.sdist_sha256 != sdist.sha256
-        and location_kind(location, project.root) != SIBLING  # built from live source: its content moves on
+        and location_kind(location, project.root) not in (SIBLING, GIT)  # built from source: its content moves on
     ):
         return (
             f"{location} is a different build of {previous.module} {sdist.version} than the one installed "
@@ -321,7 +323,8 @@ def _other_owner(project: Project, previous: LockEntry, sdist: SdistContents, lo
 
 
 def _merge_edited(
-    project: Project, staging: Staging, path: Path, upstream: bytes, previous: LockEntry
+    project: Project, staging: Staging, path: Path, upstream: bytes, previous: LockEntry,
+    recorded: RecordedCommitBases | None = None,
 ) -> tuple[PlannedFile, bytes | None]:
     """--merge for a file this micro-package installed and someone changed since: what to do,
     and the content to write (None: leave the file as it is)."""
@@ -333,11 +336,13 @@ def _merge_edited(
         return PlannedFile(relative, KEPT, f"deleted locally, {changed} upstream: left deleted"), None
     if sha256_bytes(upstream) == installed:
         return PlannedFile(relative, KEPT, "edited locally, unchanged upstream: local edits kept"), None
-    base = find_base(project.root, previous.blobs.get(relative), installed)
+    first = (lambda: recorded.get(relative)) if recorded is not None else None
+    base = find_base(project.root, previous.blobs.get(relative), installed, first)
     if base is None:
+        where = "at the commit micropkg.lock records, " if recorded is not None else ""
         raise MicropkgError(
-            f"cannot merge {relative}: the content it was installed with is neither in git nor in the local "
-            "store of installed files; use --force to take upstream's version, or merge it by hand",
+            f"cannot merge {relative}: the content it was installed with is neither {where}in git nor in the "
+            "local store of installed files; use --force to take upstream's version, or merge it by hand",
         )
     if not (is_text(base) and is_text(local) and is_text(upstream)):
         return PlannedFile(relative, CONFLICT, "binary file edited locally and changed upstream: cannot merge"), None
@@ -362,11 +367,15 @@ def plan_install(
     placed: dict[Path, bytes] | None = None,
     merge: bool = False,
     declared: bool = False,
+    commit: str | None = None,
+    dependencies: Sequence[tuple[str, str]] = (),
 ) -> InstallPlan:
     """Stage the installation of ``sdist`` and record the new lock entry in ``lock``.
 
     ``placed`` is ``target_files(...)`` computed ahead (in parallel, for a batch).
-    With ``merge``, files edited locally are merged three ways instead of refused.
+    With ``merge``, files edited locally are merged three ways instead of refused; a copy
+    pulled from a git source takes its merge bases from the commit the lock records.
+    ``dependencies`` are those ``placed`` was computed with (see :func:`target_files`).
     """
     install_name = alias or sdist.name
     module = install_module(destination, install_name)
@@ -381,12 +390,14 @@ def plan_install(
 
     # A copy whose local changes were kept on purpose (a merge, or `accept`) merges again.
     merge = merge or bool(previous is not None and previous.customised and not force)
+    place = functools.partial(target_files, project, module=module, dependencies=dependencies)
+    recorded = recorded_bases(project, previous, place) if merge else None
     customised: dict[str, str] = {}
     for path in sorted(placed):
         planned = _classify(project, staging, path, placed[path], lock, module, force)
         content: bytes | None = placed[path]
         if merge and planned.action == CONFLICT and previous is not None and planned.path in previous.files:
-            planned, content = _merge_edited(project, staging, path, placed[path], previous)
+            planned, content = _merge_edited(project, staging, path, placed[path], previous, recorded)
             kept = content if planned.action == MERGED else staging.read(path) if planned.action == KEPT else None
             if kept is not None:
                 customised[planned.path] = sha256_bytes(kept)
@@ -442,6 +453,7 @@ def plan_install(
         conflicts=_still_conflicted(project, staging, placed, previous, plan),
         created=sorted(created),
         customised=customised,
+        commit=commit,
     )
     return plan
 

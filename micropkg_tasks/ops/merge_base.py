@@ -2,6 +2,8 @@
 
 The lock records each installed file's git blob id. The base is found, in order:
 
+0. for a copy pulled from a git source, in its files as packaged from the commit
+   the lock records (``ops/git_base.py``, given as ``first``);
 1. in a local content-addressed store in the user cache, filled on every install
    (fast, and works without git);
 2. in the git repository holding the project, with ``git cat-file blob <id>``,
@@ -19,7 +21,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, read_file_bytes
 from micropkg_tasks.core.errors import ProjectError
@@ -90,12 +92,15 @@ def _from_git(project_root: Path, blob: str) -> bytes | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def find_base(project_root: Path, blob: str | None, sha256: str) -> bytes | None:
-    """The installed content of a file whose lock entry says ``blob`` and ``sha256``, or None."""
+def find_base(project_root: Path, blob: str | None, sha256: str,
+              first: Callable[[], bytes | None] | None = None) -> bytes | None:
+    """The installed content of a file whose lock entry says ``blob`` and ``sha256``, or None.
+    ``first`` is asked before the store and git (a git-sourced copy's recorded commit)."""
     if not blob or not _BLOB.fullmatch(blob):
         return None  # not a blob id: never a path to look up, nor an argument for git
     # In order, and git only when the store misses: it costs a process per file.
-    for source in (lambda: _from_store(blob), lambda: _from_git(project_root, blob)):
+    sources = (lambda: _from_store(blob), lambda: _from_git(project_root, blob))
+    for source in (first, *sources) if first is not None else sources:
         found = source()
         if found is not None and git_blob_id(found) == blob and sha256_bytes(found) == sha256:
             return found

@@ -23,7 +23,8 @@ from micropkg_tasks.core.transaction import log_mark, outcome_since
 from micropkg_tasks.ops.install import PullBatchResult, PullResult, SdistToInstall, install_sdists
 from micropkg_tasks.ops.parallel import WorkerPool
 from micropkg_tasks.ops.pull_deps import FetchedFrom, fetch_missing_dependencies, sibling_location
-from micropkg_tasks.ops.sources import PATH, SIBLING, fetch_sdist, location_kind, split_sibling
+from micropkg_tasks.ops.git_source import git_timeout, recorded_commit
+from micropkg_tasks.ops.sources import GIT, PATH, SIBLING, fetch_sdist, location_kind, split_sibling
 
 __all__ = ["PullBatchResult", "PullResult", "SdistToInstall", "install_sdists", "pull", "pull_all", "pull_batch"]
 
@@ -77,6 +78,7 @@ def _pull_requests(
     merge: bool = False,
     with_deps: bool = False,
     declared: bool = False,
+    update: bool = False,
 ) -> PullBatchResult:
     requests = [_validate(request) for request in requests]
     with WorkerPool(None, len(requests), preload=REWRITER_MODULES) as workers:
@@ -86,7 +88,8 @@ def _pull_requests(
         for request in requests:
             data = fetch_sdist(
                 request.location, fs_args=request.fs_args, base=base, use_cache=use_cache, alias=request.alias,
-                env=request.env,
+                env=request.env, commit=None if update else recorded_commit(project, request.location),
+                git_timeout=git_timeout(project) if location_kind(request.location) == GIT else None,
             )
             item = SdistToInstall(
                 sdist=read_sdist(data.data, source=data.location, limits=limits),
@@ -96,6 +99,7 @@ def _pull_requests(
                 env=request.env,
                 declared=declared,
                 merge=request.merge,
+                commit=data.commit,
             )
             fetched_from[id(item)] = FetchedFrom(request.location, data.kind, request.fs_args, request.env)
             items.append(item)
@@ -134,6 +138,7 @@ def pull(
     use_cache: bool = True,
     merge: bool = False,
     with_deps: bool = False,
+    update: bool = False,
 ) -> PullResult:
     """Install the sdist at ``location`` into ``project``.
 
@@ -151,6 +156,7 @@ def pull(
         use_cache=use_cache,
         merge=merge,
         with_deps=with_deps,
+        update=update,
     )
     return batch.results[0]
 
@@ -171,6 +177,7 @@ def pull_batch(
     merge: bool = False,
     with_deps: bool = False,
     declared: bool = False,
+    update: bool = False,
 ) -> PullBatchResult:
     """Pull several sdists as one unit: all of them are installed, or none.
 
@@ -179,6 +186,8 @@ def pull_batch(
 
     Relative local locations resolve against ``base`` (default: the current folder).
     ``declared``: the entries come from the pull manifest (recorded in the lock, see ``status``).
+    A git source at the ref the lock records is packaged from the commit it records, unless
+    ``update`` (then from the commit the ref names now).
     With ``recompile``, a changed ``requirements.in`` is compiled once afterwards
     (``compile_config`` is the invoke config's ``micropkg.compile``).
     """
@@ -199,6 +208,7 @@ def pull_batch(
             merge=merge,
             with_deps=with_deps,
             declared=declared,
+            update=update,
         )
         if recompile and batch.applied and batch.requirements_in_changed:
             from micropkg_tasks.ops.compile_batch import compile_projects  # only when there is something to compile
@@ -223,6 +233,7 @@ def pull_all(
     compile_config: Mapping[str, Any] | None = None,
     merge: bool = False,
     with_deps: bool = False,
+    update: bool = False,
 ) -> PullBatchResult:
     """Pull everything listed in the project's pull manifest, as one unit."""
     resolved = as_project(project)
@@ -240,4 +251,5 @@ def pull_all(
         resolved, entries, force=force, dry_run=dry_run, diff=diff, limits=limits,
         lock_timeout=lock_timeout, base=resolved.root, use_cache=use_cache,
         recompile=recompile, compile_config=compile_config, merge=merge, with_deps=with_deps, declared=True,
+        update=update,
     )

@@ -7,7 +7,11 @@ A location is one of four kinds:
   ``memory://`` ...), read with the ``--fs-args`` and through the cache;
 - ``index``: a package name with an optional version spec (``mypkg==0.2``),
   fetched from the index pip is configured with (``PIP_INDEX_URL``, pip config
-  files) through its simple API, so nothing in the sdist is ever run.
+  files) through its simple API, so nothing in the sdist is ever run;
+- ``sibling``: a micro-package of a project folder (``../core#pipelines.x``), packaged in memory;
+- ``git``: a micro-package of a project in a git repository at a ref
+  (``git+https://host/org/repo.git@v1#projects/core:pipelines.x``), fetched into the cache
+  by ``ops/git_source.py`` and packaged in memory as a sibling's is.
 
 Pull only ever sees the bytes and a location that is safe to display and record.
 """
@@ -24,16 +28,18 @@ from packaging.utils import canonicalize_name
 from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, read_file_bytes
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.fs_args import redact_url
+from micropkg_tasks.core.git_url import is_git_location, parse_git_location, redact_git_location
 from micropkg_tasks.core.manifest import is_requirement_spec, is_url
 
-PATH, URL, INDEX, SIBLING = "path", "url", "index", "sibling"
+PATH, URL, INDEX, SIBLING, GIT = "path", "url", "index", "sibling", "git"
 
 
 @dataclass(frozen=True)
 class FetchedSdist:
     location: str  # what the user gave, with any credentials in a URL redacted: safe to show and record
     data: bytes
-    kind: str = PATH  # "path", "url" or "index"
+    kind: str = PATH  # "path", "url", "index", "sibling" or "git"
+    commit: str | None = None  # git sources: the commit it was packaged from
 
 
 def split_sibling(location: str) -> tuple[str, str] | None:
@@ -48,6 +54,8 @@ def split_sibling(location: str) -> tuple[str, str] | None:
 
 def location_kind(location: str, base: Path | None = None) -> str:
     """Which kind of location this is; an existing local file always wins over a package name."""
+    if is_git_location(location):
+        return GIT
     if is_url(location):
         return URL
     if split_sibling(location) is not None:
@@ -71,6 +79,12 @@ def source_identity(location: str, name: str, base: Path | None = None, origin: 
     from another folder or bucket. So a copy synced from a sibling and an sdist of it
     from elsewhere are two sources; two sdists of the same micro-package are one.
     """
+    if is_git_location(location):
+        try:
+            source = parse_git_location(location)
+        except UsageError:  # a malformed one (a lock edited by hand) is only ever itself
+            return f"git:{redact_git_location(location)}"
+        return f"git:{source.identity}#{source.path}:{source.module}"  # any ref: the same source, moving on
     sibling = split_sibling(location)
     if sibling is not None and location_kind(location, base) == SIBLING:
         folder, module = sibling
@@ -123,14 +137,24 @@ def fetch_sdist(
     use_cache: bool = True,
     alias: str | None = None,
     env: str = "base",
+    commit: str | None = None,  # git: the commit a lock recorded, else the one its ref names now
+    git_timeout: float | None = None,  # git: seconds per git command (default: MICROPKG_GIT_TIMEOUT, else 120)
 ) -> FetchedSdist:
     """Read the sdist at ``location``; relative paths resolve against ``base`` (default: cwd).
 
     Remote sdists are kept in a local content-addressed cache unless ``use_cache`` is False.
     A sibling micro-package is packaged in memory, named after ``alias`` and with the
-    parameters of ``env``, exactly as ``sync-shared`` packages it.
+    parameters of ``env``, exactly as ``sync-shared`` packages it; so is a git source's.
     """
     kind = location_kind(location, base)
+    if kind == GIT:
+        if fs_args:
+            raise UsageError(f"--fs-args only applies to fsspec URLs; {redact_url(location)} is a git source (git uses its own configuration)")
+        from micropkg_tasks.ops.git_source import package_at, resolve_commit
+
+        source = parse_git_location(location)
+        commit = commit or resolve_commit(source, timeout=git_timeout)
+        return FetchedSdist(source.display, package_at(source, commit, alias, env, timeout=git_timeout), GIT, commit)
     if kind == SIBLING:
         if fs_args:
             raise UsageError(f"--fs-args only applies to fsspec URLs; {location} is a sibling project's micro-package")
