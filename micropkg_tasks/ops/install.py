@@ -21,9 +21,9 @@ from micropkg_tasks.core.journal import Recovery, interrupted
 from micropkg_tasks.core.lockfile import fill_missing_blobs, read_project_lock, render_lock
 from micropkg_tasks.core.micropkg_deps import Dependency
 from micropkg_tasks.core.project import Project
-from micropkg_tasks.core.sdist_read import SdistContents
 from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import UNCHANGED, FileChange, apply_changes, project_lock
+from micropkg_tasks.ops.install_item import SdistToInstall
 from micropkg_tasks.ops.install_plan import (
     MERGE_CONFLICT,
     InstallPlan,
@@ -108,20 +108,6 @@ class PullBatchResult:
     @property
     def merge_conflicts(self) -> tuple[str, ...]:
         return tuple(path for result in self.results for path in result.merge_conflicts)
-
-
-@dataclass(frozen=True)
-class SdistToInstall:
-    """A checked sdist and how to install it."""
-
-    sdist: SdistContents
-    location: str  # as recorded in the lock: never secrets
-    alias: str | None = None
-    destination: str | None = None
-    env: str = "base"
-    dependency_of: str | None = None  # set when fetched only because that micro-package imports it
-    declared: bool = False  # a shared entry or a pull-manifest entry asks for it (else an ad-hoc pull)
-    merge: bool = False  # its declaration asks for local edits to be merged (merge = true)
 
 
 def _unified_diff(project: Project, change: FileChange, staging: Staging) -> str:

@@ -41,7 +41,8 @@ from micropkg_tasks.ops.compile import requirements_current
 from micropkg_tasks.ops.compile_batch import settings_for
 from micropkg_tasks.ops.build import BuiltSdist, build_package
 from micropkg_tasks.ops.package_deps import micropackages_of
-from micropkg_tasks.ops.install import SdistToInstall, install_sdists
+from micropkg_tasks.ops.install import install_sdists
+from micropkg_tasks.ops.install_item import SdistToInstall
 from micropkg_tasks.ops.pull_deps import FetchedFrom, fetch_missing_dependencies
 from micropkg_tasks.ops.sources import PATH
 from micropkg_tasks.ops.status import status

@@ -35,9 +35,11 @@ from micropkg_tasks.core.sdist_read import SdistContents, read_sdist
 from micropkg_tasks.core.transaction import CONFLICT, UNCHANGED, log_mark, outcome_since
 from micropkg_tasks.ops.compile_batch import CompileOutcome, activity_of, compile_projects
 from micropkg_tasks.ops.install_plan import MERGE_CONFLICT, PlannedFile
-from micropkg_tasks.ops.build import PackageInputs, build_from_inputs
+from micropkg_tasks.ops.build import build_from_inputs
+from micropkg_tasks.ops.build_inputs import PackageInputs
 from micropkg_tasks.ops.parallel import InterruptedBatch, how_left, map_collecting_errors
-from micropkg_tasks.ops.install import SdistToInstall, install_sdists
+from micropkg_tasks.ops.install import install_sdists
+from micropkg_tasks.ops.install_item import SdistToInstall
 from micropkg_tasks.ops.recover import finish_interrupted
 from micropkg_tasks.ops.copy_state import broken_import, shared_upstream, source_location
 from micropkg_tasks.ops.package_deps import MicropackageSet
