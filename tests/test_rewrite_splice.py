@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import micropkg_tasks.ops.install_plan as install_plan
+import micropkg_tasks.ops.install_files as install_files
 from micropkg_tasks import package_all
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.core.rewrite_splice import PLACEHOLDER, SplicedRewrites
@@ -34,8 +34,10 @@ class Direct:
 
 
 def placed(project, sdist, module, install_name, splicer) -> dict[Path, bytes]:
-    with mock.patch.object(install_plan, "_SPLICED", splicer):
-        return install_plan.target_files(project, sdist, module=module, env="base", install_name=install_name)
+    with mock.patch.object(install_files, "_SPLICED", splicer):
+        return install_files.target_files(
+            project, sdist, module=module, env="base", install_name=install_name, run="one run"
+        )
 
 
 def assert_spliced_equals_direct(sdist, projects, module: str, install_name: str) -> int:

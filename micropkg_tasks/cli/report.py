@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the operations are imported by the task that runs one, not 
     from micropkg_tasks.ops.recover import RecoverResult
     from micropkg_tasks.ops.remove import RemoveResult
     from micropkg_tasks.ops.status import ProjectStatus
-    from micropkg_tasks.ops.sync import SyncResult, TargetSync
+    from micropkg_tasks.ops.sync_results import SyncResult, TargetSync
 
 
 def _plural(count: int, word: str) -> str:
@@ -171,7 +171,7 @@ _UPSTREAM_WORDS = {"in sync": "; in sync with upstream", "upstream moved": "; up
 
 
 def _sync_check(result: SyncResult) -> None:
-    from micropkg_tasks.ops.sync import WOULD_REFUSE
+    from micropkg_tasks.ops.sync_results import WOULD_REFUSE
 
     for target in result.targets:
         for state in target.states:
@@ -215,7 +215,7 @@ def _sync_requirements(target: TargetSync) -> None:
 
 
 def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
-    from micropkg_tasks.ops.sync import WOULD_REFUSE
+    from micropkg_tasks.ops.sync_results import WOULD_REFUSE
 
     if result.check:
         _sync_check(result)

@@ -149,64 +149,40 @@ def build_from_inputs(
     manifest and the monorepo's shared entries); imports into them are recorded
     as dependencies instead of reported.
     """
-    name, module_dir, tests_dir = inputs.name, inputs.module_dir, inputs.tests_dir
-    clashes = _imports_of(inputs.code, name, module_dir, project) + _imports_of(inputs.tests, name, tests_dir, project)
-    if clashes:
-        raise UsageError(
-            f"micro-package name {name!r} is also a module that its code imports ({', '.join(clashes)}); "
-            "package it under another name with --alias"
-        )
+    _refuse_name_clash(project, inputs)
     warnings = list(inputs.warnings)
+    requirements_path = inputs.module_dir / "requirements.txt"
     parsed = read_requirements_file(
-        module_dir / "requirements.txt",
-        display=project.relative(module_dir / "requirements.txt"),
-        includes_within=module_dir,
+        requirements_path, display=project.relative(requirements_path), includes_within=inputs.module_dir
     )
     warnings += parsed.warnings
-    version, notes = resolve_version(project, module_dir)
+    version, notes = resolve_version(project, inputs.module_dir)
     warnings += notes
-
-    moves = [
-        ModuleMove(f"{project.package_name}.{inputs.module_path}", name),
-        ModuleMove(f"tests.{inputs.module_path}", "tests"),
-    ]
-    code, outside = _rewrite_tree(inputs.code, moves, project=project, shown_root=module_dir, check_outside=True)
-    tests, tests_outside = _rewrite_tree(inputs.tests, moves, project=project, shown_root=tests_dir, check_outside=False)
-    outside += tests_outside
+    code, tests, outside = _rewrite_inputs(project, inputs)
     if micropackages is None:
         micropackages = micropackages_of(project)
     warnings += micropackages.warnings
     analysis = analyse(project, inputs.module_path, inputs.code, inputs.tests, micropackages)
     outside = [ref for ref in outside if (ref.file, ref.line) not in analysis.covered_lines]
-
-    files: dict[str, bytes] = {f"{name}/{relative}": content for relative, content in code.items()}
-    files.update({f"tests/{relative}": content for relative, content in tests.items()})
-    old_name = inputs.module_path.rsplit(".", 1)[-1]
-    files.update(
-        {f"{name}/config/{rename_for_alias(rel, old_name, name)}": content for rel, content in inputs.config.items()}
-    )
-    files[RESTORE_MEMBER] = render_records(
-        {**_restore_records(inputs.code, code, f"{name}/"), **_restore_records(inputs.tests, tests, "tests/")}
-    )
     source_sha = inputs.digest
     spec = SdistSpec(
-        name=name,
+        name=inputs.name,
         version=version.version,
         requires=parsed.requirements,
-        files=files,
+        files=_sdist_files(inputs, code, tests),
         micropkg={
             "module": inputs.module_path,
             "project": project.package_name,
             "source-sha256": source_sha,
             "restore": RESTORE_MEMBER,
-            **({"alias": name} if inputs.alias else {}),
+            **({"alias": inputs.name} if inputs.alias else {}),
             "dependencies": dependencies_table(analysis.dependencies),
         },
     )
     data = build_sdist_bytes(spec)
     result = PackageResult(
         module_path=inputs.module_path,
-        name=name,
+        name=inputs.name,
         path="",
         version=version.version,
         version_source=version.source,
@@ -220,7 +196,50 @@ def build_from_inputs(
         warnings=tuple(warnings),
         dependencies=analysis.dependencies,
     )
-    return BuiltSdist(sdist_filename(name, version.version), data, result)
+    return BuiltSdist(sdist_filename(inputs.name, version.version), data, result)
+
+
+def _refuse_name_clash(project: Project, inputs: PackageInputs) -> None:
+    """Refuse a name that the micro-package's own code also imports as a top-level module."""
+    name = inputs.name
+    clashes = (_imports_of(inputs.code, name, inputs.module_dir, project)
+               + _imports_of(inputs.tests, name, inputs.tests_dir, project))
+    if clashes:
+        raise UsageError(
+            f"micro-package name {name!r} is also a module that its code imports ({', '.join(clashes)}); "
+            "package it under another name with --alias"
+        )
+
+
+def _rewrite_inputs(
+    project: Project, inputs: PackageInputs
+) -> tuple[dict[str, bytes], dict[str, bytes], list[OutsideImport]]:
+    """The code and tests with the project's paths to the micro-package rewritten to its own name,
+    and the code's imports that point outside it."""
+    moves = [
+        ModuleMove(f"{project.package_name}.{inputs.module_path}", inputs.name),
+        ModuleMove(f"tests.{inputs.module_path}", "tests"),
+    ]
+    code, outside = _rewrite_tree(inputs.code, moves, project=project, shown_root=inputs.module_dir,
+                                  check_outside=True)
+    tests, tests_outside = _rewrite_tree(inputs.tests, moves, project=project, shown_root=inputs.tests_dir,
+                                         check_outside=False)
+    return code, tests, outside + tests_outside
+
+
+def _sdist_files(inputs: PackageInputs, code: dict[str, bytes], tests: dict[str, bytes]) -> dict[str, bytes]:
+    """Every member of the sdist below its root: code, tests, parameters, and the restore records."""
+    name = inputs.name
+    files: dict[str, bytes] = {f"{name}/{relative}": content for relative, content in code.items()}
+    files.update({f"tests/{relative}": content for relative, content in tests.items()})
+    old_name = inputs.module_path.rsplit(".", 1)[-1]
+    files.update(
+        {f"{name}/config/{rename_for_alias(rel, old_name, name)}": content for rel, content in inputs.config.items()}
+    )
+    files[RESTORE_MEMBER] = render_records(
+        {**_restore_records(inputs.code, code, f"{name}/"), **_restore_records(inputs.tests, tests, "tests/")}
+    )
+    return files
 
 
 def build_package(

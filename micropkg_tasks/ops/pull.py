@@ -20,7 +20,8 @@ from micropkg_tasks.core.project import Project, as_project
 from micropkg_tasks.core.rewrite import REWRITER_MODULES
 from micropkg_tasks.core.sdist_read import SdistContents, SdistLimits, read_sdist
 from micropkg_tasks.core.transaction import log_mark, outcome_since
-from micropkg_tasks.ops.install import PullBatchResult, PullResult, install_sdists
+from micropkg_tasks.ops.install import install_sdists
+from micropkg_tasks.ops.install_results import PullBatchResult, PullResult
 from micropkg_tasks.ops.install_item import SdistToInstall
 from micropkg_tasks.ops.parallel import WorkerPool
 from micropkg_tasks.ops.pull_deps import FetchedFrom, fetch_missing_dependencies, sibling_location
