@@ -40,6 +40,7 @@ from micropkg_tasks.core.compile_settings import (
     read_marker,
     with_marker,
 )
+from micropkg_tasks.core.atomic import write_atomically
 from micropkg_tasks.core.bounded import read_file_bytes
 from micropkg_tasks.core.compile_output import environment_secrets, scrubbed, unreadable_pip_config
 from micropkg_tasks.core.errors import ProjectError
@@ -273,9 +274,8 @@ def compile_requirements(
             new_text = with_marker(_safe_text(written, temp, settings, where, outcome), digest, fingerprint)
             new_bytes = new_text.encode("utf-8")
             if new_bytes != old_bytes:
-                temp.write_bytes(new_bytes)
-                os.chmod(temp, (target.stat().st_mode & 0o7777) if old_bytes is not None else _new_file_mode())
-                os.replace(temp, target)
+                mode = (target.stat().st_mode & 0o7777) if old_bytes is not None else _new_file_mode()
+                write_atomically(target, new_bytes, temp=temp, mode=mode)
         finally:
             temp.unlink(missing_ok=True)
 
