@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from micropkg_tasks.cli.output import err, is_verbose, out, shown_path, warn
-from micropkg_tasks.core.transaction import (
-    CONFLICT, CREATE, DELETE, KEPT, MERGE_CONFLICT, MERGED, UNCHANGED, UPDATE,
-)
-from micropkg_tasks.ops.destinations import OVERWRITTEN, UNCHANGED as ARTIFACT_UNCHANGED
+from micropkg_tasks.core.merge import CONFLICT, KEPT, MERGE_CONFLICT, MERGED
+from micropkg_tasks.core.transaction import CREATE, DELETE, UNCHANGED, UPDATE
+from micropkg_tasks.ops.destinations import OVERWRITTEN
 
 if TYPE_CHECKING:  # the operations are imported by the task that runs one, not by every start-up
     from micropkg_tasks.ops.accept import AcceptResult
@@ -39,7 +38,7 @@ def package_batch(batch: PackageBatchResult) -> None:
 
 
 def package_result(result: PackageResult) -> None:
-    unchanged = " (unchanged: the same bytes were already there)" if result.artifact == ARTIFACT_UNCHANGED else ""
+    unchanged = " (unchanged: the same bytes were already there)" if result.artifact == UNCHANGED else ""
     out(f"packaged {result.module_path} -> {shown_path(result.path)}{unchanged}")
     out(f"  version {result.version} (from {result.version_source})")
     out(

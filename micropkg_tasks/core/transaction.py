@@ -39,11 +39,6 @@ CREATE = "create"
 UPDATE = "update"
 DELETE = "delete"
 UNCHANGED = "unchanged"
-CONFLICT = "conflict"
-# With --merge, a file both edited locally and changed upstream is not a conflict but one of:
-MERGED = "merged"  # a clean three-way merge: local edits kept on top of upstream
-MERGE_CONFLICT = "conflicted"  # written with conflict markers, to be resolved by hand
-KEPT = "kept"  # the local state wins and upstream's change is reported, not applied
 
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 from micropkg_tasks.core.atomic import write_atomically
 from micropkg_tasks.core.errors import MicropkgError
 from micropkg_tasks.core.manifest import is_url
+from micropkg_tasks.core.transaction import UNCHANGED
 
 
-CREATED, OVERWRITTEN, UNCHANGED = "created", "overwritten", "unchanged"
+CREATED, OVERWRITTEN = "created", "overwritten"  # or UNCHANGED: the same bytes were there
 
 
 def write_artifact_once(

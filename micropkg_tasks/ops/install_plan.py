@@ -13,14 +13,14 @@ from pathlib import Path
 
 from micropkg_tasks.core.errors import MicropkgError
 from micropkg_tasks.core.lockfile import Lock, LockEntry, sha256_bytes
-from micropkg_tasks.core.merge import git_blob_id, has_conflict_markers, is_text, merge_three
+from micropkg_tasks.core.merge import (
+    CONFLICT, KEPT, MERGE_CONFLICT, MERGED, git_blob_id, has_conflict_markers, is_text, merge_three,
+)
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.requirements import merge_requirements
 from micropkg_tasks.core.sdist_read import SdistContents
 from micropkg_tasks.core.staging import Staging
-from micropkg_tasks.core.transaction import (
-    CONFLICT, CREATE, DELETE, KEPT, MERGE_CONFLICT, MERGED, UNCHANGED, UPDATE,
-)
+from micropkg_tasks.core.transaction import CREATE, DELETE, UNCHANGED, UPDATE
 from micropkg_tasks.ops.sources import SIBLING, location_kind, source_identity
 from micropkg_tasks.ops.install_files import target_files
 from micropkg_tasks.ops.merge_base import find_base

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from micropkg_tasks.core.transaction import UNCHANGED
-from micropkg_tasks.ops.install_plan import MERGE_CONFLICT, PlannedFile
+from micropkg_tasks.core.merge import MERGE_CONFLICT
+from micropkg_tasks.ops.install_plan import PlannedFile
 
 if TYPE_CHECKING:
     from micropkg_tasks.ops.compile_batch import CompileOutcome

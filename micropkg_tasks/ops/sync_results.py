@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from micropkg_tasks.core.copy_state import exit_code
 from micropkg_tasks.core.errors import EXIT_INSTALLED_NOT_COMPILED, ConflictError
 from micropkg_tasks.ops.compile_batch import CompileOutcome
-from micropkg_tasks.ops.install_plan import MERGE_CONFLICT, PlannedFile
+from micropkg_tasks.core.merge import MERGE_CONFLICT
+from micropkg_tasks.ops.install_plan import PlannedFile
 
 WOULD_REFUSE = "would refuse"  # a dry run's or a check's target that the real run would refuse
 

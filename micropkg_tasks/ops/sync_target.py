@@ -14,10 +14,10 @@ from micropkg_tasks.core.copy_state import IN_SYNC
 from micropkg_tasks.core.errors import ConflictError, MicropkgError
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.core.sdist_read import SdistContents, read_sdist
-from micropkg_tasks.core.transaction import CONFLICT, UNCHANGED
+from micropkg_tasks.core.merge import CONFLICT, MERGE_CONFLICT
+from micropkg_tasks.core.transaction import UNCHANGED
 from micropkg_tasks.ops.install import install_sdists
 from micropkg_tasks.ops.install_item import SdistToInstall
-from micropkg_tasks.ops.install_plan import MERGE_CONFLICT
 from micropkg_tasks.ops.sync_results import WOULD_REFUSE, TargetState, TargetSync
 
 
