@@ -12,6 +12,16 @@ from micropkg_tasks.core.sdist_read import SdistContents
 
 
 @dataclass(frozen=True)
+class FetchedFrom:
+    """Where a requested sdist came from, so its dependencies can be looked for next to it."""
+
+    location: str  # as the user gave it
+    kind: str  # path, url or index
+    fs_args: str | None
+    env: str
+
+
+@dataclass(frozen=True)
 class SdistToInstall:
     """A checked sdist and how to install it."""
 
@@ -23,3 +33,4 @@ class SdistToInstall:
     dependency_of: str | None = None  # set when fetched only because that micro-package imports it
     declared: bool = False  # a shared entry or a pull-manifest entry asks for it (else an ad-hoc pull)
     merge: bool = False  # its declaration asks for local edits to be merged (merge = true)
+    fetched_from: FetchedFrom | None = None  # where it was fetched from, for its dependencies (--with-deps)

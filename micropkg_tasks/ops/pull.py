@@ -22,9 +22,9 @@ from micropkg_tasks.core.sdist_read import SdistContents, SdistLimits, read_sdis
 from micropkg_tasks.core.transaction import log_mark, outcome_since
 from micropkg_tasks.ops.install import install_sdists
 from micropkg_tasks.ops.install_results import PullBatchResult, PullResult
-from micropkg_tasks.ops.install_item import SdistToInstall
+from micropkg_tasks.ops.install_item import FetchedFrom, SdistToInstall
 from micropkg_tasks.ops.parallel import WorkerPool
-from micropkg_tasks.ops.pull_deps import FetchedFrom, fetch_missing_dependencies, sibling_location
+from micropkg_tasks.ops.pull_deps import fetch_missing_dependencies, sibling_location
 from micropkg_tasks.ops.sources import PATH, SIBLING, fetch_sdist, location_kind, split_sibling
 
 __all__ = ["PullBatchResult", "PullResult", "SdistToInstall", "install_sdists", "pull", "pull_all", "pull_batch"]
@@ -84,7 +84,6 @@ def _pull_requests(
     with WorkerPool(None, len(requests), preload=REWRITER_MODULES) as workers:
         # Fetch and check every archive before taking the lock or touching anything.
         items: list[SdistToInstall] = []
-        fetched_from: dict[int, FetchedFrom] = {}
         for request in requests:
             data = fetch_sdist(
                 request.location, fs_args=request.fs_args, base=base, use_cache=use_cache, alias=request.alias,
@@ -98,8 +97,8 @@ def _pull_requests(
                 env=request.env,
                 declared=declared,
                 merge=request.merge,
+                fetched_from=FetchedFrom(request.location, data.kind, request.fs_args, request.env),
             )
-            fetched_from[id(item)] = FetchedFrom(request.location, data.kind, request.fs_args, request.env)
             items.append(item)
         if with_deps:
 
@@ -108,10 +107,10 @@ def _pull_requests(
                 sdist = read_sdist(data.data, source=data.location, limits=limits)
                 return sdist, recorded_location(project, data.location, base), data.kind
 
-            items += fetch_missing_dependencies(project, items, fetched_from, fetch)
+            items += fetch_missing_dependencies(project, items, fetch)
 
         def hint(item: SdistToInstall, dependency: Dependency) -> str | None:
-            origin = fetched_from.get(id(item))
+            origin = item.fetched_from
             return sibling_location(origin.location, origin.kind, dependency) if origin else None
 
         return install_sdists(

@@ -21,7 +21,7 @@ from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.micropkg_deps import Dependency, recorded_dependencies
 from micropkg_tasks.core.sdist_read import SdistContents
 from micropkg_tasks.core.sdist_write import sdist_filename
-from micropkg_tasks.ops.install_item import SdistToInstall
+from micropkg_tasks.ops.install_item import FetchedFrom, SdistToInstall
 from micropkg_tasks.ops.install_plan import install_module
 from micropkg_tasks.ops.sources import INDEX, URL
 
@@ -134,23 +134,13 @@ def fetch_command(dependency: Dependency, location: str) -> str:
     return " ".join(words)
 
 
-@dataclass(frozen=True)
-class FetchedFrom:
-    """Where a requested sdist came from, so its dependencies can be looked for next to it."""
-
-    location: str  # as the user gave it
-    kind: str  # path, url or index
-    fs_args: str | None
-    env: str
-
-
 def fetch_missing_dependencies(
     project: Project,
     items: Sequence[SdistToInstall],
-    fetched_from: dict[int, FetchedFrom],
     fetch: Callable[[str, FetchedFrom], tuple[SdistContents, str, str]],
 ) -> list[SdistToInstall]:
-    """The missing dependencies of ``items`` (and theirs), each fetched from next to its dependent.
+    """The missing dependencies of ``items`` (and theirs), each fetched from next to its dependent
+    (every item says where it was fetched from).
 
     ``fetch(location, origin)`` returns the checked sdist, its location as the lock records
     it, and its kind. Each dependency is installed at its module path in the source project.
@@ -165,7 +155,9 @@ def fetch_missing_dependencies(
         if not fresh:
             return added
         for item, dependency in fresh.values():
-            origin = fetched_from[id(item)]
+            origin = item.fetched_from
+            if origin is None:
+                raise AssertionError(f"{installed_module(item)}: where it was fetched from is not known")
             location = sibling_location(origin.location, origin.kind, dependency)
             try:
                 sdist, recorded, kind = fetch(location, origin)
@@ -182,9 +174,10 @@ def fetch_missing_dependencies(
                     f"not micro-package {dependency.module} that {installed_module(item)} needs; nothing was written"
                 )
             destination, alias = install_options(dependency)
-            new = SdistToInstall(sdist, recorded, alias, destination, origin.env, dependency_of=installed_module(item))
-            fetched_from[id(new)] = FetchedFrom(location, kind, origin.fs_args, origin.env)
-            added.append(new)
+            added.append(SdistToInstall(
+                sdist, recorded, alias, destination, origin.env, dependency_of=installed_module(item),
+                fetched_from=FetchedFrom(location, kind, origin.fs_args, origin.env),
+            ))
 
 
 def refuse_missing(
