@@ -32,7 +32,7 @@ from micropkg_tasks.cli.options import (
     sdist_limits,
     split_list,
 )
-from micropkg_tasks.cli.output import Progress, is_verbose, print_json, reports_errors, shown_path
+from micropkg_tasks.cli.output import Progress, is_verbose, print_json, reports_errors, shown_path, warn
 from micropkg_tasks.core.errors import EXIT_INSTALLED_NOT_COMPILED, MicropkgError, UsageError
 from micropkg_tasks.core.manifest import PackageEntry, PullEntry
 from micropkg_tasks.core.project import Project
@@ -68,8 +68,9 @@ PACKAGE_HELP = {
     "project": PROJECT_HELP,
     "monorepo": MONOREPO_HELP + " Only with --all.",
     "jobs": "Parallel build processes (default: one per core).",
-    "with-deps": "Comma-separated module paths to treat as micro-packages too: imports of them are recorded "
-    "as dependencies (the manifest's and shared entries' micro-packages always are).",
+    "mark-micropackages": "Comma-separated module paths to treat as micro-packages too: imports of them are "
+    "recorded as dependencies (the manifest's and shared entries' micro-packages always are).",
+    "with-deps": "Deprecated name of --mark-micropackages.",
     "json": JSON_HELP,
 }
 
@@ -81,7 +82,8 @@ PACKAGE_HELP = {
 @reports_errors
 def package(
     c, module=None, all=False, alias=None, destination=None, env="base", fs_args=None,
-    project=None, monorepo=False, jobs=None, with_deps=None, json=False, quiet=False, verbose=False,
+    project=None, monorepo=False, jobs=None, mark_micropackages=None, with_deps=None, json=False, quiet=False,
+    verbose=False,
 ):
     """Package micro-packages as Kedro-compatible sdists (<name>-<version>.tar.gz)."""
     from micropkg_tasks.ops.monorepo_package import package_projects
@@ -94,6 +96,7 @@ def package(
         raise UsageError(f"package needs {NEEDS['package']}")
     if all and modules:
         raise UsageError("give a module path (or a comma-separated list) or --all, not both")
+    marked = _marked_micropackages(mark_micropackages, with_deps)
     where = scope(project, monorepo, task="package")
     if isinstance(where, Monorepo):
         if not all:
@@ -117,7 +120,7 @@ def package(
         with Progress(enabled=not json) as progress:
             batch = package_all(
                 resolved, jobs=workers or None, destination=cli_path(destination), fs_args=cli_path(fs_args),
-                progress=progress, with_deps=split_list(with_deps or ""),
+                progress=progress, with_deps=marked,
             )
     else:
         if alias and len(modules) > 1:
@@ -125,11 +128,22 @@ def package(
         entries = [
             PackageEntry(name, alias, cli_path(destination), env, cli_path(fs_args)) for name in modules
         ]
-        batch = package_entries(resolved, entries, jobs=workers or None, with_deps=split_list(with_deps or ""))
+        batch = package_entries(resolved, entries, jobs=workers or None, with_deps=marked)
     if json:
         print_json(batch)
     else:
         report.package_batch(batch)
+
+
+def _marked_micropackages(mark_micropackages: str | None, with_deps: str | None) -> list[str]:
+    """The modules ``--mark-micropackages`` names, or its deprecated name ``--with-deps`` (with a warning:
+    on ``pull`` that option fetches dependencies, which is another thing)."""
+    if with_deps is None:
+        return split_list(mark_micropackages or "")
+    if mark_micropackages is not None:
+        raise UsageError("give --mark-micropackages only: --with-deps is its deprecated name")
+    warn("package --with-deps is deprecated and will be removed: use --mark-micropackages (same meaning)")
+    return split_list(with_deps)
 
 
 PULL_HELP = {

@@ -3,7 +3,7 @@ what a micro-package needs of them, and refusing import cycles.
 
 A package of the project is a micro-package when the package manifest lists it,
 when a ``[[tool.micropkg.shared]]`` entry shares it from this project, or when
-it is given with ``--with-deps``. An import into one of them is recorded as a
+it is given with ``--mark-micropackages``. An import into one of them is recorded as a
 dependency; an import into any other package of the project stays a warning.
 """
 
