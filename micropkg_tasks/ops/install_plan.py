@@ -17,7 +17,7 @@ from micropkg_tasks.core.merge import (
     CONFLICT, KEPT, MERGE_CONFLICT, MERGED, git_blob_id, has_conflict_markers, is_text, merge_three,
 )
 from micropkg_tasks.core.project import Project
-from micropkg_tasks.core.requirements import merge_requirements
+from micropkg_tasks.core.requirements_merge import merge_requirements
 from micropkg_tasks.core.sdist_read import SdistContents
 from micropkg_tasks.core.staging import Staging
 from micropkg_tasks.core.transaction import CREATE, DELETE, UNCHANGED, UPDATE
