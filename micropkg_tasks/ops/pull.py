@@ -79,6 +79,7 @@ def _pull_requests(
     merge: bool = False,
     with_deps: bool = False,
     declared: bool = False,
+    run: str | None = None,
 ) -> PullBatchResult:
     requests = [_validate(request) for request in requests]
     with WorkerPool(None, len(requests), preload=REWRITER_MODULES) as workers:
@@ -115,7 +116,7 @@ def _pull_requests(
 
         return install_sdists(
             project, items, force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, merge=merge,
-            dependency_hint=hint, workers=workers,
+            dependency_hint=hint, workers=workers, run=run,
         )
 
 
@@ -172,6 +173,7 @@ def pull_batch(
     merge: bool = False,
     with_deps: bool = False,
     declared: bool = False,
+    run: str | None = None,
 ) -> PullBatchResult:
     """Pull several sdists as one unit: all of them are installed, or none.
 
@@ -180,6 +182,7 @@ def pull_batch(
 
     Relative local locations resolve against ``base`` (default: the current folder).
     ``declared``: the entries come from the pull manifest (recorded in the lock, see ``status``).
+    ``run`` names the run this pull is part of (see core/runs.py; default: a run of its own).
     With ``recompile``, a changed ``requirements.in`` is compiled once afterwards
     (``compile_config`` is the invoke config's ``micropkg.compile``).
     """
@@ -200,6 +203,7 @@ def pull_batch(
             merge=merge,
             with_deps=with_deps,
             declared=declared,
+            run=run,
         )
         if recompile and batch.applied and batch.requirements_in_changed:
             from micropkg_tasks.ops.compile_batch import compile_projects  # only when there is something to compile
@@ -224,8 +228,9 @@ def pull_all(
     compile_config: Mapping[str, Any] | None = None,
     merge: bool = False,
     with_deps: bool = False,
+    run: str | None = None,
 ) -> PullBatchResult:
-    """Pull everything listed in the project's pull manifest, as one unit."""
+    """Pull everything listed in the project's pull manifest, as one unit (``run``: see ``pull_batch``)."""
     resolved = as_project(project)
     entries = read_pull_manifest(resolved)
     if not entries:
@@ -241,4 +246,5 @@ def pull_all(
         resolved, entries, force=force, dry_run=dry_run, diff=diff, limits=limits,
         lock_timeout=lock_timeout, base=resolved.root, use_cache=use_cache,
         recompile=recompile, compile_config=compile_config, merge=merge, with_deps=with_deps, declared=True,
+        run=run,
     )

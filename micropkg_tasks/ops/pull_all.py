@@ -17,6 +17,7 @@ from micropkg_tasks.core.interrupts import interrupted
 from micropkg_tasks.core.manifest import read_pull_manifest
 from micropkg_tasks.core.monorepo import Monorepo, require_monorepo
 from micropkg_tasks.core.project import load_project
+from micropkg_tasks.core.runs import new_run
 from micropkg_tasks.ops.compile_batch import CompileOutcome, activity_of, compile_projects
 from micropkg_tasks.core.transaction import log_mark
 from micropkg_tasks.ops.parallel import InterruptedBatch, how_left, map_collecting_errors
@@ -78,8 +79,10 @@ def pull_all_projects(
     for path in with_manifest:
         if progress is not None:
             progress(f"pulling {monorepo.relative(path)}")
+    # One run: a worker pulling the same sdist into several projects rewrites it once.
     options = dict(
         force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, use_cache=use_cache, with_deps=with_deps,
+        run=new_run(),
     )
     rows.update(_pull_projects(monorepo, with_manifest, options, jobs=jobs))
     ordered = tuple(rows[path] for path in sorted(rows))
