@@ -37,6 +37,7 @@ MUTATE_TARGETS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "pathguard": ("micropkg_tasks.core.pathguard", None),
     "journal": ("micropkg_tasks.core.journal", None),
     "transaction": ("micropkg_tasks.core.transaction", None),
+    "atomic": ("micropkg_tasks.core.atomic", None),  # the transaction's (and every other) file write
     "lockfile": (  # validation of a lock read from disk
         "micropkg_tasks.core.lockfile",
         ("_string", "_string_map", "_path_problem", "validate_lock_paths", "parse_lock", "read_lock",
@@ -44,9 +45,10 @@ MUTATE_TARGETS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     ),
     "redaction": ("micropkg_tasks.core.redaction", None),
     "requirements": (  # merging a micro-package's requirements into the project's file
-        "micropkg_tasks.core.requirements",
+        "micropkg_tasks.core.requirements_merge",
         ("_key", "_extras", "_signature", "_satisfied_by", "_parse_exact", "_existing_entries",
-         "merge_requirements", "_rebuild", "_has_requirement", "_drop_empty_headers"),
+         "merge_requirements", "_removed_lines", "_merge_incoming", "_rebuild", "_has_requirement",
+         "_drop_empty_headers"),
     ),
 }
 

@@ -33,10 +33,6 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     monkeypatch.setenv("MICROPKG_CACHE_DIR", str(tmp_path_factory.mktemp("micropkg-cache")))
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", "")
-    # Each test rewrites what it pulls, as a fresh process would (tests count rewrites).
-    from micropkg_tasks.ops.install_plan import _SPLICED
-
-    _SPLICED.clear()
 
 
 @pytest.fixture

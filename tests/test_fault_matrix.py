@@ -48,9 +48,10 @@ import micropkg_tasks.core.restore as restore_module
 import micropkg_tasks.core.staging as staging_module
 import micropkg_tasks.core.transaction as transaction
 import micropkg_tasks.ops.compile as compile_module
-import micropkg_tasks.ops.install_plan as install_plan
+import micropkg_tasks.ops.install_files as install_files
 import micropkg_tasks.ops.pull as pull_module
 import micropkg_tasks.ops.sync as sync_module
+import micropkg_tasks.ops.sync_target as sync_target_module
 from micropkg_tasks import package
 from micropkg_tasks.core.errors import MicropkgError, ProjectError
 from micropkg_tasks.core.manifest import PullEntry
@@ -234,8 +235,8 @@ APPLY_STEPS = [
 PLAN_STEPS = [
     Step("extract", _wrap_function(pull_module, "read_sdist"),
          lambda d: MicropkgError("Cannot read sdist: corrupt (injected).")),
-    # Our own sdists are rewritten where their restore records are checked; others in install_plan.
-    Step("rewrite", _wrap_functions([(install_plan, "rewrite_module"), (restore_module, "rewrite_module")],
+    # Our own sdists are rewritten where their restore records are checked; others in install_files.
+    Step("rewrite", _wrap_functions([(install_files, "rewrite_module"), (restore_module, "rewrite_module")],
                                     lambda *a, **k: k.get("filename", "")),
          lambda d: ProjectError(f"{d}, line 1: cannot parse Python source (injected)")),
     Step("stage", _staging_write, lambda d: RuntimeError(f"unexpected failure staging {d} (injected)")),
@@ -272,7 +273,7 @@ PULL_STEPS = [
 SYNC_STEPS = [
     Step("build", _wrap_function(sync_module, "build_from_inputs", lambda project, inputs, *rest: inputs.module_path),
          lambda d: MicropkgError(f"{d}: cannot be packaged (injected)")),
-    Step("extract", _wrap_function(sync_module, "read_sdist"),
+    Step("extract", _wrap_function(sync_target_module, "read_sdist"),
          lambda d: MicropkgError("Cannot read sdist: corrupt (injected).")),
     *PLAN_STEPS[1:],
     *APPLY_STEPS,
@@ -551,13 +552,13 @@ def test_sync_fault_leaves_each_target_untouched_or_completed(sync_point: FaultP
     recompile = sync_point.step.name.startswith("compile")
     # Observe (not change) which target sync is working on, to know where the fault fired.
     current: dict[str, str] = {}
-    real_sync_target = sync_module._sync_target
+    real_sync_target = sync_module.sync_target
 
     def observed(job: Any) -> Any:
         current["target"] = Path(job.root).relative_to(workspace.resolve()).as_posix()
         return real_sync_target(job)
 
-    monkeypatch.setattr(sync_module, "_sync_target", observed)
+    monkeypatch.setattr(sync_module, "sync_target", observed)
 
     trigger, outcome = run_with_fault(
         sync_point, monkeypatch, lambda: run_sync(workspace, recompile=recompile), lambda: current.get("target")

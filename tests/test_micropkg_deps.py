@@ -144,6 +144,28 @@ def test_with_deps_makes_an_unlisted_package_a_dependency(tmp_path, cli):
     assert sdist_metadata(core / "dist/p0-0.2.tar.gz")["dependencies"][0]["module"] == "utils.cleaning"
 
 
+def test_mark_micropackages_is_the_name_and_with_deps_on_package_is_deprecated(tmp_path, cli):
+    core = kedro_project(tmp_path / "core", "core_pkg", extra=CORE_FILES)
+    result = cli(["package", "pipelines.p0", "--mark-micropackages", "utils.cleaning"], core)
+    assert result.exit_code == 0, result.stderr
+    assert "helpers.py" not in result.stderr and "deprecated" not in result.stderr
+    marked = (core / "dist/p0-0.2.tar.gz").read_bytes()
+    assert sdist_metadata(core / "dist/p0-0.2.tar.gz")["dependencies"][0]["module"] == "utils.cleaning"
+
+    old = cli(["package", "pipelines.p0", "--with-deps", "utils.cleaning", "--json"], core)
+    assert old.exit_code == 0, old.stderr
+    assert "--with-deps is deprecated" in old.stderr and "--mark-micropackages" in old.stderr
+    assert json.loads(old.stdout)["results"][0]["dependencies"][0]["module"] == "utils.cleaning"
+    assert (core / "dist/p0-0.2.tar.gz").read_bytes() == marked  # the same sdist: the same meaning
+
+    before = snapshot_tree(core)
+    both = cli(["package", "pipelines.p0", "--with-deps", "utils.cleaning", "--mark-micropackages", "utils.cleaning"],
+               core)
+    assert both.exit_code == 2
+    assert "give --mark-micropackages only" in both.stderr and "Traceback" not in both.stderr
+    assert snapshot_tree(core) == before
+
+
 # -- 2: pull refuses a missing dependency; --with-deps fetches it from the same dist/ ------------
 
 

@@ -44,7 +44,7 @@ from hypothesis import strategies as st
 
 from micropkg_tasks import package, pull
 from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
-from micropkg_tasks.ops.install_plan import _top_level_names
+from micropkg_tasks.ops.install_files import _top_level_names
 from tests.conftest import kedro_project
 from tests.helpers import read_tree
 from tests.hypothesis_profiles import examples

@@ -9,14 +9,8 @@ from packaging.requirements import Requirement
 
 from micropkg_tasks.core.errors import ProjectError
 from micropkg_tasks.core.specifiers import can_both_hold
-from micropkg_tasks.core.requirements import (
-    MergeResult,
-    ParsedRequirements,
-    RequirementConflict,
-    merge_requirements,
-    parse_requirements_text,
-    read_requirements_file,
-)
+from micropkg_tasks.core.requirements import ParsedRequirements, parse_requirements_text, read_requirements_file
+from micropkg_tasks.core.requirements_merge import MergeResult, RequirementConflict, merge_requirements
 
 SRC = "src/x/requirements.txt"
 

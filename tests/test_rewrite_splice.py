@@ -13,10 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import micropkg_tasks.ops.install_plan as install_plan
+import micropkg_tasks.ops.install_files as install_files
 from micropkg_tasks import package_all
 from micropkg_tasks.core.project import load_project
 from micropkg_tasks.core.rewrite_splice import PLACEHOLDER, SplicedRewrites
+from micropkg_tasks.core.runs import new_run
 from micropkg_tasks.core.sdist_read import read_sdist
 from tests.conftest import EXAMPLE_MONOREPO, kedro_project
 from tests.hypothesis_profiles import examples
@@ -34,8 +35,10 @@ class Direct:
 
 
 def placed(project, sdist, module, install_name, splicer) -> dict[Path, bytes]:
-    with mock.patch.object(install_plan, "_SPLICED", splicer):
-        return install_plan.target_files(project, sdist, module=module, env="base", install_name=install_name)
+    with mock.patch.object(install_files, "_SPLICED", splicer):
+        return install_files.target_files(
+            project, sdist, module=module, env="base", install_name=install_name, run="one run"
+        )
 
 
 def assert_spliced_equals_direct(sdist, projects, module: str, install_name: str) -> int:
@@ -120,3 +123,25 @@ def test_each_file_set_is_rewritten_once_and_the_cache_is_bounded():
     splicer.rewrite("k3", files, rewrite, "alpha")  # evicts k1, the least recently used
     splicer.rewrite("k1", files, rewrite, "alpha")
     assert calls == [PLACEHOLDER] * 4
+
+
+def test_a_run_rewrites_an_sdist_once_for_every_project_and_a_new_run_rewrites_it_again(targets, tmp_path,
+                                                                                         monkeypatch):
+    batch = package_all(EXAMPLE_MONOREPO / "projects" / "core", destination=str(tmp_path))
+    sdist = read_sdist(Path(batch.results[0].path).read_bytes(), source=batch.results[0].path)
+    rewrites = []
+    real = install_files._rewrite_files
+    monkeypatch.setattr(install_files, "_rewrite_files", lambda *args: rewrites.append(args[2]) or real(*args))
+    projects = [project for project in targets if project.package_name != "core"][:3]
+
+    def install(project, run):
+        return install_files.target_files(project, sdist, module=sdist.name, env="base", install_name=sdist.name,
+                                          run=run)
+
+    first, second = new_run(), new_run()
+    placed = [install(project, first) for project in projects]
+    assert len(rewrites) == 2  # the code and the tests, once for all three projects
+    assert install(projects[0], second) == placed[0]
+    assert len(rewrites) == 4  # another run never gets the first one's rewrites
+    assert install(projects[1], None) == placed[1]
+    assert len(rewrites) == 6  # no run named: nothing kept

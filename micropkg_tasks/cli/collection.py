@@ -14,7 +14,7 @@ from typing import Any
 from invoke import Collection, Program, task
 from invoke.exceptions import Exit
 
-from micropkg_tasks.cli import github, report
+from micropkg_tasks.cli import github, report, sync_report
 from micropkg_tasks.cli.arguments import NEEDS, PositionalOrFlagTask, ShortFlagTask
 from micropkg_tasks.cli.options import (
     DEFAULTS,
@@ -32,28 +32,20 @@ from micropkg_tasks.cli.options import (
     sdist_limits,
     split_list,
 )
-from micropkg_tasks.cli.output import Progress, is_verbose, print_json, reports_errors, shown_path
+from micropkg_tasks.cli.output import Progress, print_json, reports_errors, warn
+from micropkg_tasks.cli.release_tasks import compile_reqs, prerelease
+from micropkg_tasks.cli.state_tasks import accept, affected, check, recover, remove, status
+from micropkg_tasks.cli.task_help import (
+    JSON_HELP, KEDRO_SHORT, MONOREPO_HELP, PROJECT_HELP, ROOT_HELP, VERBOSITY_HELP, VERBOSITY_SHORT,
+)
 from micropkg_tasks.core.errors import EXIT_INSTALLED_NOT_COMPILED, MicropkgError, UsageError
 from micropkg_tasks.core.manifest import PackageEntry, PullEntry
-from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.monorepo import Monorepo, require_monorepo
 from micropkg_tasks.core.quantities import option_count
 
 # Each task imports the operation it runs when it runs: a command then loads only
 # what it uses, and ``micropkg --help`` or a usage error answers at once.
 
-PROJECT_HELP = "Project folder (default: the project containing the current folder)."
-MONOREPO_HELP = "Act on every project of the monorepo (the default when run from the monorepo root)."
-JSON_HELP = "Print the results as JSON."
-
-VERBOSITY_HELP = {
-    "quiet": "Print only errors and warnings.",
-    "verbose": "Print more: every file, and the commands run.",
-}
-# Every task takes -q/--quiet and -v/--verbose; package and pull also take Kedro 0.19's
-# short flags (kedro micropkg package/pull -e/--env, -a/--all, -d/--destination).
-VERBOSITY_SHORT = {"quiet": "q", "verbose": "v"}
-KEDRO_SHORT = {**VERBOSITY_SHORT, "all": "a", "env": "e", "destination": "d"}
 
 PACKAGE_HELP = {
     "module": "Dotted module path of the micro-package, e.g. pipelines.data_cleaning; "
@@ -68,8 +60,9 @@ PACKAGE_HELP = {
     "project": PROJECT_HELP,
     "monorepo": MONOREPO_HELP + " Only with --all.",
     "jobs": "Parallel build processes (default: one per core).",
-    "with-deps": "Comma-separated module paths to treat as micro-packages too: imports of them are recorded "
-    "as dependencies (the manifest's and shared entries' micro-packages always are).",
+    "mark-micropackages": "Comma-separated module paths to treat as micro-packages too: imports of them are "
+    "recorded as dependencies (the manifest's and shared entries' micro-packages always are).",
+    "with-deps": "Deprecated name of --mark-micropackages.",
     "json": JSON_HELP,
 }
 
@@ -81,7 +74,8 @@ PACKAGE_HELP = {
 @reports_errors
 def package(
     c, module=None, all=False, alias=None, destination=None, env="base", fs_args=None,
-    project=None, monorepo=False, jobs=None, with_deps=None, json=False, quiet=False, verbose=False,
+    project=None, monorepo=False, jobs=None, mark_micropackages=None, with_deps=None, json=False, quiet=False,
+    verbose=False,
 ):
     """Package micro-packages as Kedro-compatible sdists (<name>-<version>.tar.gz)."""
     from micropkg_tasks.ops.monorepo_package import package_projects
@@ -94,6 +88,7 @@ def package(
         raise UsageError(f"package needs {NEEDS['package']}")
     if all and modules:
         raise UsageError("give a module path (or a comma-separated list) or --all, not both")
+    marked = _marked_micropackages(mark_micropackages, with_deps)
     where = scope(project, monorepo, task="package")
     if isinstance(where, Monorepo):
         if not all:
@@ -117,7 +112,7 @@ def package(
         with Progress(enabled=not json) as progress:
             batch = package_all(
                 resolved, jobs=workers or None, destination=cli_path(destination), fs_args=cli_path(fs_args),
-                progress=progress, with_deps=split_list(with_deps or ""),
+                progress=progress, with_deps=marked,
             )
     else:
         if alias and len(modules) > 1:
@@ -125,11 +120,22 @@ def package(
         entries = [
             PackageEntry(name, alias, cli_path(destination), env, cli_path(fs_args)) for name in modules
         ]
-        batch = package_entries(resolved, entries, jobs=workers or None, with_deps=split_list(with_deps or ""))
+        batch = package_entries(resolved, entries, jobs=workers or None, with_deps=marked)
     if json:
         print_json(batch)
     else:
         report.package_batch(batch)
+
+
+def _marked_micropackages(mark_micropackages: str | None, with_deps: str | None) -> list[str]:
+    """The modules ``--mark-micropackages`` names, or its deprecated name ``--with-deps`` (with a warning:
+    on ``pull`` that option fetches dependencies, which is another thing)."""
+    if with_deps is None:
+        return split_list(mark_micropackages or "")
+    if mark_micropackages is not None:
+        raise UsageError("give --mark-micropackages only: --with-deps is its deprecated name")
+    warn("package --with-deps is deprecated and will be removed: use --mark-micropackages (same meaning)")
+    return split_list(with_deps)
 
 
 PULL_HELP = {
@@ -221,60 +227,6 @@ def pull(
     fail_on_refusals(batch.refusals, "pull")
 
 
-@task(help={
-    "project": PROJECT_HELP,
-    "all-projects": "Show every project of the monorepo, even from inside one project.",
-    "monorepo": MONOREPO_HELP,
-    "json": "Print the status as JSON.",
-    "format": github.FORMAT_HELP,
-    **VERBOSITY_HELP,
-}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
-@reports_errors
-def status(c, project=None, all_projects=False, monorepo=False, json=False, format=None, quiet=False, verbose=False):
-    """List installed micro-packages and their state: in sync, upstream moved, or locally edited."""
-    from micropkg_tasks.ops.monorepo_status import monorepo_status
-    from micropkg_tasks.ops.status import status as project_status
-
-    where = scope(project, all_projects or monorepo, task="status")
-    if isinstance(where, Monorepo):
-        result: Any = monorepo_status(where.root)
-        show = report.monorepo_status
-    else:
-        result = project_status(where)
-        show = report.project_status
-    if json:
-        print_json(result)
-    else:
-        show(result)
-    github.publish_status(result, format, json=json)
-
-
-@task(help={
-    "project": PROJECT_HELP,
-    "all-projects": "Check every project of the monorepo, even from inside one project.",
-    "monorepo": MONOREPO_HELP,
-    "since": "Only the projects a git change since this ref touches (see affected).",
-    "offline": "Do not ask git where the refs of git sources are now: such copies are checked against "
-    "their recorded commit and reported as not checked (offline).",
-    "json": "Print every copy, its owner and state as JSON.",
-    "format": github.FORMAT_HELP,
-    **VERBOSITY_HELP,
-}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
-@reports_errors
-def check(c, project=None, all_projects=False, monorepo=False, since=None, json=False, format=None, quiet=False,
-          verbose=False, offline=False):
-    """The CI gate: every installed copy, whatever brought it in, must be in sync or customised.
-    Writes nothing. Exit 0 clean, 1 drift or broken, 3 edited locally."""
-    from micropkg_tasks.ops.copy_state import copy_model
-
-    where = scope(project, all_projects or monorepo, task="check")
-    result = copy_model(where.root, projects=_since(where, since, "check"), offline=offline)
-    print_json(result) if json else report.check_result(result)
-    github.publish_check(result, format, json=json)
-    if result.exit_code:
-        raise Exit(code=result.exit_code)
-
-
 SYNC_HELP = {
     "check": "Write nothing; report each target as in sync, upstream moved or locally edited. "
     "Exit 0 in sync, 1 upstream moved, 3 locally edited.",
@@ -285,7 +237,7 @@ SYNC_HELP = {
     "with markers (exit 1).",
     "only": "Only the shared micro-package with this module path, name or alias.",
     "jobs": "Parallel processes (default: one per core).",
-    "root": "Monorepo root (default: found from the current folder).",
+    "root": ROOT_HELP,
     "no-compile": PULL_HELP["no-compile"],
     "json": JSON_HELP,
     "format": github.FORMAT_HELP,
@@ -311,7 +263,7 @@ def sync_shared(
     if json:
         print_json(result)
     else:
-        report.sync_result(result, verbose_files=dry_run or verbose)
+        sync_report.sync_result(result, verbose_files=dry_run or verbose)
         report.compile_outcomes(result.compiled)
     github.publish_sync(result, format, json=json)
     if result.exit_code == EXIT_INSTALLED_NOT_COMPILED:
@@ -319,56 +271,6 @@ def sync_shared(
     if result.exit_code:
         say_compile_errors(result.compiled)
         raise Exit(code=result.exit_code)
-
-
-@task(help={
-    "project": PROJECT_HELP,
-    "all-projects": "Recover every project of the monorepo, even from inside one project.",
-    "monorepo": MONOREPO_HELP,
-    "json": JSON_HELP,
-    **VERBOSITY_HELP,
-}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
-@reports_errors
-def recover(c, project=None, all_projects=False, monorepo=False, json=False, quiet=False, verbose=False):
-    """Finish runs that were killed part-way: roll each project back to before (or forward to after) them."""
-    from micropkg_tasks.ops.recover import recover_projects
-
-    where = scope(project, all_projects or monorepo, task="recover")
-    if isinstance(where, Monorepo):
-        roots = list(where.projects)
-        result = recover_projects(
-            roots, lock_timeout=number(c, None, "lock_timeout"),
-            shown={root: where.relative(root) for root in roots},
-        )
-    else:
-        result = recover_projects([where.root], lock_timeout=number(c, where, "lock_timeout"))
-    if json:
-        print_json(result)
-    else:
-        report.recover_result(result)
-    if result.exit_code:
-        raise Exit(code=result.exit_code)
-
-
-@task(help={
-    "module": "The installed micro-package whose local edits are intended, e.g. pipelines.data_cleaning.",
-    "project": PROJECT_HELP,
-    "json": JSON_HELP,
-    **VERBOSITY_HELP,
-}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT, positional=["module"])
-@reports_errors
-def accept(c, module=None, project=None, json=False, quiet=False, verbose=False):
-    """Record a copy's local edits as intended: it becomes customised, passes check, and merges upstream's changes."""
-    from micropkg_tasks.ops.accept import accept as accept_operation
-
-    if not module:
-        raise UsageError("accept needs the module of an installed micro-package, such as pipelines.data_cleaning")
-    where = one_project_only(scope(project, False, task="accept"), "accept")
-    result = accept_operation(where, not_an_option(module), lock_timeout=number(c, where, "lock_timeout"))
-    if json:
-        print_json(result)
-    else:
-        report.accept_result(result)
 
 
 def _pull_every_project(
@@ -416,140 +318,6 @@ def pull_all(
         c, require_monorepo(cli_path(root)), force=force, dry_run=dry_run, diff=diff, no_cache=no_cache,
         no_compile=no_compile, jobs=jobs, json=json, with_deps=with_deps,
     )
-
-
-COMPILE_HELP = {
-    "project": PROJECT_HELP,
-    "all-projects": "Compile every project of the monorepo.",
-    "monorepo": MONOREPO_HELP,
-    "jobs": "Projects compiled in parallel (default: one per core).",
-    "upgrade": "Let pip-compile upgrade pins (pip-compile --upgrade).",
-    "force": "Compile even if requirements.in has not changed since the last compile.",
-    "since": "Only the projects a change since this git ref affects (see affected).",
-    "json": JSON_HELP,
-}
-
-
-@task(help={**COMPILE_HELP, **VERBOSITY_HELP}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
-@reports_errors
-def compile_reqs(
-    c, project=None, all_projects=False, monorepo=False, upgrade=False, force=False, jobs=None, since=None,
-    json=False, quiet=False, verbose=False,
-):
-    """Compile requirements.in into requirements.txt with pip-tools (skipped when unchanged)."""
-    from micropkg_tasks.ops.compile_batch import compile_projects
-
-    where = scope(project, all_projects or monorepo, task="compile-reqs")
-    if isinstance(where, Monorepo):
-        roots = _since(where, since, "compile-reqs")
-        shown = {path: where.relative(path) for path in roots}
-    else:
-        _since(where, since, "compile-reqs")
-        roots, shown = [where.root], {where.root: shown_path(str(where.root))}
-    with Progress(enabled=not json) as progress:
-        outcomes = compile_projects(
-            roots, invoke_config=compile_config(c), upgrade=upgrade, force=force,
-            lock_timeout=number(c, None, "lock_timeout"), shown=shown,
-            jobs=jobs_setting(c, None, jobs), activity=progress,
-        )
-    if json:
-        print_json(outcomes)
-    else:
-        report.compile_outcomes(outcomes, verbose=is_verbose(), always=True)
-    fail_on_compile_errors(outcomes)
-
-
-PRERELEASE_HELP = {
-    "project": "Check only this project (default: every project of the monorepo, or the current project).",
-    "monorepo": MONOREPO_HELP,
-    "keep-going": "Run every check even after one fails.",
-    "json": "Print the report as JSON (the schema is docs/prerelease.schema.json).",
-    "junit-xml": "Also write the report as JUnit XML to this file (one test case per project and check).",
-    "since": COMPILE_HELP["since"],
-    "format": github.FORMAT_HELP,
-    **VERBOSITY_HELP,
-}
-
-
-@task(help=PRERELEASE_HELP, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
-@reports_errors
-def prerelease(
-    c, project=None, monorepo=False, keep_going=False, json=False, junit_xml=None, since=None, format=None,
-    quiet=False, verbose=False,
-):
-    """Check that every micro-package builds reproducibly, installs, pulls and passes its tests, and nothing drifted."""
-    from micropkg_tasks.cli.junit import junit_target, write_junit
-    from micropkg_tasks.ops.prerelease import PrereleaseReport
-    from micropkg_tasks.ops.prerelease import prerelease as prerelease_operation
-
-    junit = str(junit_target(junit_xml)) if junit_xml else None
-    github.github_format(format)
-    where = scope(project, monorepo, task="prerelease")
-    roots, base = _since(where, since, "prerelease"), where.root if isinstance(where, Monorepo) else None
-    with Progress(enabled=not json) as progress:
-        result = prerelease_operation(base, projects=roots, keep_going=keep_going, progress=progress) if roots \
-            else PrereleaseReport(str(where.root), ())
-    if junit:
-        write_junit(result, junit)
-    if json:
-        print_json(result)
-    else:
-        report.prerelease_report(result)
-    github.publish_prerelease(result, format, json=json)
-    if not result.ok:
-        raise Exit(code=1)
-
-
-def _since(where: Project | Monorepo, since: str | None, task: str) -> list[Path]:
-    """The projects a task acts on: every project, or with ``--since`` only the affected ones."""
-    if since is None:
-        return list(where.projects) if isinstance(where, Monorepo) else [where.root]
-    if not isinstance(where, Monorepo):
-        raise UsageError(f"{task} --since acts on the monorepo's affected projects; run it at the monorepo root "
-                         "without --project")
-    from micropkg_tasks.ops.affected import affected_roots
-
-    return affected_roots(where.root, since)
-
-
-@task(help={
-    "since": "The git ref to compare with, such as HEAD~1 or origin/main (from where it left the branch).",
-    "root": SYNC_HELP["root"],
-    "json": "Print a list of {project, reasons} for a CI matrix (fromJSON).",
-    **VERBOSITY_HELP,
-}, klass=ShortFlagTask, short_flags=VERBOSITY_SHORT)
-@reports_errors
-def affected(c, since=None, root=None, json=False, quiet=False, verbose=False):
-    """List the projects a git change touches, with the reason: changed files, or a copy whose source changed."""
-    from micropkg_tasks.ops.affected import affected as affected_operation
-
-    if not since:
-        raise UsageError("affected needs --since REF, such as --since HEAD~1 or --since origin/main")
-    result = affected_operation(cli_path(root), not_an_option(since))
-    print_json(result.projects) if json else report.affected_result(result)
-
-
-REMOVE_HELP = {
-    "module": "Module path of the installed micro-package, as micropkg.lock lists it (e.g. pipelines.x).",
-    "force": "Delete files edited since they were installed, and a copy other micro-packages import.",
-    "dry-run": "Show what would be deleted and write nothing.",
-    "project": PROJECT_HELP,
-    "json": JSON_HELP,
-}
-
-
-@task(positional=["module"], help={**REMOVE_HELP, **VERBOSITY_HELP}, klass=ShortFlagTask,
-      short_flags=VERBOSITY_SHORT)
-@reports_errors
-def remove(c, module, force=False, dry_run=False, project=None, json=False, quiet=False, verbose=False):
-    """Undo a pull: delete a micro-package's code, tests and parameter files and its lock entry, as one unit."""
-    from micropkg_tasks.ops.remove import remove_module
-
-    where = one_project_only(scope(project, False, task="remove"), "remove MODULE")
-    result = remove_module(
-        where, not_an_option(module), force=force, dry_run=dry_run, lock_timeout=number(c, where, "lock_timeout")
-    )
-    print_json(result) if json else report.remove_result(result)
 
 
 HELP_FLAGS = ("-h", "--help")

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from micropkg_tasks.ops.monorepo_status import MonorepoStatus
     from micropkg_tasks.ops.prerelease import PrereleaseReport
     from micropkg_tasks.ops.status import ProjectStatus
-    from micropkg_tasks.ops.sync import SyncResult, TargetState, TargetSync
+    from micropkg_tasks.ops.sync_results import SyncResult, TargetState, TargetSync
 
 FORMATS = ("text", "github")
 FORMAT_HELP = "Output format: text, or github for workflow-command annotations and a step summary " \

@@ -8,12 +8,12 @@ run is ``<skipped>``.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from micropkg_tasks.core.atomic import write_atomically
 from micropkg_tasks.core.errors import UsageError
 from micropkg_tasks.core.redaction import redact_text
 
@@ -72,11 +72,6 @@ def write_junit(result: PrereleaseReport, path: str) -> None:
     target = junit_target(path)
     tree = junit_tree(result)
     ElementTree.indent(tree)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            tree.write(stream, encoding="utf-8", xml_declaration=True)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    document = io.BytesIO()
+    tree.write(document, encoding="utf-8", xml_declaration=True)
+    write_atomically(target, document.getvalue())

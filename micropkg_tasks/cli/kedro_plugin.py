@@ -21,7 +21,7 @@ import click
 from invoke import Context
 from invoke.exceptions import Exit
 
-from micropkg_tasks.cli import collection
+from micropkg_tasks.cli import collection, task_help
 
 
 def _kedro_ships_micropkg() -> bool:
@@ -81,8 +81,8 @@ ENV_HELP = "Kedro config env whose parameters are packaged or pulled into (defau
 # the manifests in [tool.micropkg.*], and these commands exist only under Kedro 1.x.
 PACKAGE_ALL_HELP = "Package every entry of [tool.micropkg.package] in pyproject.toml."
 PULL_ALL_HELP = "Pull every entry of [tool.micropkg.pull] in pyproject.toml, as one unit."
-VERBOSE_HELP = collection.VERBOSITY_HELP["verbose"]
-QUIET_HELP = collection.VERBOSITY_HELP["quiet"]
+VERBOSE_HELP = task_help.VERBOSITY_HELP["verbose"]
+QUIET_HELP = task_help.VERBOSITY_HELP["quiet"]
 
 
 if not _kedro_ships_micropkg():
@@ -100,7 +100,7 @@ if not _kedro_ships_micropkg():
     @click.option("--fs-args", default=None, help=collection.PACKAGE_HELP["fs-args"])
     @click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
     @click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
-    @click.option("--json", "as_json", is_flag=True, help=collection.JSON_HELP)
+    @click.option("--json", "as_json", is_flag=True, help=task_help.JSON_HELP)
     @click.pass_obj
     def package(
         metadata: Any, module_path: str | None, env: str, alias: str | None, destination: str | None,
@@ -126,7 +126,7 @@ if not _kedro_ships_micropkg():
     @click.option("--no-compile", is_flag=True, help=collection.PULL_HELP["no-compile"])
     @click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
     @click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
-    @click.option("--json", "as_json", is_flag=True, help=collection.JSON_HELP)
+    @click.option("--json", "as_json", is_flag=True, help=task_help.JSON_HELP)
     @click.pass_obj
     def pull(
         metadata: Any, package_path: str | None, all_flag: bool, env: str, alias: str | None,

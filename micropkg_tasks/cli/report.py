@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from micropkg_tasks.cli.output import err, is_verbose, out, shown_path, warn
-from micropkg_tasks.core.transaction import (
-    CONFLICT, CREATE, DELETE, KEPT, MERGE_CONFLICT, MERGED, UNCHANGED, UPDATE,
-)
-from micropkg_tasks.ops.destinations import OVERWRITTEN, UNCHANGED as ARTIFACT_UNCHANGED
+from micropkg_tasks.core.merge import KEPT, MERGE_CONFLICT, MERGED
+from micropkg_tasks.core.transaction import CREATE, DELETE, UNCHANGED, UPDATE
+from micropkg_tasks.ops.destinations import OVERWRITTEN
 
 if TYPE_CHECKING:  # the operations are imported by the task that runs one, not by every start-up
     from micropkg_tasks.ops.accept import AcceptResult
@@ -24,10 +23,9 @@ if TYPE_CHECKING:  # the operations are imported by the task that runs one, not 
     from micropkg_tasks.ops.recover import RecoverResult
     from micropkg_tasks.ops.remove import RemoveResult
     from micropkg_tasks.ops.status import ProjectStatus
-    from micropkg_tasks.ops.sync import SyncResult, TargetSync
 
 
-def _plural(count: int, word: str) -> str:
+def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
@@ -39,12 +37,12 @@ def package_batch(batch: PackageBatchResult) -> None:
 
 
 def package_result(result: PackageResult) -> None:
-    unchanged = " (unchanged: the same bytes were already there)" if result.artifact == ARTIFACT_UNCHANGED else ""
+    unchanged = " (unchanged: the same bytes were already there)" if result.artifact == UNCHANGED else ""
     out(f"packaged {result.module_path} -> {shown_path(result.path)}{unchanged}")
     out(f"  version {result.version} (from {result.version_source})")
     out(
-        f"  {_plural(result.code_files, 'code file')}, {_plural(result.test_files, 'test file')}, "
-        f"{_plural(result.config_files, 'parameter file')}, {_plural(len(result.requirements), 'requirement')}"
+        f"  {plural(result.code_files, 'code file')}, {plural(result.test_files, 'test file')}, "
+        f"{plural(result.config_files, 'parameter file')}, {plural(len(result.requirements), 'requirement')}"
     )
     for reference in result.outside_imports:
         warn(str(reference))
@@ -110,7 +108,7 @@ def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
             out(f"  installed as a dependency of {result.dependency_of}")
         for item in result.files:
             # Deleted files and what a merge did to local edits are always said, not only with --verbose.
-            if show_files or item.action == DELETE or item.action in _MERGE_ACTIONS:
+            if show_files or item.action == DELETE or item.action in MERGE_ACTIONS:
                 reason = f" ({item.reason})" if item.reason else ""
                 out(f"  {item.action:<9} {item.path}{reason}")
         _requirement_lines(result)
@@ -130,10 +128,10 @@ def pull_batch(batch: PullBatchResult, *, show_files: bool) -> None:
     elif batch.unchanged:
         out("already up to date: nothing was written")
     else:
-        out(f"wrote {_plural(len(batch.changes), 'file')}")
+        out(f"wrote {plural(len(batch.changes), 'file')}")
 
 
-_MERGE_ACTIONS = (MERGED, MERGE_CONFLICT, KEPT)
+MERGE_ACTIONS = (MERGED, MERGE_CONFLICT, KEPT)  # what --merge did to a file
 
 
 def project_status(report: ProjectStatus) -> None:
@@ -167,107 +165,6 @@ def _table(rows: list[tuple[str, ...]]) -> None:
     out("\n".join(_table_lines(rows)))
 
 
-_UPSTREAM_WORDS = {"in sync": "; in sync with upstream", "upstream moved": "; upstream moved"}
-
-
-def _sync_check(result: SyncResult) -> None:
-    from micropkg_tasks.ops.sync import WOULD_REFUSE
-
-    for target in result.targets:
-        for state in target.states:
-            # Local edits do not hide whether upstream moved: both are said.
-            upstream = _UPSTREAM_WORDS.get(state.upstream, "") if state.upstream != state.state else ""
-            needed = f" (a dependency of {state.dependency_of})" if state.dependency_of else ""
-            out(f"{target.project}: {state.module} (from {state.source}#{state.micropkg}): {state.state}{upstream}{needed}")
-            for path in state.edited:
-                out(f"  edited    {path}")
-        for item in target.files:
-            if item.action != CONFLICT:
-                out(f"  {item.action:<9} {item.path}")
-        if target.outcome == "failed":
-            err(f"{target.project}: failed: {target.error}")
-        if target.outcome == WOULD_REFUSE:
-            err(f"{target.project}: would be refused: {target.error}")
-            for line in target.details:
-                err(f"  {line}")
-        for line in target.refused if target.outcome != WOULD_REFUSE else ():
-            err(f"{target.project}: would be refused: {line}")
-    from micropkg_tasks.core.copy_state import OTHER_SOURCE
-
-    if any(state.state == OTHER_SOURCE for target in result.targets for state in target.states):
-        err("a copy installed from another source has two owners: remove that copy with "
-            "`micropkg remove MODULE --project TARGET` and sync again, or switch it with sync-shared --force")
-    verdict = {0: "everything is in sync", 1: "upstream moved: run sync-shared", 3: "targets were edited locally"}
-    if result.refusing and result.exit_code == 1:
-        err("sync-shared would refuse the targets above: fix what is named there first")
-    else:
-        out(verdict[result.exit_code])
-
-
-def _sync_requirements(target: TargetSync) -> None:
-    """Every requirement a sync added, removed or overlapped, for every target, as pull reports them."""
-    for line in target.requirements_added:
-        out(f"  requirement added: {line}")
-    for line in target.requirements_removed:
-        out(f"  requirement removed: {line}")
-    for line in target.requirements_overlaps:
-        out(f"  requirement overlap: {line}")
-
-
-def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
-    from micropkg_tasks.ops.sync import WOULD_REFUSE
-
-    if result.check:
-        _sync_check(result)
-    for target in result.targets if not result.check else ():
-        stale = ", ".join(
-            f"{s.module} {s.state}" + (f", installed as a dependency of {s.dependency_of}" if s.dependency_of else "")
-            for s in target.states if s.state != "in sync"
-        )
-        if target.outcome == "in sync":
-            out(f"{target.project}: in sync")
-        elif target.outcome in ("updated", "would update"):
-            out(f"{target.project}: {target.outcome} {_plural(len(target.files), 'file')} ({stale})")
-            for item in target.files:
-                if verbose_files or item.action in _MERGE_ACTIONS:
-                    reason = f" ({item.reason})" if item.reason and item.action in _MERGE_ACTIONS else ""
-                    out(f"  {item.action:<9} {item.path}{reason}")
-            for line in target.refused:
-                err(f"  {'would be refused' if result.dry_run else 'refused'}: {line}")
-            for line in target.details:
-                err(f"    {line}")
-        else:
-            label = "would be refused" if target.outcome == WOULD_REFUSE else target.outcome
-            err(f"{target.project}: {label}: {target.error}")
-            for line in target.details:
-                err(f"  {line}")
-        _sync_requirements(target)
-        if target.diff:
-            out(target.diff.rstrip("\n"))
-    for message in result.warnings:
-        warn(message)
-    if result.check:
-        return
-    not_synced = [t.project for t in result.targets if t.outcome in ("refused", "failed")]
-    partly = [
-        f"{t.project} ({', '.join(line.split(':', 1)[0] for line in t.refused)})"
-        for t in result.targets if t.refused and t.outcome not in ("refused", "failed")
-    ]
-    conflicted = [t.project for t in result.targets if t.outcome == MERGE_CONFLICT]
-    if result.dry_run:
-        out("dry run: nothing was written")
-    elif not_synced or conflicted or partly:
-        if conflicted:
-            err(f"{_plural(len(conflicted), 'project')} merged with conflicts to resolve by hand: {', '.join(conflicted)}")
-        if not_synced:
-            err(f"{_plural(len(not_synced), 'project')} not synced: {', '.join(not_synced)}")
-        if partly:
-            err(f"{_plural(len(partly), 'project')} synced except refused micro-packages: {', '.join(partly)}")
-    else:
-        changed = result.changed_projects
-        out(f"synced {_plural(len(changed), 'project')}" if changed else "everything was already in sync: nothing was written")
-
-
 def pull_all_result(result: PullAllResult) -> None:
     _per_project(result.projects, "pull", lambda batch: pull_batch(batch, show_files=batch.dry_run))
 
@@ -278,7 +175,7 @@ def monorepo_status(report: MonorepoStatus) -> None:
     for message in report.errors:
         err(message)
     if not report.rows:
-        out(f"no micro-packages installed in {_plural(len(report.projects), 'project')}")
+        out(f"no micro-packages installed in {plural(len(report.projects), 'project')}")
         return
     rows = [("PROJECT", "MODULE", "VERSION", "STATE", "SOURCE")]
     rows += [(r.project, r.module, r.version, r.state, r.source) for r in report.rows]
@@ -311,10 +208,10 @@ def check_result(model: CopyModel) -> None:
             out(f"  edited: {path}")
     copies = f"{len(model.copies)} {'copy' if len(model.copies) == 1 else 'copies'}"
     if model.exit_code == 0:
-        out(f"{copies} in {_plural(len(model.projects), 'project')}: every copy is in sync or customised")
+        out(f"{copies} in {plural(len(model.projects), 'project')}: every copy is in sync or customised")
     else:
         out(f"{len(findings)} of {copies} need attention"
-            + (f"; {_plural(len(model.errors), 'configuration error')}" if model.errors else ""))
+            + (f"; {plural(len(model.errors), 'configuration error')}" if model.errors else ""))
 
 
 _COMPILE_WORDS = {
@@ -339,7 +236,7 @@ def compile_outcomes(outcomes: Sequence[CompileOutcome], *, verbose: bool = Fals
         else:
             moved = len(result.added) + len(result.removed) + len(result.repinned)
             out(f"{outcome.project}: compiled {result.requirements_txt} in {result.seconds:.1f} s "
-                f"({_plural(moved, 'pin')} changed)")
+                f"({plural(moved, 'pin')} changed)")
             for change in result.added:
                 out(f"  + {change.name}=={change.new}")
             for change in result.removed:
@@ -382,7 +279,7 @@ def accept_result(result: AcceptResult) -> None:
         return
     for path in result.accepted:
         out(f"  accepted  {path}")
-    out(f"{result.module}: {_plural(len(result.accepted), 'file')} recorded as intended: the copy is customised")
+    out(f"{result.module}: {plural(len(result.accepted), 'file')} recorded as intended: the copy is customised")
 
 
 def recover_result(result: RecoverResult) -> None:
@@ -391,7 +288,7 @@ def recover_result(result: RecoverResult) -> None:
     for message in result.failed:
         err(message)
     if not result.recovered and not result.failed:
-        out(f"nothing to recover in {_plural(len(result.projects), 'project')}: no run was interrupted")
+        out(f"nothing to recover in {plural(len(result.projects), 'project')}: no run was interrupted")
 
 
 def affected_result(result: AffectedResult) -> None:
@@ -401,14 +298,14 @@ def affected_result(result: AffectedResult) -> None:
         for reason in item.reasons:
             out(f"  {reason}")
     if not result.projects:
-        out(f"no project is affected by the {_plural(len(result.changed), 'changed file')} since {result.since}")
+        out(f"no project is affected by the {plural(len(result.changed), 'changed file')} since {result.since}")
 
 
 def remove_result(result: RemoveResult) -> None:
     if result.recovered:
         warn(result.recovered)
     out(f"{result.module} {result.version} (from {result.source}): "
-        f"{'would remove' if result.dry_run else 'removed'} {_plural(len(result.deleted), 'file')}")
+        f"{'would remove' if result.dry_run else 'removed'} {plural(len(result.deleted), 'file')}")
     for item in result.files:
         if item.action == DELETE or is_verbose():
             reason = f" ({item.reason})" if item.reason else ""

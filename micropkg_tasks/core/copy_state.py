@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from micropkg_tasks.core.errors import EXIT_LOCAL_EDITS
 from micropkg_tasks.core.lockfile import LockEntry, changed_files, conflicted_files, customised_files
 
 IN_SYNC = "in sync"
@@ -36,7 +37,6 @@ LOCAL_EDITS = frozenset({LOCALLY_EDITED, CONFLICTED})
 
 EXIT_OK = 0
 EXIT_DRIFT = 1
-EXIT_LOCAL_EDITS = 3
 
 # What each state asks of the user: the one command (or edit) that resolves it.
 RESOLVED_BY = {

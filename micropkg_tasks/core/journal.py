@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from micropkg_tasks.core.atomic import write_atomically
 from micropkg_tasks.core.bounded import MAX_PARSED_BYTES, parsing, read_file_bytes
 from micropkg_tasks.core.errors import ProjectError
 from micropkg_tasks.core.pathguard import PathGuard, relative_path_problem
@@ -148,20 +149,10 @@ def _write_journal(root: Path, journal: Journal) -> None:
         "entries": [[entry.path, entry.existed, entry.delete] for entry in journal.entries],
         "created-dirs": list(journal.created_dirs),
     }
-    temp = path.with_name(JOURNAL_TEMP)
-    try:
-        with open(temp, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # rename, not replace: atomic over an existing journal on POSIX, and the transaction's
-        # own file moves (os.replace) stay the only ones a fault test has to count.
-        os.rename(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            if not is_real_folder(temp):
-                os.unlink(temp)
-        raise
+    # rename, not replace: atomic over an existing journal on POSIX, and the transaction's
+    # own file moves (os.replace) stay the only ones a fault test has to count.
+    write_atomically(path, json.dumps(data).encode("utf-8"), temp=path.with_name(JOURNAL_TEMP), durable=True,
+                     move=os.rename)
     _fsync_folder(path.parent)
 
 

@@ -12,6 +12,13 @@ import hashlib
 from dataclasses import dataclass
 from typing import Sequence
 
+# What installing does with a file that cannot simply be written (besides the transaction's
+# create, update, delete and unchanged): refused, or, with --merge, one of the others.
+CONFLICT = "conflict"  # edited locally (or not ours) and changed upstream: refused
+MERGED = "merged"  # a clean three-way merge: local edits kept on top of upstream
+MERGE_CONFLICT = "conflicted"  # written with conflict markers, to be resolved by hand
+KEPT = "kept"  # the local state wins and upstream's change is reported, not applied
+
 LOCAL_LABEL = b"local"
 BASE_LABEL = b"base (as installed)"
 UPSTREAM_LABEL = b"upstream"

@@ -49,6 +49,9 @@ _AUTH_SCHEME_IN_TEXT = re.compile(
 
 _SCHEME_WORDS = ("bearer", "basic", "token")  # the words _AUTH_SCHEME_IN_TEXT starts with
 
+# Process-wide on purpose, not per run: every sink (reports, errors, logs, a worker's output)
+# redacts with it without being handed anything, so no sink can miss a secret. Keeping one
+# after its run costs at most a redaction of that text later, never a secret printed.
 _registered: set[str] = set()
 _registered_lock = threading.Lock()
 

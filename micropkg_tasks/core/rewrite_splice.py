@@ -31,9 +31,6 @@ class SplicedRewrites:
         self._max_entries = max_entries
         self._templates: OrderedDict[Hashable, dict[str, bytes]] = OrderedDict()
 
-    def clear(self) -> None:
-        self._templates.clear()
-
     def rewrite(self, key: Hashable, files: Mapping[str, bytes], rewrite: Rewrite, package_name: str) -> dict[str, bytes]:
         """``rewrite(files, package_name)``, computed once per ``key`` for every package name.
 

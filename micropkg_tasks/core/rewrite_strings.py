@@ -10,7 +10,7 @@ references and whether the lossless libcst rewrite is needed at all.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -182,6 +182,8 @@ def scan(
     ``import old.<sub>``: only then are bare ``old`` names known to be that
     module's root binding, and rewritten.
     """
+    # The hot loop of packaging and pulling (every node of every file): common nodes are handled
+    # inline, as a call per node would cost; only the rarer from-imports have a function.
     outside: list[OutsideReference] = []
     hot: set[int] = set()
     chain_roots: set[str] = set()
@@ -204,26 +206,8 @@ def scan(
                     elif internal(alias.name):
                         outside.append(OutsideReference(alias.lineno, alias.name, "import"))
             elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    if package_depth is not None and node.level > package_depth + 1:
-                        name = "." * node.level + (node.module or "")
-                        outside.append(OutsideReference(node.lineno, name, "relative-import"))
-                    continue
-                module = node.module or ""
-                if table.match(module) is not None:
+                if _scan_import_from(node, table, internal, package_depth, outside):
                     hot.add(index)
-                    continue
-                # Below an ancestor of a move (``pkg.pipelines``) the imported
-                # names are likely sibling modules, so each one is reported.
-                per_name = table.is_ancestor_of_move(module)
-                for alias in node.names:
-                    full = f"{module}.{alias.name}"
-                    if full in table.by_old:
-                        hot.add(index)
-                    elif per_name and internal(module) and alias.name != "*":
-                        outside.append(OutsideReference(alias.lineno, full, "import"))
-                if internal(module) and (not per_name or node.names[0].name == "*"):
-                    outside.append(OutsideReference(node.lineno, module, "import"))
             elif isinstance(node, ast.Attribute):
                 if index not in hot and _ast_dotted(node) in table.dotted_olds:
                     hot.add(index)
@@ -246,3 +230,32 @@ def scan(
     hot.update(index for index, name in loaded_singles if name in chain_roots)
     outside.sort(key=lambda ref: ref.line)
     return outside, frozenset(hot), frozenset(chain_roots)
+
+
+def _scan_import_from(
+    node: ast.ImportFrom, table: MoveTable, internal: Callable[[str], bool], package_depth: int | None,
+    outside: list[OutsideReference],
+) -> bool:
+    """``scan`` for one ``from ... import``: note the outside references it makes; True when
+    libcst must rewrite it."""
+    if node.level:
+        if package_depth is not None and node.level > package_depth + 1:
+            name = "." * node.level + (node.module or "")
+            outside.append(OutsideReference(node.lineno, name, "relative-import"))
+        return False
+    module = node.module or ""
+    if table.match(module) is not None:
+        return True
+    # Below an ancestor of a move (``pkg.pipelines``) the imported
+    # names are likely sibling modules, so each one is reported.
+    per_name = table.is_ancestor_of_move(module)
+    hot = False
+    for alias in node.names:
+        full = f"{module}.{alias.name}"
+        if full in table.by_old:
+            hot = True
+        elif per_name and internal(module) and alias.name != "*":
+            outside.append(OutsideReference(alias.lineno, full, "import"))
+    if internal(module) and (not per_name or node.names[0].name == "*"):
+        outside.append(OutsideReference(node.lineno, module, "import"))
+    return hot

@@ -3,8 +3,7 @@
 A pulled archive may come from anywhere, so this module treats it as hostile:
 nothing is written to disk, nothing is executed or imported, and every member
 is checked before its bytes are read. The result is a plain in-memory view of
-the files plus the metadata read statically from ``pyproject.toml``,
-``PKG-INFO`` or ``*.egg-info/requires.txt`` (SPEC §3, §6).
+the files plus the metadata read statically (core/sdist_metadata.py).
 """
 
 from __future__ import annotations
@@ -12,29 +11,18 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import itertools
 import keyword
 import re
 import tarfile
-import tomllib
 import unicodedata
 import zlib
 from dataclasses import dataclass, field
-from email.parser import HeaderParser
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import InvalidVersion, Version
-
-from micropkg_tasks.core.errors import SdistError
 from micropkg_tasks.core.journal import BACKUP_SUFFIX, TEMP_SUFFIX, is_reserved_name
+from micropkg_tasks.core.sdist_metadata import quoted, read_metadata, sdist_failure
 
-
-
-def _parse_toml(text: str) -> dict[str, Any]:
-    """Parse TOML to plain dicts; a ValueError subclass on bad input."""
-    return tomllib.loads(text)
 
 
 DEFAULT_MAX_TOTAL_BYTES = 100 * 1024 * 1024
@@ -51,14 +39,6 @@ MAX_NAME_BYTES = 255  # one path component (NAME_MAX on Linux, macOS and Windows
 MAX_PATH_BYTES = 1024  # a whole member name, below PATH_MAX once installed in a project
 _REGULAR_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_DIST_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
-_EGG_REQUIRES = re.compile(r"^[^/]+\.egg-info/requires\.txt$")
-# Metadata reaches the lock and the screen, so it is bounded: far above any real package.
-MAX_NAME_LENGTH = 200
-MAX_VERSION_LENGTH = 100
-MAX_REQUIREMENT_LENGTH = 2000
-MAX_REQUIREMENTS = 1000
-MAX_TOOL_VALUE_LENGTH = 1000
 
 
 @dataclass(frozen=True)
@@ -116,15 +96,6 @@ def _rebuild(*fields: Any) -> SdistContents:
 
 def _subtree(files: Mapping[str, bytes], prefix: str) -> dict[str, bytes]:
     return {path[len(prefix):]: data for path, data in sorted(files.items()) if path.startswith(prefix)}
-
-
-def _q(text: str) -> str:
-    """Quote a name for a message; repr() escapes NULs and newlines so the message stays one line."""
-    return f"'{text}'" if text.isprintable() and "'" not in text else repr(text)
-
-
-def _fail(source: str, problem: str) -> SdistError:
-    return SdistError(f"Cannot read sdist {_q(source)}: {problem}.")
 
 
 class _StreamStop(Exception):
@@ -213,11 +184,11 @@ def _check_name(source: str, info: tarfile.TarInfo) -> list[str]:
     """Reject names that could escape, alias or confuse a destination folder; return the parts."""
     for broken, problem in _NAME_RULES:
         if broken(info.name):
-            raise _fail(source, f"member {_q(info.name)} {problem}")
+            raise sdist_failure(source, f"member {quoted(info.name)} {problem}")
     # A pax ``path`` record reaches us with a trailing slash already stripped; check it as written.
     written = info.pax_headers.get("path", info.name)
     if written.endswith("/") and not info.isdir():
-        raise _fail(source, f"member {_q(written)} is a regular file whose name ends in '/'")
+        raise sdist_failure(source, f"member {quoted(written)} is a regular file whose name ends in '/'")
     return info.name.split("/")
 
 
@@ -231,10 +202,10 @@ def _check_type(source: str, info: tarfile.TarInfo) -> bool:
         kind = "is a sparse file, which is not supported"
     elif info.issym() or info.islnk():
         link = "symbolic" if info.issym() else "hard"
-        kind = f"is a {link} link (to {_q(info.linkname)}), and links are not allowed"
+        kind = f"is a {link} link (to {quoted(info.linkname)}), and links are not allowed"
     else:
         kind = _SPECIAL_TYPES.get(info.type, f"has unsupported member type {info.type!r}")
-    raise _fail(source, f"member {_q(info.name)} {kind}")
+    raise sdist_failure(source, f"member {quoted(info.name)} {kind}")
 
 
 class _Layout:
@@ -248,13 +219,13 @@ class _Layout:
 
     def add(self, member: str, parts: list[str], is_file: bool) -> None:
         if is_file and len(parts) == 1:
-            raise _fail(self.source, f"member {_q(member)} is a file at the top level; an sdist "
+            raise sdist_failure(self.source, f"member {quoted(member)} is a file at the top level; an sdist "
                         "must hold exactly one top-level folder")
         if self.root is None:
             self.root = parts[0]
         elif parts[0] != self.root:
-            raise _fail(self.source, f"member {_q(member)} is in a second top-level folder besides "
-                        f"{_q(self.root)}; an sdist must hold exactly one top-level folder")
+            raise sdist_failure(self.source, f"member {quoted(member)} is in a second top-level folder besides "
+                        f"{quoted(self.root)}; an sdist must hold exactly one top-level folder")
         for depth in range(1, len(parts) + 1):
             last = depth == len(parts)
             self._register(member, "/".join(parts[:depth]), is_file and last)
@@ -269,17 +240,17 @@ class _Layout:
         other, other_is_file = self._seen[key]
         if other != path and unicodedata.normalize("NFC", other) == unicodedata.normalize("NFC", path):
             # The two spellings look identical, so show their code points.
-            problem = (f"collides with {_q(other)} after Unicode NFC normalisation "
+            problem = (f"collides with {quoted(other)} after Unicode NFC normalisation "
                        f"({ascii(path)} vs {ascii(other)}), so one would overwrite the other")
         elif other != path:
-            problem = f"collides with {_q(other)} case-insensitively, so one would overwrite the other"
+            problem = f"collides with {quoted(other)} case-insensitively, so one would overwrite the other"
         elif is_file and other_is_file:
             problem = "appears more than once (duplicate member name)"
         elif is_file != other_is_file:
-            problem = f"needs {_q(path)} to be both a file and a folder"
+            problem = f"needs {quoted(path)} to be both a file and a folder"
         else:
             return  # the same folder mentioned twice is harmless
-        raise _fail(self.source, f"member {_q(member)} {problem}")
+        raise sdist_failure(self.source, f"member {quoted(member)} {problem}")
 
 
 def read_sdist(data: bytes, *, source: str, limits: SdistLimits = SdistLimits()) -> SdistContents:
@@ -289,11 +260,24 @@ def read_sdist(data: bytes, *, source: str, limits: SdistLimits = SdistLimits())
     fault) for anything unsafe, corrupt or not shaped like a micro-package.
     """
     if not data:
-        raise _fail(source, "the archive is empty")
+        raise sdist_failure(source, "the archive is empty")
     if data[:2] != b"\x1f\x8b":
         if len(data) >= 262 and data[257:262] == b"ustar":
-            raise _fail(source, "it is an uncompressed tar archive, not a gzip-compressed sdist (.tar.gz)")
-        raise _fail(source, "it is not a gzip-compressed file (no gzip signature at the start)")
+            raise sdist_failure(source, "it is an uncompressed tar archive, not a gzip-compressed sdist (.tar.gz)")
+        raise sdist_failure(source, "it is not a gzip-compressed file (no gzip signature at the start)")
+    layout, files = _read_members(data, source, limits)
+    if layout.root is None:
+        raise sdist_failure(source, "the archive has no members")
+    root = layout.root
+    name = _find_package(source, root, files, layout.folders)
+    dist_name, version, requires, micropkg = read_metadata(source, root, files)
+    return SdistContents(source, hashlib.sha256(data).hexdigest(), root, name, dist_name, version,
+                         requires, MappingProxyType(micropkg), MappingProxyType(files))
+
+
+def _read_members(data: bytes, source: str, limits: SdistLimits) -> tuple[_Layout, dict[str, bytes]]:
+    """Every member of the gzip-compressed tar ``data``, checked before its bytes are read:
+    its name, type and size, within the caps; the archive's layout (root and folders) along."""
     cap = limits.max_total_bytes + _HEADER_ROOM_PER_MEMBER * (limits.max_members + 2) + _STREAM_SLACK
     stream = _CappedStream(data, cap)
     layout = _Layout(source)
@@ -305,7 +289,7 @@ def read_sdist(data: bytes, *, source: str, limits: SdistLimits = SdistLimits())
             while (info := tar.next()) is not None:
                 count += 1
                 if count > limits.max_members:
-                    raise _fail(source, f"member {_q(info.name)} is member number {count}, over the "
+                    raise sdist_failure(source, f"member {quoted(info.name)} is member number {count}, over the "
                                 f"member cap of {limits.max_members} (max_members)")
                 is_file = _check_type(source, info)
                 parts = _check_name(source, info)
@@ -315,7 +299,7 @@ def read_sdist(data: bytes, *, source: str, limits: SdistLimits = SdistLimits())
                     continue
                 # Check the declared size *before* reading, so a gzip bomb is never inflated.
                 if declared + info.size > limits.max_total_bytes:
-                    raise _fail(source, f"member {_q(info.name)} declares {info.size} bytes, taking the "
+                    raise sdist_failure(source, f"member {quoted(info.name)} declares {info.size} bytes, taking the "
                                 f"unpacked total over the size cap of {limits.max_total_bytes} bytes "
                                 "(max_total_bytes)")
                 declared += info.size
@@ -323,7 +307,7 @@ def read_sdist(data: bytes, *, source: str, limits: SdistLimits = SdistLimits())
                 content = handle.read(info.size + 1) if handle is not None else b""
                 read_total += len(content)
                 if read_total > limits.max_total_bytes:  # belt and braces: count real bytes too
-                    raise _fail(source, f"member {_q(info.name)} unpacks past the size cap of "
+                    raise sdist_failure(source, f"member {quoted(info.name)} unpacks past the size cap of "
                                 f"{limits.max_total_bytes} bytes (max_total_bytes)")
                 files["/".join(parts[1:])] = content
             if stream.last_read != tarfile.NUL * tarfile.BLOCKSIZE:
@@ -333,30 +317,24 @@ def read_sdist(data: bytes, *, source: str, limits: SdistLimits = SdistLimits())
             stream.drain()
     except _StreamStop as stop:
         if stop.args[0] == "backwards":
-            raise _fail(source, f"its tar data is corrupt {_after(last)} (a header points backwards)") from None
-        raise _fail(source, f"the decompressed archive grows past {cap} bytes (the size cap of "
+            raise sdist_failure(source, f"its tar data is corrupt {_after(last)} (a header points backwards)") from None
+        raise sdist_failure(source, f"the decompressed archive grows past {cap} bytes (the size cap of "
                     f"{limits.max_total_bytes} bytes plus room for tar headers) {_after(last)}") from None
     except EOFError:
-        raise _fail(source, f"the gzip stream is truncated {_after(last)}") from None
+        raise sdist_failure(source, f"the gzip stream is truncated {_after(last)}") from None
     except (gzip.BadGzipFile, zlib.error) as exc:
-        raise _fail(source, f"the gzip stream is corrupt {_after(last)} ({exc})") from None
+        raise sdist_failure(source, f"the gzip stream is corrupt {_after(last)} ({exc})") from None
     except (tarfile.TarError, OSError, ValueError, OverflowError, UnicodeError) as exc:
         if "zlib error" in str(exc):
-            raise _fail(source, f"the gzip stream is corrupt {_after(last)} ({exc})") from None
+            raise sdist_failure(source, f"the gzip stream is corrupt {_after(last)} ({exc})") from None
         if count == 0:
-            raise _fail(source, "the gzip data is not a tar archive") from None
-        raise _fail(source, f"its tar data is corrupt or truncated {_after(last)} ({exc})") from None
-    if layout.root is None:
-        raise _fail(source, "the archive has no members")
-    root = layout.root
-    name = _find_package(source, root, files, layout.folders)
-    dist_name, version, requires, micropkg = _read_metadata(source, root, files)
-    return SdistContents(source, hashlib.sha256(data).hexdigest(), root, name, dist_name, version,
-                         requires, MappingProxyType(micropkg), MappingProxyType(files))
+            raise sdist_failure(source, "the gzip data is not a tar archive") from None
+        raise sdist_failure(source, f"its tar data is corrupt or truncated {_after(last)} ({exc})") from None
+    return layout, files
 
 
 def _after(member: str | None) -> str:
-    return f"after member {_q(member)}" if member else "before the first member"
+    return f"after member {quoted(member)}" if member else "before the first member"
 
 
 def _find_package(source: str, root: str, files: Mapping[str, bytes], folders: set[str]) -> str:
@@ -364,131 +342,17 @@ def _find_package(source: str, root: str, files: Mapping[str, bytes], folders: s
     top = sorted(folder for folder in folders if "/" not in folder)
     found = [f for f in top if f"{f}/__init__.py" in files and f != "tests" and not f.endswith(".egg-info")]
     if not found:
-        seen = ", ".join(_q(f) for f in top) or "none"
-        raise _fail(source, f"member {_q(root + '/')} holds no package folder (a sub-folder with "
+        seen = ", ".join(quoted(f) for f in top) or "none"
+        raise sdist_failure(source, f"member {quoted(root + '/')} holds no package folder (a sub-folder with "
                     f"__init__.py other than tests); folders found: {seen}")
     if len(found) > 1:
-        listed = ", ".join(_q(f) for f in found)
-        raise _fail(source, f"member {_q(root + '/')} holds {len(found)} package folders ({listed}); "
+        listed = ", ".join(quoted(f) for f in found)
+        raise sdist_failure(source, f"member {quoted(root + '/')} holds {len(found)} package folders ({listed}); "
                     "a micro-package sdist must hold exactly one")
     name = found[0]
     # Non-ASCII identifiers are NFKC-normalised on import, so the folder name
     # would not be the module name; require plain ASCII like Kedro does.
     if not (name.isascii() and name.isidentifier()) or keyword.iskeyword(name):
         why = "a Python keyword" if keyword.iskeyword(name) else "not a valid Python identifier"
-        raise _fail(source, f"member {_q(f'{root}/{name}/')} is the package folder, but its name is {why}")
+        raise sdist_failure(source, f"member {quoted(f'{root}/{name}/')} is the package folder, but its name is {why}")
     return name
-
-
-def _check_text(source: str, member: str, what: str, value: str, limit: int) -> None:
-    """Metadata text must be printable (no control characters) and of bounded length."""
-    if len(value) > limit:
-        raise _fail(source, f"member {_q(member)} gives a {what} of {len(value)} characters, more than the "
-                    f"{limit} allowed")
-    if not value.isprintable():
-        bad = next(char for char in value if not char.isprintable())
-        raise _fail(source, f"member {_q(member)} gives a {what} containing the control or invisible "
-                    f"character {ascii(bad)}")
-
-
-def _check_tool_table(source: str, member: str, table: Any, depth: int = 0) -> None:
-    """Every key and string in the sdist's [tool.micropkg] table passes :func:`_check_text`."""
-    if depth > 8:
-        raise _fail(source, f"member {_q(member)} has a [tool.micropkg] table nested too deeply")
-    items = table.items() if isinstance(table, dict) else enumerate(table) if isinstance(table, list) else ()
-    for key, value in items:
-        if isinstance(key, str):
-            _check_text(source, member, "[tool.micropkg] key", key, MAX_TOOL_VALUE_LENGTH)
-        if isinstance(value, str):
-            _check_text(source, member, "[tool.micropkg] value", value, MAX_TOOL_VALUE_LENGTH)
-        elif isinstance(value, (dict, list)):
-            _check_tool_table(source, member, value, depth + 1)
-
-
-def _text(source: str, member: str, data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _fail(source, f"member {_q(member)} is not valid UTF-8 text") from None
-
-
-def _read_metadata(
-    source: str, root: str, files: Mapping[str, bytes]
-) -> tuple[str, str, tuple[str, ...], dict[str, Any]]:
-    """Name, version, requirements and the [tool.micropkg] table, read statically.
-
-    Per field, ``[project]`` wins when it declares the key statically (present
-    and not in ``dynamic``); then PKG-INFO; requirements finally fall back to
-    the unconditional part of ``*.egg-info/requires.txt``.
-    """
-    values: dict[str, Any] = {}
-    origin: dict[str, str] = {}
-    micropkg: dict[str, Any] = {}
-    member = f"{root}/pyproject.toml"
-    if "pyproject.toml" in files:
-        try:
-            doc = _parse_toml(_text(source, member, files["pyproject.toml"]))
-        except ValueError as exc:
-            raise _fail(source, f"member {_q(member)} is not valid TOML ({exc})") from None
-        except (RecursionError, MemoryError):
-            raise _fail(source, f"member {_q(member)} is nested too deeply to parse safely") from None
-        project = doc.get("project", {})
-        tool = doc.get("tool", {})
-        table = tool.get("micropkg", {}) if isinstance(tool, dict) else {}
-        if not isinstance(project, dict) or not isinstance(table, dict):
-            raise _fail(source, f"member {_q(member)} has a [project] or [tool.micropkg] that is not a table")
-        micropkg = table
-        dynamic = project.get("dynamic", [])
-        dynamic = dynamic if isinstance(dynamic, list) else []
-        for key, kind in (("name", str), ("version", str), ("dependencies", list)):
-            if key in project and key not in dynamic:
-                value = project[key]
-                if not isinstance(value, kind) or (kind is list and not all(isinstance(v, str) for v in value)):
-                    raise _fail(source, f"member {_q(member)} has a [project] {key} of the wrong type")
-                values[key], origin[key] = value, member
-    member = f"{root}/PKG-INFO"
-    if "PKG-INFO" in files:
-        headers = HeaderParser().parsestr(_text(source, member, files["PKG-INFO"]))
-        for key, header in (("name", "Name"), ("version", "Version")):
-            if key not in values and headers.get(header, "").strip():
-                values[key], origin[key] = headers[header].strip(), member
-        if "dependencies" not in values and headers.get_all("Requires-Dist"):
-            values["dependencies"], origin["dependencies"] = headers.get_all("Requires-Dist"), member
-    egg = next((path for path in sorted(files) if _EGG_REQUIRES.match(path)), None)
-    if "dependencies" not in values and egg is not None:
-        lines = [line.strip() for line in _text(source, f"{root}/{egg}", files[egg]).splitlines()]
-        # Only the unconditional section: extras and markers follow their [headers].
-        section = itertools.takewhile(lambda line: not line.startswith("["), lines)
-        values["dependencies"] = [line for line in section if line and not line.startswith("#")]
-        origin["dependencies"] = f"{root}/{egg}"
-    for key in ("name", "version"):
-        if key not in values:
-            raise _fail(source, f"no member ({_q(root + '/pyproject.toml')} [project] or "
-                        f"{_q(root + '/PKG-INFO')}) gives the package {key} (missing metadata)")
-    dist_name, version = values["name"].strip(), values["version"].strip()
-    if not _DIST_NAME.match(dist_name):
-        raise _fail(source, f"member {_q(origin['name'])} gives an invalid package name {_q(dist_name)}")
-    try:
-        Version(version)
-    except InvalidVersion:
-        raise _fail(source, f"member {_q(origin['version'])} gives an invalid version {_q(version)}") from None
-    _check_text(source, origin["name"], "package name", dist_name, MAX_NAME_LENGTH)
-    _check_text(source, origin["version"], "version", version, MAX_VERSION_LENGTH)
-    requires = tuple(req.strip() for req in values.get("dependencies", []) if req.strip())
-    if len(requires) > MAX_REQUIREMENTS:
-        raise _fail(source, f"member {_q(origin['dependencies'])} lists {len(requires)} requirements, more "
-                    f"than the {MAX_REQUIREMENTS} a micro-package may have")
-    _check_tool_table(source, f"{root}/pyproject.toml", micropkg)
-    for req in requires:
-        # Requirements end up in requirements.in; a line like "--index-url ..."
-        # or one with a line break would inject pip options there.
-        try:
-            if not req.isprintable():
-                raise InvalidRequirement(req)
-            Requirement(req)
-        except InvalidRequirement:
-            raise _fail(source, f"member {_q(origin['dependencies'])} lists an invalid requirement "
-                        f"{_q(req)}") from None
-    for req in requires:
-        _check_text(source, origin["dependencies"], "requirement", req, MAX_REQUIREMENT_LENGTH)
-    return dist_name, version, requires, micropkg

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from micropkg_tasks.core import journal
+from micropkg_tasks.core.atomic import write_atomically
 from micropkg_tasks.core.errors import BusyError, ProjectError
 from micropkg_tasks.core.interrupts import (
     COMPLETED, NOT_STARTED, ROLLED_BACK, interrupts_deferred, raise_if_pending,
@@ -38,11 +39,6 @@ CREATE = "create"
 UPDATE = "update"
 DELETE = "delete"
 UNCHANGED = "unchanged"
-CONFLICT = "conflict"
-# With --merge, a file both edited locally and changed upstream is not a conflict but one of:
-MERGED = "merged"  # a clean three-way merge: local edits kept on top of upstream
-MERGE_CONFLICT = "conflicted"  # written with conflict markers, to be resolved by hand
-KEPT = "kept"  # the local state wins and upstream's change is reported, not applied
 
 
 
@@ -55,15 +51,7 @@ class FileChange:
 
 def _write_new(path: Path, content: bytes) -> None:
     """Write ``content`` to a temporary sibling, then rename it over ``path`` (not yet durable)."""
-    temp = temp_path(path)
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(content)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    write_atomically(path, content, temp=temp_path(path))
 
 
 def _fsync(path: Path) -> None:

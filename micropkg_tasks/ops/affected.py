@@ -25,7 +25,7 @@ from micropkg_tasks.core.errors import MicropkgError
 from micropkg_tasks.core.lockfile import read_project_lock
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, require_monorepo
 from micropkg_tasks.core.project import Project, load_project
-from micropkg_tasks.ops.build import PackageInputs, read_inputs
+from micropkg_tasks.ops.build_inputs import PackageInputs, read_inputs
 from micropkg_tasks.ops.git import changed_since
 from micropkg_tasks.ops.sources import split_sibling
 from micropkg_tasks.ops.sync_deps import dependency_entries

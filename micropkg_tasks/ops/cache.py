@@ -11,7 +11,7 @@ The fingerprint comes from the remote file's metadata (ETag, last-modified
 time, size). A pull whose location and fingerprint match an entry reads the
 blob instead of downloading; the blob's sha256 is checked on every read.
 
-Every write is atomic (temporary file, then ``os.replace``). The cache is an
+Every write is atomic (temporary file, then a rename: core/atomic.py). The cache is an
 optimisation only: any error reading or writing it is ignored and the sdist
 is downloaded as if there were no cache. No secret is stored: index files hold
 only hashes and the fingerprint.
@@ -27,9 +27,10 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
+
+from micropkg_tasks.core.atomic import write_atomically
 
 MAX_BLOBS = 256
 # fs.info() keys that change when the content changes. Size alone is too weak
@@ -64,15 +65,7 @@ def cache_key(location: str, endpoint: str | None) -> str:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    write_atomically(path, data)
 
 
 class SdistCache:

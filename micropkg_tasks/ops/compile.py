@@ -40,6 +40,7 @@ from micropkg_tasks.core.compile_settings import (
     read_marker,
     with_marker,
 )
+from micropkg_tasks.core.atomic import write_atomically
 from micropkg_tasks.core.bounded import read_file_bytes
 from micropkg_tasks.core.compile_output import environment_secrets, scrubbed, unreadable_pip_config
 from micropkg_tasks.core.errors import ProjectError
@@ -236,12 +237,8 @@ def compile_requirements(
         recovered = (recovery.message,) if recovery else ()
         target = resolved.requirements_txt
         guard(resolved.root, target, "write")
-        digest = inputs_digest(source)
-        fingerprint = options_fingerprint(settings)
-        try:
-            old_bytes: bytes | None = read_file_bytes(target)
-        except FileNotFoundError:
-            old_bytes = None
+        digest, fingerprint = inputs_digest(source), options_fingerprint(settings)
+        old_bytes = _current_bytes(target)
         old_text = old_bytes.decode("utf-8", errors="replace") if old_bytes is not None else ""
         if not (force or upgrade or extra_args) and read_marker(old_text) == (digest, fingerprint):
             return _result(resolved, SKIPPED_UNCHANGED, started, settings, warnings=recovered)
@@ -250,40 +247,60 @@ def compile_requirements(
         outcome = f"{shown_txt} was left as it was" if old_bytes is not None else f"{shown_txt} was not written"
         if settings.backend == "pip-tools" and (reason := unreadable_pip_config(os.environ)):
             raise CompileError(f"cannot compile {where}: {reason}; {outcome}")
-
         _remove_leftovers(resolved.root, target)
         temp = _temp_output(resolved.root, old_bytes)
         try:
             command = _command(settings, str(temp), upgrade=upgrade, extra_args=extra_args, uv=uv)
-            env = dict(os.environ)
-            env["CUSTOM_COMPILE_COMMAND"] = _display_command(settings)  # pip-tools' header line
-            env.setdefault("PIP_NO_INPUT", "1")  # never wait for a password prompt
-            try:
-                completed = _run(command, python_module=settings.backend == "pip-tools", cwd=target.parent, env=env,
-                                 timeout=settings.timeout)
-            except subprocess.TimeoutExpired:
-                raise CompileError(
-                    f"compiling {where} took longer than {settings.timeout:g} s and was stopped; {outcome} "
-                    "(raise [tool.micropkg.compile] timeout if the index is slow)", cause=CAUSE_TIMEOUT,
-                ) from None
-            if completed.returncode != 0:
-                # pip prints "The conflict is caused by:" to stdout, its ERROR line to stderr.
-                raise failure(settings.backend, completed.stderr + "\n" + completed.stdout, where, outcome)
+            completed = _run_compiler(command, settings, target.parent, where, outcome)
             written = temp.read_bytes().decode("utf-8", errors="replace")
             new_text = with_marker(_safe_text(written, temp, settings, where, outcome), digest, fingerprint)
-            new_bytes = new_text.encode("utf-8")
-            if new_bytes != old_bytes:
-                temp.write_bytes(new_bytes)
-                os.chmod(temp, (target.stat().st_mode & 0o7777) if old_bytes is not None else _new_file_mode())
-                os.replace(temp, target)
+            _write_if_changed(target, new_text.encode("utf-8"), old_bytes, temp)
         finally:
             temp.unlink(missing_ok=True)
 
     added, removed, repinned = diff_pins(parse_pins(old_text), parse_pins(new_text))
-    warnings = recovered + tuple(
-        redact(line.strip()) for line in completed.stderr.splitlines() if line.strip().startswith("WARNING:")
-    )
     return _result(
         resolved, COMPILED, started, settings, added=added, removed=removed, repinned=repinned,
-        command=_shown(command, str(temp)), warnings=warnings,
+        command=_shown(command, str(temp)), warnings=recovered + _compiler_warnings(completed.stderr),
     )
+
+
+def _current_bytes(target: Path) -> bytes | None:
+    """The ``requirements.txt`` there now, or None."""
+    try:
+        return read_file_bytes(target)
+    except FileNotFoundError:
+        return None
+
+
+def _run_compiler(
+    command: list[str], settings: CompileSettings, cwd: Path, where: str, outcome: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the compiler, bounded by the settings' timeout; its failure is a ``CompileError``."""
+    env = dict(os.environ)
+    env["CUSTOM_COMPILE_COMMAND"] = _display_command(settings)  # pip-tools' header line
+    env.setdefault("PIP_NO_INPUT", "1")  # never wait for a password prompt
+    try:
+        completed = _run(command, python_module=settings.backend == "pip-tools", cwd=cwd, env=env,
+                         timeout=settings.timeout)
+    except subprocess.TimeoutExpired:
+        raise CompileError(
+            f"compiling {where} took longer than {settings.timeout:g} s and was stopped; {outcome} "
+            "(raise [tool.micropkg.compile] timeout if the index is slow)", cause=CAUSE_TIMEOUT,
+        ) from None
+    if completed.returncode != 0:
+        # pip prints "The conflict is caused by:" to stdout, its ERROR line to stderr.
+        raise failure(settings.backend, completed.stderr + "\n" + completed.stdout, where, outcome)
+    return completed
+
+
+def _write_if_changed(target: Path, new_bytes: bytes, old_bytes: bytes | None, temp: Path) -> None:
+    """Put the new ``requirements.txt`` in place, keeping the old one's mode, unless it is the same."""
+    if new_bytes != old_bytes:
+        mode = (target.stat().st_mode & 0o7777) if old_bytes is not None else _new_file_mode()
+        write_atomically(target, new_bytes, temp=temp, mode=mode)
+
+
+def _compiler_warnings(stderr: str) -> tuple[str, ...]:
+    """The compiler's WARNING lines, credentials hidden."""
+    return tuple(redact(line.strip()) for line in stderr.splitlines() if line.strip().startswith("WARNING:"))

@@ -31,7 +31,7 @@ from micropkg_tasks.core.lockfile import Lock, LockEntry, read_project_lock, sha
 from micropkg_tasks.core.manifest import PullEntry, is_url, read_pull_manifest
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, find_monorepo_root, load_monorepo
 from micropkg_tasks.core.project import Project, load_project
-from micropkg_tasks.ops.build import read_inputs
+from micropkg_tasks.ops.build_inputs import read_inputs
 from micropkg_tasks.ops.recover import interrupted_run
 from micropkg_tasks.core.git_url import is_git_location, parse_git_location
 from micropkg_tasks.ops.git_source import git_upstream

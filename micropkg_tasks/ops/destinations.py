@@ -6,16 +6,15 @@ place, so a reader never sees half a file.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 
+from micropkg_tasks.core.atomic import write_atomically
 from micropkg_tasks.core.errors import MicropkgError
 from micropkg_tasks.core.manifest import is_url
+from micropkg_tasks.core.transaction import UNCHANGED
 
 
-CREATED, OVERWRITTEN, UNCHANGED = "created", "overwritten", "unchanged"
+CREATED, OVERWRITTEN = "created", "overwritten"  # or UNCHANGED: the same bytes were there
 
 
 def write_artifact_once(
@@ -56,16 +55,7 @@ def write_artifact(destination: str, filename: str, data: bytes, *, fs_args: str
     target = folder / filename
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=f".{filename}.", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(data)
-            os.chmod(temp, 0o644)
-            os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
+        write_atomically(target, data, mode=0o644)
     except OSError as exc:
         raise MicropkgError(f"could not write {target}: {exc.strerror or exc}") from None
     return str(target)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import difflib
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from micropkg_tasks.core.dangling import dangling_imports, modules_of
 from micropkg_tasks.core.errors import ConflictError, MicropkgError, ProjectError, UsageError
@@ -21,108 +21,17 @@ from micropkg_tasks.core.journal import Recovery, interrupted
 from micropkg_tasks.core.lockfile import fill_missing_blobs, read_project_lock, render_lock
 from micropkg_tasks.core.micropkg_deps import Dependency
 from micropkg_tasks.core.project import Project
-from micropkg_tasks.core.sdist_read import SdistContents
+from micropkg_tasks.core.runs import new_run
 from micropkg_tasks.core.staging import Staging
-from micropkg_tasks.core.transaction import UNCHANGED, FileChange, apply_changes, project_lock
-from micropkg_tasks.ops.install_plan import (
-    MERGE_CONFLICT,
-    InstallPlan,
-    PlannedFile,
-    install_module,
-    plan_install,
-    target_files,
-)
+from micropkg_tasks.core.transaction import FileChange, apply_changes, project_lock
+from micropkg_tasks.ops.install_item import SdistToInstall
+from micropkg_tasks.ops.install_results import PullBatchResult, PullResult, Refusal
+from micropkg_tasks.ops.install_plan import InstallPlan, install_module, plan_install
+from micropkg_tasks.ops.install_files import target_files
 from micropkg_tasks.ops.merge_base import remember_bases
 from micropkg_tasks.ops.parallel import WorkerPool, alongside, map_collecting_errors
 from micropkg_tasks.ops.parameter_clashes import refuse_duplicate_parameter_keys
 from micropkg_tasks.ops.pull_deps import DependencyResolution, origin_of, refuse_missing, resolve_dependencies
-
-if TYPE_CHECKING:
-    from micropkg_tasks.ops.compile_batch import CompileOutcome
-
-
-@dataclass(frozen=True)
-class PullResult:
-    """What one pull did (or, with ``dry_run``, would do)."""
-
-    location: str
-    module: str
-    name: str
-    version: str
-    sha256: str
-    files: tuple[PlannedFile, ...]
-    requirements_added: tuple[str, ...] = ()
-    requirements_present: tuple[str, ...] = ()
-    requirements_conflicts: tuple[str, ...] = ()
-    requirements_removed: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-    applied: bool = False
-    dry_run: bool = False
-    requirements_overlaps: tuple[str, ...] = ()
-    refused: str = ""  # why this micro-package was (or would be) left as it was, if it was
-    depends_on: tuple[str, ...] = ()  # installed modules of the micro-packages it imports
-    dependency_of: str | None = None  # installed only because this micro-package imports it
-
-    @property
-    def unchanged(self) -> bool:
-        """True when the project already held exactly this: nothing was (or would be) written."""
-        return not self.refused and all(item.action == UNCHANGED for item in self.files) and not (
-            self.requirements_added or self.requirements_removed
-        )
-
-    def count(self, action: str) -> int:
-        return sum(1 for item in self.files if item.action == action)
-
-    @property
-    def merge_conflicts(self) -> tuple[str, ...]:
-        """Files written with conflict markers by ``--merge``: to be resolved by hand."""
-        return tuple(item.path for item in self.files if item.action == MERGE_CONFLICT)
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """What a real run would refuse, found by a dry run or a check: the real run's message and details."""
-
-    message: str
-    details: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PullBatchResult:
-    results: tuple[PullResult, ...]
-    changes: tuple[str, ...] = ()  # every file written, relative to the project root
-    diff: str = ""
-    lock_changed: bool = False
-    requirements_in_changed: bool = False
-    applied: bool = False
-    dry_run: bool = False
-    compiled: tuple[CompileOutcome, ...] = ()  # with recompile=True: the one compile this batch needed
-    recovered: str = ""  # an interrupted earlier run this one rolled back or forward first
-    empty_manifest: str = ""  # with --all: the manifest table that was there but listed nothing
-    refusals: tuple[Refusal, ...] = ()  # a dry run: what the real run would refuse (and exit 1 for)
-
-    @property
-    def unchanged(self) -> bool:
-        return not self.changes
-
-    @property
-    def merge_conflicts(self) -> tuple[str, ...]:
-        return tuple(path for result in self.results for path in result.merge_conflicts)
-
-
-@dataclass(frozen=True)
-class SdistToInstall:
-    """A checked sdist and how to install it."""
-
-    sdist: SdistContents
-    location: str  # as recorded in the lock: never secrets
-    alias: str | None = None
-    destination: str | None = None
-    env: str = "base"
-    dependency_of: str | None = None  # set when fetched only because that micro-package imports it
-    declared: bool = False  # a shared entry or a pull-manifest entry asks for it (else an ad-hoc pull)
-    merge: bool = False  # its declaration asks for local edits to be merged (merge = true)
-    commit: str | None = None  # a git source's commit it was packaged from
 
 
 def _unified_diff(project: Project, change: FileChange, staging: Staging) -> str:
@@ -139,12 +48,13 @@ def _unified_diff(project: Project, change: FileChange, staging: Staging) -> str
     return "".join(difflib.unified_diff(old_lines, new_lines, fromfile, tofile))
 
 
-def _placed(project: Project, job: tuple[SdistToInstall, tuple[tuple[str, str], ...]]) -> dict[Path, bytes]:
+def _placed(project: Project, run: str, job: tuple[SdistToInstall, tuple[tuple[str, str], ...]]) -> dict[Path, bytes]:
     item, dependencies = job
     install_name = item.alias or item.sdist.name
     module = install_module(item.destination, install_name)
     return target_files(
-        project, item.sdist, module=module, env=item.env, install_name=install_name, dependencies=dependencies
+        project, item.sdist, module=module, env=item.env, install_name=install_name, dependencies=dependencies,
+        run=run,
     )
 
 
@@ -315,6 +225,7 @@ def install_sdists(
     merge: bool = False,
     dependency_hint: Callable[[SdistToInstall, Dependency], str | None] | None = None,
     workers: WorkerPool | None = None,
+    run: str | None = None,
 ) -> PullBatchResult:
     """Plan every sdist into one staging area and apply the batch as one unit, under the project's lock.
 
@@ -329,38 +240,75 @@ def install_sdists(
     ``workers``, when given, rewrite the sdists (a pool started early); otherwise a pool of ``jobs``.
     A micro-package dependency that neither the batch nor the project has stops the batch
     first (``dependency_hint`` says where it could be fetched from).
+    ``run`` names the run this batch is part of (see core/runs.py; default: a run of its own).
     """
     dependencies = resolve_dependencies(read_project_lock(project), items)
     refuse_missing(dependencies.missing, dependency_hint or (lambda item, dependency: None), verb)
-    # Rewriting imports is the costly part and each sdist's is independent: spread it over the cores.
-    rewrite = functools.partial(_placed, project)
-    jobs_list = list(zip(items, dependencies.references))
-    placed_files = workers.map(rewrite, jobs_list) if workers else map_collecting_errors(rewrite, jobs_list, jobs=jobs)
-    for placed in placed_files:
-        if isinstance(placed, MicropkgError):
-            raise placed
+    placed_files = _rewrite_all(project, items, dependencies, run=run or new_run(), workers=workers, jobs=jobs)
     with locked_for_writing(project, dry_run=dry_run, timeout=lock_timeout) as recovery:
         chosen, staging, lock, plans, refused, refusals = _plan_accepted(
             project, items, placed_files, force=force, merge=merge, dependencies=dependencies, dry_run=dry_run,
             each_alone=each_alone, verb=verb,
         )
-
-        # Staging drops writes that change nothing, so an idempotent pull leaves the lock alone.
-        staging.write(project.lock_path, render_lock(lock).encode("utf-8"))
-        # The lock is rewritten anyway: entries from before blob ids were recorded get theirs.
-        if staging.changes() and fill_missing_blobs(project.root, lock):
-            staging.write(project.lock_path, render_lock(lock).encode("utf-8"))
+        _stage_lock(project, staging, lock)
         changes = staging.changes()
         diff_text = "".join(_unified_diff(project, change, staging) for change in changes) if diff else ""
         if not dry_run:
-            # What is installed is the base of any later merge: keep it where git is not needed,
-            # while the project's files are written (both mostly wait on the disk).
-            installed = [content for index in chosen for content in placed_files[index].values()]  # type: ignore[union-attr]
-            with alongside(remember_bases, installed):
-                if changes:
-                    apply_changes(project.root, changes, managed=project.managed_paths())
-
+            _write(project, changes, [placed_files[index] for index in chosen])
     applied = not dry_run and bool(changes)
+    changed_paths = tuple(project.relative(change.path) for change in changes)
+    return PullBatchResult(
+        results=_results(items, plans, refused, dependencies, applied=applied, dry_run=dry_run),
+        changes=changed_paths,
+        diff=diff_text,
+        lock_changed=project.relative(project.lock_path) in changed_paths,
+        requirements_in_changed=project.relative(project.requirements_in) in changed_paths,
+        applied=applied,
+        dry_run=dry_run,
+        recovered=recovery.message if recovery else "",
+        refusals=tuple(refusals),
+    )
+
+
+def _rewrite_all(
+    project: Project, items: Sequence[SdistToInstall], dependencies: DependencyResolution, *, run: str,
+    workers: WorkerPool | None, jobs: int | None,
+) -> list[dict[Path, bytes]]:
+    """Every sdist's files at their project paths, imports rewritten; the first failure is raised.
+
+    Rewriting imports is the costly part and each sdist's is independent: spread it over the cores."""
+    rewrite = functools.partial(_placed, project, run)
+    jobs_list = list(zip(items, dependencies.references))
+    placed_files = workers.map(rewrite, jobs_list) if workers else map_collecting_errors(rewrite, jobs_list, jobs=jobs)
+    for placed in placed_files:
+        if isinstance(placed, MicropkgError):
+            raise placed
+    return placed_files  # type: ignore[return-value]
+
+
+def _stage_lock(project: Project, staging: Staging, lock: Any) -> None:
+    """Stage the new lock. Staging drops writes that change nothing, so an idempotent pull
+    leaves the lock alone."""
+    staging.write(project.lock_path, render_lock(lock).encode("utf-8"))
+    # The lock is rewritten anyway: entries from before blob ids were recorded get theirs.
+    if staging.changes() and fill_missing_blobs(project.root, lock):
+        staging.write(project.lock_path, render_lock(lock).encode("utf-8"))
+
+
+def _write(project: Project, changes: Sequence[FileChange], placed: Sequence[dict[Path, bytes]]) -> None:
+    """Write the changes as one transaction. What is installed is the base of any later merge:
+    keep it where git is not needed, while the project's files are written (both mostly wait on the disk)."""
+    installed = [content for files in placed for content in files.values()]
+    with alongside(remember_bases, installed):
+        if changes:
+            apply_changes(project.root, changes, managed=project.managed_paths())
+
+
+def _results(
+    items: Sequence[SdistToInstall], plans: dict[int, InstallPlan], refused: dict[int, tuple[InstallPlan, str]],
+    dependencies: DependencyResolution, *, applied: bool, dry_run: bool,
+) -> tuple[PullResult, ...]:
+    """What happened to each sdist, in the order given."""
     results = []
     for index, item in enumerate(items):
         if index in refused:
@@ -373,18 +321,7 @@ def install_sdists(
                 depends_on=tuple(dependencies.depends_on[index]), dependency_of=item.dependency_of,
             )
             results.append(replace(result, refused=_refusal(plan)) if dry_run else result)
-    changed_paths = tuple(project.relative(change.path) for change in changes)
-    return PullBatchResult(
-        results=tuple(results),
-        changes=changed_paths,
-        diff=diff_text,
-        lock_changed=project.relative(project.lock_path) in changed_paths,
-        requirements_in_changed=project.relative(project.requirements_in) in changed_paths,
-        applied=applied,
-        dry_run=dry_run,
-        recovered=recovery.message if recovery else "",
-        refusals=tuple(refusals),
-    )
+    return tuple(results)
 
 
 def _result(item: SdistToInstall, plan: InstallPlan, *, applied: bool, dry_run: bool) -> PullResult:

@@ -1,37 +1,31 @@
 """Plan the installation of one sdist into a project, without writing anything.
 
-The plan maps each file of the sdist to its place in the project, rewrites
-imports back into the project namespace, merges requirements, classifies
+The plan takes each file of the sdist at its place in the project, with its
+imports rewritten back into the project namespace (ops/install_files.py), merges requirements, classifies
 every file (create / update / delete / unchanged / conflict) against the disk
 and ``micropkg.lock``, and stages the result in a ``Staging`` overlay.
 """
 
 from __future__ import annotations
 
-import ast
 import functools
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from micropkg_tasks.core.errors import MicropkgError, UsageError
+from micropkg_tasks.core.errors import MicropkgError
 from micropkg_tasks.core.lockfile import Lock, LockEntry, sha256_bytes
-from micropkg_tasks.core.merge import git_blob_id, has_conflict_markers, is_text, merge_three
-from micropkg_tasks.core.params import rename_for_alias
+from micropkg_tasks.core.merge import (
+    CONFLICT, KEPT, MERGE_CONFLICT, MERGED, git_blob_id, has_conflict_markers, is_text, merge_three,
+)
 from micropkg_tasks.core.project import Project
-from micropkg_tasks.core.requirements import merge_requirements
-from micropkg_tasks.core.bounded import parsing
-from micropkg_tasks.core.restore import ExactRestore, restore_source
-from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
-from micropkg_tasks.core.rewrite_splice import SplicedRewrites
+from micropkg_tasks.core.requirements_merge import merge_requirements
 from micropkg_tasks.core.sdist_read import SdistContents
 from micropkg_tasks.core.staging import Staging
-from micropkg_tasks.core.transaction import (
-    CONFLICT, CREATE, DELETE, KEPT, MERGE_CONFLICT, MERGED, UNCHANGED, UPDATE,
-)
-from micropkg_tasks.ops.sources import GIT, SIBLING, location_kind, source_identity
+from micropkg_tasks.core.transaction import CREATE, DELETE, UNCHANGED, UPDATE
 from micropkg_tasks.ops.git_base import RecordedCommitBases, recorded_bases
+from micropkg_tasks.ops.sources import GIT, SIBLING, location_kind, source_identity
+from micropkg_tasks.ops.install_files import target_files
 from micropkg_tasks.ops.merge_base import find_base
 
 
@@ -67,133 +61,6 @@ class InstallPlan:
 
 def install_module(destination: str | None, name: str) -> str:
     return f"{destination}.{name}" if destination else name
-
-
-def _top_level_names(files: dict[str, bytes]) -> frozenset[str]:
-    """Names a dotted string may continue with after the package name: its submodules and
-    what its ``__init__`` defines. Only these strings are rewritten back on pull."""
-    names = set()
-    for relative in files:
-        head = relative.split("/", 1)[0]
-        if head.endswith(".py"):
-            head = head[:-3]
-        if head.isidentifier() and head != "__init__":
-            names.add(head)
-    init = files.get("__init__.py")
-    if init:
-        try:
-            with parsing("__init__.py of the pulled micro-package", "read its names"):
-                tree = ast.parse(init)
-        except SyntaxError:
-            tree = ast.Module(body=[], type_ignores=[])
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(node.name)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.Assign):
-                names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    return frozenset(names)
-
-
-# Installing one sdist into many projects (sync-shared) rewrites its files once per process.
-_SPLICED = SplicedRewrites()
-
-
-def _rewrite_files(
-    files: Mapping[str, bytes], moves: list[ModuleMove], shown_prefix: str, exact: ExactRestore | None = None
-) -> dict[str, bytes]:
-    out = {}
-    for relative, content in files.items():
-        if relative.endswith(".py"):
-            try:
-                source = content.decode("utf-8")
-            except UnicodeDecodeError:
-                raise MicropkgError(f"{shown_prefix}{relative} in the sdist is not valid UTF-8 Python source") from None
-            installed = exact.installed(relative, source) if exact else None
-            if installed is not None:
-                # Our own sdist: back to the source text, then full paths to the target's.
-                content = installed.encode("utf-8")
-            else:
-                result = rewrite_module(source, moves, filename=f"{shown_prefix}{relative}")
-                content = result.code.encode("utf-8") if result.changed else content
-        out[relative] = content
-    return out
-
-
-def target_files(
-    project: Project,
-    sdist: SdistContents,
-    *,
-    module: str,
-    env: str,
-    install_name: str,
-    dependencies: Sequence[tuple[str, str]] = (),
-) -> dict[Path, bytes]:
-    """Every file the sdist installs, at its project path, with imports rewritten back.
-
-    ``dependencies`` are ``(full module path in the source, installed module in the target)``
-    for the micro-packages it imports: their references are pointed at the target's copy.
-    Our own sdists are restored exactly from their records; others follow the rules of SPEC §4.
-    """
-    package_files = sdist.package_files()
-    test_files = sdist.test_files()
-    code_roots, test_roots = _top_level_names(package_files), _top_level_names(test_files)
-    ours = restore_source(sdist.micropkg, sdist.files, sdist.source, sdist.name)
-
-    def rewrite_for(shown_prefix: str, key_prefix: str) -> Callable[[Mapping[str, bytes], str], dict[str, bytes]]:
-        def rewrite(files: Mapping[str, bytes], package_name: str) -> dict[str, bytes]:
-            to_dependencies = [ModuleMove(old, f"{package_name}.{installed}") for old, installed in dependencies]
-            moves = [
-                ModuleMove(sdist.name, f"{package_name}.{module}", string_roots=code_roots),
-                ModuleMove("tests", f"tests.{module}", string_roots=test_roots),
-                *(move for move in to_dependencies if move.old != move.new),
-            ]
-            exact = None
-            if ours is not None:
-                records, source_project, source_module = ours
-                full = [
-                    ModuleMove(f"{source_project}.{source_module}", f"{package_name}.{module}"),
-                    ModuleMove(f"tests.{source_module}", f"tests.{module}"),
-                    *to_dependencies,
-                ]
-                packaging = (
-                    ModuleMove(f"{source_project}.{source_module}", sdist.name),
-                    ModuleMove(f"tests.{source_module}", "tests"),
-                )
-                exact = ExactRestore(
-                    records, tuple(m for m in full if m.old != m.new), key_prefix, packaging, sdist.source
-                )
-            return _rewrite_files(files, moves, shown_prefix, exact)
-
-        return rewrite
-
-    def rewritten(files: Mapping[str, bytes], shown_prefix: str, key_prefix: str, kind: str) -> dict[str, bytes]:
-        rewrite = rewrite_for(shown_prefix, key_prefix)
-        if ours is not None and ours[1] == project.package_name:
-            # Back under the source project's own name, some moves are no moves at all and are left
-            # out; a placeholder name would turn them into real rewrites, so no splicing here.
-            return rewrite(files, project.package_name)
-        key = (sdist.sha256, sdist.name, module, kind, tuple(dependencies))
-        return _SPLICED.rewrite(key, files, rewrite, project.package_name)
-
-    code_dir = project.module_dir(module)
-    tests_dir = project.module_tests_dir(module)
-    env_dir = project.env_dir(env)
-    placed: dict[Path, bytes] = {}
-    for relative, content in rewritten(package_files, f"{sdist.root}/{sdist.name}/", f"{sdist.name}/", "code").items():
-        placed[code_dir / relative] = content
-    for relative, content in rewritten(test_files, f"{sdist.root}/tests/", "tests/", "tests").items():
-        placed[tests_dir / relative] = content
-    for relative, content in sdist.config_files().items():
-        target = env_dir / rename_for_alias(relative, sdist.name, install_name)
-        if target in placed:
-            raise UsageError(
-                f"{sdist.source}: with the name {install_name!r}, two parameter files would both be installed as "
-                f"{project.relative(target)} (one of them is config/{relative}); pull it under another --alias"
-            )
-        placed[target] = content
-    return placed
 
 
 def _intermediate_inits(project: Project, module: str, staging: Staging) -> list[Path]:
@@ -375,7 +242,8 @@ def plan_install(
     ``placed`` is ``target_files(...)`` computed ahead (in parallel, for a batch).
     With ``merge``, files edited locally are merged three ways instead of refused; a copy
     pulled from a git source takes its merge bases from the commit the lock records.
-    ``dependencies`` are those ``placed`` was computed with (see :func:`target_files`).
+    ``commit``: the git commit a git source was packaged from. ``dependencies`` are those
+    ``placed`` was computed with (see :func:`target_files`).
     """
     install_name = alias or sdist.name
     module = install_module(destination, install_name)
@@ -387,11 +255,43 @@ def plan_install(
         plan.refusal = _other_owner(project, previous, sdist, location)
         if plan.refusal:
             return plan  # nothing staged: this micro-package is left exactly as it is
-
     # A copy whose local changes were kept on purpose (a merge, or `accept`) merges again.
     merge = merge or bool(previous is not None and previous.customised and not force)
     place = functools.partial(target_files, project, module=module, dependencies=dependencies)
     recorded = recorded_bases(project, previous, place) if merge else None
+    customised = _stage_files(project, staging, lock, module, placed, previous, plan, force=force, merge=merge,
+                              recorded=recorded)
+    if previous is not None:
+        _stage_dropped_files(project, staging, lock, module, placed, previous, plan, force=force, merge=merge)
+    created = _stage_missing_inits(project, staging, module, previous, plan)
+    requirements = _requirements(project, staging, sdist, module, lock, plan)
+    source_sha = sdist.micropkg.get("source-sha256")
+    lock.entries[module] = LockEntry(
+        module=module,
+        name=sdist.name,
+        source=location,
+        version=sdist.version,
+        sdist_sha256=sdist.sha256,
+        source_sha256=str(source_sha) if source_sha else None,
+        options=_lock_options(env, alias, destination, declared),
+        requirements=requirements,
+        files={project.relative(path): sha256_bytes(content) for path, content in placed.items()},
+        blobs={project.relative(path): git_blob_id(content) for path, content in placed.items()},
+        conflicts=_still_conflicted(project, staging, placed, previous, plan),
+        created=sorted(created),
+        customised=customised,
+        commit=commit,
+    )
+    return plan
+
+
+def _stage_files(
+    project: Project, staging: Staging, lock: Lock, module: str, placed: dict[Path, bytes],
+    previous: LockEntry | None, plan: InstallPlan, *, force: bool, merge: bool,
+    recorded: RecordedCommitBases | None = None,
+) -> dict[str, str]:
+    """Classify and stage every file the sdist installs (merging edited ones with ``merge``);
+    returns the files whose local changes were kept, with the hash of what was kept."""
     customised: dict[str, str] = {}
     for path in sorted(placed):
         planned = _classify(project, staging, path, placed[path], lock, module, force)
@@ -404,32 +304,47 @@ def plan_install(
         plan.files.append(planned)
         if planned.action in (CREATE, UPDATE, MERGED, MERGE_CONFLICT) and content is not None:
             staging.write(path, content)
+    return customised
 
-    if previous is not None:
-        new_paths = {project.relative(path) for path in placed}
-        for relative, digest in sorted(previous.files.items()):
-            if relative in new_paths or lock.owners_other_than(relative, module):
-                continue
-            path = project.root / relative
-            current = staging.read(path)
-            if current is None:
-                continue
-            if sha256_bytes(current) == digest or force:
-                plan.files.append(PlannedFile(relative, DELETE, "dropped upstream"))
-                staging.delete(path)
-            elif merge:
-                plan.files.append(PlannedFile(relative, KEPT, "dropped upstream, edited locally: kept, no longer tracked"))
-            else:
-                plan.files.append(PlannedFile(relative, CONFLICT, "dropped upstream but edited locally"))
 
+def _stage_dropped_files(
+    project: Project, staging: Staging, lock: Lock, module: str, placed: dict[Path, bytes],
+    previous: LockEntry, plan: InstallPlan, *, force: bool, merge: bool,
+) -> None:
+    """Delete the files the installed copy had and the new one drops, unless edited locally
+    (then kept with ``merge``, else a conflict) or owned by another micro-package too."""
+    new_paths = {project.relative(path) for path in placed}
+    for relative, digest in sorted(previous.files.items()):
+        if relative in new_paths or lock.owners_other_than(relative, module):
+            continue
+        path = project.root / relative
+        current = staging.read(path)
+        if current is None:
+            continue
+        if sha256_bytes(current) == digest or force:
+            plan.files.append(PlannedFile(relative, DELETE, "dropped upstream"))
+            staging.delete(path)
+        elif merge:
+            plan.files.append(PlannedFile(relative, KEPT, "dropped upstream, edited locally: kept, no longer tracked"))
+        else:
+            plan.files.append(PlannedFile(relative, CONFLICT, "dropped upstream but edited locally"))
+
+
+def _stage_missing_inits(
+    project: Project, staging: Staging, module: str, previous: LockEntry | None, plan: InstallPlan
+) -> set[str]:
+    """Create the package ``__init__.py`` files missing on the way to the module; returns every
+    file the install created (the earlier install's too), for the lock."""
     created = set(previous.created) if previous is not None else set()
     for init in _intermediate_inits(project, module, staging):
         plan.files.append(PlannedFile(project.relative(init), CREATE, "missing package __init__.py"))
         staging.write(init, b"")
         created.add(project.relative(init))
+    return created
 
-    requirements = _requirements(project, staging, sdist, module, lock, plan)
 
+def _lock_options(env: str, alias: str | None, destination: str | None, declared: bool) -> dict[str, str]:
+    """How the micro-package was installed, as its lock entry records it."""
     options = {"env": env}
     if alias:
         options["alias"] = alias
@@ -438,24 +353,7 @@ def plan_install(
     if declared:
         # A declaration asked for it: once none does, the copy is "orphaned", not an ad-hoc pull.
         options["declared"] = "true"
-    source_sha = sdist.micropkg.get("source-sha256")
-    lock.entries[module] = LockEntry(
-        module=module,
-        name=sdist.name,
-        source=location,
-        version=sdist.version,
-        sdist_sha256=sdist.sha256,
-        source_sha256=str(source_sha) if source_sha else None,
-        options=options,
-        requirements=requirements,
-        files={project.relative(path): sha256_bytes(content) for path, content in placed.items()},
-        blobs={project.relative(path): git_blob_id(content) for path, content in placed.items()},
-        conflicts=_still_conflicted(project, staging, placed, previous, plan),
-        created=sorted(created),
-        customised=customised,
-        commit=commit,
-    )
-    return plan
+    return options
 
 
 def _still_conflicted(

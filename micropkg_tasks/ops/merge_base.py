@@ -15,7 +15,6 @@ it is trusted. When neither has it, the merge cannot be done and says so.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -23,6 +22,7 @@ import subprocess
 from pathlib import Path
 from typing import Callable, Iterable
 
+from micropkg_tasks.core.atomic import write_atomically
 from micropkg_tasks.core.bounded import MAX_SDIST_BYTES, read_file_bytes
 from micropkg_tasks.core.errors import ProjectError
 from micropkg_tasks.core.lockfile import sha256_bytes
@@ -55,12 +55,8 @@ def remember_bases(contents: Iterable[bytes]) -> None:
             if path.parent not in folders:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 folders.add(path.parent)
-            with open(temporary, "wb") as stream:
-                stream.write(data)
-            os.replace(temporary, path)
+            write_atomically(path, data, temp=temporary)
         except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
             return
 
 

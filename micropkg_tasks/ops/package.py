@@ -20,7 +20,8 @@ from micropkg_tasks.core.manifest import (
 )
 from micropkg_tasks.core.project import Project, as_project
 from micropkg_tasks.core.rewrite import REWRITER_MODULES
-from micropkg_tasks.ops.build import BuiltSdist, PackageResult, build_package, validated_inputs
+from micropkg_tasks.ops.build import BuiltSdist, PackageResult, build_package
+from micropkg_tasks.ops.build_inputs import validated_inputs
 from micropkg_tasks.ops.destinations import write_artifact_once
 from micropkg_tasks.ops.package_deps import MicropackageSet, micropackages_of
 from micropkg_tasks.ops.parallel import WorkerPool

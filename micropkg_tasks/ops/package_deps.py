@@ -3,7 +3,7 @@ what a micro-package needs of them, and refusing import cycles.
 
 A package of the project is a micro-package when the package manifest lists it,
 when a ``[[tool.micropkg.shared]]`` entry shares it from this project, or when
-it is given with ``--with-deps``. An import into one of them is recorded as a
+it is given with ``--mark-micropackages``. An import into one of them is recorded as a
 dependency; an import into any other package of the project stays a warning.
 """
 
@@ -18,6 +18,7 @@ from micropkg_tasks.core.manifest import read_package_manifest
 from micropkg_tasks.core.micropkg_deps import Dependency, Reference, find_cycle, find_references
 from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.version import resolve_version
+from micropkg_tasks.ops.build_inputs import read_inputs
 
 if TYPE_CHECKING:
     from micropkg_tasks.core.monorepo import Monorepo
@@ -110,8 +111,6 @@ def _references(project: Project, module: str, code: Mapping[str, bytes], tests:
 
 
 def _needs(project: Project, module: str, known: Mapping[str, KnownMicropackage]) -> set[str]:
-    from micropkg_tasks.ops.build import read_inputs  # build uses this module: import on use
-
     member = known[module]
     inputs = read_inputs(project, module, member.alias, member.env, for_distribution=False)
     return {ref.micropkg for _, ref in _references(project, module, inputs.code, inputs.tests, known) if ref.micropkg}
@@ -119,8 +118,6 @@ def _needs(project: Project, module: str, known: Mapping[str, KnownMicropackage]
 
 def describe(project: Project, member: KnownMicropackage) -> Dependency:
     """A dependency as recorded in a dependent's sdist: name, version and source hash."""
-    from micropkg_tasks.ops.build import read_inputs
-
     inputs = read_inputs(project, member.module, member.alias, member.env, for_distribution=False)
     version, _ = resolve_version(project, inputs.module_dir)
     return Dependency(member.module, member.name, version.version, inputs.digest, project.package_name)

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -41,8 +41,9 @@ from micropkg_tasks.ops.compile import requirements_current
 from micropkg_tasks.ops.compile_batch import settings_for
 from micropkg_tasks.ops.build import BuiltSdist, build_package
 from micropkg_tasks.ops.package_deps import micropackages_of
-from micropkg_tasks.ops.install import SdistToInstall, install_sdists
-from micropkg_tasks.ops.pull_deps import FetchedFrom, fetch_missing_dependencies
+from micropkg_tasks.ops.install import install_sdists
+from micropkg_tasks.ops.install_item import FetchedFrom, SdistToInstall
+from micropkg_tasks.ops.pull_deps import fetch_missing_dependencies
 from micropkg_tasks.ops.sources import PATH
 from micropkg_tasks.ops.status import status
 from micropkg_tasks.ops.version_bump import copies_from, unbumped
@@ -260,8 +261,8 @@ class _ProjectChecks:
                 by_filename[sdist.filename] = sdist
             return read_sdist(sdist.data, source=sdist.filename), sdist.filename, PATH
 
-        fetched_from = {id(item): FetchedFrom(item.location, PATH, None, "base")}
-        return fetch_missing_dependencies(scratch, [item], fetched_from, fetch)
+        origin = FetchedFrom(item.location, PATH, None, "base")
+        return fetch_missing_dependencies(scratch, [replace(item, fetched_from=origin)], fetch)
 
     def in_sync(self) -> str:
         # The one model of installed copies, as `status` and `check` see this project. Local edits

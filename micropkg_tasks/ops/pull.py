@@ -20,9 +20,11 @@ from micropkg_tasks.core.project import Project, as_project
 from micropkg_tasks.core.rewrite import REWRITER_MODULES
 from micropkg_tasks.core.sdist_read import SdistContents, SdistLimits, read_sdist
 from micropkg_tasks.core.transaction import log_mark, outcome_since
-from micropkg_tasks.ops.install import PullBatchResult, PullResult, SdistToInstall, install_sdists
+from micropkg_tasks.ops.install import install_sdists
+from micropkg_tasks.ops.install_results import PullBatchResult, PullResult
+from micropkg_tasks.ops.install_item import FetchedFrom, SdistToInstall
 from micropkg_tasks.ops.parallel import WorkerPool
-from micropkg_tasks.ops.pull_deps import FetchedFrom, fetch_missing_dependencies, sibling_location
+from micropkg_tasks.ops.pull_deps import fetch_missing_dependencies, sibling_location
 from micropkg_tasks.ops.git_source import git_timeout, recorded_commit
 from micropkg_tasks.ops.sources import GIT, PATH, SIBLING, fetch_sdist, location_kind, split_sibling
 
@@ -79,12 +81,12 @@ def _pull_requests(
     with_deps: bool = False,
     declared: bool = False,
     update: bool = False,
+    run: str | None = None,
 ) -> PullBatchResult:
     requests = [_validate(request) for request in requests]
     with WorkerPool(None, len(requests), preload=REWRITER_MODULES) as workers:
         # Fetch and check every archive before taking the lock or touching anything.
         items: list[SdistToInstall] = []
-        fetched_from: dict[int, FetchedFrom] = {}
         for request in requests:
             data = fetch_sdist(
                 request.location, fs_args=request.fs_args, base=base, use_cache=use_cache, alias=request.alias,
@@ -100,8 +102,8 @@ def _pull_requests(
                 declared=declared,
                 merge=request.merge,
                 commit=data.commit,
+                fetched_from=FetchedFrom(request.location, data.kind, request.fs_args, request.env),
             )
-            fetched_from[id(item)] = FetchedFrom(request.location, data.kind, request.fs_args, request.env)
             items.append(item)
         if with_deps:
 
@@ -110,15 +112,15 @@ def _pull_requests(
                 sdist = read_sdist(data.data, source=data.location, limits=limits)
                 return sdist, recorded_location(project, data.location, base), data.kind
 
-            items += fetch_missing_dependencies(project, items, fetched_from, fetch)
+            items += fetch_missing_dependencies(project, items, fetch)
 
         def hint(item: SdistToInstall, dependency: Dependency) -> str | None:
-            origin = fetched_from.get(id(item))
+            origin = item.fetched_from
             return sibling_location(origin.location, origin.kind, dependency) if origin else None
 
         return install_sdists(
             project, items, force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, merge=merge,
-            dependency_hint=hint, workers=workers,
+            dependency_hint=hint, workers=workers, run=run,
         )
 
 
@@ -178,6 +180,7 @@ def pull_batch(
     with_deps: bool = False,
     declared: bool = False,
     update: bool = False,
+    run: str | None = None,
 ) -> PullBatchResult:
     """Pull several sdists as one unit: all of them are installed, or none.
 
@@ -188,6 +191,7 @@ def pull_batch(
     ``declared``: the entries come from the pull manifest (recorded in the lock, see ``status``).
     A git source at the ref the lock records is packaged from the commit it records, unless
     ``update`` (then from the commit the ref names now).
+    ``run`` names the run this pull is part of (see core/runs.py; default: a run of its own).
     With ``recompile``, a changed ``requirements.in`` is compiled once afterwards
     (``compile_config`` is the invoke config's ``micropkg.compile``).
     """
@@ -209,6 +213,7 @@ def pull_batch(
             with_deps=with_deps,
             declared=declared,
             update=update,
+            run=run,
         )
         if recompile and batch.applied and batch.requirements_in_changed:
             from micropkg_tasks.ops.compile_batch import compile_projects  # only when there is something to compile
@@ -234,8 +239,9 @@ def pull_all(
     merge: bool = False,
     with_deps: bool = False,
     update: bool = False,
+    run: str | None = None,
 ) -> PullBatchResult:
-    """Pull everything listed in the project's pull manifest, as one unit."""
+    """Pull everything listed in the project's pull manifest, as one unit (``run``: see ``pull_batch``)."""
     resolved = as_project(project)
     entries = read_pull_manifest(resolved)
     if not entries:
@@ -252,4 +258,5 @@ def pull_all(
         lock_timeout=lock_timeout, base=resolved.root, use_cache=use_cache,
         recompile=recompile, compile_config=compile_config, merge=merge, with_deps=with_deps, declared=True,
         update=update,
+        run=run,
     )

@@ -10,13 +10,14 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from micropkg_tasks.core.errors import MicropkgError
 from micropkg_tasks.core.interrupts import interrupted
 from micropkg_tasks.core.manifest import read_pull_manifest
-from micropkg_tasks.core.monorepo import require_monorepo
+from micropkg_tasks.core.monorepo import Monorepo, require_monorepo
 from micropkg_tasks.core.project import load_project
+from micropkg_tasks.core.runs import new_run
 from micropkg_tasks.ops.compile_batch import CompileOutcome, activity_of, compile_projects
 from micropkg_tasks.core.transaction import log_mark
 from micropkg_tasks.ops.parallel import InterruptedBatch, how_left, map_collecting_errors
@@ -74,37 +75,16 @@ def pull_all_projects(
     once, after all the pulls.
     """
     monorepo = require_monorepo(root)
-    with_manifest, rows = [], {}
-    for path in monorepo.projects:
-        shown = monorepo.relative(path)
-        try:
-            has_manifest = bool(read_pull_manifest(load_project(path)))
-        except MicropkgError as exc:
-            rows[path] = ProjectPull(shown, error=str(exc), details=tuple(exc.details))
-            continue
-        if has_manifest:
-            with_manifest.append(path)
-        else:
-            rows[path] = ProjectPull(shown, skipped=True)
+    with_manifest, rows = _projects_with_manifest(monorepo)
     for path in with_manifest:
         if progress is not None:
             progress(f"pulling {monorepo.relative(path)}")
+    # One run: a worker pulling the same sdist into several projects rewrites it once.
     options = dict(
         force=force, dry_run=dry_run, diff=diff, lock_timeout=lock_timeout, use_cache=use_cache, with_deps=with_deps,
+        run=new_run(),
     )
-    mark = log_mark()
-    try:
-        outcomes = map_collecting_errors(functools.partial(_pull_one, options=options), with_manifest, jobs=jobs)
-    except InterruptedBatch as stop:
-        raise interrupted(stop, [
-            (monorepo.relative(path), how_left(result, path, mark)) for path, result in zip(with_manifest, stop.results)
-        ]) from None
-    for path, outcome in zip(with_manifest, outcomes):
-        shown = monorepo.relative(path)
-        if isinstance(outcome, MicropkgError):
-            rows[path] = ProjectPull(shown, error=str(outcome), details=tuple(outcome.details))
-        else:
-            rows[path] = ProjectPull(shown, batch=outcome)
+    rows.update(_pull_projects(monorepo, with_manifest, options, jobs=jobs))
     ordered = tuple(rows[path] for path in sorted(rows))
     compiled: tuple[CompileOutcome, ...] = ()
     if recompile:
@@ -117,3 +97,44 @@ def pull_all_projects(
             shown={path: monorepo.relative(path) for path in changed}, jobs=jobs, activity=activity_of(progress),
         )
     return PullAllResult(str(monorepo.root), ordered, compiled)
+
+
+def _projects_with_manifest(monorepo: Monorepo) -> tuple[list[Path], dict[Path, ProjectPull]]:
+    """The projects whose pull manifest lists something, and a row for each other one:
+    skipped (nothing to pull) or failed (its manifest cannot be read)."""
+    with_manifest: list[Path] = []
+    rows: dict[Path, ProjectPull] = {}
+    for path in monorepo.projects:
+        shown = monorepo.relative(path)
+        try:
+            has_manifest = bool(read_pull_manifest(load_project(path)))
+        except MicropkgError as exc:
+            rows[path] = ProjectPull(shown, error=str(exc), details=tuple(exc.details))
+            continue
+        if has_manifest:
+            with_manifest.append(path)
+        else:
+            rows[path] = ProjectPull(shown, skipped=True)
+    return with_manifest, rows
+
+
+def _pull_projects(
+    monorepo: Monorepo, paths: Sequence[Path], options: dict, *, jobs: int | None
+) -> dict[Path, ProjectPull]:
+    """Pull each project's manifest (in parallel); one project's failure is its own row. An
+    interruption says how each project was left."""
+    mark = log_mark()
+    try:
+        outcomes = map_collecting_errors(functools.partial(_pull_one, options=options), paths, jobs=jobs)
+    except InterruptedBatch as stop:
+        raise interrupted(stop, [
+            (monorepo.relative(path), how_left(result, path, mark)) for path, result in zip(paths, stop.results)
+        ]) from None
+    rows = {}
+    for path, outcome in zip(paths, outcomes):
+        shown = monorepo.relative(path)
+        if isinstance(outcome, MicropkgError):
+            rows[path] = ProjectPull(shown, error=str(outcome), details=tuple(outcome.details))
+        else:
+            rows[path] = ProjectPull(shown, batch=outcome)
+    return rows

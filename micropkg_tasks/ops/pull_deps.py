@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 from micropkg_tasks.core.errors import MicropkgError
 from micropkg_tasks.core.lockfile import Lock, read_project_lock
@@ -21,12 +21,9 @@ from micropkg_tasks.core.project import Project
 from micropkg_tasks.core.micropkg_deps import Dependency, recorded_dependencies
 from micropkg_tasks.core.sdist_read import SdistContents
 from micropkg_tasks.core.sdist_write import sdist_filename
+from micropkg_tasks.ops.install_item import FetchedFrom, SdistToInstall
 from micropkg_tasks.ops.install_plan import install_module
 from micropkg_tasks.ops.sources import INDEX, URL
-
-if TYPE_CHECKING:
-    from micropkg_tasks.ops.install import SdistToInstall
-
 
 def dependencies_of(sdist: SdistContents) -> list[Dependency]:
     try:
@@ -40,7 +37,7 @@ def origin_of(sdist: SdistContents) -> str | None:
     return f"{project}#{module}" if isinstance(project, str) and isinstance(module, str) else None
 
 
-def installed_module(item: "SdistToInstall") -> str:
+def installed_module(item: SdistToInstall) -> str:
     return install_module(item.destination, item.alias or item.sdist.name)
 
 
@@ -52,7 +49,7 @@ class _Copy:
     version: str
 
 
-def _copies(lock: Lock, items: Sequence["SdistToInstall"]) -> list[_Copy]:
+def _copies(lock: Lock, items: Sequence[SdistToInstall]) -> list[_Copy]:
     """What the target will have once the batch is in: the batch's own sdists win over the lock."""
     batch = [_Copy(installed_module(i), origin_of(i.sdist), i.sdist.name, i.sdist.version) for i in items]
     modules = {copy.module for copy in batch}
@@ -80,10 +77,10 @@ class DependencyResolution:
     references: list[tuple[tuple[str, str], ...]] = field(default_factory=list)
     depends_on: list[list[str]] = field(default_factory=list)
     warnings: list[list[str]] = field(default_factory=list)
-    missing: list[tuple["SdistToInstall", Dependency]] = field(default_factory=list)
+    missing: list[tuple[SdistToInstall, Dependency]] = field(default_factory=list)
 
 
-def resolve_dependencies(lock: Lock, items: Sequence["SdistToInstall"]) -> DependencyResolution:
+def resolve_dependencies(lock: Lock, items: Sequence[SdistToInstall]) -> DependencyResolution:
     copies = _copies(lock, items)
     resolution = DependencyResolution()
     for item in items:
@@ -137,23 +134,13 @@ def fetch_command(dependency: Dependency, location: str) -> str:
     return " ".join(words)
 
 
-@dataclass(frozen=True)
-class FetchedFrom:
-    """Where a requested sdist came from, so its dependencies can be looked for next to it."""
-
-    location: str  # as the user gave it
-    kind: str  # path, url or index
-    fs_args: str | None
-    env: str
-
-
 def fetch_missing_dependencies(
     project: Project,
-    items: Sequence["SdistToInstall"],
-    fetched_from: dict[int, FetchedFrom],
+    items: Sequence[SdistToInstall],
     fetch: Callable[[str, FetchedFrom], tuple[SdistContents, str, str]],
-) -> list["SdistToInstall"]:
-    """The missing dependencies of ``items`` (and theirs), each fetched from next to its dependent.
+) -> list[SdistToInstall]:
+    """The missing dependencies of ``items`` (and theirs), each fetched from next to its dependent
+    (every item says where it was fetched from).
 
     ``fetch(location, origin)`` returns the checked sdist, its location as the lock records
     it, and its kind. Each dependency is installed at its module path in the source project.
@@ -168,7 +155,9 @@ def fetch_missing_dependencies(
         if not fresh:
             return added
         for item, dependency in fresh.values():
-            origin = fetched_from[id(item)]
+            origin = item.fetched_from
+            if origin is None:
+                raise AssertionError(f"{installed_module(item)}: where it was fetched from is not known")
             location = sibling_location(origin.location, origin.kind, dependency)
             try:
                 sdist, recorded, kind = fetch(location, origin)
@@ -185,14 +174,15 @@ def fetch_missing_dependencies(
                     f"not micro-package {dependency.module} that {installed_module(item)} needs; nothing was written"
                 )
             destination, alias = install_options(dependency)
-            new = type(item)(sdist, recorded, alias, destination, origin.env, dependency_of=installed_module(item))
-            fetched_from[id(new)] = FetchedFrom(location, kind, origin.fs_args, origin.env)
-            added.append(new)
+            added.append(SdistToInstall(
+                sdist, recorded, alias, destination, origin.env, dependency_of=installed_module(item),
+                fetched_from=FetchedFrom(location, kind, origin.fs_args, origin.env),
+            ))
 
 
 def refuse_missing(
-    missing: Sequence[tuple["SdistToInstall", Dependency]],
-    hint: Callable[["SdistToInstall", Dependency], str | None],
+    missing: Sequence[tuple[SdistToInstall, Dependency]],
+    hint: Callable[[SdistToInstall, Dependency], str | None],
     verb: str = "pull",
 ) -> None:
     """Stop with one sentence per missing dependency, naming it, its version and how to fetch it."""

@@ -17,7 +17,7 @@ from micropkg_tasks.core.errors import MicropkgError
 
 from micropkg_tasks.core.monorepo import Monorepo, SharedEntry, SharedTarget
 from micropkg_tasks.core.project import Project, load_project
-from micropkg_tasks.ops.build import PackageInputs, read_inputs
+from micropkg_tasks.ops.build_inputs import PackageInputs, read_inputs
 from micropkg_tasks.ops.package_deps import MicropackageSet, closure, micropackages_of
 
 

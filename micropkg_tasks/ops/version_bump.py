@@ -17,7 +17,7 @@ from micropkg_tasks.core.lockfile import read_project_lock
 from micropkg_tasks.core.monorepo import Monorepo
 from micropkg_tasks.core.project import Project, load_project
 from micropkg_tasks.core.version import resolve_version
-from micropkg_tasks.ops.build import read_inputs
+from micropkg_tasks.ops.build_inputs import read_inputs
 
 
 @dataclass(frozen=True)
