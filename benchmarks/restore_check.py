@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -31,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generate import generate_project  # noqa: E402
-from micropkg_tasks.core.pysource import forget_parsed  # noqa: E402
 from micropkg_tasks.core.restore import ExactRestore, restore, restore_source  # noqa: E402
 from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module  # noqa: E402
 from micropkg_tasks.core.sdist_read import read_sdist  # noqa: E402
@@ -91,9 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             check._proven_by_tokens(check.records[key], packaged, installed)
 
     def rewriter() -> None:
-        forget_parsed()
+        run = f"# run {uuid.uuid4().hex}\n"  # every text new to the rewriter's kept trees: parsed again
         for check, _, _, restored, _ in found:
-            rewrite_module(restored, list(check.packaging_moves))
+            rewrite_module(run + restored, list(check.packaging_moves))
 
     token_time, rewriter_time = best(tokens, options.repeat), best(rewriter, options.repeat)
     print(f"{len(found)} files with a record that changes them, all proven by tokens")

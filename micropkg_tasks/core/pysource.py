@@ -106,13 +106,6 @@ def _keep(text: str, parsed: ParsedSource) -> None:
         _kept_characters -= len(oldest)
 
 
-def forget_parsed() -> None:
-    """Drop every kept tree (for measuring a cold parse)."""
-    global _kept_characters
-    _parsed.clear()
-    _kept_characters = 0
-
-
 def parse_file_bytes(content: bytes, filename: str) -> ParsedSource | None:
     """A file's tree as the rewriter sees it, or None when the file is not UTF-8 Python
     (the rewriter reports that, with the location)."""

@@ -257,8 +257,7 @@ def plan_install(
             return plan  # nothing staged: this micro-package is left exactly as it is
     # A copy whose local changes were kept on purpose (a merge, or `accept`) merges again.
     merge = merge or bool(previous is not None and previous.customised and not force)
-    place = functools.partial(target_files, project, module=module, dependencies=dependencies)
-    recorded = recorded_bases(project, previous, place) if merge else None
+    recorded = _recorded_bases(project, previous, module, dependencies) if merge else None
     customised = _stage_files(project, staging, lock, module, placed, previous, plan, force=force, merge=merge,
                               recorded=recorded)
     if previous is not None:
@@ -267,22 +266,25 @@ def plan_install(
     requirements = _requirements(project, staging, sdist, module, lock, plan)
     source_sha = sdist.micropkg.get("source-sha256")
     lock.entries[module] = LockEntry(
-        module=module,
-        name=sdist.name,
-        source=location,
-        version=sdist.version,
-        sdist_sha256=sdist.sha256,
+        module=module, name=sdist.name, source=location, version=sdist.version, sdist_sha256=sdist.sha256,
         source_sha256=str(source_sha) if source_sha else None,
         options=_lock_options(env, alias, destination, declared),
         requirements=requirements,
         files={project.relative(path): sha256_bytes(content) for path, content in placed.items()},
         blobs={project.relative(path): git_blob_id(content) for path, content in placed.items()},
         conflicts=_still_conflicted(project, staging, placed, previous, plan),
-        created=sorted(created),
-        customised=customised,
-        commit=commit,
+        created=sorted(created), customised=customised, commit=commit,
     )
     return plan
+
+
+def _recorded_bases(
+    project: Project, previous: LockEntry | None, module: str, dependencies: Sequence[tuple[str, str]],
+) -> RecordedCommitBases | None:
+    """Where a merge into a copy pulled from a git source looks first for its bases: the files
+    as packaged from the commit the lock records (None for any other copy)."""
+    place = functools.partial(target_files, project, module=module, dependencies=dependencies)
+    return recorded_bases(project, previous, place)
 
 
 def _stage_files(
