@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import hashlib
 import os
 import subprocess
@@ -94,3 +95,10 @@ def commit_all(repo: Path, message: str) -> str:
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", message)
     return git(repo, "rev-parse", "HEAD").strip()
+
+
+def as_foreground() -> None:
+    """``preexec_fn`` for a child that a test stops with SIGINT, as Ctrl-C would stop a command in
+    the foreground: a suite started in the background by a shell runs with SIGINT ignored, and
+    its children would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -39,7 +39,7 @@ from typing import Any
 import pytest
 
 from micropkg_tasks.core.errors import exit_code_for_signal
-from tests.helpers import snapshot_tree
+from tests.helpers import as_foreground, snapshot_tree
 from tests.test_fault_matrix import (
     CHURN,
     CORE,
@@ -192,7 +192,7 @@ def run_child(scenario_base: Path, projects: tuple[str, ...], cwd: str, argv: li
         payload.append({"label": label, "cwd": str(workspace / cwd), "argv": argv, "mode": mode,
                         "step": step, "index": point.index})
     child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True, preexec_fn=as_foreground)
     assert child.stdin is not None and child.stdout is not None
     child.stdin.write(json.dumps(payload) + "\n")
     child.stdin.close()
@@ -337,7 +337,7 @@ def test_sigint_during_a_three_target_sync_says_how_each_target_was_left_and_exi
     child = subprocess.Popen(
         [sys.executable, "-m", "micropkg_tasks", "sync-shared", "--no-compile", "--jobs", jobs], cwd=monorepo,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True,
+        text=True, start_new_session=True, preexec_fn=as_foreground,
     )
     try:
         deadline = time.monotonic() + 120

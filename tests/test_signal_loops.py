@@ -40,7 +40,7 @@ from micropkg_tasks import package
 from micropkg_tasks.core.errors import exit_code_for_signal
 from micropkg_tasks.core.interrupts import COMPLETED, NOT_STARTED, ROLLED_BACK
 from tests.conftest import REPO_ROOT, kedro_project, run_micropkg
-from tests.helpers import build_file_tree, snapshot_tree
+from tests.helpers import as_foreground, build_file_tree, snapshot_tree
 
 MODULES = 80  # files in the micro-package (each run also writes the lock, parameters and tests)
 # Per loop: (signal, how many), sent in a shuffled order.
@@ -98,7 +98,7 @@ def start(argv: list[str], cwd: Path, log: Path) -> subprocess.Popen:
     with open(log / "stdout", "wb") as out, open(log / "stderr", "wb") as err:
         return subprocess.Popen(
             [sys.executable, "-m", "micropkg_tasks", *argv], cwd=cwd, env=environment, stdout=out, stderr=err,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=as_foreground,
         )
 
 
