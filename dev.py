@@ -34,18 +34,18 @@ MUTANTS = ROOT / "mutants"
 # What `dev.py mutate` mutates: a module, and the functions of it that matter (None: all of them).
 # The test files that run against the mutants are listed under [tool.mutmut] in pyproject.toml.
 MUTATE_TARGETS: dict[str, tuple[str, tuple[str, ...] | None]] = {
-    "pathguard": ("micropkg_tasks.core.pathguard", None),
-    "journal": ("micropkg_tasks.core.journal", None),
-    "transaction": ("micropkg_tasks.core.transaction", None),
-    "atomic": ("micropkg_tasks.core.atomic", None),  # the transaction's (and every other) file write
+    "pathguard": ("micropkg_tasks.core.change.pathguard", None),
+    "journal": ("micropkg_tasks.core.change.journal", None),
+    "transaction": ("micropkg_tasks.core.change.transaction", None),
+    "atomic": ("micropkg_tasks.core.change.atomic", None),  # the transaction's (and every other) file write
     "lockfile": (  # validation of a lock read from disk
-        "micropkg_tasks.core.lockfile",
+        "micropkg_tasks.core.lock.lockfile",
         ("_string", "_string_map", "_path_problem", "validate_lock_paths", "parse_lock", "read_lock",
          "read_project_lock", "lock_folders"),
     ),
     "redaction": ("micropkg_tasks.core.redaction", None),
     "requirements": (  # merging a micro-package's requirements into the project's file
-        "micropkg_tasks.core.requirements_merge",
+        "micropkg_tasks.core.requirements.merge",
         ("_key", "_extras", "_signature", "_satisfied_by", "_parse_exact", "_existing_entries",
          "merge_requirements", "_removed_lines", "_merge_incoming", "_rebuild", "_has_requirement",
          "_drop_empty_headers"),

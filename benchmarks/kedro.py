@@ -43,6 +43,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from generate import GeneratedProject, generate_consumer, generate_project  # noqa: E402
 from run import BenchmarkError, expected_sdists, find_micropkg, load_average, machine, run_timed  # noqa: E402
+
 from tests.kedro_env import KEDRO_VERSION, KedroUnavailable, clean_env, ensure_kedro_venv  # noqa: E402
 
 TARGET_RATIO = 60.0  # Kedro's median over ours, for package and for pull

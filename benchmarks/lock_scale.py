@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run import find_micropkg, load_average, machine  # noqa: E402
 
-from micropkg_tasks.core.bounded import MIB  # noqa: E402
-from micropkg_tasks.core.lockfile import MAX_LOCK_BYTES, Lock, LockEntry, render_lock  # noqa: E402
+from micropkg_tasks.core.change.bounded import MIB  # noqa: E402
+from micropkg_tasks.core.lock.lockfile import MAX_LOCK_BYTES, Lock, LockEntry, render_lock  # noqa: E402
 
 PACKAGE = "bench"
 

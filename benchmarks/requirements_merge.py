@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Sequence
 
-from micropkg_tasks.core.requirements_merge import merge_requirements
+from micropkg_tasks.core.requirements.merge import merge_requirements
 
 
 def _inputs(size: int) -> tuple[str, list[str]]:

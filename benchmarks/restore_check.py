@@ -32,9 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generate import generate_project  # noqa: E402
-from micropkg_tasks.core.restore import ExactRestore, restore, restore_source  # noqa: E402
-from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module  # noqa: E402
-from micropkg_tasks.core.sdist_read import read_sdist  # noqa: E402
+
+from micropkg_tasks.core.rewrite.restore import ExactRestore, restore, restore_source  # noqa: E402
+from micropkg_tasks.core.rewrite.rewriter import ModuleMove, rewrite_module  # noqa: E402
+from micropkg_tasks.core.sdist.read import read_sdist  # noqa: E402
 
 Case = tuple[ExactRestore, str, str, str, str]  # check, key, packaged, restored, installed
 

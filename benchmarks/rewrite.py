@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module  # noqa: E402
+from micropkg_tasks.core.rewrite.rewriter import ModuleMove, rewrite_module  # noqa: E402
 
 PACKAGE = "spaceflights"
 MOVES = [ModuleMove(f"{PACKAGE}.pipelines.data_cleaning", "data_cleaning")]

@@ -1,7 +1,7 @@
 """How much of the code libcst parses when ``package --all`` runs on a generated project.
 
 The rewriter hands libcst only the top-level statements that need rewriting
-(``core/rewrite_regions.py``). This script generates the benchmark project (see
+(``core/rewrite/regions.py``). This script generates the benchmark project (see
 ``generate.py``), packages it in process with one job, and counts, for every file
 the rewriter passes to libcst, the lines it parses: the regions' lines, or the whole
 file when the file must be parsed whole. It prints those lines as a share of the
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import generate_project  # noqa: E402
 
 from micropkg_tasks.core import rewrite_cst  # noqa: E402
-from micropkg_tasks.ops.package import package_all  # noqa: E402
+from micropkg_tasks.ops.package.package import package_all  # noqa: E402
 
 
 def _lines(text: str) -> int:

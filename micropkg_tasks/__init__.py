@@ -15,30 +15,36 @@ from micropkg_tasks.core.errors import MicropkgError, UsageError
 # Where each public name lives. They are imported on first use, so a command that
 # needs only some of them (or ``micropkg --help``) does not load them all.
 _LAZY = {
-    "micropkg_tasks.core.project": ("Project", "find_project_root", "load_project"),
-    "micropkg_tasks.ops.package": ("PackageBatchResult", "PackageResult", "package", "package_all", "package_entries"),
-    "micropkg_tasks.ops.pull": ("PullBatchResult", "PullResult", "pull", "pull_all", "pull_batch"),
-    "micropkg_tasks.core.compile_settings": ("CompileSettings", "compile_settings"),
-    "micropkg_tasks.ops.compile": ("CompileResult", "compile_requirements", "requirements_current"),
-    "micropkg_tasks.ops.monorepo_status": ("MonorepoStatus", "monorepo_status"),
-    "micropkg_tasks.ops.prerelease": ("CheckResult", "PrereleaseReport", "prerelease"),
-    "micropkg_tasks.ops.pull_all": ("PullAllResult", "pull_all_projects"),
-    "micropkg_tasks.ops.status": ("ProjectStatus", "status"),
-    "micropkg_tasks.ops.sync": ("SyncResult", "sync_shared"),
+    "micropkg_tasks.core.project.project": ("Project", "find_project_root", "load_project"),
+    "micropkg_tasks.ops.package.package": ("PackageBatchResult", "PackageResult", "package", "package_all", "package_entries"),
+    "micropkg_tasks.ops.pull.pull": ("PullBatchResult", "PullResult", "pull", "pull_all", "pull_batch"),
+    "micropkg_tasks.core.requirements.compile_settings": ("CompileSettings", "compile_settings"),
+    "micropkg_tasks.ops.compile.compile": ("CompileResult", "compile_requirements", "requirements_current"),
+    "micropkg_tasks.ops.inspect.monorepo_status": ("MonorepoStatus", "monorepo_status"),
+    "micropkg_tasks.ops.inspect.prerelease": ("CheckResult", "PrereleaseReport", "prerelease"),
+    "micropkg_tasks.ops.pull.pull_all": ("PullAllResult", "pull_all_projects"),
+    "micropkg_tasks.ops.inspect.status": ("ProjectStatus", "status"),
+    "micropkg_tasks.ops.sync.sync": ("SyncResult", "sync_shared"),
 }
 _HOME = {name: module for module, names in _LAZY.items() for name in names}
 
 if TYPE_CHECKING:
-    from micropkg_tasks.core.compile_settings import CompileSettings, compile_settings
-    from micropkg_tasks.core.project import Project, find_project_root, load_project
-    from micropkg_tasks.ops.compile import CompileResult, compile_requirements, requirements_current
-    from micropkg_tasks.ops.monorepo_status import MonorepoStatus, monorepo_status
-    from micropkg_tasks.ops.package import PackageBatchResult, PackageResult, package, package_all, package_entries
-    from micropkg_tasks.ops.prerelease import CheckResult, PrereleaseReport, prerelease
-    from micropkg_tasks.ops.pull import PullBatchResult, PullResult, pull, pull_all, pull_batch
-    from micropkg_tasks.ops.pull_all import PullAllResult, pull_all_projects
-    from micropkg_tasks.ops.status import ProjectStatus, status
-    from micropkg_tasks.ops.sync import SyncResult, sync_shared
+    from micropkg_tasks.core.project.project import Project, find_project_root, load_project
+    from micropkg_tasks.core.requirements.compile_settings import CompileSettings, compile_settings
+    from micropkg_tasks.ops.compile.compile import CompileResult, compile_requirements, requirements_current
+    from micropkg_tasks.ops.inspect.monorepo_status import MonorepoStatus, monorepo_status
+    from micropkg_tasks.ops.inspect.prerelease import CheckResult, PrereleaseReport, prerelease
+    from micropkg_tasks.ops.inspect.status import ProjectStatus, status
+    from micropkg_tasks.ops.package.package import (
+        PackageBatchResult,
+        PackageResult,
+        package,
+        package_all,
+        package_entries,
+    )
+    from micropkg_tasks.ops.pull.pull import PullBatchResult, PullResult, pull, pull_all, pull_batch
+    from micropkg_tasks.ops.pull.pull_all import PullAllResult, pull_all_projects
+    from micropkg_tasks.ops.sync.sync import SyncResult, sync_shared
 
 __all__ = [
     "CheckResult",

@@ -25,8 +25,8 @@ import os
 from pathlib import Path
 from typing import Union
 
-from micropkg_tasks.core.monorepo import require_monorepo
-from micropkg_tasks.core.project import Project, load_project
+from micropkg_tasks.core.project.monorepo import require_monorepo
+from micropkg_tasks.core.project.project import Project, load_project
 
 __all__ = [
     "monorepo_root",
@@ -68,7 +68,7 @@ def project_root(name: PathLike, start: PathLike = ".") -> Path:
 
 
 def project(name: PathLike, start: PathLike = ".") -> Project:
-    """The project's layout (``micropkg_tasks.core.project.Project``)."""
+    """The project's layout (``micropkg_tasks.core.project.project.Project``)."""
     return load_project(project_root(name, start))
 
 

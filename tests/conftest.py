@@ -92,9 +92,9 @@ def _cwd(path: Path) -> Iterator[None]:
 
 def run_micropkg(argv: list[str], cwd: Path) -> CliResult:
     """Run the ``micropkg`` Program in-process, as a user would from ``cwd``."""
-    from micropkg_tasks.cli.program import MicropkgProgram
     from micropkg_tasks._version import __version__
     from micropkg_tasks.cli.collection import make_collection
+    from micropkg_tasks.cli.program import MicropkgProgram
 
     program = MicropkgProgram(
         namespace=make_collection(), version=__version__, name="micropkg", binary="micropkg",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import signal
 import hashlib
 import os
+import signal
 import subprocess
 import textwrap
 from pathlib import Path

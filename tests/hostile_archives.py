@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import tomlkit
 
-from micropkg_tasks.core.sdist_read import DEFAULT_MAX_MEMBERS, DEFAULT_MAX_TOTAL_BYTES
+from micropkg_tasks.core.sdist.read import DEFAULT_MAX_MEMBERS, DEFAULT_MAX_TOTAL_BYTES
 
 DEFAULT_REQUIRES = ('pandas>=2; python_version >= "3.10"', "numpy")
 # A member is (TarInfo, content or None); content is only given for regular files.

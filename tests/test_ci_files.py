@@ -15,12 +15,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.helpers import commit_all, git
 import yaml
 
 from micropkg_tasks._version import __version__
 from tests.conftest import EXAMPLE_MONOREPO, REPO_ROOT, kedro_project, run_micropkg
+from tests.helpers import commit_all, git
 
 DOCS = REPO_ROOT / "docs" / "ci.md"
 ACTION_USES = f"OWNER/micropkg-tasks@v{__version__}"

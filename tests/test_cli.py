@@ -143,7 +143,7 @@ def test_unexpected_errors_are_one_line_unless_debug(cli, monorepo, monkeypatch)
     def boom(project):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("micropkg_tasks.ops.status.status", boom)
+    monkeypatch.setattr("micropkg_tasks.ops.inspect.status.status", boom)
     result = cli(["status"], monorepo / "projects/core")
     assert result.exit_code == 1
     assert result.stderr == "error: unexpected RuntimeError: disk on fire (run with --debug for the traceback)\n"

@@ -16,7 +16,9 @@ import invoke
 import pytest
 
 from micropkg_tasks import pull
-from micropkg_tasks.core.compile_settings import (
+from micropkg_tasks.core.errors import MicropkgError, ProjectError
+from micropkg_tasks.core.project.project import load_project
+from micropkg_tasks.core.requirements.compile_settings import (
     CompileSettings,
     PinChange,
     compile_settings,
@@ -25,11 +27,9 @@ from micropkg_tasks.core.compile_settings import (
     parse_pins,
     read_marker,
 )
-from micropkg_tasks.core.errors import MicropkgError, ProjectError
-from micropkg_tasks.core.project import load_project
-from micropkg_tasks.ops import compile_process
-from micropkg_tasks.ops.compile import compile_requirements, requirements_current
-from micropkg_tasks.ops.compile_failure import _pip_tools_failure
+from micropkg_tasks.ops.compile.compile import compile_requirements, requirements_current
+from micropkg_tasks.ops.compile.compile import process as compile_process
+from micropkg_tasks.ops.compile.failure import _pip_tools_failure
 from tests import hostile_archives
 from tests.conftest import kedro_project
 from tests.wheelhouse import offline_pip, wheelhouse  # noqa: F401  (fixtures)

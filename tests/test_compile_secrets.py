@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from micropkg_tasks.core.compile_output import scrubbed
-from micropkg_tasks.core.compile_settings import CompileSettings, parse_pins
 from micropkg_tasks.core.redaction import strip_url_credentials
+from micropkg_tasks.core.requirements.compile_output import scrubbed
+from micropkg_tasks.core.requirements.compile_settings import CompileSettings, parse_pins
 from tests.conftest import kedro_project
 from tests.helpers import snapshot_tree
 from tests.servers import free_port

@@ -32,9 +32,9 @@ from typing import Any, Iterator
 import pytest
 
 from micropkg_tasks import package, pull
+from micropkg_tasks.core.change.transaction import project_lock
 from micropkg_tasks.core.errors import BusyError
-from micropkg_tasks.core.transaction import project_lock
-from micropkg_tasks.ops.sync import sync_shared
+from micropkg_tasks.ops.sync.sync import sync_shared
 from tests.conftest import EXAMPLE_MONOREPO, kedro_project
 from tests.helpers import build_file_tree
 from tests.test_fault_matrix import leftovers, state
@@ -47,7 +47,7 @@ LOCK_TIMEOUT = 20  # seconds a waiting run may wait; far more than a pull or syn
 # reports its exit code, output and every apply_changes interval (monotonic ns).
 WORKER = r"""
 import contextlib, io, json, os, sys, time
-import micropkg_tasks.ops.install as install_module
+import micropkg_tasks.ops.install.apply as install_module
 from micropkg_tasks._version import __version__
 from micropkg_tasks.cli.collection import make_collection
 from micropkg_tasks.cli.program import MicropkgProgram

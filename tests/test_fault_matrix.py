@@ -44,20 +44,20 @@ from typing import Any, Callable
 
 import pytest
 
-import micropkg_tasks.core.restore as restore_module
-import micropkg_tasks.core.staging as staging_module
-import micropkg_tasks.core.transaction as transaction
-import micropkg_tasks.ops.compile as compile_module
-import micropkg_tasks.ops.install_files as install_files
-import micropkg_tasks.ops.pull as pull_module
-import micropkg_tasks.ops.sync as sync_module
-import micropkg_tasks.ops.sync_target as sync_target_module
+import micropkg_tasks.core.change.staging as staging_module
+import micropkg_tasks.core.change.transaction as transaction
+import micropkg_tasks.core.rewrite.restore as restore_module
+import micropkg_tasks.ops.compile.compile as compile_module
+import micropkg_tasks.ops.install.files as install_files
+import micropkg_tasks.ops.pull.pull as pull_module
+import micropkg_tasks.ops.sync.sync as sync_module
+import micropkg_tasks.ops.sync.target as sync_target_module
 from micropkg_tasks import package
 from micropkg_tasks.core.errors import MicropkgError, ProjectError
-from micropkg_tasks.core.manifest import PullEntry
-from micropkg_tasks.ops.pull import pull_batch
-from micropkg_tasks.ops.recover import recover_project
-from micropkg_tasks.ops.sync import sync_shared
+from micropkg_tasks.core.project.manifest import PullEntry
+from micropkg_tasks.ops.inspect.recover import recover_project
+from micropkg_tasks.ops.pull.pull import pull_batch
+from micropkg_tasks.ops.sync.sync import sync_shared
 from tests.conftest import EXAMPLE_MONOREPO, kedro_project
 from tests.helpers import build_file_tree, snapshot_tree
 
@@ -186,7 +186,7 @@ def _wrap_after(module: Any, attribute: str):
 
 
 def _wrap_os(attribute: str, selects: Callable[..., bool]):
-    """Wrap ``os.<attribute>`` as ``core/transaction.py`` calls it; only calls ``selects`` accepts count."""
+    """Wrap ``os.<attribute>`` as ``core/change/transaction.py`` calls it; only calls ``selects`` accepts count."""
 
     def install(monkeypatch: pytest.MonkeyPatch, trigger: Trigger) -> None:
         real = getattr(transaction.os, attribute)
@@ -219,7 +219,7 @@ def _is_chmod_of_project_file(path: Any, mode: int, *args: Any, **kwargs: Any) -
     return not Path(path).name.endswith(".txt.tmp")  # compile's own chmod is not an apply step
 
 
-# The apply sub-steps of core/transaction.py apply_changes, in the order they happen per file.
+# The apply sub-steps of core/change/transaction.py apply_changes, in the order they happen per file.
 APPLY_STEPS = [
     Step("move-aside", _wrap_os("replace", lambda src, dst, *a, **k: str(dst).endswith(".micropkg-backup")),
          _disk_error(errno.EXDEV)),
@@ -659,7 +659,7 @@ def wrap(name):
 
 for name in NAMES:
     setattr(os, name, wrap(name))
-import micropkg_tasks.core.transaction as transaction  # also pause before each new file is written
+import micropkg_tasks.core.change.transaction as transaction  # also pause before each new file is written
 real_write_new = transaction._write_new
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from micropkg_tasks.core.lockfile import read_lock
+from micropkg_tasks.core.lock.lockfile import read_lock
 from tests.conftest import EXAMPLE_MONOREPO, kedro_project
 from tests.git_http import TOKEN, USER, git_http  # noqa: F401  (a fixture)
 from tests.helpers import commit_all, git, snapshot_tree

@@ -417,7 +417,7 @@ data/**
 # The micropkg program, killed with SIGKILL by itself right after the first project file is written.
 _KILLED_AFTER_FIRST_WRITE = """
 import os, signal
-import micropkg_tasks.core.transaction as transaction
+import micropkg_tasks.core.change.transaction as transaction
 real_write = transaction._write_new
 def write_then_die(path, content):
     real_write(path, content)
@@ -507,9 +507,9 @@ def test_a_fifo_or_dev_zero_in_the_merge_base_store_is_one_sentence(shared_monor
 def test_a_run_never_journals_a_path_that_recovery_would_refuse(installed):
     """What a run writes is held to the rule recovery applies, so a run killed part-way can
     always be recovered: a change outside the managed folders and files is refused first."""
+    from micropkg_tasks.core.change.transaction import UPDATE, FileChange, apply_changes
     from micropkg_tasks.core.errors import ProjectError
-    from micropkg_tasks.core.project import load_project
-    from micropkg_tasks.core.transaction import UPDATE, FileChange, apply_changes
+    from micropkg_tasks.core.project.project import load_project
 
     project = load_project(installed)
     before = snapshot_tree(installed)

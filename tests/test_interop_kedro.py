@@ -558,7 +558,8 @@ def test_round_trip_through_kedros_sdist(kedro_sdist: Path, tmp_path: Path) -> N
 def test_kedro_pulls_our_sdist_that_records_a_dependency(kedro_bin: Path, tmp_path: Path) -> None:  # noqa: F811
     """The dependency lives in our own metadata only: Kedro 0.19 pulls the sdist as before, and
     the import of the dependency stays as packaging left it."""
-    from tests.test_micropkg_deps import CORE_FILES as DEPS_FILES, MANIFEST as DEPS_MANIFEST
+    from tests.test_micropkg_deps import CORE_FILES as DEPS_FILES
+    from tests.test_micropkg_deps import MANIFEST as DEPS_MANIFEST
 
     core = kedro_project(tmp_path / "core", "core_pkg", pyproject_extra=DEPS_MANIFEST, extra=DEPS_FILES)
     packaged = run_micropkg(["package", "--all"], cwd=core)

@@ -62,7 +62,7 @@ EXTERNAL = ("write-0", "lock-write", "write-last")  # where the parent's own SIG
 
 CHILD = r"""
 import contextlib, io, json, os, signal, sys, time
-import micropkg_tasks.core.transaction as transaction
+import micropkg_tasks.core.change.transaction as transaction
 from micropkg_tasks._version import __version__
 from micropkg_tasks.cli.collection import make_collection
 from micropkg_tasks.cli.program import MicropkgProgram

@@ -1,4 +1,4 @@
-"""Recovering from the journal an interrupted run left (``core/journal.py``).
+"""Recovering from the journal an interrupted run left (``core/change/journal.py``).
 
 Rolling forward a committed journal: the backups go, and so do the folders the run emptied. A
 run that deletes the last file of a folder removes the folder too, but only after its commit
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from micropkg_tasks.core import journal
+from micropkg_tasks.core.change import journal
+from micropkg_tasks.core.change.journal import JournalEntry
 from micropkg_tasks.core.errors import ProjectError
-from micropkg_tasks.core.journal import JournalEntry
-from micropkg_tasks.core.project import load_project
+from micropkg_tasks.core.project.project import load_project
 from tests.conftest import kedro_project, run_micropkg
 from tests.helpers import snapshot_tree
 

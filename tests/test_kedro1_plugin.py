@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import read_tree
-from tests.kedro_env import clean_env, installed_kedro_version, install_plugin, kedro1_bin, run_kedro  # noqa: F401
+from tests.kedro_env import clean_env, install_plugin, installed_kedro_version, kedro1_bin, run_kedro  # noqa: F401
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 

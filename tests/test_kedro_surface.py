@@ -445,7 +445,7 @@ def test_a_pull_that_would_define_a_parameter_key_twice_is_refused_naming_both_f
 
 
 def test_duplicate_keys_follow_kedros_parameter_patterns_and_skip_private_keys():
-    from micropkg_tasks.core.param_keys import duplicate_keys, is_parameters_file
+    from micropkg_tasks.core.project.param_keys import duplicate_keys, is_parameters_file
 
     assert [is_parameters_file(p) for p in (
         "parameters.yml", "parameters_x.yaml", "parameters/x/a.yml", "sub/parameters.json", "x/params.yml",

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from micropkg_tasks.core import lockfile
 from micropkg_tasks.core.errors import ProjectError
-from micropkg_tasks.core.lock_text import parse_rendered
-from micropkg_tasks.core.lockfile import Lock, LockEntry, parse_lock, read_lock, render_lock, sha256_bytes
+from micropkg_tasks.core.lock import lockfile
+from micropkg_tasks.core.lock.lock_text import parse_rendered
+from micropkg_tasks.core.lock.lockfile import Lock, LockEntry, parse_lock, read_lock, render_lock, sha256_bytes
 from tests.conftest import kedro_project
 from tests.helpers import snapshot_tree
 from tests.hostile_archives import valid_sdist

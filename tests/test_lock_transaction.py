@@ -13,19 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from micropkg_tasks.core import transaction
-from micropkg_tasks.core.errors import BusyError, MicropkgError, ProjectError
-from micropkg_tasks.core.lockfile import (
-    Lock,
-    LockEntry,
-    parse_lock,
-    read_lock,
-    render_lock,
-    sha256_bytes,
-    sha256_file,
-)
-from micropkg_tasks.core.staging import Staging
-from micropkg_tasks.core.transaction import (
+from micropkg_tasks.core.change import transaction
+from micropkg_tasks.core.change.staging import Staging
+from micropkg_tasks.core.change.transaction import (
     CREATE,
     DELETE,
     UNCHANGED,
@@ -33,6 +23,16 @@ from micropkg_tasks.core.transaction import (
     FileChange,
     apply_changes,
     project_lock,
+)
+from micropkg_tasks.core.errors import BusyError, MicropkgError, ProjectError
+from micropkg_tasks.core.lock.lockfile import (
+    Lock,
+    LockEntry,
+    parse_lock,
+    read_lock,
+    render_lock,
+    sha256_bytes,
+    sha256_file,
 )
 from tests.conftest import REPO_ROOT
 from tests.helpers import build_file_tree, read_tree, snapshot_tree
@@ -530,7 +530,7 @@ def test_create_without_content_is_a_bug_and_rolls_back(tmp_path: Path) -> None:
 HOLDER = """\
 import sys
 from pathlib import Path
-from micropkg_tasks.core.transaction import project_lock
+from micropkg_tasks.core.change.transaction import project_lock
 with project_lock(Path(sys.argv[1])):
     print("held", flush=True)
     sys.stdin.readline()

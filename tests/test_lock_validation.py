@@ -1,4 +1,4 @@
-"""Validation of ``micropkg.lock`` as read from disk (``core/lockfile.py``).
+"""Validation of ``micropkg.lock`` as read from disk (``core/lock/lockfile.py``).
 
 A lock is project state that anyone can edit or plant, so every installed-file path it lists is
 checked before anything is read, written or deleted through it, and every key has the type the
@@ -12,8 +12,15 @@ from pathlib import Path
 import pytest
 
 from micropkg_tasks.core.errors import ProjectError
-from micropkg_tasks.core.lockfile import Lock, LockEntry, parse_lock, read_lock, read_project_lock, validate_lock_paths
-from micropkg_tasks.core.project import load_project
+from micropkg_tasks.core.lock.lockfile import (
+    Lock,
+    LockEntry,
+    parse_lock,
+    read_lock,
+    read_project_lock,
+    validate_lock_paths,
+)
+from micropkg_tasks.core.project.project import load_project
 from tests.conftest import kedro_project
 
 FOLDERS = ("src/pkg", "tests/", "conf")

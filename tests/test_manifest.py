@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from micropkg_tasks.core.errors import UsageError
-from micropkg_tasks.core.manifest import (
+from micropkg_tasks.core.project.manifest import (
     PackageEntry,
     PullEntry,
     is_url,
     read_package_manifest,
     read_pull_manifest,
 )
-from micropkg_tasks.core.project import Project, load_project
+from micropkg_tasks.core.project.project import Project, load_project
 from tests.conftest import kedro_project
 
 PACKAGE = "[tool.kedro.micropkg.package]"

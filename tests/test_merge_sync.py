@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from micropkg_tasks import package
-from micropkg_tasks.core.lockfile import read_lock, render_lock
+from micropkg_tasks.core.lock.lockfile import read_lock, render_lock
 from micropkg_tasks.core.merge import git_blob_id
 from tests.conftest import run_micropkg
 from tests.helpers import git, snapshot_tree

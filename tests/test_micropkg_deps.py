@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from micropkg_tasks.core.lockfile import read_lock
+from micropkg_tasks.core.lock.lockfile import read_lock
 from tests.conftest import kedro_project
 from tests.helpers import build_file_tree, read_tree, snapshot_tree
 from tests.servers import moto_s3, pip_env, pypi_server  # noqa: F401 (fixtures)
@@ -317,8 +317,8 @@ def test_a_restore_record_that_adds_code_is_refused_and_nothing_is_written(tmp_p
     import json
     import tarfile
 
-    from tests.hostile_archives import archive
     from tests.helpers import snapshot_tree
+    from tests.hostile_archives import archive
 
     manifest = '\n[tool.kedro.micropkg.package]\n"pipelines.p3" = {}\n'
     files = {
@@ -366,7 +366,7 @@ def test_pull_under_another_name_moves_full_paths_and_leaves_short_strings(tmp_p
 
 
 def test_edited_file_inside_our_sdist_falls_back_to_the_ordinary_rules(tmp_path):
-    from micropkg_tasks.core.restore import record_edits, restore
+    from micropkg_tasks.core.rewrite.restore import record_edits, restore
 
     record = record_edits('X = "pkg.p3.nodes"\n', 'X = "p3.nodes"\n')
     assert restore('X = "p3.nodes"\n', record) == 'X = "pkg.p3.nodes"\n'
@@ -730,7 +730,7 @@ def test_status_at_the_root_reads_each_link_of_a_long_chain_once(tmp_path, cli, 
     # A chain m00 -> m01 -> ... -> m11 shared from its head and from m04: the closures are the
     # rest of the chain, and working them out must read each link once in the run, not once
     # for every link or entry above it.
-    from micropkg_tasks.ops import package_deps
+    from micropkg_tasks.ops.package.package import dependencies as package_deps
 
     depth = 12
     files = {"src/core_pkg/chain/__init__.py": ""}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from micropkg_tasks.core.errors import MicropkgError, ProjectError, UsageError
-from micropkg_tasks.core.monorepo import (
+from micropkg_tasks.core.project.monorepo import (
     find_monorepo_root,
     load_monorepo,
     require_monorepo,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from micropkg_tasks.core.lockfile import read_lock
+from micropkg_tasks.core.lock.lockfile import read_lock
 from tests.conftest import run_micropkg
 from tests.helpers import snapshot_tree
 from tests.wheelhouse import write_pip_conf, write_wheel

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from micropkg_tasks.core.sdist_write import DEFAULT_EPOCH
+from micropkg_tasks.core.sdist.write import DEFAULT_EPOCH
 from tests.conftest import kedro_project
 from tests.helpers import snapshot_tree
 from tests.hostile_archives import valid_sdist

@@ -1,4 +1,4 @@
-"""The path guard (``core/pathguard.py``): a path is inside the project only if its real location is.
+"""The path guard (``core/change/pathguard.py``): a path is inside the project only if its real location is.
 
 The sibling case matters most: a project at ``.../proj`` and a folder ``.../proj-evil`` beside it
 share a prefix as strings. A check that compares prefixes without the separator lets a symlink
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from micropkg_tasks import package
+from micropkg_tasks.core.change.pathguard import PathGuard, guard, relative_path_problem
 from micropkg_tasks.core.errors import ProjectError
-from micropkg_tasks.core.pathguard import PathGuard, guard, relative_path_problem
 from tests.conftest import kedro_project, run_micropkg
 from tests.helpers import build_file_tree, snapshot_tree
 

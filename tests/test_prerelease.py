@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from micropkg_tasks.ops.prerelease import CHECKS, CheckResult, PrereleaseReport, prerelease
+from micropkg_tasks.ops.inspect.prerelease import CHECKS, CheckResult, PrereleaseReport, prerelease
 from tests.conftest import EXAMPLE_MONOREPO, REPO_ROOT, run_micropkg
 from tests.wheelhouse import write_pip_conf
 
@@ -228,7 +228,7 @@ def test_an_edited_installed_copy_breaks_lock_clean_unless_allowed(ready: Path) 
 
 
 def test_a_clock_in_the_build_breaks_reproducible(ready: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import micropkg_tasks.core.sdist_write as sdist_write
+    import micropkg_tasks.core.sdist.write as sdist_write
 
     clock = itertools.count(1_700_000_000)
     monkeypatch.setattr(sdist_write, "source_date_epoch", lambda: next(clock))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from micropkg_tasks.core.errors import ProjectError
-from micropkg_tasks.core.project import (
+from micropkg_tasks.core.project.project import (
     Project,
     find_project_root,
     is_project_dir,

@@ -21,7 +21,7 @@ Example counts come from ``tests/hypothesis_profiles.py``: the bounded "ci"
 profile by default, ``HYPOTHESIS_PROFILE=thorough`` for a larger run.
 
 The generator stays inside the forms SPEC §4 lists and outside the
-asymmetries ``core/rewrite.py`` documents (importing the micro-package root
+asymmetries ``core/rewrite/rewriter.py`` documents (importing the micro-package root
 itself with ``import``, a string equal to the root alone).
 """
 
@@ -43,8 +43,8 @@ from hypothesis import assume, event, given, note, settings
 from hypothesis import strategies as st
 
 from micropkg_tasks import package, pull
-from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
-from micropkg_tasks.ops.install_files import _top_level_names
+from micropkg_tasks.core.rewrite.rewriter import ModuleMove, rewrite_module
+from micropkg_tasks.ops.install.files import _top_level_names
 from tests.conftest import kedro_project
 from tests.helpers import read_tree
 from tests.hypothesis_profiles import examples
@@ -159,7 +159,7 @@ class _Module:
         if target is None:  # the micro-package root (its __init__.py)
             parent = ".".join((tree.project, *tree.parents))
             # Packaged, this is ``import <name> [as x]``; parentheses cannot survive that
-            # (core/rewrite.py documents the form coming back as a plain ``from`` import).
+            # (core/rewrite/rewriter.py documents the form coming back as a plain ``from`` import).
             style = "plain" if style == "paren" else style
             chained = self.identity and tree.project in self.bound
             if form == "root_from_plain" and not chained and self._bind_plain(tree.name, tree.dotted):

@@ -12,8 +12,8 @@ import pytest
 
 from micropkg_tasks import package, package_all, pull, pull_all, status
 from micropkg_tasks.core.errors import ConflictError, SdistError, UsageError
-from micropkg_tasks.core.lockfile import read_lock
-from micropkg_tasks.core.sdist_read import SdistLimits
+from micropkg_tasks.core.lock.lockfile import read_lock
+from micropkg_tasks.core.sdist.read import SdistLimits
 from tests import hostile_archives
 from tests.conftest import kedro_project
 from tests.helpers import read_tree, snapshot_tree
@@ -165,7 +165,7 @@ def test_missing_sdist_is_a_clear_error(tmp_path, cli):
 
 
 def test_fault_during_apply_restores_project_and_lock(core_sdists, tmp_path, monkeypatch):
-    from micropkg_tasks.core import transaction
+    from micropkg_tasks.core.change import transaction
 
     project = kedro_project(tmp_path / "target")
     pull(project, str(core_sdists["utils.io"]), destination="utils", alias="io_helpers")
@@ -190,7 +190,7 @@ def test_fault_during_apply_restores_project_and_lock(core_sdists, tmp_path, mon
 
 
 def test_keyboard_interrupt_during_apply_restores_project(core_sdists, tmp_path, monkeypatch):
-    from micropkg_tasks.core import transaction
+    from micropkg_tasks.core.change import transaction
 
     project = kedro_project(tmp_path / "target")
     before = snapshot_tree(project)
@@ -518,14 +518,14 @@ def test_status_cli_lists_entries(core_sdists, tmp_path, cli):
 
 
 def test_concurrent_run_waits_then_reports_busy(core_sdists, tmp_path):
+    from micropkg_tasks.core.change.transaction import project_lock
     from micropkg_tasks.core.errors import BusyError
-    from micropkg_tasks.core.transaction import project_lock
 
     project = kedro_project(tmp_path / "target")
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time\n"
-         "from micropkg_tasks.core.transaction import project_lock\n"
+         "from micropkg_tasks.core.change.transaction import project_lock\n"
          f"with project_lock(__import__('pathlib').Path({str(project)!r})):\n"
          "    print('locked', flush=True)\n"
          "    time.sleep(30)\n"],

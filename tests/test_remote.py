@@ -18,11 +18,10 @@ import pytest
 from micropkg_tasks import package, pull
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.fs_args import load_fs_args, parse_fs_args, redact_url, redact_urls_in
-from micropkg_tasks.core.lockfile import read_lock, sha256_bytes
-from micropkg_tasks.ops import remote
-from micropkg_tasks.ops.cache import SdistCache, cache_dir
-from micropkg_tasks.ops.destinations import write_artifact
-from micropkg_tasks.ops.sources import INDEX, PATH, URL, fetch_sdist, location_kind
+from micropkg_tasks.core.lock.lockfile import read_lock, sha256_bytes
+from micropkg_tasks.ops.sources.cache import SdistCache, cache_dir
+from micropkg_tasks.ops.sources.destinations import write_artifact
+from micropkg_tasks.ops.sources.locations import INDEX, PATH, URL, fetch_sdist, location_kind, remote
 from tests.conftest import kedro_project, run_micropkg
 from tests.helpers import read_tree, snapshot_tree
 from tests.hostile_archives import valid_sdist
@@ -140,7 +139,7 @@ def test_memory_upload_is_atomic_and_fetch_reads_it_back(memory_root):
 
 
 def test_remote_sdist_is_left_alone_when_identical_and_reported_when_overwritten(memory_root):
-    from micropkg_tasks.ops.destinations import write_artifact_once
+    from micropkg_tasks.ops.sources.destinations import write_artifact_once
 
     folder = f"{memory_root}/micropkgs"
     assert write_artifact_once(folder, NAME, SDIST) == (f"{folder}/{NAME}", "created")
@@ -197,7 +196,7 @@ def test_corrupt_cache_blob_is_dropped_and_downloaded_again(memory_root, _own_ca
 
 
 def test_size_alone_is_too_weak_a_fingerprint():
-    from micropkg_tasks.ops.cache import fingerprint
+    from micropkg_tasks.ops.sources.cache import fingerprint
 
     assert fingerprint({"size": 10, "name": "x"}) is None
     assert fingerprint({"size": 10, "ETag": '"abc"'}) == fingerprint({"ETag": '"abc"', "size": 10, "type": "file"})
@@ -566,7 +565,7 @@ def test_pulling_from_the_index_never_runs_the_sdist(pip_env, project, tmp_path)
 
 
 def test_index_picks_the_newest_matching_sdist(pip_env, project):
-    from micropkg_tasks.ops.index import fetch_from_index
+    from micropkg_tasks.ops.sources.index import fetch_from_index
 
     for version in ("0.5", "0.7", "1.0rc1"):
         pip_env.add(f"mypkg-{version}.tar.gz", valid_sdist("mypkg", version))
@@ -586,7 +585,7 @@ def test_no_index_configured_is_a_clear_usage_error(monkeypatch, project):
 def test_unreadable_pip_config_stops_a_pull_by_name_without_any_request(monkeypatch, project, tmp_path, auth_http):
     # If pip's own configuration cannot be read, the index the user configured is unknown:
     # falling back to the default (public) index would leak a private package name.
-    from micropkg_tasks.ops import index
+    from micropkg_tasks.ops.sources.locations import index
 
     broken = tmp_path / "pip.conf"
     broken.write_text("this is not ini\n[global\nindex-url = https://alice:s3cret-pw@private.example/simple\n")

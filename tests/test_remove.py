@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from micropkg_tasks import package_all
-from micropkg_tasks.core.lockfile import read_lock
+from micropkg_tasks.core.lock.lockfile import read_lock
 from tests.conftest import kedro_project
 from tests.helpers import snapshot_tree
 

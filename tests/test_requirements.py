@@ -8,9 +8,9 @@ import pytest
 from packaging.requirements import Requirement
 
 from micropkg_tasks.core.errors import ProjectError
-from micropkg_tasks.core.specifiers import can_both_hold
-from micropkg_tasks.core.requirements import ParsedRequirements, parse_requirements_text, read_requirements_file
-from micropkg_tasks.core.requirements_merge import MergeResult, RequirementConflict, merge_requirements
+from micropkg_tasks.core.requirements.merge import MergeResult, RequirementConflict, merge_requirements
+from micropkg_tasks.core.requirements.read import ParsedRequirements, parse_requirements_text, read_requirements_file
+from micropkg_tasks.core.requirements.specifiers import can_both_hold
 
 SRC = "src/x/requirements.txt"
 

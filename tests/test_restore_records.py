@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from micropkg_tasks.core.restore import record_edits
-from micropkg_tasks.core.restore_tokens import shorten, tokens
-from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
+from micropkg_tasks.core.rewrite.restore import record_edits
+from micropkg_tasks.core.rewrite.restore_tokens import shorten, tokens
+from micropkg_tasks.core.rewrite.rewriter import ModuleMove, rewrite_module
 from tests.conftest import kedro_project
 from tests.helpers import snapshot_tree
 from tests.hostile_archives import archive

@@ -1,4 +1,4 @@
-"""Tests for micropkg_tasks.core.rewrite: import rewriting for package and pull (SPEC §4)."""
+"""Tests for micropkg_tasks.core.rewrite.rewriter: import rewriting for package and pull (SPEC §4)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from micropkg_tasks.core.errors import ProjectError
-from micropkg_tasks.core.rewrite import ModuleMove, OutsideReference, RewriteResult, rewrite_module
+from micropkg_tasks.core.rewrite.rewriter import ModuleMove, OutsideReference, RewriteResult, rewrite_module
 from tests.helpers import build_file_tree
 
 OLD = "spaceflights.pipelines.data_cleaning"

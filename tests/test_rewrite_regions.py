@@ -1,4 +1,4 @@
-"""libcst parses only the lines of the statements to rewrite (core/rewrite_regions.py): the bytes
+"""libcst parses only the lines of the statements to rewrite (core/rewrite/regions.py): the bytes
 are the same as from parsing the whole file, on the example monorepo, the benchmark generator's
 projects, the sdists pulled back from them, and hypothesis-generated files full of the layouts
 that could tell the two apart."""
@@ -14,12 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import micropkg_tasks.core.rewrite_cst as rewrite_cst
+import micropkg_tasks.core.rewrite.cst as rewrite_cst
 from micropkg_tasks import package_all
 from micropkg_tasks.core.errors import ProjectError
-from micropkg_tasks.core.rewrite import ModuleMove, rewrite_module
-from micropkg_tasks.core.rewrite_regions import regions
-from micropkg_tasks.core.sdist_read import read_sdist
+from micropkg_tasks.core.rewrite.regions import regions
+from micropkg_tasks.core.rewrite.rewriter import ModuleMove, rewrite_module
+from micropkg_tasks.core.sdist.read import read_sdist
 from tests.conftest import EXAMPLE_MONOREPO
 from tests.hypothesis_profiles import examples
 
@@ -245,7 +245,7 @@ def test_a_statement_libcst_cannot_parse_does_not_matter_when_nothing_in_it_move
 
 
 def test_the_shared_walk_visits_what_ast_walk_visits_in_the_same_order(benchmark_sdists):
-    from micropkg_tasks.core.pysource import breadth_first
+    from micropkg_tasks.core.rewrite.pysource import breadth_first
 
     generated, _ = benchmark_sdists
     sources = sorted(generated.root.rglob("*.py")) + sorted(EXAMPLE_MONOREPO.rglob("*.py"))

@@ -1,5 +1,5 @@
 """Rewriting once and splicing each project's package name in gives the same bytes as rewriting
-for each project (core/rewrite_splice.py), on the example monorepo, the benchmark generator's
+for each project (core/rewrite/splice.py), on the example monorepo, the benchmark generator's
 projects and hypothesis-generated micro-packages."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import micropkg_tasks.ops.install_files as install_files
+import micropkg_tasks.ops.install.files as install_files
 from micropkg_tasks import package_all
-from micropkg_tasks.core.project import load_project
-from micropkg_tasks.core.rewrite_splice import PLACEHOLDER, SplicedRewrites
+from micropkg_tasks.core.project.project import load_project
+from micropkg_tasks.core.rewrite.splice import PLACEHOLDER, SplicedRewrites
 from micropkg_tasks.core.runs import new_run
-from micropkg_tasks.core.sdist_read import read_sdist
+from micropkg_tasks.core.sdist.read import read_sdist
 from tests.conftest import EXAMPLE_MONOREPO, kedro_project
 from tests.hypothesis_profiles import examples
 from tests.test_properties import NAMES, build_sdist, trees

@@ -12,7 +12,7 @@ import pytest
 import tomlkit
 
 from micropkg_tasks.core.errors import SdistError
-from micropkg_tasks.core.sdist_read import (
+from micropkg_tasks.core.sdist.read import (
     DEFAULT_MAX_MEMBERS,
     DEFAULT_MAX_TOTAL_BYTES,
     SdistContents,

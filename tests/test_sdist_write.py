@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from micropkg_tasks.core.sdist_read import read_sdist
-from micropkg_tasks.core.sdist_write import (
+from micropkg_tasks.core.sdist.read import read_sdist
+from micropkg_tasks.core.sdist.write import (
     DEFAULT_EPOCH,
     SdistSpec,
     build_sdist_bytes,

@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Callable
 
 from micropkg_tasks import package
+from micropkg_tasks.core.change.interrupts import COMPLETED, NOT_STARTED, ROLLED_BACK
 from micropkg_tasks.core.errors import exit_code_for_signal
-from micropkg_tasks.core.interrupts import COMPLETED, NOT_STARTED, ROLLED_BACK
 from tests.conftest import REPO_ROOT, kedro_project, run_micropkg
 from tests.helpers import as_foreground, build_file_tree, snapshot_tree
 

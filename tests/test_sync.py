@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-import micropkg_tasks.core.transaction as transaction
-import micropkg_tasks.ops.sync as sync_module
+import micropkg_tasks.core.change.transaction as transaction
+import micropkg_tasks.ops.sync.sync as sync_module
 from micropkg_tasks import package_all
-from micropkg_tasks.core.lockfile import read_lock
-from micropkg_tasks.ops.monorepo_status import monorepo_status
-from micropkg_tasks.ops.pull_all import pull_all_projects
-from micropkg_tasks.ops.sync import sync_shared
+from micropkg_tasks.core.lock.lockfile import read_lock
+from micropkg_tasks.ops.inspect.monorepo_status import monorepo_status
+from micropkg_tasks.ops.pull.pull_all import pull_all_projects
+from micropkg_tasks.ops.sync.sync import sync_shared
 from tests.conftest import run_micropkg
 from tests.helpers import read_tree, snapshot_tree
 

@@ -1,4 +1,4 @@
-"""What ``apply_changes`` (``core/transaction.py``) records and refuses before it touches a file.
+"""What ``apply_changes`` (``core/change/transaction.py``) records and refuses before it touches a file.
 
 The journal written before the first rename is what a later ``recover`` acts on after a kill, so
 its content is checked here as it stands at that moment: every path, whether a file was there,
@@ -15,13 +15,20 @@ from pathlib import Path
 
 import pytest
 
-from micropkg_tasks.core import journal, transaction
+from micropkg_tasks.core.change import journal, transaction
+from micropkg_tasks.core.change.interrupts import COMPLETED, NOT_STARTED, ROLLED_BACK
+from micropkg_tasks.core.change.journal import APPLYING, Journal, JournalEntry, prune_empty_folders
+from micropkg_tasks.core.change.transaction import (
+    CREATE,
+    DELETE,
+    UNCHANGED,
+    UPDATE,
+    FileChange,
+    apply_changes,
+    project_lock,
+)
 from micropkg_tasks.core.errors import ProjectError
-from micropkg_tasks.core.interrupts import COMPLETED, NOT_STARTED, ROLLED_BACK
-from micropkg_tasks.core.journal import APPLYING, Journal, JournalEntry, prune_empty_folders
-from micropkg_tasks.core.transaction import CREATE, DELETE, UNCHANGED, UPDATE, FileChange, apply_changes, project_lock
 from tests.helpers import build_file_tree, snapshot_tree
-
 
 # What a journal in the ``root`` fixture may name (a project's code, tests and conf folders).
 MANAGED = (("a", "b", "gone"), ("z.py",))

@@ -18,8 +18,8 @@ import tarfile
 
 import pytest
 
-from micropkg_tasks.core.bounded import MAX_SDIST_BYTES
-from micropkg_tasks.core.lockfile import read_lock
+from micropkg_tasks.core.change.bounded import MAX_SDIST_BYTES
+from micropkg_tasks.core.lock.lockfile import read_lock
 from tests.conftest import kedro_project, run_micropkg
 from tests.helpers import snapshot_tree
 from tests.hostile_archives import valid_sdist
@@ -183,7 +183,7 @@ def test_one_failing_shared_entry_never_stops_the_others(monorepo):
 @pytest.mark.parametrize("text", ["ab\x7fcd", "\x1b[31mred\x1b[0m", "line\nbreak\ttab", "zero\u200bwidth", "\U0001f600"])
 def test_the_lock_stays_readable_whatever_text_it_records(tmp_path, text):
     """Defence in depth behind the metadata checks: the lock writer escapes what TOML forbids."""
-    from micropkg_tasks.core.lockfile import Lock, LockEntry, render_lock
+    from micropkg_tasks.core.lock.lockfile import Lock, LockEntry, render_lock
 
     entry = LockEntry(module="m", name="n", source=f"dist/{text}.tar.gz", version="0.1", sdist_sha256="0" * 64,
                       source_sha256=text, requirements=[f"pkg; extra == '{text}'"], files={f"src/{text}.py": "0" * 64})

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from micropkg_tasks.core.errors import ProjectError
-from micropkg_tasks.core.params import rename_for_alias, select_parameter_files
-from micropkg_tasks.core.project import Project, load_project
-from micropkg_tasks.core.version import ResolvedVersion, read_dunder_version, resolve_version
+from micropkg_tasks.core.project.params import rename_for_alias, select_parameter_files
+from micropkg_tasks.core.project.project import Project, load_project
+from micropkg_tasks.core.project.version import ResolvedVersion, read_dunder_version, resolve_version
 from tests.conftest import kedro_project
 from tests.helpers import build_file_tree
 

@@ -22,25 +22,33 @@ from micropkg_tasks.cli.options import (
     compile_config,
     fail_on_compile_errors,
     fail_on_merge_conflicts,
-    jobs as jobs_setting,
     fail_on_refusals,
-    number,
     not_an_option,
+    number,
     one_project_only,
     say_compile_errors,
     scope,
     sdist_limits,
     split_list,
 )
+from micropkg_tasks.cli.options import (
+    jobs as jobs_setting,
+)
 from micropkg_tasks.cli.output import Progress, print_json, reports_errors, warn
 from micropkg_tasks.cli.release_tasks import compile_reqs, prerelease
 from micropkg_tasks.cli.state_tasks import accept, affected, check, recover, remove, status
 from micropkg_tasks.cli.task_help import (
-    JSON_HELP, KEDRO_SHORT, MONOREPO_HELP, PROJECT_HELP, ROOT_HELP, VERBOSITY_HELP, VERBOSITY_SHORT,
+    JSON_HELP,
+    KEDRO_SHORT,
+    MONOREPO_HELP,
+    PROJECT_HELP,
+    ROOT_HELP,
+    VERBOSITY_HELP,
+    VERBOSITY_SHORT,
 )
 from micropkg_tasks.core.errors import EXIT_INSTALLED_NOT_COMPILED, MicropkgError, UsageError
-from micropkg_tasks.core.manifest import PackageEntry, PullEntry
-from micropkg_tasks.core.monorepo import Monorepo, require_monorepo
+from micropkg_tasks.core.project.manifest import PackageEntry, PullEntry
+from micropkg_tasks.core.project.monorepo import Monorepo, require_monorepo
 from micropkg_tasks.core.quantities import option_count
 
 # Each task imports the operation it runs when it runs: a command then loads only
@@ -78,8 +86,8 @@ def package(
     verbose=False,
 ):
     """Package micro-packages as Kedro-compatible sdists (<name>-<version>.tar.gz)."""
-    from micropkg_tasks.ops.monorepo_package import package_projects
-    from micropkg_tasks.ops.package import package_all, package_entries
+    from micropkg_tasks.ops.package.monorepo import package_projects
+    from micropkg_tasks.ops.package.package import package_all, package_entries
 
     if module in HELP_FLAGS:
         return show_task_help("package")
@@ -175,8 +183,8 @@ def pull(
     monorepo=False, jobs=None, json=False, quiet=False, verbose=False, merge=False, update=False,
 ):
     """Install micro-package sdists into the project, safely and as one unit."""
-    from micropkg_tasks.ops.pull import pull_all as pull_manifest
-    from micropkg_tasks.ops.pull import pull_batch
+    from micropkg_tasks.ops.pull.pull import pull_all as pull_manifest
+    from micropkg_tasks.ops.pull.pull import pull_batch
 
     if location in HELP_FLAGS:
         return show_task_help("pull")
@@ -251,7 +259,7 @@ def sync_shared(
     json=False, format=None, quiet=False, verbose=False, merge=False,
 ):
     """Install every [[tool.micropkg.shared]] micro-package from its source into its targets."""
-    from micropkg_tasks.ops.sync import sync_shared as sync_shared_operation
+    from micropkg_tasks.ops.sync.sync import sync_shared as sync_shared_operation
 
     with Progress(enabled=not json) as progress:
         result = sync_shared_operation(
@@ -278,7 +286,7 @@ def _pull_every_project(
     jobs: str | int | None, json: bool, with_deps: bool = False,
 ) -> None:
     """``pull --all`` at the root and ``pull-all``: every project's manifest, one report."""
-    from micropkg_tasks.ops.pull_all import pull_all_projects
+    from micropkg_tasks.ops.pull.pull_all import pull_all_projects
 
     with Progress(enabled=not json) as progress:
         result = pull_all_projects(

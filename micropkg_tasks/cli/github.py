@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from micropkg_tasks.core.copy_state import PASSING as PASSING_STATES
 from micropkg_tasks.core.errors import UsageError
+from micropkg_tasks.core.lock.copy_state import PASSING as PASSING_STATES
 from micropkg_tasks.core.redaction import redact_text
 
 if TYPE_CHECKING:
-    from micropkg_tasks.ops.copy_state import CopyModel
-    from micropkg_tasks.ops.monorepo_status import MonorepoStatus
-    from micropkg_tasks.ops.prerelease import PrereleaseReport
-    from micropkg_tasks.ops.status import ProjectStatus
-    from micropkg_tasks.ops.sync_results import SyncResult, TargetState, TargetSync
+    from micropkg_tasks.ops.copies.copy_state import CopyModel
+    from micropkg_tasks.ops.inspect.monorepo_status import MonorepoStatus
+    from micropkg_tasks.ops.inspect.prerelease import PrereleaseReport
+    from micropkg_tasks.ops.inspect.status import ProjectStatus
+    from micropkg_tasks.ops.sync.results import SyncResult, TargetState, TargetSync
 
 FORMATS = ("text", "github")
 FORMAT_HELP = "Output format: text, or github for workflow-command annotations and a step summary " \
@@ -70,7 +70,7 @@ def workflow_command(finding: Finding, base: Path) -> str:
 
 def annotation_base(folder: Path) -> Path:
     """Paths in annotations are relative to the git repository's root, else to ``folder``."""
-    from micropkg_tasks.ops.git import repository_root
+    from micropkg_tasks.ops.inspect.git_changes import repository_root
 
     return repository_root(folder) or folder.resolve()
 
@@ -108,7 +108,7 @@ def write_summary(markdown: str) -> None:
 def _source_file(root: Path, source: str, micropkg: str) -> Path:
     """The upstream side of a moved copy: the source micro-package's ``__init__.py``."""
     from micropkg_tasks.core.errors import MicropkgError
-    from micropkg_tasks.core.project import load_project
+    from micropkg_tasks.core.project.project import load_project
 
     try:
         return load_project(root / source).module_dir(micropkg) / "__init__.py"
@@ -120,7 +120,7 @@ def _upstream_files(root: Path, target: TargetSync, state: TargetState) -> list[
     """The source files whose change moved a copy: each file the check would update or create in the
     target, traced back to the source micro-package (code and tests); else the source's ``__init__.py``."""
     from micropkg_tasks.core.errors import MicropkgError
-    from micropkg_tasks.core.project import load_project
+    from micropkg_tasks.core.project.project import load_project
 
     try:
         copy, source = load_project(root / state.project), load_project(root / state.source)
@@ -141,7 +141,14 @@ def _upstream_files(root: Path, target: TargetSync, state: TargetState) -> list[
 
 
 def sync_findings(result: SyncResult) -> list[Finding]:
-    from micropkg_tasks.core.copy_state import CONFLICTED, IN_SYNC, LOCALLY_EDITED, NOT_INSTALLED, SOURCE_MISSING, UPSTREAM_MOVED
+    from micropkg_tasks.core.lock.copy_state import (
+        CONFLICTED,
+        IN_SYNC,
+        LOCALLY_EDITED,
+        NOT_INSTALLED,
+        SOURCE_MISSING,
+        UPSTREAM_MOVED,
+    )
 
     root = Path(result.root)
     found = []
@@ -182,7 +189,7 @@ def sync_summary(result: SyncResult) -> str:
 
 def _status_finding(root: Path, project: str, module: str, source: str, state: str, edited: Sequence[str],
                     level: str = "warning") -> list[Finding]:
-    from micropkg_tasks.ops.sources import split_sibling
+    from micropkg_tasks.ops.sources.locations import split_sibling
 
     title = f"micropkg: {state}"
     message = f"{project}: {module} (from {source}) is {state}"
@@ -218,7 +225,7 @@ def status_summary(rows: Iterable[Sequence[str]]) -> str:
 def _check_file(folder: Path, check: str) -> Path:
     """The file a failing prerelease check is about: requirements.in, the lock, or the project's pyproject.toml."""
     from micropkg_tasks.core.errors import MicropkgError
-    from micropkg_tasks.core.project import load_project
+    from micropkg_tasks.core.project.project import load_project
 
     try:
         project = load_project(folder)
@@ -257,7 +264,7 @@ def publish_sync(result: SyncResult, fmt: str | None, *, json: bool) -> None:
 def publish_status(result: MonorepoStatus | ProjectStatus, fmt: str | None, *, json: bool) -> None:
     if not github_format(fmt):
         return
-    from micropkg_tasks.ops.monorepo_status import MonorepoStatus
+    from micropkg_tasks.ops.inspect.monorepo_status import MonorepoStatus
 
     if isinstance(result, MonorepoStatus):
         findings, folder = monorepo_status_findings(result), Path(result.root)

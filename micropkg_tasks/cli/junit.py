@@ -13,12 +13,12 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from micropkg_tasks.core.atomic import write_atomically
+from micropkg_tasks.core.change.atomic import write_atomically
 from micropkg_tasks.core.errors import UsageError
 from micropkg_tasks.core.redaction import redact_text
 
 if TYPE_CHECKING:
-    from micropkg_tasks.ops.prerelease import PrereleaseReport
+    from micropkg_tasks.ops.inspect.prerelease import PrereleaseReport
 
 
 def junit_tree(result: PrereleaseReport) -> ElementTree.ElementTree:

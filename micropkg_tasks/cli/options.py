@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from micropkg_tasks.core.errors import ConflictError, MicropkgError, UsageError
-from micropkg_tasks.core.manifest import is_url
-from micropkg_tasks.core.monorepo import Monorepo, find_monorepo_root, require_monorepo
-from micropkg_tasks.core.project import Project, find_project_root, load_project
+from micropkg_tasks.core.project.manifest import is_url
+from micropkg_tasks.core.project.monorepo import Monorepo, find_monorepo_root, require_monorepo
+from micropkg_tasks.core.project.project import Project, find_project_root, load_project
 from micropkg_tasks.core.quantities import amount, count, option_count
 
 if TYPE_CHECKING:
-    from micropkg_tasks.core.sdist_read import SdistLimits
-    from micropkg_tasks.ops.compile_batch import CompileOutcome
+    from micropkg_tasks.core.sdist.read import SdistLimits
+    from micropkg_tasks.ops.compile.batch import CompileOutcome
 
 DEFAULTS: dict[str, Any] = {
     "jobs": None,  # parallel packaging processes; None means one per available core
@@ -69,7 +69,7 @@ def number(c: Any, project: Project | None, key: str) -> float:
 
 def sdist_limits(c: Any, project: Project) -> SdistLimits:
     """The caps on a pulled sdist, from ``max_unpacked_mb`` and ``max_members``."""
-    from micropkg_tasks.core.sdist_read import SdistLimits
+    from micropkg_tasks.core.sdist.read import SdistLimits
 
     megabytes = number(c, project, "max_unpacked_mb")
     return SdistLimits(
@@ -139,7 +139,7 @@ def one_project_only(where: Project | Monorepo, what: str) -> Project:
 
 def compile_config(c: Any) -> Any:
     """The invoke config's ``micropkg.compile``, checked (a bad timeout is exit 2 before any work)."""
-    from micropkg_tasks.core.compile_settings import check_invoke_layer
+    from micropkg_tasks.core.requirements.compile_settings import check_invoke_layer
 
     value = invoke_settings(c).get("compile") or None
     try:
@@ -154,8 +154,8 @@ def fail_on_compile_errors(
 ) -> None:
     """Raise when a compile failed. ``installed``: the batch's install committed first, so the
     error says so and exits with its own code (see ``EXIT_INSTALLED_NOT_COMPILED``)."""
-    from micropkg_tasks.ops.compile_batch import after_install
-    from micropkg_tasks.ops.compile_batch import failed as failed_compiles
+    from micropkg_tasks.ops.compile.batch import after_install
+    from micropkg_tasks.ops.compile.batch import failed as failed_compiles
 
     failures = failed_compiles(outcomes)
     error = after_install(failures, name_projects=name_projects) if installed else None
@@ -173,7 +173,7 @@ def say_compile_errors(outcomes: Sequence[CompileOutcome]) -> None:
     """For a batch that also failed elsewhere (its exit code is that failure's): say that the
     installs that did commit were not compiled, and why."""
     from micropkg_tasks.cli.output import err
-    from micropkg_tasks.ops.compile_batch import after_install
+    from micropkg_tasks.ops.compile.batch import after_install
 
     if (error := after_install(outcomes, partial=True)) is not None:
         err(f"error: {error.message}")

@@ -25,8 +25,8 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from invoke.exceptions import Exit
 
+from micropkg_tasks.core.change.interrupts import Interrupted, signal_name_of, stop_signals_interrupt
 from micropkg_tasks.core.errors import MicropkgError, exit_code_for_signal
-from micropkg_tasks.core.interrupts import Interrupted, signal_name_of, stop_signals_interrupt
 from micropkg_tasks.core.redaction import redact_text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -258,7 +258,7 @@ def report_interrupted(exc: KeyboardInterrupt, mark: int) -> None:
     The operation names its targets; a signal that arrives outside one (say, once it has
     returned and its report is printed) names the projects changed since ``mark``.
     """
-    from micropkg_tasks.core.transaction import outcomes_since
+    from micropkg_tasks.core.change.transaction import outcomes_since
 
     outcomes = exc.outcomes if isinstance(exc, Interrupted) and exc.outcomes else outcomes_since(mark)
     err(f"interrupted by {signal_name_of(exc)}" + (":" if outcomes else ""))
@@ -272,7 +272,7 @@ def reports_errors(task_body: F) -> F:
 
     @functools.wraps(task_body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from micropkg_tasks.core.transaction import log_mark
+        from micropkg_tasks.core.change.transaction import log_mark
 
         configure(quiet=kwargs.get("quiet", False), verbose=kwargs.get("verbose", False))
         install_log_redaction()

@@ -8,13 +8,12 @@ from invoke.exceptions import Exit
 
 from micropkg_tasks.cli import github, report
 from micropkg_tasks.cli.arguments import ShortFlagTask
-from micropkg_tasks.cli.options import compile_config, fail_on_compile_errors, jobs as jobs_setting, number, scope
+from micropkg_tasks.cli.options import compile_config, fail_on_compile_errors, number, scope
+from micropkg_tasks.cli.options import jobs as jobs_setting
 from micropkg_tasks.cli.output import Progress, is_verbose, print_json, reports_errors, shown_path
-from micropkg_tasks.cli.task_help import JSON_HELP, MONOREPO_HELP, PROJECT_HELP, VERBOSITY_HELP, VERBOSITY_SHORT
-from micropkg_tasks.core.monorepo import Monorepo
-
 from micropkg_tasks.cli.state_tasks import projects_since
-
+from micropkg_tasks.cli.task_help import JSON_HELP, MONOREPO_HELP, PROJECT_HELP, VERBOSITY_HELP, VERBOSITY_SHORT
+from micropkg_tasks.core.project.monorepo import Monorepo
 
 COMPILE_HELP = {
     "project": PROJECT_HELP,
@@ -35,7 +34,7 @@ def compile_reqs(
     json=False, quiet=False, verbose=False,
 ):
     """Compile requirements.in into requirements.txt with pip-tools (skipped when unchanged)."""
-    from micropkg_tasks.ops.compile_batch import compile_projects
+    from micropkg_tasks.ops.compile.batch import compile_projects
 
     where = scope(project, all_projects or monorepo, task="compile-reqs")
     if isinstance(where, Monorepo):
@@ -77,8 +76,8 @@ def prerelease(
 ):
     """Check that every micro-package builds reproducibly, installs, pulls and passes its tests, and nothing drifted."""
     from micropkg_tasks.cli.junit import junit_target, write_junit
-    from micropkg_tasks.ops.prerelease import PrereleaseReport
-    from micropkg_tasks.ops.prerelease import prerelease as prerelease_operation
+    from micropkg_tasks.ops.inspect.prerelease import PrereleaseReport
+    from micropkg_tasks.ops.inspect.prerelease import prerelease as prerelease_operation
 
     junit = str(junit_target(junit_xml)) if junit_xml else None
     github.github_format(format)

@@ -5,24 +5,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from micropkg_tasks.cli.output import err, is_verbose, out, shown_path, warn
+from micropkg_tasks.core.change.transaction import CREATE, DELETE, UNCHANGED, UPDATE
 from micropkg_tasks.core.merge import KEPT, MERGE_CONFLICT, MERGED
-from micropkg_tasks.core.transaction import CREATE, DELETE, UNCHANGED, UPDATE
-from micropkg_tasks.ops.destinations import OVERWRITTEN
+from micropkg_tasks.ops.sources.destinations import OVERWRITTEN
 
 if TYPE_CHECKING:  # the operations are imported by the task that runs one, not by every start-up
-    from micropkg_tasks.ops.accept import AcceptResult
-    from micropkg_tasks.ops.affected import AffectedResult
-    from micropkg_tasks.ops.compile_batch import CompileOutcome
-    from micropkg_tasks.ops.copy_state import CopyModel
-    from micropkg_tasks.ops.monorepo_package import MonorepoPackageResult
-    from micropkg_tasks.ops.monorepo_status import MonorepoStatus
-    from micropkg_tasks.ops.package import PackageBatchResult, PackageResult
-    from micropkg_tasks.ops.prerelease import PrereleaseReport
-    from micropkg_tasks.ops.pull import PullBatchResult, PullResult
-    from micropkg_tasks.ops.pull_all import PullAllResult
-    from micropkg_tasks.ops.recover import RecoverResult
-    from micropkg_tasks.ops.remove import RemoveResult
-    from micropkg_tasks.ops.status import ProjectStatus
+    from micropkg_tasks.ops.compile.batch import CompileOutcome
+    from micropkg_tasks.ops.copies.accept import AcceptResult
+    from micropkg_tasks.ops.copies.copy_state import CopyModel
+    from micropkg_tasks.ops.copies.remove import RemoveResult
+    from micropkg_tasks.ops.inspect.affected import AffectedResult
+    from micropkg_tasks.ops.inspect.monorepo_status import MonorepoStatus
+    from micropkg_tasks.ops.inspect.prerelease import PrereleaseReport
+    from micropkg_tasks.ops.inspect.recover import RecoverResult
+    from micropkg_tasks.ops.inspect.status import ProjectStatus
+    from micropkg_tasks.ops.package.monorepo import MonorepoPackageResult
+    from micropkg_tasks.ops.package.package import PackageBatchResult, PackageResult
+    from micropkg_tasks.ops.pull.pull import PullBatchResult, PullResult
+    from micropkg_tasks.ops.pull.pull_all import PullAllResult
 
 
 def plural(count: int, word: str) -> str:

@@ -11,14 +11,19 @@ from invoke.exceptions import Exit
 
 from micropkg_tasks.cli import github, report
 from micropkg_tasks.cli.arguments import ShortFlagTask
-from micropkg_tasks.cli.options import cli_path, number, not_an_option, one_project_only, scope
+from micropkg_tasks.cli.options import cli_path, not_an_option, number, one_project_only, scope
 from micropkg_tasks.cli.output import print_json, reports_errors
 from micropkg_tasks.cli.task_help import (
-    JSON_HELP, MONOREPO_HELP, PROJECT_HELP, ROOT_HELP, VERBOSITY_HELP, VERBOSITY_SHORT,
+    JSON_HELP,
+    MONOREPO_HELP,
+    PROJECT_HELP,
+    ROOT_HELP,
+    VERBOSITY_HELP,
+    VERBOSITY_SHORT,
 )
 from micropkg_tasks.core.errors import UsageError
-from micropkg_tasks.core.monorepo import Monorepo
-from micropkg_tasks.core.project import Project
+from micropkg_tasks.core.project.monorepo import Monorepo
+from micropkg_tasks.core.project.project import Project
 
 
 @task(help={
@@ -32,8 +37,8 @@ from micropkg_tasks.core.project import Project
 @reports_errors
 def status(c, project=None, all_projects=False, monorepo=False, json=False, format=None, quiet=False, verbose=False):
     """List installed micro-packages and their state: in sync, upstream moved, or locally edited."""
-    from micropkg_tasks.ops.monorepo_status import monorepo_status
-    from micropkg_tasks.ops.status import status as project_status
+    from micropkg_tasks.ops.inspect.monorepo_status import monorepo_status
+    from micropkg_tasks.ops.inspect.status import status as project_status
 
     where = scope(project, all_projects or monorepo, task="status")
     if isinstance(where, Monorepo):
@@ -65,7 +70,7 @@ def check(c, project=None, all_projects=False, monorepo=False, since=None, json=
           verbose=False, offline=False):
     """The CI gate: every installed copy, whatever brought it in, must be in sync or customised.
     Writes nothing. Exit 0 clean, 1 drift or broken, 3 edited locally."""
-    from micropkg_tasks.ops.copy_state import copy_model
+    from micropkg_tasks.ops.copies.copy_state import copy_model
 
     where = scope(project, all_projects or monorepo, task="check")
     result = copy_model(where.root, projects=projects_since(where, since, "check"), offline=offline)
@@ -85,7 +90,7 @@ def check(c, project=None, all_projects=False, monorepo=False, since=None, json=
 @reports_errors
 def recover(c, project=None, all_projects=False, monorepo=False, json=False, quiet=False, verbose=False):
     """Finish runs that were killed part-way: roll each project back to before (or forward to after) them."""
-    from micropkg_tasks.ops.recover import recover_projects
+    from micropkg_tasks.ops.inspect.recover import recover_projects
 
     where = scope(project, all_projects or monorepo, task="recover")
     if isinstance(where, Monorepo):
@@ -113,7 +118,7 @@ def recover(c, project=None, all_projects=False, monorepo=False, json=False, qui
 @reports_errors
 def accept(c, module=None, project=None, json=False, quiet=False, verbose=False):
     """Record a copy's local edits as intended: it becomes customised, passes check, and merges upstream's changes."""
-    from micropkg_tasks.ops.accept import accept as accept_operation
+    from micropkg_tasks.ops.copies.accept import accept as accept_operation
 
     if not module:
         raise UsageError("accept needs the module of an installed micro-package, such as pipelines.data_cleaning")
@@ -132,7 +137,7 @@ def projects_since(where: Project | Monorepo, since: str | None, task: str) -> l
     if not isinstance(where, Monorepo):
         raise UsageError(f"{task} --since acts on the monorepo's affected projects; run it at the monorepo root "
                          "without --project")
-    from micropkg_tasks.ops.affected import affected_roots
+    from micropkg_tasks.ops.inspect.affected import affected_roots
 
     return affected_roots(where.root, since)
 
@@ -146,7 +151,7 @@ def projects_since(where: Project | Monorepo, since: str | None, task: str) -> l
 @reports_errors
 def affected(c, since=None, root=None, json=False, quiet=False, verbose=False):
     """List the projects a git change touches, with the reason: changed files, or a copy whose source changed."""
-    from micropkg_tasks.ops.affected import affected as affected_operation
+    from micropkg_tasks.ops.inspect.affected import affected as affected_operation
 
     if not since:
         raise UsageError("affected needs --since REF, such as --since HEAD~1 or --since origin/main")
@@ -168,7 +173,7 @@ REMOVE_HELP = {
 @reports_errors
 def remove(c, module, force=False, dry_run=False, project=None, json=False, quiet=False, verbose=False):
     """Undo a pull: delete a micro-package's code, tests and parameter files and its lock entry, as one unit."""
-    from micropkg_tasks.ops.remove import remove_module
+    from micropkg_tasks.ops.copies.remove import remove_module
 
     where = one_project_only(scope(project, False, task="remove"), "remove MODULE")
     result = remove_module(

@@ -9,14 +9,14 @@ from micropkg_tasks.cli.report import MERGE_ACTIONS, plural
 from micropkg_tasks.core.merge import CONFLICT, MERGE_CONFLICT
 
 if TYPE_CHECKING:  # the operations are imported by the task that runs one, not by every start-up
-    from micropkg_tasks.ops.sync_results import SyncResult, TargetSync
+    from micropkg_tasks.ops.sync.results import SyncResult, TargetSync
 
 
 _UPSTREAM_WORDS = {"in sync": "; in sync with upstream", "upstream moved": "; upstream moved"}
 
 
 def _sync_check(result: SyncResult) -> None:
-    from micropkg_tasks.ops.sync_results import WOULD_REFUSE
+    from micropkg_tasks.ops.sync.results import WOULD_REFUSE
 
     for target in result.targets:
         for state in target.states:
@@ -37,7 +37,7 @@ def _sync_check(result: SyncResult) -> None:
                 err(f"  {line}")
         for line in target.refused if target.outcome != WOULD_REFUSE else ():
             err(f"{target.project}: would be refused: {line}")
-    from micropkg_tasks.core.copy_state import OTHER_SOURCE
+    from micropkg_tasks.core.lock.copy_state import OTHER_SOURCE
 
     if any(state.state == OTHER_SOURCE for target in result.targets for state in target.states):
         err("a copy installed from another source has two owners: remove that copy with "
@@ -60,7 +60,7 @@ def _sync_requirements(target: TargetSync) -> None:
 
 
 def sync_result(result: SyncResult, *, verbose_files: bool) -> None:
-    from micropkg_tasks.ops.sync_results import WOULD_REFUSE
+    from micropkg_tasks.ops.sync.results import WOULD_REFUSE
 
     if result.check:
         _sync_check(result)

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from micropkg_tasks.core.bounded import parsing, read_file_bytes
+from micropkg_tasks.core.change.bounded import parsing, read_file_bytes
 from micropkg_tasks.core.errors import UsageError
 from micropkg_tasks.core.redaction import (  # noqa: F401  (redact_url and redact_urls_in are used through here)
     MIN_SECRET_LENGTH,

@@ -19,21 +19,21 @@ import contextlib
 import ctypes
 import ctypes.util
 import importlib
+import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
-import multiprocessing
-from dataclasses import dataclass
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import wait as wait_for
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
+from micropkg_tasks.core.change.interrupts import COMPLETED, NOT_STARTED, STOP_SIGNALS, Interrupted, signal_name_of
+from micropkg_tasks.core.change.transaction import add_to_log, log_mark, log_since, outcome_since
 from micropkg_tasks.core.errors import MicropkgError
-from micropkg_tasks.core.interrupts import COMPLETED, NOT_STARTED, STOP_SIGNALS, Interrupted, signal_name_of
-from micropkg_tasks.core.transaction import add_to_log, log_mark, log_since, outcome_since
 
 T = TypeVar("T")
 R = TypeVar("R")
