@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generate import generate_project  # noqa: E402
 
-from micropkg_tasks.core import rewrite_cst  # noqa: E402
+from micropkg_tasks.core.rewrite import cst as rewrite_cst  # noqa: E402
 from micropkg_tasks.ops.package.package import package_all  # noqa: E402
 
 

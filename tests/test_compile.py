@@ -27,8 +27,8 @@ from micropkg_tasks.core.requirements.compile_settings import (
     parse_pins,
     read_marker,
 )
+from micropkg_tasks.ops.compile import process as compile_process
 from micropkg_tasks.ops.compile.compile import compile_requirements, requirements_current
-from micropkg_tasks.ops.compile.compile import process as compile_process
 from micropkg_tasks.ops.compile.failure import _pip_tools_failure
 from tests import hostile_archives
 from tests.conftest import kedro_project

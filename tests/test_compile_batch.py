@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from micropkg_tasks.core.errors import EXIT_INSTALLED_NOT_COMPILED
-from micropkg_tasks.ops.compile.compile import compile as compile_module
+from micropkg_tasks.ops.compile import compile as compile_module
 from tests import hostile_archives
 from tests.conftest import kedro_project
 from tests.helpers import snapshot_tree

@@ -730,7 +730,7 @@ def test_status_at_the_root_reads_each_link_of_a_long_chain_once(tmp_path, cli, 
     # A chain m00 -> m01 -> ... -> m11 shared from its head and from m04: the closures are the
     # rest of the chain, and working them out must read each link once in the run, not once
     # for every link or entry above it.
-    from micropkg_tasks.ops.package.package import dependencies as package_deps
+    from micropkg_tasks.ops.package import dependencies as package_deps
 
     depth = 12
     files = {"src/core_pkg/chain/__init__.py": ""}

@@ -19,9 +19,10 @@ from micropkg_tasks import package, pull
 from micropkg_tasks.core.errors import MicropkgError, UsageError
 from micropkg_tasks.core.fs_args import load_fs_args, parse_fs_args, redact_url, redact_urls_in
 from micropkg_tasks.core.lock.lockfile import read_lock, sha256_bytes
+from micropkg_tasks.ops.sources import remote
 from micropkg_tasks.ops.sources.cache import SdistCache, cache_dir
 from micropkg_tasks.ops.sources.destinations import write_artifact
-from micropkg_tasks.ops.sources.locations import INDEX, PATH, URL, fetch_sdist, location_kind, remote
+from micropkg_tasks.ops.sources.locations import INDEX, PATH, URL, fetch_sdist, location_kind
 from tests.conftest import kedro_project, run_micropkg
 from tests.helpers import read_tree, snapshot_tree
 from tests.hostile_archives import valid_sdist
@@ -585,7 +586,7 @@ def test_no_index_configured_is_a_clear_usage_error(monkeypatch, project):
 def test_unreadable_pip_config_stops_a_pull_by_name_without_any_request(monkeypatch, project, tmp_path, auth_http):
     # If pip's own configuration cannot be read, the index the user configured is unknown:
     # falling back to the default (public) index would leak a private package name.
-    from micropkg_tasks.ops.sources.locations import index
+    from micropkg_tasks.ops.sources import index
 
     broken = tmp_path / "pip.conf"
     broken.write_text("this is not ini\n[global\nindex-url = https://alice:s3cret-pw@private.example/simple\n")
