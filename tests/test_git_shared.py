@@ -28,7 +28,8 @@ ENTRY = "[[tool.micropkg.shared]] #1 (utils.io)"
 
 
 def shared_config(source: str) -> str:
-    """The monorepo's root pyproject.toml: the git entry first, then one of the monorepo's own."""
+    """The monorepo's root pyproject.toml: a git entry, one of the monorepo's own, and a second
+    git entry at the same ref (so the ref is asked for once, however many entries name it)."""
     return f"""[tool.micropkg.monorepo]
 projects = ["projects/*"]
 
@@ -41,6 +42,12 @@ targets = ["{CHURN}", "{FORECAST}"]
 micropkg = "pipelines.data_cleaning"
 source = "projects/core"
 targets = ["{CHURN}"]
+
+[[tool.micropkg.shared]]
+micropkg = "pipelines.data_cleaning"
+source = "{source}"
+targets = ["{FORECAST}"]
+alias = "cleaning"
 """
 
 
@@ -107,7 +114,7 @@ def lock_entry(mono: Path, project: str):
 def test_sync_installs_into_every_target_from_one_resolution_and_records_the_commit(mono, repo, calls):
     main = git(repo, "rev-parse", "main").strip()
     sync(mono)
-    assert calls.count("ls-remote") == 1  # one ref, two targets: asked once
+    assert calls.count("ls-remote") == 1  # one ref, two entries, two targets: asked once
     for project in (CHURN, FORECAST):
         entry = lock_entry(mono, project)
         assert entry.commit == main
