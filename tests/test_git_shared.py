@@ -141,8 +141,13 @@ def test_a_moved_ref_brings_every_target_to_the_new_commit(mono, repo, calls):
         assert "# moved on" in (mono / project / INSTALLED[project]).read_text(encoding="utf-8")
 
 
-def test_merge_keeps_a_local_edit_and_takes_upstreams_change(mono, repo):
+@pytest.mark.parametrize("cleared", [None, "bases"], ids=["as-is", "store-emptied"])
+def test_merge_keeps_a_local_edit_and_takes_upstreams_change(mono, repo, cleared):
+    """With the store of installed files emptied (and the monorepo no git repository), the base
+    is the file as packaged from the commit the lock records."""
     sync(mono)
+    if cleared:
+        shutil.rmtree(Path(os.environ["MICROPKG_CACHE_DIR"]) / cleared)
     installed = mono / CHURN / INSTALLED[CHURN]
     installed.write_text("# mine\n" + installed.read_text(encoding="utf-8"), encoding="utf-8")
     edited = snapshot_tree(mono / CHURN)
