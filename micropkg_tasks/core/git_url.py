@@ -59,6 +59,12 @@ class GitSource:
         """A file name for the repository in the cache: a hash, so no part of the URL is in it."""
         return hashlib.sha256(self.identity.encode("utf-8")).hexdigest()[:32]
 
+    def with_module(self, module: str) -> "GitSource":
+        """The same project at the same ref, naming another of its modules."""
+        head = self.location.rpartition("#")[0]
+        location = f"{head}#{self.path}:{module}" if self.path else f"{head}#{module}"
+        return GitSource(url=self.url, ref=self.ref, path=self.path, module=module, location=location)
+
     @property
     def pinned(self) -> bool:
         """The ref is a full commit id, so it cannot move."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from micropkg_tasks.core.errors import NotFoundHereError, ProjectError, UsageError
+from micropkg_tasks.core.git_url import GitSource, is_git_location, parse_git_location, redact_git_location
 from micropkg_tasks.core.project.names import (
     validate_alias,
     validate_destination_module,
@@ -37,13 +38,17 @@ class SharedTarget:
 @dataclass(frozen=True)
 class SharedEntry:
     micropkg: str  # module path in the source project
-    source: Path
+    # The source project's folder. For a git source, None until the ref is resolved (see
+    # ops/sync/git_entries.py), then the project's files at that commit in the cache.
+    source: Path | None
     targets: tuple[SharedTarget, ...]
     destination: str | None
     alias: str | None
     env: str
     index: int  # position in the file, for messages
     merge: bool = False  # local edits in targets are always merged with upstream's changes (--merge for good)
+    git: GitSource | None = None  # a source in another repository: ``git+...@ref#<folder>:<micropkg>``
+    commit: str | None = None  # a git source: the commit its ref names in this run, once resolved
 
     @property
     def name(self) -> str:
@@ -52,6 +57,13 @@ class SharedEntry:
     @property
     def label(self) -> str:
         return f"[[tool.micropkg.shared]] #{self.index} ({self.micropkg})"
+
+    @property
+    def project(self) -> Path:
+        """The folder the micro-package is packaged from (a git source's once resolved)."""
+        if self.source is None:
+            raise ProjectError(f"{self.label}: its git source has not been read yet")
+        return self.source
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,38 @@ class Monorepo:
             return path.relative_to(self.root).as_posix()
         except ValueError:
             return str(path)
+
+    def source_of(self, entry: SharedEntry) -> str:
+        """The entry's source as shown: the project folder relative to the root, or the git
+        location of the project (credentials hidden)."""
+        if entry.git is not None:
+            return git_project(entry.git)
+        return self.relative(entry.project)
+
+
+def git_project(source: GitSource) -> str:
+    """A git source as a shared entry's ``source`` names it: ``git+...@ref#<folder>``,
+    credentials hidden."""
+    head = redact_git_location(source.location).rpartition("#")[0]
+    return f"{head}#{source.path}" if source.path else head
+
+
+def _git_source(value: str, micropkg: str, label: str) -> GitSource:
+    """A shared entry's git ``source``: ``git+<scheme>://<repository>@<ref>[#<folder>]``; the
+    entry's ``micropkg`` names the module. A malformed one is one sentence naming the entry."""
+    head, hash_sep, folder = value.rpartition("#")
+    if not hash_sep:
+        head, folder = value, ""
+    shown = redact_git_location(value)
+    if ":" in folder:
+        raise UsageError(f"{label} source {shown}: after the # give the project's folder only "
+                           "(the module is the entry's 'micropkg')")
+    location = f"{head}#{folder}:{micropkg}" if folder else f"{head}#{micropkg}"
+    try:
+        return parse_git_location(location)
+    except UsageError as exc:
+        reason = str(exc).removeprefix(f"{redact_git_location(location)}: ")
+        raise UsageError(f"{label} source {shown}: {reason}") from None
 
 
 def _monorepo_config(folder: Path) -> Path | None:
@@ -179,7 +223,9 @@ def _shared_entry(
         raise ProjectError(f"{label} has unknown key {unknown[0]!r} (known keys: {', '.join(sorted(_SHARED_KEYS))})")
     micropkg = validate_module_path(str(_string(raw, "micropkg", label, required=True)), option=f"{label} micropkg")
     label = f"{label} ({micropkg})"
-    source = _project_at(root, str(_string(raw, "source", label, required=True)), label, "source")
+    raw_source = str(_string(raw, "source", label, required=True))
+    git = _git_source(raw_source, micropkg, label) if is_git_location(raw_source) else None
+    source = None if git is not None else _project_at(root, raw_source, label, "source")
     alias = _string(raw, "alias", label)
     if alias is not None:
         validate_alias(alias, option=f"{label} alias")
@@ -205,6 +251,20 @@ def _shared_entry(
             f"{label}: no project receives it ({'targets is empty' if raw_targets is not None else 'no other project'}"
             "); list a target project in 'targets' or remove the entry"
         )
+    if source is not None:
+        _check_source(root, source, target_paths, micropkg, label)
+    merge = raw.get("merge", False)
+    if not isinstance(merge, bool):
+        raise ProjectError(f"{label} 'merge' must be true or false, got {merge!r}")
+    name = alias or micropkg.rsplit(".", 1)[-1]
+    module = f"{destination}.{name}" if destination else name
+    targets = tuple(SharedTarget(path, module) for path in target_paths)
+    return SharedEntry(micropkg, source, targets, destination, alias, env, index, merge, git)
+
+
+def _check_source(root: Path, source: Path, target_paths: list[Path], micropkg: str, label: str) -> None:
+    """A project folder of the monorepo as a source: not a target of its own, and holding the micro-package.
+    (A git source is read when it is synced or checked.)"""
     if source in target_paths:
         raise ProjectError(f"{label}: {source.relative_to(root).as_posix()} is both the source and a target")
     source_project = load_project(source)
@@ -214,13 +274,6 @@ def _shared_entry(
             f"{label}: micro-package {micropkg!r} does not exist in {source.relative_to(root).as_posix()} "
             f"({source_project.relative(module_dir)}/__init__.py is missing)"
         )
-    merge = raw.get("merge", False)
-    if not isinstance(merge, bool):
-        raise ProjectError(f"{label} 'merge' must be true or false, got {merge!r}")
-    name = alias or micropkg.rsplit(".", 1)[-1]
-    module = f"{destination}.{name}" if destination else name
-    targets = tuple(SharedTarget(path, module) for path in target_paths)
-    return SharedEntry(micropkg, source, targets, destination, alias, env, index, merge)
 
 
 def load_monorepo(root: Path) -> Monorepo:

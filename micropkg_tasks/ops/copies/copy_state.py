@@ -27,16 +27,23 @@ from micropkg_tasks.core.change.bounded import read_file_text
 from micropkg_tasks.core.errors import MicropkgError
 from micropkg_tasks.core.git_url import is_git_location, parse_git_location
 from micropkg_tasks.core.lock import copy_state as states
-from micropkg_tasks.core.lock.lockfile import Lock, LockEntry, read_project_lock, sha256_file
+from micropkg_tasks.core.lock.lockfile import Lock, LockEntry, read_project_lock
 from micropkg_tasks.core.project.manifest import PullEntry, is_url, read_pull_manifest
-from micropkg_tasks.core.project.monorepo import Monorepo, SharedEntry, find_monorepo_root, load_monorepo
+from micropkg_tasks.core.project.monorepo import Monorepo, find_monorepo_root, load_monorepo
 from micropkg_tasks.core.project.project import Project, load_project
 from micropkg_tasks.core.rewrite.dangling import dangling_imports
 from micropkg_tasks.ops.inspect.recover import interrupted_run
-from micropkg_tasks.ops.package.inputs import read_inputs
+from micropkg_tasks.ops.copies.upstream import (
+    adhoc_upstream,
+    by_digest,
+    shared_upstream,
+    sibling_digest,
+    source_location,
+)
 from micropkg_tasks.ops.sources.git import git_upstream
-from micropkg_tasks.ops.sources.locations import GIT, PATH, SIBLING, location_kind, source_identity, split_sibling
+from micropkg_tasks.ops.sources.locations import SIBLING, location_kind, source_identity, split_sibling
 from micropkg_tasks.ops.sync.dependencies import shared_inputs
+from micropkg_tasks.ops.sync.git_entries import local_entries, resolve_git_entries
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,14 @@ class Copy:
     source_project: str = ""  # for a sibling source: the project, relative to the monorepo root
     dependency_of: str = ""  # shared only because these shared micro-packages import it
     detail: str = ""  # why, when the state alone does not say (a source that cannot be read)
+
+    @property
+    def comes_from(self) -> str:
+        """Where the copy comes from, as shown: ``<source project>#<module path>`` for a sibling
+        shared copy, else its location (a git source's with its ref and folder)."""
+        if self.shared and not is_git_location(self.source):
+            return f"{self.source_project}#{self.micropkg}"
+        return self.source
 
     @property
     def resolved_by(self) -> str:
@@ -103,59 +118,7 @@ class _Declaration:
     micropkg: str = ""
     source_project: str = ""
     dependency_of: str = ""
-
-
-def source_location(entry: SharedEntry, target_root: Path) -> str:
-    """How a synced copy records its source in the target's lock: ``<source project>#<module path>``."""
-    return f"{Path(os.path.relpath(entry.source, target_root)).as_posix()}#{entry.micropkg}"
-
-
-def shared_upstream(location: str, target_root: Path, installed: LockEntry | None,
-                    digest: str | MicropkgError | None) -> str:
-    """How a copy a shared entry declares (from ``location``, see :func:`source_location`)
-    compares with that entry's source, whose content hash is now ``digest``."""
-    if installed is None:
-        return states.NOT_INSTALLED
-    if source_identity(installed.source, installed.name, target_root, installed.origin) != source_identity(
-        location, installed.name, target_root
-    ):
-        return states.OTHER_SOURCE  # one owner per copy: sync-shared would refuse it
-    return _by_digest(installed, digest)
-
-
-def _by_digest(installed: LockEntry, digest: str | MicropkgError | None) -> str:
-    if isinstance(digest, MicropkgError):
-        return states.SOURCE_MISSING
-    if digest is None:
-        return states.IN_SYNC
-    return states.IN_SYNC if installed.source_sha256 == digest else states.UPSTREAM_MOVED
-
-
-def _sibling_digest(base: Path, location: str, alias: str | None, env: str) -> str | MicropkgError:
-    folder, module = split_sibling(location)  # type: ignore[misc]
-    try:
-        source = load_project(Path(os.path.normpath(base / folder)))
-        return read_inputs(source, module, alias, env, for_distribution=False).digest
-    except MicropkgError as exc:
-        return exc
-
-
-def _adhoc_upstream(root: Path, installed: LockEntry, offline: bool = False) -> str:
-    """An ad-hoc pull: compared with its location when that is a sibling, a git source or a local file."""
-    kind = location_kind(installed.source, root)
-    if kind == GIT:
-        return git_upstream(installed.source, installed, offline=offline, project=load_project(root))
-    if kind == SIBLING:
-        return _by_digest(installed, _sibling_digest(
-            root, installed.source, installed.options.get("alias"), installed.options.get("env", "base")))
-    if kind == PATH:
-        try:
-            current = sha256_file(os.path.join(os.fspath(root), installed.source))
-        except (OSError, MicropkgError):
-            current = None
-        if current is not None and current != installed.sdist_sha256:
-            return states.UPSTREAM_MOVED
-    return states.IN_SYNC
+    commit: str | None = None  # a git source: the commit its ref names now (None: not asked, offline)
 
 
 _SDIST_NAME = re.compile(r"^(?P<name>.+?)-[^-]+\.(tar\.gz|tgz)$")
@@ -228,7 +191,7 @@ def _manifest_declarations(root: Path, shown: str) -> tuple[dict[str, _Declarati
         digest: str | MicropkgError | None = None
         sibling = split_sibling(entry.location)
         if sibling is not None and location_kind(entry.location, root) == SIBLING:
-            digest = _sibling_digest(root, entry.location, entry.alias, entry.env)
+            digest = sibling_digest(root, entry.location, entry.alias, entry.env)
         label = f"{shown}/pyproject.toml pull manifest entry {_relative_location(entry.location, root)!r}"
         found[module] = _Declaration(label, entry.location, digest, micropkg=sibling[1] if sibling else "")
     return found, ()
@@ -253,11 +216,14 @@ def _shared_declarations(scope: _Scope) -> None:
         return
     wanted = set(scope.roots)
     entries = [e for e in monorepo.shared if any(t.project in wanted for t in e.targets)]
-    inputs, closure = shared_inputs(monorepo, entries)
-    for entry in (*entries, *closure.entries):
-        found = inputs[entry.index]
-        digest = found if isinstance(found, MicropkgError) else found.digest
-        if not isinstance(found, MicropkgError):
+    offline = [e for e in entries if e.git is not None] if scope.offline else []
+    # Each git source's ref is resolved once here (offline: not at all, and not read).
+    readable, failed = resolve_git_entries(monorepo, local_entries(entries) if scope.offline else entries)
+    inputs, closure = shared_inputs(monorepo, readable, failed)
+    for entry in (*readable, *closure.entries, *offline):
+        found = inputs.get(entry.index)
+        digest = found if isinstance(found, MicropkgError) or found is None else found.digest
+        if found is not None and not isinstance(found, MicropkgError):
             scope.warnings.extend(found.warnings)
         for target in entry.targets:
             if target.project not in wanted:
@@ -266,7 +232,7 @@ def _shared_declarations(scope: _Scope) -> None:
             scope.declared.setdefault(target.project, {})[target.module] = _Declaration(
                 entry.label if not needed_by else f"a dependency of {', '.join(needed_by)} (from {entry.label})",
                 source_location(entry, target.project), digest, shared=True, micropkg=entry.micropkg,
-                source_project=monorepo.relative(entry.source), dependency_of=", ".join(needed_by),
+                source_project=monorepo.source_of(entry), dependency_of=", ".join(needed_by), commit=entry.commit,
             )
 
 
@@ -344,9 +310,9 @@ def _upstream_of(root: Path, installed: LockEntry | None, declaration: _Declarat
         assert installed is not None  # a copy nothing declares is one the lock lists
         if installed.options.get("declared") == "true":
             return states.ORPHANED  # a declaration asked for it once; none does now
-        return _adhoc_upstream(root, installed, offline)
+        return adhoc_upstream(root, installed, offline)
     if declaration.shared:
-        return shared_upstream(declaration.location, root, installed, declaration.upstream_digest)
+        return shared_upstream(declaration.location, root, installed, declaration.upstream_digest, declaration.commit)
     if installed is None:
         return states.NOT_INSTALLED
     return _manifest_upstream(root, installed, declaration, offline)
@@ -358,8 +324,8 @@ def _manifest_upstream(root: Path, installed: LockEntry, declaration: _Declarati
     if is_git_location(declaration.location):
         return git_upstream(declaration.location, installed, offline=offline, project=load_project(root))
     if declaration.upstream_digest is not None:
-        return _by_digest(installed, declaration.upstream_digest)
-    return _adhoc_upstream(root, installed)
+        return by_digest(installed, declaration.upstream_digest)
+    return adhoc_upstream(root, installed)
 
 
 def copy_model(

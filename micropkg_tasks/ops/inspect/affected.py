@@ -29,6 +29,7 @@ from micropkg_tasks.ops.inspect.git_changes import changed_since
 from micropkg_tasks.ops.package.inputs import PackageInputs, read_inputs
 from micropkg_tasks.ops.sources.locations import split_sibling
 from micropkg_tasks.ops.sync.dependencies import dependency_entries
+from micropkg_tasks.ops.sync.git_entries import local_entries
 
 PROJECT_FILES = ("pyproject.toml", "micropkg.lock", "requirements.in")
 
@@ -66,21 +67,23 @@ def _source_files_changed(project: Project, inputs: PackageInputs, changed: Sequ
 
 
 def _shared_reasons(monorepo: Monorepo, changed: Sequence[Path], add: "_Reasons") -> None:
-    """Targets of shared entries (and of the dependencies sync-shared brings along) whose source changed."""
+    """Targets of shared entries (and of the dependencies sync-shared brings along) whose source changed.
+    A source in another git repository is not among this repository's changes: such entries are left out."""
     inputs: dict[int, PackageInputs | MicropkgError] = {}
-    for entry in monorepo.shared:
+    entries = local_entries(monorepo.shared)
+    for entry in entries:
         inputs[entry.index] = _inputs(entry, entry.alias)
-    closure = dependency_entries(monorepo, monorepo.shared, inputs)
+    closure = dependency_entries(monorepo, entries, inputs)
     for extra in closure.entries:
         inputs[extra.index] = _inputs(extra, None)
-    for entry in (*monorepo.shared, *closure.entries):
+    for entry in (*entries, *closure.entries):
         found = inputs[entry.index]
         if isinstance(found, MicropkgError):
             continue  # sync-shared --check reports an unreadable source; here it changes nothing
-        touched = _source_files_changed(load_project(entry.source), found, changed)
+        touched = _source_files_changed(load_project(entry.project), found, changed)
         if not touched:
             continue
-        source = monorepo.relative(entry.source)
+        source = monorepo.relative(entry.project)
         for target in entry.targets:
             needed_by = closure.dependents.get((entry.index, target.project))
             why = f" (a dependency of {', '.join(needed_by)})" if needed_by else ""
@@ -90,7 +93,7 @@ def _shared_reasons(monorepo: Monorepo, changed: Sequence[Path], add: "_Reasons"
 
 def _inputs(entry: SharedEntry, alias: str | None) -> PackageInputs | MicropkgError:
     try:
-        return read_inputs(load_project(entry.source), entry.micropkg, alias, entry.env, for_distribution=False)
+        return read_inputs(load_project(entry.project), entry.micropkg, alias, entry.env, for_distribution=False)
     except MicropkgError as exc:
         return exc
 

@@ -276,7 +276,7 @@ class _ProjectChecks:
         stale = [c for c in copies if c.state not in PASSING]
         shared = "shared " if all(c.shared for c in (stale or copies)) else ""
         if stale:
-            lines = [f"{c.module} (from {f'{c.source_project}#{c.micropkg}' if c.shared else c.source}): {c.state}"
+            lines = [f"{c.module} (from {c.comes_from}): {c.state}"
                      for c in stale]
             lines += [f"  edited: {path}" for c in stale for path in (*c.edited, *c.missing)]
             fix = "run sync-shared" if shared else "run sync-shared for shared copies, pull --all for the others"

@@ -64,7 +64,7 @@ def _shared_from(project: Project, monorepo: Monorepo | None) -> tuple[list[Know
     return [
         KnownMicropackage(entry.micropkg, entry.alias, entry.env)
         for entry in monorepo.shared
-        if Path(entry.source).resolve() == here
+        if entry.source is not None and Path(entry.source).resolve() == here
     ], []
 
 

@@ -32,6 +32,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
 from micropkg_tasks.core.change.bounded import MAX_SDIST_BYTES
 from micropkg_tasks.core.errors import MicropkgError
@@ -78,12 +79,20 @@ def git_timeout(project: Project | None = None) -> float:
     """Seconds one git command may take: ``$MICROPKG_GIT_TIMEOUT``, else the project's
     ``[tool.micropkg] git_timeout``, else 120. A value that is not a finite positive number
     is a :class:`UsageError` naming where it was set."""
+    if project is None:
+        return settings_timeout({}, None)
+    return settings_timeout(project.settings, project.pyproject_path)
+
+
+def settings_timeout(settings: Mapping[str, Any], config_path: Path | None) -> float:
+    """:func:`git_timeout` with the ``[tool.micropkg]`` table of ``config_path`` (a project's,
+    or a monorepo root's for its shared entries)."""
     value = os.environ.get(TIMEOUT_VARIABLE)
     if value is not None and value.strip():
         return amount(value, TIMEOUT_VARIABLE, unit="seconds", positive=True)
-    if project is not None and TIMEOUT_SETTING in project.settings:
-        where = f"{project.pyproject_path} [tool.micropkg] key {TIMEOUT_SETTING!r}"
-        return amount(project.settings[TIMEOUT_SETTING], where, unit="seconds", positive=True)
+    if TIMEOUT_SETTING in settings:
+        where = f"{config_path} [tool.micropkg] key {TIMEOUT_SETTING!r}"
+        return amount(settings[TIMEOUT_SETTING], where, unit="seconds", positive=True)
     return DEFAULT_TIMEOUT
 
 
@@ -301,20 +310,29 @@ def fetch_tree(source: GitSource, commit: str, *, timeout: float | None = None) 
 
 def package_at(source: GitSource, commit: str, alias: str | None, env: str, *, timeout: float | None = None) -> bytes:
     """The sdist of the source's micro-package at ``commit``, packaged in memory as a sibling's is."""
-    from micropkg_tasks.core.project.project import load_project
     from micropkg_tasks.ops.package.build import build_package
+
+    project = project_at(source, commit, timeout=timeout)
+    try:
+        return build_package(project, source.module, alias, env, for_distribution=False).data
+    except MicropkgError as exc:
+        raise GitSourceError(f"{source.display}: {str(exc).replace(str(project.root), 'the project')}") from None
+
+
+def project_at(source: GitSource, commit: str, *, timeout: float | None = None) -> Project:
+    """The source's project as it is at ``commit`` (its files in the cache), holding the
+    source's module: a sibling project to package from, outside the user's folders."""
+    from micropkg_tasks.core.project.project import load_project
 
     folder = fetch_tree(source, commit, timeout=timeout)
     try:
         project = load_project(folder)
-        module_dir = project.package_dir.joinpath(*source.module.split("."))
-        if not module_dir.is_dir() and not module_dir.with_suffix(".py").is_file():
-            raise GitSourceError(f"{source.display}: the project has no module {source.module} at {source.ref}")
-        return build_package(project, source.module, alias, env, for_distribution=False).data
-    except GitSourceError:
-        raise
     except MicropkgError as exc:
         raise GitSourceError(f"{source.display}: {str(exc).replace(str(folder), 'the project')}") from None
+    module_dir = project.package_dir.joinpath(*source.module.split("."))
+    if not module_dir.is_dir() and not module_dir.with_suffix(".py").is_file():
+        raise GitSourceError(f"{source.display}: the project has no module {source.module} at {source.ref}")
+    return project
 
 
 def recorded_commit(project: Project, location: str) -> str | None:
@@ -351,13 +369,21 @@ def git_upstream(location: str, installed: LockEntry, *, offline: bool = False, 
     source = lock_source(location)
     if source is None:
         return states.SOURCE_MISSING
-    if installed.commit is None:
-        return states.UPSTREAM_MOVED  # nothing says which commit it came from: pull it again
-    if offline:
-        return states.IN_SYNC if source.pinned and source.ref == installed.commit else states.NOT_CHECKED_OFFLINE
+    if installed.commit is None or offline:
+        return upstream_at(source, installed, None)
     timeout = git_timeout(project)  # a bad setting is one sentence (exit 2), not a state
     try:
         commit = resolve_commit(source, timeout=timeout)
     except MicropkgError:
         return states.SOURCE_MISSING
+    return upstream_at(source, installed, commit)
+
+
+def upstream_at(source: GitSource, installed: LockEntry, commit: str | None) -> str:
+    """How a copy installed from a git source compares with ``source`` whose ref names
+    ``commit`` now (None: git was not asked, offline)."""
+    if installed.commit is None:
+        return states.UPSTREAM_MOVED  # nothing says which commit it came from: install it again
+    if commit is None:
+        return states.IN_SYNC if source.pinned and source.ref == installed.commit else states.NOT_CHECKED_OFFLINE
     return states.IN_SYNC if commit == installed.commit else states.UPSTREAM_MOVED

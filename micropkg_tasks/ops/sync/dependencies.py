@@ -55,7 +55,9 @@ def dependency_entries(
     An entry whose source cannot be read is skipped (its own targets fail on that); one whose
     dependencies cannot be worked out is reported in ``errors``, never stopping the others.
     """
-    covered = {(e.source, e.micropkg, t.project) for e in monorepo.shared for t in e.targets}
+    covered = {(e.source, e.micropkg, t.project) for e in (*monorepo.shared, *entries) for t in e.targets}
+    # A git source's dependencies come from the same repository, at the same commit.
+    git_of = {entry.source: entry for entry in entries if entry.git is not None}
     wanted: dict[tuple[Path, str], dict[Path, set[str]]] = {}
     envs: dict[tuple[Path, str], str] = {}
     errors: dict[int, MicropkgError] = {}
@@ -66,7 +68,7 @@ def dependency_entries(
             continue
         try:
             if entry.source not in sources:
-                sources[entry.source] = source_micropackages(monorepo, entry.source)
+                sources[entry.source] = source_micropackages(monorepo, entry.project)
             needed = _closure(sources[entry.source], entry.micropkg, own)
         except MicropkgError as exc:
             errors[entry.index] = exc
@@ -90,6 +92,8 @@ def dependency_entries(
             alias=None,
             env=envs[(source, dependency)],
             index=next_index,
+            git=git_of[source].git.with_module(dependency) if source in git_of else None,  # type: ignore[union-attr]
+            commit=git_of[source].commit if source in git_of else None,
         ))
         for project, needers in targets.items():
             dependents[(next_index, project)] = tuple(sorted(needers))
@@ -99,7 +103,7 @@ def dependency_entries(
 
 def _read_entry(entry: SharedEntry, alias: str | None) -> PackageInputs | MicropkgError:
     try:
-        return read_inputs(load_project(entry.source), entry.micropkg, alias, entry.env, for_distribution=False)
+        return read_inputs(load_project(entry.project), entry.micropkg, alias, entry.env, for_distribution=False)
     except MicropkgError as exc:
         return exc
 

@@ -32,13 +32,15 @@ from micropkg_tasks.core.project.monorepo import Monorepo, SharedEntry, require_
 from micropkg_tasks.core.project.project import Project, load_project
 from micropkg_tasks.core.runs import new_run
 from micropkg_tasks.ops.compile.batch import CompileOutcome, activity_of, compile_projects
-from micropkg_tasks.ops.copies.copy_state import broken_import, shared_upstream, source_location
+from micropkg_tasks.ops.copies.copy_state import broken_import
+from micropkg_tasks.ops.copies.upstream import shared_upstream, source_location
 from micropkg_tasks.ops.inspect.recover import finish_interrupted
 from micropkg_tasks.ops.package.build import build_from_inputs
 from micropkg_tasks.ops.package.dependencies import MicropackageSet
 from micropkg_tasks.ops.package.inputs import PackageInputs
 from micropkg_tasks.ops.parallel import InterruptedBatch, how_left, map_collecting_errors
 from micropkg_tasks.ops.sync.dependencies import shared_inputs, source_micropackages
+from micropkg_tasks.ops.sync.git_entries import resolve_git_entries
 from micropkg_tasks.ops.sync.results import SyncResult, TargetState, TargetSync
 from micropkg_tasks.ops.sync.target import TargetInstall, TargetJob, sync_target
 
@@ -47,14 +49,14 @@ def compare(monorepo: Monorepo, entry: SharedEntry, target_root: Path, module: s
     """The state of one target, from hashes alone: nothing is built. The state is the one
     model's (``ops/copies/copy_state.py``), so ``--check`` and ``status`` cannot disagree."""
     installed = lock.entries.get(module)
-    upstream = shared_upstream(source_location(entry, target_root), target_root, installed, digest)
+    upstream = shared_upstream(source_location(entry, target_root), target_root, installed, digest, entry.commit)
     local = local_facts(target_root, installed)
     broken = bool(installed and broken_import(load_project(target_root), installed))
     return TargetState(
         project=monorepo.relative(target_root),
         module=module,
         micropkg=entry.micropkg,
-        source=monorepo.relative(entry.source),
+        source=monorepo.source_of(entry),
         state=copy_state(interrupted=False, local=local, upstream=upstream, broken=broken),
         edited=tuple(sorted(local.edited + local.missing)),
         upstream=upstream,
@@ -142,7 +144,9 @@ def _sync_entries(
 ) -> SyncResult:
     recovered, halted = _finish_interrupted_runs(monorepo, entries, read_only=check or dry_run,
                                                  lock_timeout=lock_timeout)
-    survey = _survey_targets(monorepo, entries, halted)
+    # Each git source's ref is resolved once for the whole run, and its files read from the cache.
+    entries, unreadable = resolve_git_entries(monorepo, entries)
+    survey = _survey_targets(monorepo, entries, halted, unreadable)
     built = _build_needed(monorepo, survey, jobs=jobs, progress=progress)
     results, jobs_to_run, source_errors = _plan_targets(
         survey, built, force=force, dry_run=dry_run or check, diff=diff, lock_timeout=lock_timeout, merge=merge,
@@ -169,7 +173,8 @@ def _finish_interrupted_runs(
     """Step 0: a run killed earlier is finished first, so hashes are compared with a consistent tree;
     --check and --dry-run only report it. A project whose journal cannot be acted on fails
     alone: its targets are reported, and the other targets still sync."""
-    involved = sorted({entry.source for entry in entries} | {t.project for e in entries for t in e.targets})
+    sources = {entry.source for entry in entries if entry.source is not None}  # not a git source's
+    involved = sorted(sources | {t.project for e in entries for t in e.targets})
     return finish_interrupted(
         involved, read_only=read_only, lock_timeout=lock_timeout,
         shown={path: monorepo.relative(path) for path in involved},
@@ -187,11 +192,13 @@ class _Survey:
 
 
 def _survey_targets(
-    monorepo: Monorepo, entries: Sequence[SharedEntry], halted: Mapping[Path, MicropkgError]
+    monorepo: Monorepo, entries: Sequence[SharedEntry], halted: Mapping[Path, MicropkgError],
+    unreadable: Mapping[int, MicropkgError],
 ) -> _Survey:
     """Step 1: hash every source and compare with each target's lock: no building yet.
-    A source that cannot be read fails its own targets, never the other entries."""
+    A source that cannot be read (``unreadable``: git sources) fails its own targets, never the other entries."""
     failed = {entry.index: halted[entry.source] for entry in entries if entry.source in halted}
+    failed.update(unreadable)
     # What the shared micro-packages import goes along, as entries of its own.
     inputs, closure = shared_inputs(monorepo, entries, failed)
     survey = _Survey((*entries, *closure.entries), inputs, {}, {})
@@ -222,7 +229,7 @@ def _target_state(
     source_inputs = survey.inputs[entry.index]
     if isinstance(lock, MicropkgError) or isinstance(source_inputs, MicropkgError):
         return TargetState(monorepo.relative(target.project), target.module, entry.micropkg,
-                           monorepo.relative(entry.source),
+                           monorepo.source_of(entry),
                            INTERRUPTED if target.project in halted
                            else LOCK_UNREADABLE if isinstance(lock, MicropkgError) else SOURCE_MISSING)
     try:
@@ -230,7 +237,7 @@ def _target_state(
     except MicropkgError as exc:  # an installed file that cannot be hashed
         survey.locks[target.project] = exc
         return TargetState(monorepo.relative(target.project), target.module, entry.micropkg,
-                           monorepo.relative(entry.source), LOCK_UNREADABLE)
+                           monorepo.source_of(entry), LOCK_UNREADABLE)
 
 
 def _build_needed(
@@ -243,14 +250,15 @@ def _build_needed(
     )
     by_index = {entry.index: entry for entry in survey.entries}
     for index in needed:
-        _say(progress, f"packaging {by_index[index].micropkg} from {monorepo.relative(by_index[index].source)}")
+        _say(progress, f"packaging {by_index[index].micropkg} from {monorepo.source_of(by_index[index])}")
     # Each source's micro-packages are found here once, not again in every worker.
     sources: dict[Path, tuple[Project, MicropackageSet]] = {}
     builds: dict[int, tuple[Project, PackageInputs, MicropackageSet]] = {}
     for index in needed:
-        source_inputs, source = inputs[index], by_index[index].source
+        source_inputs = inputs[index]
         if isinstance(source_inputs, MicropkgError):
             continue
+        source = by_index[index].project
         try:
             if source not in sources:
                 sources[source] = source_micropackages(monorepo, source)
@@ -295,7 +303,8 @@ def _plan_targets(
                 results.append(TargetSync(states[0].project, states, "failed", error=source_errors[target_root]))
                 continue
         installs = tuple(
-            TargetInstall(built[e.index], source_location(e, target_root), e.alias, e.destination, e.env, e.merge)  # type: ignore[arg-type]
+            TargetInstall(built[e.index], source_location(e, target_root), e.alias, e.destination, e.env, e.merge,  # type: ignore[arg-type]
+                          e.commit)
             for e, _ in stale
         )
         jobs_to_run.append(

@@ -31,6 +31,7 @@ class TargetInstall:
     destination: str | None
     env: str
     merge: bool = False  # the shared entry says merge = true
+    commit: str | None = None  # a git source: the commit it was packaged from, for the lock
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def sync_target(job: TargetJob) -> TargetSync:
         project = load_project(job.root)
         items = [
             SdistToInstall(_read_once(job.run, i.data, i.location), i.location, i.alias, i.destination, i.env, declared=True,
-                           merge=i.merge)
+                           merge=i.merge, commit=i.commit)
             for i in job.installs
         ]
         batch = install_sdists(
