@@ -105,6 +105,7 @@ def test_a_new_commit_on_the_branch_is_upstream_moved_until_pull_update(repo, ta
     checked = cli(["check"], cwd=target)
     assert checked.exit_code == 1
     assert "upstream moved" in checked.stdout
+    assert "upstream moved: pull it again with --update" in checked.stdout  # the advice that works, below
     assert snapshot_tree(target) == before  # check writes nothing
     # The same ref without --update stays on the recorded commit: nothing is written.
     same = cli(["pull", "--no-compile", "--destination", "utils", url(repo, "main")], cwd=target)
@@ -114,6 +115,22 @@ def test_a_new_commit_on_the_branch_is_upstream_moved_until_pull_update(repo, ta
     updated = cli(["pull", "--no-compile", "--destination", "utils", "--update", url(repo, "main")], cwd=target)
     assert updated.exit_code == 0, updated.stderr
     assert "# moved on" in (target / INSTALLED_READERS).read_text(encoding="utf-8")
+    assert read_lock(target / "micropkg.lock").entries["utils.io"].commit == moved
+    assert cli(["check"], cwd=target).exit_code == 0
+
+
+def test_a_pull_manifest_entry_gone_stale_says_run_pull_all_update_and_that_brings_it_in_sync(repo, target, cli):
+    pyproject = target / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text(encoding="utf-8")
+                         + f'\n[tool.micropkg.pull]\n"{url(repo, "main")}" = {{destination = "utils"}}\n',
+                         encoding="utf-8")
+    assert cli(["pull", "--all", "--no-compile"], cwd=target).exit_code == 0
+    assert cli(["check"], cwd=target).exit_code == 0
+    moved = edit_readers(repo, "# moved on\n")
+    checked = cli(["check"], cwd=target)
+    assert checked.exit_code == 1
+    assert "upstream moved: run pull --all --update" in checked.stdout, checked.stdout
+    assert cli(["pull", "--all", "--no-compile", "--update"], cwd=target).exit_code == 0
     assert read_lock(target / "micropkg.lock").entries["utils.io"].commit == moved
     assert cli(["check"], cwd=target).exit_code == 0
 

@@ -81,7 +81,13 @@ class Copy:
     def resolved_by(self) -> str:
         """The one command (or edit) that brings this copy back to a passing state."""
         if self.state in (states.UPSTREAM_MOVED, states.NOT_INSTALLED):
-            return "run sync-shared" if self.shared else "run pull --all" if self.owner else "pull it again"
+            if self.shared:
+                return "run sync-shared"
+            # A pull of a git source keeps to the commit the lock records unless told to move.
+            moved_git = self.state == states.UPSTREAM_MOVED and is_git_location(self.source)
+            if self.owner:
+                return "run pull --all --update" if moved_git else "run pull --all"
+            return "pull it again with --update" if moved_git else "pull it again"
         return states.RESOLVED_BY.get(self.state, "")
 
 
