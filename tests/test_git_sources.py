@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -253,13 +254,30 @@ def test_git_not_installed(repo, target, cli, monkeypatch):
     _fails_cleanly(cli, target, url(repo, "v1"), "git is not installed")
 
 
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not ended (a zombie nobody reaped has ended)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
 def test_a_git_that_does_not_answer_times_out(tmp_path, target, cli, monkeypatch):
     stall = tmp_path / "stalling-ssh"
-    stall.write_text("#!/bin/sh\nexec sleep 30\n")
+    started = tmp_path / "ssh.pid"
+    stall.write_text(f"#!/bin/sh\necho $$ > {started}\nexec sleep 30\n")
     stall.chmod(0o755)
     monkeypatch.setenv("GIT_SSH_COMMAND", str(stall))
     monkeypatch.setenv("MICROPKG_GIT_TIMEOUT", "0.5")
     _fails_cleanly(cli, target, "git+ssh://git@example.com/org/repo.git@main#utils.io", "did not finish within 0.5 seconds")
+    # What git started (its ssh) was stopped with it, not left to sleep on. The kill is sent
+    # before the command returns; the wait only covers the kernel finishing the exit.
+    pid = int(started.read_text(encoding="utf-8"))
+    deadline = time.monotonic() + 10
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(pid)
 
 
 def test_a_bad_timeout_setting_is_a_usage_error(repo, target, cli, monkeypatch):

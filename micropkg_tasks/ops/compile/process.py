@@ -17,12 +17,12 @@ then ``exec``s uv.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from typing import Sequence
 
 from micropkg_tasks.core.errors import MicropkgError
+from micropkg_tasks.ops.process_group import communicate_or_stop
 
 # The first lines every compiler child runs, before pip-tools or uv: argv[1] is micropkg's pid,
 # argv[2] "exec" (run argv[3:] as a program) or "piptools" (run pip-tools here with argv[3:]).
@@ -78,20 +78,5 @@ def run_tethered(
         )
     except OSError as exc:
         raise MicropkgError(f"cannot start {command[0]}: {exc.strerror or exc}") from None
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except BaseException:
-        _kill(process)
-        raise
+    stdout, stderr = communicate_or_stop(process, None, timeout)
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-
-
-def _kill(process: subprocess.Popen[str]) -> None:
-    try:
-        if hasattr(os, "killpg"):
-            os.killpg(process.pid, signal.SIGKILL)
-        else:  # pragma: no cover - Windows
-            process.kill()
-    except OSError:
-        pass  # the process group has already exited; there is nothing left to stop
-    process.communicate()

@@ -32,7 +32,6 @@ from micropkg_tasks.core.project.manifest import PullEntry, is_url, read_pull_ma
 from micropkg_tasks.core.project.monorepo import Monorepo, find_monorepo_root, load_monorepo
 from micropkg_tasks.core.project.project import Project, load_project
 from micropkg_tasks.core.rewrite.dangling import dangling_imports
-from micropkg_tasks.ops.inspect.recover import interrupted_run
 from micropkg_tasks.ops.copies.upstream import (
     adhoc_upstream,
     by_digest,
@@ -40,6 +39,7 @@ from micropkg_tasks.ops.copies.upstream import (
     sibling_digest,
     source_location,
 )
+from micropkg_tasks.ops.inspect.recover import interrupted_run
 from micropkg_tasks.ops.sources.git import git_upstream
 from micropkg_tasks.ops.sources.locations import SIBLING, location_kind, source_identity, split_sibling
 from micropkg_tasks.ops.sync.dependencies import shared_inputs

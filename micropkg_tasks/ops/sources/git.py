@@ -24,10 +24,8 @@ project's is. Nothing in the repository is run.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -42,6 +40,7 @@ from micropkg_tasks.core.lock.lockfile import LockEntry, read_project_lock
 from micropkg_tasks.core.project.project import Project
 from micropkg_tasks.core.quantities import amount
 from micropkg_tasks.core.redaction import REDACTED, redact_text
+from micropkg_tasks.ops.process_group import communicate_or_stop
 from micropkg_tasks.ops.sources.cache import cache_dir
 
 DEFAULT_TIMEOUT = 120.0  # seconds for one git command
@@ -151,13 +150,7 @@ def _run_bounded(argv: list[str], cwd: Path | None, stdin: bytes | None,
         argv, cwd=cwd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment(), start_new_session=True,
     )
-    try:
-        out, err = process.communicate(stdin, timeout=timeout)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        raise
+    out, err = communicate_or_stop(process, stdin, timeout)
     return subprocess.CompletedProcess(argv, process.returncode, out, err)
 
 
