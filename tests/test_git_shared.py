@@ -179,6 +179,14 @@ def test_upstream_moved_everywhere_once_the_ref_names_another_commit(mono, repo)
     edit_readers(repo, "# moved on\n")
     assert_everywhere(mono, CHURN, MODULE, "upstream moved", 1)
     assert_everywhere(mono, FORECAST, MODULE, "upstream moved", 1)
+    # Every report names the copy's source as the git location a pull would take.
+    shown = f"{CHURN}: {MODULE} (from git+{repo.as_uri()}@main#projects/core:{MODULE})"
+    for argv in (["check"], ["sync-shared", "--check"]):
+        assert shown in run(argv, mono).stdout, argv
+    # The annotation points at the target's lock, the one file here that names that source.
+    annotations = [line for line in run(["sync-shared", "--check", "--format", "github"], mono).stdout.splitlines()
+                   if line.startswith("::error ") and shown in line]
+    assert annotations and all(line.startswith(f"::error file={CHURN}/micropkg.lock,") for line in annotations)
 
 
 def test_a_new_commit_outside_the_micro_package_is_upstream_moved_too(mono, repo):

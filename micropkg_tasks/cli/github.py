@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from micropkg_tasks.core.errors import UsageError
+from micropkg_tasks.core.git_url import is_git_location
 from micropkg_tasks.core.lock.copy_state import PASSING as PASSING_STATES
+from micropkg_tasks.core.project.monorepo import shared_location
 from micropkg_tasks.core.redaction import redact_text
 
 if TYPE_CHECKING:
@@ -156,7 +158,7 @@ def sync_findings(result: SyncResult) -> list[Finding]:
         for state in target.states:
             if state.state == IN_SYNC:
                 continue
-            copy = f"{state.project}: {state.module} (from {state.source}#{state.micropkg})"
+            copy = f"{state.project}: {state.module} (from {shared_location(state.source, state.micropkg)})"
             title = f"micropkg: {state.state}"
             if state.state in (LOCALLY_EDITED, CONFLICTED) and state.edited:
                 found += [
@@ -166,9 +168,12 @@ def sync_findings(result: SyncResult) -> list[Finding]:
                     for path in state.edited
                 ]
             elif state.state == UPSTREAM_MOVED:
+                # A source in another repository has no file here to point at: the target's lock names it.
+                at_fault = ([root / state.project / "micropkg.lock"] if is_git_location(state.source)
+                            else _upstream_files(root, target, state))
                 found += [
                     Finding("error", path, title, f"{copy}: upstream moved; run sync-shared to update the copy")
-                    for path in _upstream_files(root, target, state)
+                    for path in at_fault
                 ]
             elif state.state in (NOT_INSTALLED, SOURCE_MISSING):
                 found.append(Finding("error", root / "pyproject.toml", title, f"{copy}: {state.state}; run sync-shared"))
@@ -181,7 +186,9 @@ def sync_findings(result: SyncResult) -> list[Finding]:
 
 
 def sync_summary(result: SyncResult) -> str:
-    rows = [(s.project, s.module, f"{s.source}#{s.micropkg}", s.state) for t in result.targets for s in t.states]
+    rows = [
+        (s.project, s.module, shared_location(s.source, s.micropkg), s.state) for t in result.targets for s in t.states
+    ]
     verdict = {0: "Everything is in sync.", 1: "Upstream moved: run `sync-shared`.", 3: "Targets were edited locally."}
     return markdown_table("micropkg sync-shared --check", ("Project", "Copy", "Source", "State"), rows,
                           verdict.get(result.exit_code, "Some copies could not be checked."))

@@ -201,9 +201,8 @@ def check_result(model: CopyModel) -> None:
         _table(rows)
     findings = [c for c in model.copies if c.resolved_by]
     for c in findings:
-        origin = f"{c.source_project}#{c.micropkg}" if c.shared else c.source
         detail = f" ({c.detail})" if c.detail else ""
-        out(f"{c.project}: {c.module} (from {origin}): {c.state}{detail}: {c.resolved_by}")
+        out(f"{c.project}: {c.module} (from {c.comes_from}): {c.state}{detail}: {c.resolved_by}")
         for path in (*c.edited, *c.missing):
             out(f"  edited: {path}")
     copies = f"{len(model.copies)} {'copy' if len(model.copies) == 1 else 'copies'}"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from micropkg_tasks.cli.output import err, out, warn
 from micropkg_tasks.cli.report import MERGE_ACTIONS, plural
 from micropkg_tasks.core.merge import CONFLICT, MERGE_CONFLICT
+from micropkg_tasks.core.project.monorepo import shared_location
 
 if TYPE_CHECKING:  # the operations are imported by the task that runs one, not by every start-up
     from micropkg_tasks.ops.sync.results import SyncResult, TargetSync
@@ -23,7 +24,7 @@ def _sync_check(result: SyncResult) -> None:
             # Local edits do not hide whether upstream moved: both are said.
             upstream = _UPSTREAM_WORDS.get(state.upstream, "") if state.upstream != state.state else ""
             needed = f" (a dependency of {state.dependency_of})" if state.dependency_of else ""
-            out(f"{target.project}: {state.module} (from {state.source}#{state.micropkg}): {state.state}{upstream}{needed}")
+            out(f"{target.project}: {state.module} (from {shared_location(state.source, state.micropkg)}): {state.state}{upstream}{needed}")
             for path in state.edited:
                 out(f"  edited    {path}")
         for item in target.files:

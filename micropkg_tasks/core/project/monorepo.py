@@ -96,17 +96,27 @@ def git_project(source: GitSource) -> str:
     return f"{head}#{source.path}" if source.path else head
 
 
+def shared_location(source: str, micropkg: str) -> str:
+    """Where the copies of a shared entry come from, as shown: ``<source project>#<module path>``,
+    or for a source in another repository (``source`` as :func:`git_project` gives it) the
+    git location a pull takes, ``git+...@ref#<folder>:<module path>``."""
+    if not is_git_location(source):
+        return f"{source}#{micropkg}"
+    head, hash_sep, folder = source.rpartition("#")
+    if not hash_sep:
+        head, folder = source, ""
+    return f"{head}#{folder}:{micropkg}" if folder else f"{head}#{micropkg}"
+
+
 def _git_source(value: str, micropkg: str, label: str) -> GitSource:
     """A shared entry's git ``source``: ``git+<scheme>://<repository>@<ref>[#<folder>]``; the
     entry's ``micropkg`` names the module. A malformed one is one sentence naming the entry."""
-    head, hash_sep, folder = value.rpartition("#")
-    if not hash_sep:
-        head, folder = value, ""
     shown = redact_git_location(value)
-    if ":" in folder:
+    _, hash_sep, folder = value.rpartition("#")
+    if hash_sep and ":" in folder:
         raise UsageError(f"{label} source {shown}: after the # give the project's folder only "
                            "(the module is the entry's 'micropkg')")
-    location = f"{head}#{folder}:{micropkg}" if folder else f"{head}#{micropkg}"
+    location = shared_location(value, micropkg)
     try:
         return parse_git_location(location)
     except UsageError as exc:

@@ -29,7 +29,7 @@ from micropkg_tasks.core.git_url import is_git_location, parse_git_location
 from micropkg_tasks.core.lock import copy_state as states
 from micropkg_tasks.core.lock.lockfile import Lock, LockEntry, read_project_lock
 from micropkg_tasks.core.project.manifest import PullEntry, is_url, read_pull_manifest
-from micropkg_tasks.core.project.monorepo import Monorepo, find_monorepo_root, load_monorepo
+from micropkg_tasks.core.project.monorepo import Monorepo, find_monorepo_root, load_monorepo, shared_location
 from micropkg_tasks.core.project.project import Project, load_project
 from micropkg_tasks.core.rewrite.dangling import dangling_imports
 from micropkg_tasks.ops.copies.upstream import (
@@ -71,11 +71,9 @@ class Copy:
 
     @property
     def comes_from(self) -> str:
-        """Where the copy comes from, as shown: ``<source project>#<module path>`` for a sibling
-        shared copy, else its location (a git source's with its ref and folder)."""
-        if self.shared and not is_git_location(self.source):
-            return f"{self.source_project}#{self.micropkg}"
-        return self.source
+        """Where the copy comes from, as shown: for a shared copy, where its entry takes it
+        from (:func:`shared_location`); else its location."""
+        return shared_location(self.source_project, self.micropkg) if self.shared else self.source
 
     @property
     def resolved_by(self) -> str:
